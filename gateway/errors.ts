@@ -1,0 +1,45 @@
+// The gateway's one error type. Every failure a caller can see carries a stable `code` (listed in
+// docs/errors.md) and the HTTP status it maps to; the HTTP layer renders it as RFC 9457 problem+json.
+
+/** Every stable error code, with the HTTP status it is answered with and a short human title. */
+export const ERROR_CATALOG = {
+  ERR_CONFIG_INVALID: { status: 500, title: 'Configuration invalid' },
+  ERR_REGISTRY_INVALID: { status: 500, title: 'Registry file invalid' },
+  ERR_CRL_INVALID: { status: 500, title: 'Certificate revocation list invalid' },
+  ERR_IDENTITY_CERTIFICATE_MISSING: { status: 401, title: 'Client certificate required' },
+  ERR_IDENTITY_NOT_REGISTERED: { status: 403, title: 'Caller not registered in the zone' },
+  ERR_IDENTITY_SUSPENDED: { status: 403, title: 'Caller suspended' },
+  ERR_IDENTITY_REVOKED: { status: 403, title: 'Caller revoked' },
+  ERR_IDENTITY_INSTITUTION_INACTIVE: { status: 403, title: "Caller's institution not active" },
+  ERR_IDENTITY_BINDING_MISMATCH: { status: 403, title: 'Certificate names another principal' },
+  ERR_REQUEST_INVALID: { status: 400, title: 'Request invalid' },
+  ERR_REQUEST_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  ERR_REQUEST_MEDIA_TYPE_UNSUPPORTED: { status: 415, title: 'Media type not supported' },
+  ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No such resource' },
+  ERR_SERVICE_UNAVAILABLE: { status: 503, title: 'Service not ready' },
+  ERR_INTERNAL: { status: 500, title: 'Internal error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** A failure with a stable code. `details` must never hold secrets or dataset content. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = ERROR_CATALOG[code].status;
+    this.details = details;
+  }
+}
+
+export function isGatewayError(error: unknown): error is GatewayError {
+  return error instanceof GatewayError;
+}
+
+/** All codes, for the documentation check. */
+export const ERROR_CODES = Object.keys(ERROR_CATALOG) as ErrorCode[];

@@ -1,0 +1,99 @@
+// The mTLS API: a Fastify app over HTTPS whose TLS layer only lets in certificates of the zone CA
+// (unexpired, not revoked), whose onRequest hook maps each certificate to a registered principal
+// before any body byte is read, and whose every error is RFC 9457 problem+json.
+import { randomUUID } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { GatewayError } from '../errors.js';
+import type { ConnectionAuthenticator } from '../identity/authenticate-connection.js';
+import type { Principal } from '../identity/resolve-principal.js';
+import type { TlsMaterial } from '../identity/tls-material.js';
+import type { GatewayMetrics } from '../ops/metrics.js';
+import { PROBLEM_CONTENT_TYPE, sendProblem, toProblemDetails } from './problem-details.js';
+import { registerWhoamiRoute } from './routes/whoami.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the authentication hook on every /v1 route; absent elsewhere. */
+    principal: Principal | undefined;
+  }
+}
+
+export interface ApiAppDependencies {
+  readonly logger: Logger;
+  readonly tls: TlsMaterial;
+  readonly authenticate: ConnectionAuthenticator;
+  readonly metrics: GatewayMetrics;
+  /** Called for every caller refused after TLS (the audit journal will record these). */
+  readonly onAuthenticationRefused?: (refusal: { code: string; certificateSha256?: unknown; requestId: string }) => void;
+}
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Only the /v1 API is about principals; /.well-known and /docs are for any zone certificate. */
+function requiresPrincipal(url: string): boolean {
+  return url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
+}
+
+export function buildApiApp(deps: ApiAppDependencies): FastifyInstance {
+  const app = Fastify({
+    https: {
+      key: deps.tls.key,
+      cert: deps.tls.cert,
+      ca: deps.tls.ca,
+      ...(deps.tls.crl ? { crl: [...deps.tls.crl] } : {}),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    },
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    genReqId: (req) => {
+      const offered = req.headers['x-request-id'];
+      return typeof offered === 'string' && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
+    },
+    // Our own problem+json is the only error shape: let in-flight and kept-alive requests finish on close.
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    frameworkErrors: (error, request, reply) => sendProblem(request, reply, new GatewayError('ERR_REQUEST_INVALID', error.message)),
+    clientErrorHandler(error, socket) {
+      if ((error as NodeJS.ErrnoException).code === 'ECONNRESET' || !socket.writable) return;
+      const body = JSON.stringify(toProblemDetails(new GatewayError('ERR_REQUEST_INVALID', 'malformed HTTP request')));
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
+  });
+
+  app.decorateRequest('principal', undefined);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (!requiresPrincipal(request.url)) return;
+    try {
+      const principal = deps.authenticate(request.raw.socket as TLSSocket);
+      request.principal = principal;
+      request.log = request.log.child({ principal: principal.id, role: principal.role });
+      reply.log = request.log;
+    } catch (error) {
+      if (error instanceof GatewayError) {
+        deps.metrics.authRefusals.inc({ code: error.code });
+        deps.onAuthenticationRefused?.({ code: error.code, certificateSha256: error.details?.certificateSha256, requestId: request.id });
+      }
+      throw error;
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.setErrorHandler((error, request, reply) => sendProblem(request, reply, error));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new GatewayError('ERR_ROUTE_NOT_FOUND', `no resource at ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  registerWhoamiRoute(app);
+  return app;
+}

@@ -1,0 +1,72 @@
+// Maps an already TLS-verified client certificate to the principal the registry binds it to.
+// Unknown, suspended or revoked means deny: every refusal is a GatewayError with a stable code.
+import { GatewayError } from '../errors.js';
+import type { CertificateFacts } from './read-certificate.js';
+import type { Institution, PersonRole, Registry, RegistryStatus } from './registry.js';
+
+/** Who is calling. Institutions act as lab systems; people act in the role the registry gives them. */
+export interface Principal {
+  readonly kind: 'institution' | 'person';
+  /** Institution id or person id. */
+  readonly id: string;
+  readonly name: string;
+  readonly role: 'institution' | PersonRole;
+  readonly institution: Institution;
+  readonly certificate: {
+    readonly sha256: string;
+    readonly subject: string;
+    readonly issuer: string;
+    readonly serial: string;
+    readonly notAfter: Date;
+  };
+  /** Registry revision the principal was resolved under. */
+  readonly registryRevision: string;
+}
+
+const URI_PREFIX = { institution: 'urn:hetao:inst:', person: 'urn:hetao:person:' } as const;
+
+/**
+ * @throws GatewayError ERR_IDENTITY_NOT_REGISTERED, ERR_IDENTITY_SUSPENDED, ERR_IDENTITY_REVOKED,
+ *   ERR_IDENTITY_INSTITUTION_INACTIVE, ERR_IDENTITY_BINDING_MISMATCH
+ */
+export function resolvePrincipal(registry: Registry, cert: CertificateFacts): Principal {
+  const entry = registry.findByCertificate(cert);
+  const fingerprint = { certificateSha256: cert.sha256 };
+  if (!entry) {
+    throw new GatewayError('ERR_IDENTITY_NOT_REGISTERED', 'the client certificate is not bound to any institution or person in the zone registry', fingerprint);
+  }
+  const { kind, institution } = entry;
+  const id = entry.kind === 'person' ? entry.person.id : institution.id;
+  const claimed = cert.uris.filter((uri) => uri.startsWith(URI_PREFIX.institution) || uri.startsWith(URI_PREFIX.person));
+  if (claimed.length > 0 && !claimed.includes(`${URI_PREFIX[kind]}${id}`)) {
+    throw new GatewayError('ERR_IDENTITY_BINDING_MISMATCH', 'the certificate names a different principal than the registry binds it to', {
+      ...fingerprint,
+      certificateNames: claimed,
+    });
+  }
+  if (entry.kind === 'person') {
+    assertActive(entry.person.status ?? 'active', `person ${id}`);
+    if (institution.status !== 'active') {
+      throw new GatewayError('ERR_IDENTITY_INSTITUTION_INACTIVE', `institution ${institution.id} of person ${id} is ${institution.status}`, {
+        institution: institution.id,
+        status: institution.status,
+      });
+    }
+  } else {
+    assertActive(institution.status, `institution ${id}`);
+  }
+  return Object.freeze({
+    kind,
+    id,
+    name: entry.kind === 'person' ? entry.person.name : institution.legalName,
+    role: entry.kind === 'person' ? entry.person.role : 'institution',
+    institution,
+    certificate: Object.freeze({ sha256: cert.sha256, subject: cert.subject, issuer: cert.issuer, serial: cert.serial, notAfter: cert.notAfter }),
+    registryRevision: registry.revision,
+  });
+}
+
+function assertActive(status: RegistryStatus, who: string): void {
+  if (status === 'suspended') throw new GatewayError('ERR_IDENTITY_SUSPENDED', `${who} is suspended in the zone registry`, { status });
+  if (status === 'revoked') throw new GatewayError('ERR_IDENTITY_REVOKED', `${who} is revoked in the zone registry`, { status });
+}

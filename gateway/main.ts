@@ -1,0 +1,48 @@
+// Process entry: configuration → gateway → signals. SIGHUP reloads registry and CRL; SIGTERM and
+// SIGINT close gracefully (in-flight requests finish); a second signal exits at once.
+import { loadConfig } from './config.js';
+import { GatewayError } from './errors.js';
+import { startGateway } from './http/start-gateway.js';
+import { createLogger } from './logger.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  const logger = createLogger({ level: config.logLevel });
+  let gateway;
+  try {
+    gateway = await startGateway(config, logger);
+  } catch (error) {
+    const known = error instanceof GatewayError;
+    logger.fatal({ err: known ? undefined : error, code: known ? error.code : undefined, details: known ? error.details : undefined }, `gateway did not start: ${(error as Error).message}`);
+    process.exit(known ? 78 : 1);
+  }
+  logger.info({ api: gateway.apiUrl, ops: gateway.opsUrl, env: config.nodeEnv }, 'gateway listening');
+
+  process.on('SIGHUP', () => void gateway.reload('SIGHUP'));
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    logger.info({ signal }, 'shutting down: waiting for in-flight requests');
+    gateway.close().then(
+      () => {
+        logger.info('gateway stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();

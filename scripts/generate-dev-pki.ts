@@ -1,0 +1,716 @@
+// Generates the DEVELOPMENT-ONLY PKI of the Hetao research data gateway into certs-dev/
+// (zone CAs, CRLs, server/client/institution/person certificates, negative test cases,
+// institution encryption keys) and writes the matching dev registry policies/registry.yaml.
+// Nothing produced here may ever be used in production: every subject carries the
+// "DEVELOPMENT ONLY" marker, which the gateway refuses when NODE_ENV=production.
+//
+// Run with `npm run certs:dev`. Re-running regenerates every key, so the registry is
+// rewritten too; serial numbers are fixed so issuer+serial bindings stay stable.
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import type { JsonWebKey } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { calculateJwkThumbprint } from 'jose';
+import forge from 'node-forge';
+import { Document, Scalar, visit } from 'yaml';
+import { formatDistinguishedName } from '../gateway/identity/distinguished-name.js';
+
+const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CERTS_DIR = join(PROJECT_ROOT, 'certs-dev');
+const REGISTRY_FILE = join(PROJECT_ROOT, 'policies', 'registry.yaml');
+
+const DEV_MARKER_OU = 'DEVELOPMENT ONLY - NOT FOR PRODUCTION';
+const GATEWAY_ORGANIZATION = 'Hetao Research Data Gateway (DEVELOPMENT ONLY)';
+const OID_ORGANIZATION_IDENTIFIER = '2.5.4.97';
+const OID_SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
+const OID_CRL_NUMBER = '2.5.29.20';
+const OID_AUTHORITY_KEY_IDENTIFIER = '2.5.29.35';
+
+const ALT_NAME_DNS = 2;
+const ALT_NAME_URI = 6;
+const ALT_NAME_IP = 7;
+
+type Jurisdiction = 'HK' | 'CN';
+type Zone = 'hetao-hk' | 'hetao-sz' | 'outside';
+type IdentityStatus = 'active' | 'suspended';
+
+interface Approval {
+  type: string;
+  id: string;
+  scope: { projects: string[] };
+  validFrom: string;
+  validUntil: string;
+}
+
+interface InstitutionSpec {
+  id: string;
+  legalName: string;
+  jurisdiction: Jurisdiction;
+  zone: Zone;
+  status: IdentityStatus;
+  organizationIdentifier: string;
+  /** Fixed per institution so the registry binding (issuer + serial) survives regeneration. */
+  serial: string;
+  approvals?: Approval[];
+}
+
+interface PersonSpec {
+  id: string;
+  name: string;
+  institution: string;
+  role: 'security-officer' | 'regulator' | 'admin';
+  serial: string;
+}
+
+interface RsaKeyPair {
+  privateKeyPem: string;
+  privateKey: forge.pki.rsa.PrivateKey;
+  publicKey: forge.pki.rsa.PublicKey;
+}
+
+interface IssuedCertificate {
+  cert: forge.pki.Certificate;
+  keys: RsaKeyPair;
+}
+
+interface Validity {
+  notBefore: Date;
+  notAfter: Date;
+}
+
+interface CertificateBinding {
+  sha256: string;
+  issuer: string;
+  serial: string;
+}
+
+interface EncryptionJwk {
+  kty: string;
+  crv: string;
+  x: string;
+  y: string;
+  kid: string;
+  use: 'enc';
+  alg: 'ECDH-ES+A256KW';
+}
+
+const PROJECT_CANCER_GENOMICS = 'proj-hk-sz-cancer-genomics';
+
+function approval(type: string, id: string, project: string): Approval {
+  return { type, id, scope: { projects: [project] }, validFrom: '2026-01-01', validUntil: '2028-12-31' };
+}
+
+const INSTITUTIONS: readonly InstitutionSpec[] = [
+  {
+    id: 'hk-uni-genomics',
+    legalName: 'Lok Ma Chau University Centre for Genomic Medicine (DEV)',
+    jurisdiction: 'HK',
+    zone: 'hetao-hk',
+    status: 'active',
+    organizationIdentifier: 'NTRHK-31415926',
+    serial: '2101',
+    approvals: [
+      approval('gba-standard-contract-filing', 'GBA-SC-HK-2026-0012', PROJECT_CANCER_GENOMICS),
+      approval('ethics-approval', 'LMCU-IRB-2026-044', PROJECT_CANCER_GENOMICS),
+    ],
+  },
+  {
+    id: 'sz-hospital',
+    legalName: 'Shenzhen Futian Research Hospital (DEV)',
+    jurisdiction: 'CN',
+    zone: 'hetao-sz',
+    status: 'active',
+    organizationIdentifier: 'NTRCN-91440300MA5G00001X',
+    serial: '2102',
+    approvals: [
+      approval('hgr-filing', 'HGR-BF-2026-0345', PROJECT_CANCER_GENOMICS),
+      approval('gba-standard-contract-filing', 'GBA-SC-GD-2026-0101', PROJECT_CANCER_GENOMICS),
+      approval('ethics-approval', 'SZFH-IRB-2026-017', PROJECT_CANCER_GENOMICS),
+    ],
+  },
+  {
+    id: 'hetao-sz-institute',
+    legalName: 'Hetao Shenzhen Park Institute of Biomedical Research (DEV)',
+    jurisdiction: 'CN',
+    zone: 'hetao-sz',
+    status: 'active',
+    organizationIdentifier: 'NTRCN-91440300MA5G00002Y',
+    serial: '2103',
+  },
+  {
+    id: 'hk-ctc',
+    legalName: 'Hetao Hong Kong Park Clinical Trial Centre (DEV)',
+    jurisdiction: 'HK',
+    zone: 'hetao-hk',
+    status: 'active',
+    organizationIdentifier: 'NTRHK-27182818',
+    serial: '2104',
+    approvals: [approval('clinical-trial-filing', 'CT-FIL-2026-0007', 'proj-gba-oncology-trial')],
+  },
+  {
+    id: 'cn-outside-institute',
+    legalName: 'Chengdu Institute of Health Data Science (DEV)',
+    jurisdiction: 'CN',
+    zone: 'outside',
+    status: 'active',
+    organizationIdentifier: 'NTRCN-91510100MA6C00003Z',
+    serial: '2105',
+  },
+  {
+    id: 'hk-suspended-lab',
+    legalName: 'Sha Tau Kok Bioinformatics Laboratory (DEV)',
+    jurisdiction: 'HK',
+    zone: 'hetao-hk',
+    status: 'suspended',
+    organizationIdentifier: 'NTRHK-16180339',
+    serial: '2106',
+  },
+  {
+    id: 'hetao-operator',
+    legalName: 'Hetao Research Data Gateway Operations Office (DEV)',
+    jurisdiction: 'CN',
+    zone: 'hetao-sz',
+    status: 'active',
+    organizationIdentifier: 'NTRCN-91440300MA5G00004W',
+    serial: '2107',
+  },
+  {
+    // The regulator's body; its encryption key is the regulator's HGR backup/escrow key.
+    id: 'nhc-hgr-office',
+    legalName: 'Human Genetic Resources Supervision Office (DEV)',
+    jurisdiction: 'CN',
+    zone: 'outside',
+    status: 'active',
+    organizationIdentifier: 'NTRCN-11100000MB0000005V',
+    serial: '2108',
+  },
+];
+
+const PEOPLE: readonly PersonSpec[] = [
+  { id: 'officer-chan', name: 'Chan Tai Man', institution: 'hetao-operator', role: 'security-officer', serial: '2201' },
+  { id: 'regulator-wang', name: 'Wang Fang', institution: 'nhc-hgr-office', role: 'regulator', serial: '2202' },
+  { id: 'admin-lee', name: 'Lee Ka Yan', institution: 'hetao-operator', role: 'admin', serial: '2203' },
+];
+
+// Serials of the remaining certificates. Values stay below 0x8000 because node-forge writes the
+// hex bytes as-is into the DER INTEGER: a leading byte >= 0x80 would make the serial negative.
+const SERIALS = {
+  rootCa: '1000',
+  issuingCa: '1001',
+  gatewayServer: '2001',
+  gatewayClient: '2002',
+  expired: '2901',
+  revoked: '2902',
+  unregistered: '2903',
+  rogueRoot: '1000',
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Dates
+
+function addDays(date: Date, days: number): Date {
+  const result = new Date(date);
+  result.setUTCDate(result.getUTCDate() + days);
+  return result;
+}
+
+function addYears(date: Date, years: number): Date {
+  const result = new Date(date);
+  result.setUTCFullYear(result.getUTCFullYear() + years);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+function generateRsaKeyPair(): RsaKeyPair {
+  // node:crypto generates in native code; node-forge's pure-JS RSA generation is far slower.
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  return {
+    privateKeyPem,
+    privateKey: forge.pki.privateKeyFromPem(privateKeyPem),
+    publicKey: forge.pki.publicKeyFromPem(publicKeyPem),
+  };
+}
+
+function generateEd25519PrivateKeyPem(): string {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+async function generateEncryptionKey(): Promise<{ privateKeyPem: string; jwk: EncryptionJwk }> {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { kty, crv, x, y }: JsonWebKey = publicKey.export({ format: 'jwk' });
+  if (kty === undefined || crv === undefined || x === undefined || y === undefined) {
+    throw new Error('node:crypto returned an incomplete EC public JWK');
+  }
+  const kid = await calculateJwkThumbprint({ kty, crv, x, y }, 'sha256');
+  return {
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    jwk: { kty, crv, x, y, kid, use: 'enc', alg: 'ECDH-ES+A256KW' },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and extensions
+
+interface SubjectOptions {
+  country: Jurisdiction;
+  organization: string;
+  commonName: string;
+  organizationIdentifier?: string;
+}
+
+/** Subject in ETSI EN 319 412 order: C, O, OU (dev marker), organizationIdentifier, CN. */
+function devSubject(options: SubjectOptions): forge.pki.CertificateField[] {
+  const attributes: forge.pki.CertificateField[] = [
+    { shortName: 'C', value: options.country },
+    { shortName: 'O', value: options.organization },
+    { shortName: 'OU', value: DEV_MARKER_OU },
+  ];
+  if (options.organizationIdentifier !== undefined) {
+    attributes.push({ type: OID_ORGANIZATION_IDENTIFIER, value: options.organizationIdentifier });
+  }
+  attributes.push({ shortName: 'CN', value: options.commonName });
+  return attributes;
+}
+
+type Extension = Record<string, unknown> & { name: string };
+
+function caExtensions(pathLenConstraint?: number): Extension[] {
+  const basicConstraints: Extension = { name: 'basicConstraints', cA: true, critical: true };
+  if (pathLenConstraint !== undefined) basicConstraints['pathLenConstraint'] = pathLenConstraint;
+  return [
+    basicConstraints,
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ];
+}
+
+function clientExtensions(uri: string): Extension[] {
+  return [
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, critical: true },
+    { name: 'extKeyUsage', clientAuth: true },
+    { name: 'subjectAltName', altNames: [{ type: ALT_NAME_URI, value: uri }] },
+    { name: 'subjectKeyIdentifier' },
+  ];
+}
+
+function serverExtensions(): Extension[] {
+  return [
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    {
+      name: 'subjectAltName',
+      altNames: [
+        { type: ALT_NAME_DNS, value: 'localhost' },
+        { type: ALT_NAME_IP, ip: '127.0.0.1' },
+        { type: ALT_NAME_IP, ip: '::1' },
+      ],
+    },
+    { name: 'subjectKeyIdentifier' },
+  ];
+}
+
+function subjectKeyIdentifierBytes(cert: forge.pki.Certificate): string {
+  return cert.generateSubjectKeyIdentifier().getBytes();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificates
+
+interface CertificateRequest {
+  serial: string;
+  subject: forge.pki.CertificateField[];
+  validity: Validity;
+  extensions: Extension[];
+  /** Omitted for a self-signed root. */
+  issuer?: IssuedCertificate;
+}
+
+function issueCertificate(request: CertificateRequest): IssuedCertificate {
+  const keys = generateRsaKeyPair();
+  const cert = forge.pki.createCertificate();
+  cert.serialNumber = request.serial;
+  cert.validity.notBefore = request.validity.notBefore;
+  cert.validity.notAfter = request.validity.notAfter;
+  cert.publicKey = keys.publicKey;
+  cert.setSubject(request.subject);
+
+  const extensions = [...request.extensions];
+  if (request.issuer === undefined) {
+    cert.setIssuer(request.subject);
+  } else {
+    cert.setIssuer(request.issuer.cert.subject.attributes);
+    // forge's `keyIdentifier: true` would take the SKI of the certificate being built, not of
+    // its issuer, so the issuer's key identifier is passed explicitly.
+    extensions.push({
+      name: 'authorityKeyIdentifier',
+      keyIdentifier: subjectKeyIdentifierBytes(request.issuer.cert),
+    });
+  }
+  cert.setExtensions(extensions);
+  cert.sign(request.issuer?.keys.privateKey ?? keys.privateKey, forge.md.sha256.create());
+  return { cert, keys };
+}
+
+function certificatePem(issued: IssuedCertificate): string {
+  return forge.pki.certificateToPem(issued.cert);
+}
+
+function certificateDerBytes(cert: forge.pki.Certificate): string {
+  return forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes();
+}
+
+/**
+ * Registry binding of a certificate. Computed from the re-parsed PEM so the issuer and serial
+ * are exactly what the gateway will see when it parses the peer certificate.
+ */
+function certificateBinding(issued: IssuedCertificate): CertificateBinding {
+  const parsed = forge.pki.certificateFromPem(certificatePem(issued));
+  return {
+    sha256: createHash('sha256').update(Buffer.from(certificateDerBytes(parsed), 'binary')).digest('hex'),
+    issuer: formatDistinguishedName(parsed.issuer),
+    serial: parsed.serialNumber.toLowerCase(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRL (RFC 5280 §5) — node-forge has no CRL API, so the structure is built with forge.asn1.
+
+const { Class, Type } = forge.asn1;
+
+function asn1Sequence(items: forge.asn1.Asn1[]): forge.asn1.Asn1 {
+  return forge.asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, items);
+}
+
+function asn1Oid(oid: string): forge.asn1.Asn1 {
+  return forge.asn1.create(Class.UNIVERSAL, Type.OID, false, forge.asn1.oidToDer(oid).getBytes());
+}
+
+function asn1Integer(value: number): forge.asn1.Asn1 {
+  return forge.asn1.create(Class.UNIVERSAL, Type.INTEGER, false, forge.asn1.integerToDer(value).getBytes());
+}
+
+function asn1SerialNumber(hexSerial: string): forge.asn1.Asn1 {
+  return forge.asn1.create(Class.UNIVERSAL, Type.INTEGER, false, forge.util.hexToBytes(hexSerial));
+}
+
+function asn1OctetString(bytes: string): forge.asn1.Asn1 {
+  return forge.asn1.create(Class.UNIVERSAL, Type.OCTETSTRING, false, bytes);
+}
+
+/** RFC 5280 §5.1.2.4: UTCTime through 2049, GeneralizedTime from 2050. */
+function asn1Time(date: Date): forge.asn1.Asn1 {
+  return date.getUTCFullYear() < 2050
+    ? forge.asn1.create(Class.UNIVERSAL, Type.UTCTIME, false, forge.asn1.dateToUtcTime(date))
+    : forge.asn1.create(Class.UNIVERSAL, Type.GENERALIZEDTIME, false, forge.asn1.dateToGeneralizedTime(date));
+}
+
+function sha256WithRsaAlgorithm(): forge.asn1.Asn1 {
+  return asn1Sequence([asn1Oid(OID_SHA256_WITH_RSA), forge.asn1.create(Class.UNIVERSAL, Type.NULL, false, '')]);
+}
+
+function asn1Extension(oid: string, value: forge.asn1.Asn1): forge.asn1.Asn1 {
+  return asn1Sequence([asn1Oid(oid), asn1OctetString(forge.asn1.toDer(value).getBytes())]);
+}
+
+interface RevokedEntry {
+  serial: string;
+  revocationDate: Date;
+}
+
+interface CrlRequest {
+  ca: IssuedCertificate;
+  crlNumber: number;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  revoked: RevokedEntry[];
+}
+
+function buildTbsCertList(request: CrlRequest): forge.asn1.Asn1 {
+  const authorityKeyIdentifier = asn1Sequence([
+    forge.asn1.create(Class.CONTEXT_SPECIFIC, 0, false, subjectKeyIdentifierBytes(request.ca.cert)),
+  ]);
+  const crlExtensions = forge.asn1.create(Class.CONTEXT_SPECIFIC, 0, true, [
+    asn1Sequence([
+      asn1Extension(OID_CRL_NUMBER, asn1Integer(request.crlNumber)),
+      asn1Extension(OID_AUTHORITY_KEY_IDENTIFIER, authorityKeyIdentifier),
+    ]),
+  ]);
+  const fields = [
+    asn1Integer(1), // v2
+    sha256WithRsaAlgorithm(),
+    forge.pki.distinguishedNameToAsn1(request.ca.cert.subject),
+    asn1Time(request.thisUpdate),
+    asn1Time(request.nextUpdate),
+  ];
+  // RFC 5280 §5.1.2.6: an empty list of revoked certificates MUST be absent, not empty.
+  if (request.revoked.length > 0) {
+    fields.push(
+      asn1Sequence(
+        request.revoked.map((entry) => asn1Sequence([asn1SerialNumber(entry.serial), asn1Time(entry.revocationDate)])),
+      ),
+    );
+  }
+  fields.push(crlExtensions);
+  return asn1Sequence(fields);
+}
+
+function buildCrlPem(request: CrlRequest): string {
+  const tbsCertList = buildTbsCertList(request);
+  const md = forge.md.sha256.create();
+  md.update(forge.asn1.toDer(tbsCertList).getBytes());
+  const signature = request.ca.keys.privateKey.sign(md);
+  const certificateList = asn1Sequence([
+    tbsCertList,
+    sha256WithRsaAlgorithm(),
+    // BIT STRING: leading byte is the number of unused bits.
+    forge.asn1.create(Class.UNIVERSAL, Type.BITSTRING, false, `\u0000${signature}`),
+  ]);
+  return forge.pem.encode({ type: 'X509 CRL', body: forge.asn1.toDer(certificateList).getBytes() });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+function cleanPreviousOutput(): void {
+  for (const subdirectory of ['institutions', 'people', 'negative']) {
+    rmSync(join(CERTS_DIR, subdirectory), { recursive: true, force: true });
+  }
+  for (const entry of readdirSync(CERTS_DIR, { withFileTypes: true })) {
+    if (entry.isFile() && entry.name.includes('.dev-only.')) rmSync(join(CERTS_DIR, entry.name));
+  }
+}
+
+function writeOutput(relativePath: string, contents: string, mode = 0o644): void {
+  const path = join(CERTS_DIR, relativePath);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, contents, { mode });
+}
+
+/** Writes `<base>.cert.pem` (leaf plus optional chain) and `<base>.key.pem`. */
+function writeCertificateAndKey(base: string, issued: IssuedCertificate, chain: IssuedCertificate[] = []): void {
+  writeOutput(`${base}.cert.pem`, [issued, ...chain].map(certificatePem).join(''));
+  writeOutput(`${base}.key.pem`, issued.keys.privateKeyPem, 0o600);
+}
+
+function registryYaml(registry: unknown): string {
+  const document = new Document(registry);
+  // Quoted so YAML 1.1 parsers (and humans) read approval dates as strings, not timestamps.
+  visit(document, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(node.value)) node.type = Scalar.QUOTE_SINGLE;
+    },
+  });
+  const header = [
+    '# yaml-language-server: $schema=../schemas/registry.schema.json',
+    '# Zone registry (white list) — DEVELOPMENT data generated by scripts/generate-dev-pki.ts; regenerate with `npm run certs:dev`.',
+  ].join('\n');
+  return `${header}\n${document.toString({ lineWidth: 0 })}`;
+}
+
+function findInstitution(id: string): InstitutionSpec {
+  const institution = INSTITUTIONS.find((candidate) => candidate.id === id);
+  if (institution === undefined) throw new Error(`unknown institution ${id}`);
+  return institution;
+}
+
+function institutionSubject(institution: InstitutionSpec): forge.pki.CertificateField[] {
+  return devSubject({
+    country: institution.jurisdiction,
+    organization: institution.legalName,
+    organizationIdentifier: institution.organizationIdentifier,
+    commonName: institution.id,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const now = new Date();
+  const yesterday = addDays(now, -1);
+  const caValidity: Validity = { notBefore: yesterday, notAfter: addYears(yesterday, 20) };
+  const leafValidity: Validity = { notBefore: yesterday, notAfter: addYears(yesterday, 10) };
+  const expiredValidity: Validity = { notBefore: addYears(now, -2), notAfter: addYears(now, -1) };
+
+  mkdirSync(CERTS_DIR, { recursive: true });
+  cleanPreviousOutput();
+
+  const rootCa = issueCertificate({
+    serial: SERIALS.rootCa,
+    subject: devSubject({ country: 'CN', organization: GATEWAY_ORGANIZATION, commonName: 'Hetao Zone Root CA (DEVELOPMENT ONLY)' }),
+    validity: caValidity,
+    extensions: caExtensions(),
+  });
+  const issuingCa = issueCertificate({
+    serial: SERIALS.issuingCa,
+    subject: devSubject({ country: 'CN', organization: GATEWAY_ORGANIZATION, commonName: 'Hetao Zone Issuing CA (DEVELOPMENT ONLY)' }),
+    validity: caValidity,
+    extensions: caExtensions(0),
+    issuer: rootCa,
+  });
+  writeCertificateAndKey('zone-root-ca.dev-only', rootCa);
+  writeCertificateAndKey('zone-issuing-ca.dev-only', issuingCa);
+  writeOutput('zone-ca-bundle.dev-only.pem', [issuingCa, rootCa].map(certificatePem).join(''));
+
+  const gatewayServer = issueCertificate({
+    serial: SERIALS.gatewayServer,
+    subject: devSubject({ country: 'CN', organization: GATEWAY_ORGANIZATION, commonName: 'localhost' }),
+    validity: leafValidity,
+    extensions: serverExtensions(),
+    issuer: issuingCa,
+  });
+  writeCertificateAndKey('gateway-server.dev-only', gatewayServer, [issuingCa]);
+
+  const gatewayClient = issueCertificate({
+    serial: SERIALS.gatewayClient,
+    subject: devSubject({ country: 'CN', organization: GATEWAY_ORGANIZATION, commonName: 'Hetao Research Data Gateway' }),
+    validity: leafValidity,
+    extensions: clientExtensions('urn:hetao:gateway'),
+    issuer: issuingCa,
+  });
+  writeCertificateAndKey('gateway-client.dev-only', gatewayClient);
+  writeOutput('gateway-signing.dev-only.key.pem', generateEd25519PrivateKeyPem(), 0o600);
+
+  const institutionCerts = new Map<string, IssuedCertificate>();
+  const institutionKeys = new Map<string, EncryptionJwk>();
+  for (const institution of INSTITUTIONS) {
+    const issued = issueCertificate({
+      serial: institution.serial,
+      subject: institutionSubject(institution),
+      validity: leafValidity,
+      extensions: clientExtensions(`urn:hetao:inst:${institution.id}`),
+      issuer: issuingCa,
+    });
+    writeCertificateAndKey(`institutions/${institution.id}.dev-only`, issued);
+    const encryptionKey = await generateEncryptionKey();
+    writeOutput(`institutions/${institution.id}.dev-only.enc.key.pem`, encryptionKey.privateKeyPem, 0o600);
+    writeOutput(`institutions/${institution.id}.dev-only.enc.pub.jwk.json`, `${JSON.stringify(encryptionKey.jwk, null, 2)}\n`);
+    institutionCerts.set(institution.id, issued);
+    institutionKeys.set(institution.id, encryptionKey.jwk);
+  }
+
+  const personCerts = new Map<string, IssuedCertificate>();
+  for (const person of PEOPLE) {
+    const institution = findInstitution(person.institution);
+    const issued = issueCertificate({
+      serial: person.serial,
+      subject: devSubject({ country: institution.jurisdiction, organization: institution.legalName, commonName: person.name }),
+      validity: leafValidity,
+      extensions: clientExtensions(`urn:hetao:person:${person.id}`),
+      issuer: issuingCa,
+    });
+    writeCertificateAndKey(`people/${person.id}.dev-only`, issued);
+    personCerts.set(person.id, issued);
+  }
+
+  const expired = issueCertificate({
+    serial: SERIALS.expired,
+    subject: institutionSubject(findInstitution('sz-hospital')),
+    validity: expiredValidity,
+    extensions: clientExtensions('urn:hetao:inst:sz-hospital'),
+    issuer: issuingCa,
+  });
+  writeCertificateAndKey('negative/expired.dev-only', expired);
+
+  const revoked = issueCertificate({
+    serial: SERIALS.revoked,
+    subject: institutionSubject(findInstitution('hetao-sz-institute')),
+    validity: leafValidity,
+    extensions: clientExtensions('urn:hetao:inst:hetao-sz-institute'),
+    issuer: issuingCa,
+  });
+  writeCertificateAndKey('negative/revoked.dev-only', revoked);
+
+  const rogueRoot = issueCertificate({
+    serial: SERIALS.rogueRoot,
+    subject: devSubject({ country: 'CN', organization: 'Rogue Issuer (DEVELOPMENT ONLY)', commonName: 'Rogue CA (DEVELOPMENT ONLY)' }),
+    validity: caValidity,
+    extensions: caExtensions(),
+  });
+  writeCertificateAndKey('negative/unknown-ca-root.dev-only', rogueRoot);
+  // Same subject, SAN and serial as the genuine hk-uni-genomics certificate: only the issuer
+  // differs, so the gateway must reject it on the chain, never on names or serial alone.
+  const unknownCa = issueCertificate({
+    serial: findInstitution('hk-uni-genomics').serial,
+    subject: institutionSubject(findInstitution('hk-uni-genomics')),
+    validity: leafValidity,
+    extensions: clientExtensions('urn:hetao:inst:hk-uni-genomics'),
+    issuer: rogueRoot,
+  });
+  writeCertificateAndKey('negative/unknown-ca.dev-only', unknownCa);
+
+  const unregistered = issueCertificate({
+    serial: SERIALS.unregistered,
+    subject: devSubject({
+      country: 'HK',
+      organization: 'Unregistered Genomics Laboratory (DEV)',
+      organizationIdentifier: 'NTRHK-99999999',
+      commonName: 'unregistered-lab',
+    }),
+    validity: leafValidity,
+    extensions: clientExtensions('urn:hetao:inst:unregistered-lab'),
+    issuer: issuingCa,
+  });
+  writeCertificateAndKey('negative/unregistered.dev-only', unregistered);
+
+  // Node's TLS checks the CRL of every certificate in the chain (CRL_CHECK_ALL), so the root
+  // publishes an (empty) CRL for the issuing CA alongside the issuing CA's own CRL.
+  const crlWindow = { thisUpdate: yesterday, nextUpdate: addYears(now, 10) };
+  const rootCrl = buildCrlPem({ ca: rootCa, crlNumber: 1, ...crlWindow, revoked: [] });
+  const issuingCrl = buildCrlPem({
+    ca: issuingCa,
+    crlNumber: 1,
+    ...crlWindow,
+    revoked: [{ serial: SERIALS.revoked, revocationDate: yesterday }],
+  });
+  writeOutput('zone-crl.dev-only.pem', rootCrl + issuingCrl);
+
+  // The expired and revoked certificates stay bound so that only expiry / the CRL stops them.
+  const extraBindings = new Map<string, IssuedCertificate[]>([
+    ['sz-hospital', [expired]],
+    ['hetao-sz-institute', [revoked]],
+  ]);
+  const registry = {
+    version: 1,
+    institutions: INSTITUTIONS.map((institution) => {
+      const current = institutionCerts.get(institution.id);
+      const encryptionKey = institutionKeys.get(institution.id);
+      if (current === undefined || encryptionKey === undefined) throw new Error(`missing output for ${institution.id}`);
+      return {
+        id: institution.id,
+        legalName: institution.legalName,
+        organizationIdentifier: institution.organizationIdentifier,
+        jurisdiction: institution.jurisdiction,
+        zone: institution.zone,
+        status: institution.status,
+        certificates: [current, ...(extraBindings.get(institution.id) ?? [])].map(certificateBinding),
+        encryptionKey,
+        ...(institution.approvals === undefined ? {} : { approvals: institution.approvals }),
+      };
+    }),
+    people: PEOPLE.map((person) => {
+      const issued = personCerts.get(person.id);
+      if (issued === undefined) throw new Error(`missing output for ${person.id}`);
+      return {
+        id: person.id,
+        name: person.name,
+        institution: person.institution,
+        role: person.role,
+        certificates: [certificateBinding(issued)],
+      };
+    }),
+  };
+  mkdirSync(dirname(REGISTRY_FILE), { recursive: true });
+  writeFileSync(REGISTRY_FILE, registryYaml(registry));
+
+  console.log(`DEVELOPMENT-ONLY PKI written to ${CERTS_DIR} and registry to ${REGISTRY_FILE}`);
+}
+
+await main();
