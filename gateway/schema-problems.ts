@@ -20,7 +20,7 @@ export interface ParsedYaml {
 /** Parses YAML keeping positions; syntax errors come back as problems. */
 export function parseYamlWithPositions(text: string, file: string): ParsedYaml | FileProblem[] {
   const lineCounter = new LineCounter();
-  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return doc.errors.map((error) => ({
       file,

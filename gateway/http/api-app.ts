@@ -65,6 +65,16 @@ export function buildApiApp(deps: ApiAppDependencies): FastifyInstance {
 
   app.decorateRequest('principal', undefined);
 
+  // While closing, answer what is in flight and ask keep-alive clients to leave, so close() need
+  // not wait for idle sockets to time out.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (!requiresPrincipal(request.url)) return;

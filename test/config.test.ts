@@ -1,0 +1,83 @@
+// Configuration: one validated, frozen object; production refuses the development PKI.
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT, loadConfig } from '../gateway/config.js';
+import { GatewayError } from '../gateway/errors.js';
+import { startGateway } from '../gateway/http/start-gateway.js';
+import { createLogger } from '../gateway/logger.js';
+
+describe('loadConfig', () => {
+  it('runs on embedded defaults: dev PKI, dev registry, 127.0.0.1:8443, no Redis', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ nodeEnv: 'development', host: '127.0.0.1', port: 8443, opsHost: '127.0.0.1', redisUrl: undefined });
+    expect(config.tlsCaFile).toBe(path.join(PROJECT_ROOT, 'certs-dev/zone-ca-bundle.dev-only.pem'));
+    expect(config.registryFile).toBe(path.join(PROJECT_ROOT, 'policies/registry.yaml'));
+    expect(config.dataDir).toBe(path.resolve('data'));
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('lists every invalid variable at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ HETAO_PORT: 'eighty', HETAO_LOG_LEVEL: 'loud', REDIS_URL: 'localhost:6379' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(GatewayError);
+    expect((error as GatewayError).code).toBe('ERR_CONFIG_INVALID');
+    const problems = (error as GatewayError).details?.problems as string[];
+    expect(problems.join('\n')).toMatch(/HETAO_PORT/);
+    expect(problems.join('\n')).toMatch(/HETAO_LOG_LEVEL/);
+    expect(problems.join('\n')).toMatch(/REDIS_URL/);
+  });
+
+  it('refuses to run production without revocation checking', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', HETAO_TLS_CRL: '' })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+  });
+
+  it('resolves relative paths against the working directory', () => {
+    expect(loadConfig({ HETAO_REGISTRY_FILE: 'x/registry.yaml' }).registryFile).toBe(path.resolve('x/registry.yaml'));
+  });
+});
+
+describe('production mode', () => {
+  it('refuses to start with the development CA and keys', async () => {
+    const config = loadConfig({ NODE_ENV: 'production', HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_WATCH_FILES: 'false' });
+    await expect(startGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      details: { devCertificates: expect.arrayContaining([expect.stringContaining('DEVELOPMENT ONLY')]) },
+    });
+  });
+
+  it('refuses dev material copied outside certs-dev/ (recognised by its certificates, not its path)', async () => {
+    const { mkdtemp, copyFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(path.join(tmpdir(), 'hetao-prod-'));
+    try {
+      const copy = async (from: string, to: string) => {
+        await copyFile(path.join(PROJECT_ROOT, 'certs-dev', from), path.join(dir, to));
+        return path.join(dir, to);
+      };
+      const config = loadConfig({
+        NODE_ENV: 'production',
+        HETAO_PORT: '0',
+        HETAO_OPS_PORT: '0',
+        HETAO_WATCH_FILES: 'false',
+        HETAO_TLS_CERT: await copy('gateway-server.dev-only.cert.pem', 'server.pem'),
+        HETAO_TLS_KEY: await copy('gateway-server.dev-only.key.pem', 'server.key'),
+        HETAO_TLS_CA: await copy('zone-ca-bundle.dev-only.pem', 'ca.pem'),
+        HETAO_TLS_CRL: await copy('zone-crl.dev-only.pem', 'crl.pem'),
+      });
+      await expect(startGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('startup', () => {
+  it('does not start on an invalid registry', async () => {
+    const config = loadConfig({ HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_WATCH_FILES: 'false', HETAO_REGISTRY_FILE: path.join(PROJECT_ROOT, 'schemas/registry.schema.json') });
+    await expect(startGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({ code: 'ERR_REGISTRY_INVALID' });
+  });
+});

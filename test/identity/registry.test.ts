@@ -1,0 +1,135 @@
+// The registry parser: schema and consistency errors name file, path and line; bindings match on
+// every field they give.
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { GatewayError } from '../../gateway/errors.js';
+import { readCertificate } from '../../gateway/identity/read-certificate.js';
+import { parseRegistry } from '../../gateway/identity/registry.js';
+import { resolvePrincipal } from '../../gateway/identity/resolve-principal.js';
+import { REGISTRY_FILE, devIdentity } from '../support/dev-pki.js';
+
+const devRegistryText = readFileSync(REGISTRY_FILE, 'utf8');
+const FILE = '/etc/hetao/registry.yaml';
+
+function registryWith(edit: (doc: { institutions: Record<string, unknown>[]; people: Record<string, unknown>[] }) => void): Buffer {
+  const doc = parse(devRegistryText) as { institutions: Record<string, unknown>[]; people: Record<string, unknown>[] };
+  edit(doc);
+  return Buffer.from(stringify(doc));
+}
+
+function problemsOf(bytes: Buffer): { file: string; path: string; line?: number; message: string }[] {
+  try {
+    parseRegistry(bytes, FILE);
+  } catch (error) {
+    expect(error).toBeInstanceOf(GatewayError);
+    expect((error as GatewayError).code).toBe('ERR_REGISTRY_INVALID');
+    return (error as GatewayError).details?.problems as { file: string; path: string; line?: number; message: string }[];
+  }
+  throw new Error('the registry was accepted');
+}
+
+function certificateFacts(name: string) {
+  return readCertificate(new X509Certificate(devIdentity(name).cert).raw);
+}
+
+describe('parseRegistry', () => {
+  it('accepts the dev registry', () => {
+    const registry = parseRegistry(Buffer.from(devRegistryText), FILE);
+    expect(registry.institutions.size).toBeGreaterThanOrEqual(5);
+    expect(registry.revision).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('reports every schema error with file, JSON path and line', () => {
+    const problems = problemsOf(
+      registryWith((doc) => {
+        const first = doc.institutions[0] as Record<string, unknown>;
+        first.jurisdiction = 'Hong Kong';
+        delete first.legalName;
+        (doc.people[0] as Record<string, unknown>).role = 'superuser';
+      }),
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ file: FILE, path: '/institutions/0/jurisdiction', line: expect.any(Number) }),
+        expect.objectContaining({ file: FILE, path: '/institutions/0/legalName' }),
+        expect.objectContaining({ file: FILE, path: '/people/0/role', message: expect.stringContaining('security-officer') }),
+      ]),
+    );
+  });
+
+  it('reports YAML syntax errors with the line', () => {
+    const problems = problemsOf(Buffer.from('version: 1\ninstitutions: [\n  - id: x\n'));
+    expect(problems[0]).toMatchObject({ file: FILE, line: expect.any(Number) });
+  });
+
+  it('refuses duplicate ids, unknown institutions, reused certificates, unusable keys and inverted approval dates', () => {
+    const problems = problemsOf(
+      registryWith((doc) => {
+        const [first, second] = doc.institutions as Record<string, unknown>[];
+        if (!first || !second) throw new Error('dev registry too small');
+        second.id = first.id;
+        (doc.people[0] as Record<string, unknown>).institution = 'no-such-institution';
+        (doc.people[1] as Record<string, unknown>).certificates = first.certificates;
+        (first.encryptionKey as Record<string, unknown>).x = 'AAAA';
+        first.approvals = [{ type: 'ethics-approval', id: 'X-1', validFrom: '2027-01-01', validUntil: '2026-01-01' }];
+      }),
+    );
+    const paths = problems.map((p) => p.path);
+    expect(paths).toEqual(
+      expect.arrayContaining(['/institutions/1/id', '/people/0/institution', '/people/1/certificates/0', '/institutions/0/encryptionKey', '/institutions/0/approvals/0/validUntil']),
+    );
+  });
+
+  it('refuses a private key where the public encryption key belongs', () => {
+    const problems = problemsOf(
+      registryWith((doc) => {
+        (doc.institutions[0]?.encryptionKey as Record<string, unknown>).d = 'c2VjcmV0';
+      }),
+    );
+    expect(problems.map((p) => p.path)).toContain('/institutions/0/encryptionKey');
+  });
+});
+
+describe('certificate binding', () => {
+  const registry = parseRegistry(Buffer.from(devRegistryText), FILE);
+
+  it('does not match a certificate of another issuer that reuses a registered serial', () => {
+    const rogue = certificateFacts('negative/unknown-ca');
+    const real = certificateFacts('institutions/hk-uni-genomics');
+    expect(rogue.serial).toBe(real.serial);
+    expect(registry.findByCertificate(rogue)).toBeUndefined();
+    expect(registry.findByCertificate(real)).toMatchObject({ kind: 'institution', institution: { id: 'hk-uni-genomics' } });
+  });
+
+  it('binds by issuer and serial alone when no fingerprint is given', () => {
+    const bytes = registryWith((doc) => {
+      for (const binding of doc.institutions[0]?.certificates as Record<string, unknown>[]) delete binding.sha256;
+    });
+    const byIssuerSerial = parseRegistry(bytes, FILE);
+    expect(byIssuerSerial.findByCertificate(certificateFacts('institutions/hk-uni-genomics'))).toBeDefined();
+  });
+
+  it('needs every given field to match: a fingerprint that differs refuses the certificate', () => {
+    const bytes = registryWith((doc) => {
+      const binding = (doc.institutions[0]?.certificates as Record<string, unknown>[])[0] as Record<string, unknown>;
+      binding.sha256 = '0'.repeat(64);
+    });
+    const strict = parseRegistry(bytes, FILE);
+    expect(strict.findByCertificate(certificateFacts('institutions/hk-uni-genomics'))).toBeUndefined();
+  });
+
+  it('refuses a certificate whose SAN names another principal than the binding', () => {
+    const bytes = registryWith((doc) => {
+      const [genomics, hospital] = doc.institutions;
+      if (!genomics || !hospital) throw new Error('dev registry too small');
+      hospital.certificates = [...(hospital.certificates as unknown[]), ...(genomics.certificates as unknown[])];
+      genomics.certificates = [];
+    });
+    const crossed = parseRegistry(bytes, FILE);
+    expect(() => resolvePrincipal(crossed, certificateFacts('institutions/hk-uni-genomics'))).toThrow(
+      expect.objectContaining({ code: 'ERR_IDENTITY_BINDING_MISMATCH' }),
+    );
+  });
+});
