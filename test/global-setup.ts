@@ -1,0 +1,238 @@
+// Vitest global setup: finds a Redis for the tests, or starts a private one, and provides its URL
+// to every test file as inject('redisUrl') (see test/support/redis.ts).
+//
+// Discovery, in order:
+//   1. HETAO_TEST_REDIS_URL, if set (it must answer PING);
+//   2. a Redis already answering on 127.0.0.1:6379 (HETAO_TEST_REDIS_PORT_PROBE changes the port
+//      probed, e.g. to an unused one to force step 3);
+//   3. a redis-server binary (PATH, /usr/bin, /usr/sbin, /usr/local/bin) started on a free loopback
+//      port with no persistence, stopped again in teardown.
+// Runs in the Vitest main process: it must not import 'vitest' itself (only types).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    redisUrl: string;
+  }
+}
+
+export interface DiscoveredRedis {
+  readonly url: string;
+  /** How it was found: 'env', 'probe' or 'started'. */
+  readonly source: 'env' | 'probe' | 'started';
+  /** Stops a Redis this setup started; a no-op for one found running. */
+  stop(): Promise<void>;
+}
+
+export interface DiscoverOptions {
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Port probed on 127.0.0.1 before starting a server (default 6379, or HETAO_TEST_REDIS_PORT_PROBE). */
+  readonly probePort?: number;
+  /** Where to look for redis-server (default: PATH, then /usr/bin, /usr/sbin, /usr/local/bin). */
+  readonly searchDirs?: readonly string[];
+  /** How long a started redis-server gets to answer PING. */
+  readonly startTimeoutMs?: number;
+}
+
+const DEFAULT_PROBE_PORT = 6379;
+
+/** PING a Redis once, quickly. Resolves to undefined on PONG, else to the reason it failed. */
+export async function pingRedis(url: string, timeoutMs = 1_000): Promise<string | undefined> {
+  const client = new Redis(url, {
+    connectTimeout: timeoutMs,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+  let lastError: Error | undefined;
+  client.on('error', (error: Error) => {
+    lastError = error;
+  });
+  try {
+    await client.connect();
+    const reply = await client.ping();
+    if (reply !== 'PONG') return `unexpected PING reply ${JSON.stringify(reply)}`;
+    return undefined;
+  } catch (error) {
+    return (lastError ?? (error as Error)).message;
+  } finally {
+    try {
+      await client.quit();
+    } catch {
+      client.disconnect();
+    }
+  }
+}
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await access(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function findRedisServer(searchDirs?: readonly string[], env = process.env): Promise<string | undefined> {
+  const dirs = searchDirs ?? [
+    ...(env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== ''),
+    '/usr/bin',
+    '/usr/sbin',
+    '/usr/local/bin',
+  ];
+  for (const dir of dirs) {
+    const candidate = path.join(dir, 'redis-server');
+    if (await isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** A loopback port that was free a moment ago (listen on 0, read the port, close). */
+export async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        server.close();
+        reject(new Error('could not read the port of a probe listener'));
+        return;
+      }
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  if (await waitForExit(child, 5_000)) return;
+  child.kill('SIGKILL');
+  await waitForExit(child, 5_000);
+}
+
+/** Starts redis-server on a free loopback port and waits (bounded) until it answers PING. */
+export async function startRedisServer(binary: string, startTimeoutMs = 10_000): Promise<DiscoveredRedis> {
+  let lastFailure = '';
+  // The free port can be taken between probing and binding: try a few ports before giving up.
+  for (let attempt = 1; attempt <= 3; attempt += 1) {
+    const port = await freeLoopbackPort();
+    const dir = await mkdtemp(path.join(tmpdir(), 'hetao-test-redis-'));
+    const child = spawn(
+      binary,
+      ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    const collect = (chunk: Buffer): void => {
+      output = (output + chunk.toString('utf8')).slice(-4_000);
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    let spawnError: Error | undefined;
+    child.once('error', (error) => {
+      spawnError = error;
+    });
+    // Safety net: never leave the server behind if Vitest exits without running teardown.
+    const killOnExit = (): void => {
+      child.kill('SIGKILL');
+    };
+    process.once('exit', killOnExit);
+
+    const url = `redis://127.0.0.1:${port}`;
+    const deadline = Date.now() + startTimeoutMs;
+    let reason: string | undefined = 'not tried';
+    while (Date.now() < deadline && spawnError === undefined && child.exitCode === null && child.signalCode === null) {
+      reason = await pingRedis(url, 500);
+      if (reason === undefined) break;
+      await sleep(100);
+    }
+    if (reason === undefined) {
+      // Keep draining its output so a full pipe never blocks the server.
+      return {
+        url,
+        source: 'started',
+        async stop() {
+          process.removeListener('exit', killOnExit);
+          await stopChild(child);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    process.removeListener('exit', killOnExit);
+    await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
+    lastFailure = spawnError
+      ? `could not run ${binary}: ${spawnError.message}`
+      : child.exitCode !== null || child.signalCode !== null
+        ? `${binary} exited (${child.exitCode ?? child.signalCode}) on port ${port}:\n${output.trim()}`
+        : `${binary} did not answer PING on port ${port} within ${startTimeoutMs} ms (${reason}):\n${output.trim()}`;
+  }
+  throw new Error(`Could not start a Redis for the tests.\n${lastFailure}`);
+}
+
+export async function discoverRedis(options: DiscoverOptions = {}): Promise<DiscoveredRedis> {
+  const env = options.env ?? process.env;
+  const noStop = async (): Promise<void> => {};
+
+  const fromEnv = env.HETAO_TEST_REDIS_URL;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const problem = await pingRedis(fromEnv, 2_000);
+    if (problem !== undefined) {
+      throw new Error(`HETAO_TEST_REDIS_URL=${fromEnv} does not answer PING: ${problem}`);
+    }
+    return { url: fromEnv, source: 'env', stop: noStop };
+  }
+
+  const probePort = options.probePort ?? Number(env.HETAO_TEST_REDIS_PORT_PROBE ?? DEFAULT_PROBE_PORT);
+  if (!Number.isInteger(probePort) || probePort <= 0 || probePort > 65_535) {
+    throw new Error(`HETAO_TEST_REDIS_PORT_PROBE must be a port number, not ${JSON.stringify(env.HETAO_TEST_REDIS_PORT_PROBE)}`);
+  }
+  const probeUrl = `redis://127.0.0.1:${probePort}`;
+  const probeProblem = await pingRedis(probeUrl, 1_000);
+  if (probeProblem === undefined) return { url: probeUrl, source: 'probe', stop: noStop };
+
+  const binary = await findRedisServer(options.searchDirs, env);
+  if (binary !== undefined) return startRedisServer(binary, options.startTimeoutMs);
+
+  throw new Error(
+    [
+      'The tests need a Redis, and none could be found or started:',
+      `  - HETAO_TEST_REDIS_URL is not set;`,
+      `  - nothing answers PING on ${probeUrl} (${probeProblem});`,
+      `  - no redis-server binary on PATH, /usr/bin, /usr/sbin or /usr/local/bin.`,
+      'Either install Redis so the tests can start a private one on a free port:',
+      '  sudo apt-get install redis-server      (Debian/Ubuntu; the service need not be running)',
+      'or point the tests at a Redis you run (it must be disposable: tests write keys under test:*):',
+      '  HETAO_TEST_REDIS_URL=redis://127.0.0.1:6379 npm test',
+    ].join('\n'),
+  );
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const redis = await discoverRedis();
+  project.provide('redisUrl', redis.url);
+  return () => redis.stop();
+}

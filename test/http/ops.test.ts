@@ -1,0 +1,53 @@
+// The operations listener: health, readiness with its checks, Prometheus metrics; plain HTTP.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { devIdentity } from '../support/dev-pki.js';
+import { call, startTestGateway, type TestGateway } from '../support/gateway.js';
+
+let gw: TestGateway;
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+describe('ops listener', () => {
+  it('listens on loopback by default, apart from the API', () => {
+    const ops = new URL(gw.gateway.opsUrl);
+    expect(ops.protocol).toBe('http:');
+    expect(ops.hostname).toBe('127.0.0.1');
+    expect(ops.port).not.toBe(new URL(gw.gateway.apiUrl).port);
+  });
+
+  it('answers /healthz', async () => {
+    const response = await fetch(`${gw.gateway.opsUrl}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('answers /readyz with the revisions in force', async () => {
+    const response = await fetch(`${gw.gateway.opsUrl}/readyz`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { status: string; checks: Record<string, { ok: boolean; revision?: string }> };
+    expect(body.status).toBe('ready');
+    expect(body.checks.api?.ok).toBe(true);
+    expect(body.checks.registry?.revision).toMatch(/^[0-9a-f]{64}$/);
+    expect(body.checks.tls).toMatchObject({ ok: true, revocationChecked: true });
+  });
+
+  it('serves Prometheus metrics including request durations of the API', async () => {
+    await call(gw.gateway.apiUrl, devIdentity('institutions/hk-ctc'), '/v1/whoami');
+    const response = await fetch(`${gw.gateway.opsUrl}/metrics`);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    expect(text).toMatch(/hetao_revision_info\{source="registry",revision="[0-9a-f]{64}"\} 1/);
+    expect(text).toMatch(/hetao_http_request_duration_seconds_count\{method="GET",route="\/v1\/whoami",status="200"\} [1-9]/);
+    expect(text).toMatch(/hetao_process_cpu_seconds_total/);
+  });
+
+  it('answers unknown paths with problem+json', async () => {
+    const response = await fetch(`${gw.gateway.opsUrl}/nope`);
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+});
