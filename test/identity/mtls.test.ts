@@ -111,10 +111,27 @@ describe('errors', () => {
       body: '{not json',
       headers: { 'content-type': 'application/json' },
     });
-    expect([400, 404]).toContain(result.status);
+    expect(result.status).toBe(400);
     expect(result.contentType).toMatch(/^application\/problem\+json/);
+    expect(result.body.code).toBe('ERR_REQUEST_INVALID');
     expect(result.body).not.toHaveProperty('error');
     expect(result.body).not.toHaveProperty('statusCode');
+  });
+
+  it('answers a malformed URL with 400 problem+json', async () => {
+    const result = await call(url(), devIdentity('institutions/hk-uni-genomics'), '/v1/%E0%A4%A');
+    expect(result.status).toBe(400);
+    expect(result.body.code).toBe('ERR_REQUEST_INVALID');
+  });
+
+  it('answers an oversized JSON body with 413 problem+json', async () => {
+    const result = await call(url(), devIdentity('institutions/hk-uni-genomics'), '/v1/whoami', {
+      method: 'POST',
+      body: `"${'x'.repeat(2 * 1024 * 1024)}"`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(result.status).toBe(413);
+    expect(result.body.code).toBe('ERR_REQUEST_BODY_TOO_LARGE');
   });
 
   it('keeps a valid caller-supplied request id and echoes it', async () => {
