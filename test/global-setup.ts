@@ -233,6 +233,8 @@ export async function discoverRedis(options: DiscoverOptions = {}): Promise<Disc
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const redis = await discoverRedis();
+  const how = { env: 'from HETAO_TEST_REDIS_URL', probe: 'already running', started: 'started for this run' }[redis.source];
+  console.log(`test Redis: ${redis.url} (${how})`);
   project.provide('redisUrl', redis.url);
   return () => redis.stop();
 }
