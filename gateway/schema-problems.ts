@@ -39,8 +39,11 @@ export function parseYamlWithPositions(text: string, file: string): ParsedYaml |
   };
 }
 
+/** A problem inside one document: JSON Pointer, line when known, message. */
+export type DocumentProblem = Omit<FileProblem, 'file'>;
+
 /** One problem per ajv error, with the offending property named for `required`/`additionalProperties`. */
-export function describeSchemaErrors(errors: readonly ErrorObject[], file: string, lineOf?: (pointer: string) => number | undefined): FileProblem[] {
+export function describeSchemaErrors(errors: readonly ErrorObject[], lineOf?: (pointer: string) => number | undefined): DocumentProblem[] {
   return errors.map((error) => {
     const extra = error.params as { missingProperty?: string; additionalProperty?: string; allowedValues?: unknown[] };
     let message = error.message ?? 'is invalid';
@@ -48,7 +51,7 @@ export function describeSchemaErrors(errors: readonly ErrorObject[], file: strin
     if (extra.allowedValues) message = `must be one of ${extra.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
     const path = extra.missingProperty ? `${error.instancePath}/${extra.missingProperty}` : error.instancePath;
     const line = lineOf?.(error.instancePath);
-    return { file, path: path || '/', ...(line === undefined ? {} : { line }), message };
+    return { path: path || '/', ...(line === undefined ? {} : { line }), message };
   });
 }
 

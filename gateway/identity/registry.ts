@@ -96,7 +96,7 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
   const parsed = parseYamlWithPositions(bytes.toString('utf8'), file);
   if (Array.isArray(parsed)) throw invalid(file, parsed);
   if (!validateRegistryDocument(parsed.value)) {
-    throw invalid(file, describeSchemaErrors(validateRegistryDocument.errors ?? [], file, parsed.lineOf));
+    throw invalid(file, describeSchemaErrors(validateRegistryDocument.errors ?? [], parsed.lineOf).map((p) => ({ file, ...p })));
   }
   const document = parsed.value;
   const problems: FileProblem[] = [];

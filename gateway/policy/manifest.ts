@@ -1,0 +1,62 @@
+// The transfer manifest a lab system declares: validated against schemas/transfer-manifest.schema.json
+// with every error reported at once, defaults filled in, and hashed canonically (RFC 8785).
+import { createHash } from 'node:crypto';
+import { Ajv } from 'ajv';
+import canonicalize from 'canonicalize';
+import { GatewayError } from '../errors.js';
+import { describeSchemaErrors } from '../schema-problems.js';
+import manifestSchema from '../../schemas/transfer-manifest.schema.json' with { type: 'json' };
+
+export type DatasetCategory = 'genomics' | 'medical-records' | 'clinical-trial' | 'research-other';
+export type Deidentification = 'identified' | 'pseudonymised' | 'anonymised' | 'aggregate';
+
+export interface Manifest {
+  readonly recipient: string;
+  readonly project: { readonly id: string; readonly title: string };
+  readonly purpose: string;
+  readonly dataset: {
+    readonly category: DatasetCategory;
+    readonly format: string;
+    readonly genomicScope?: 'none' | 'panel' | 'exome' | 'whole-genome';
+    readonly classification: { readonly level: 'L1' | 'L2' | 'L3' | 'L4' | 'L5'; readonly important: boolean; readonly core: boolean };
+    readonly deidentification: Deidentification;
+    readonly subjects: number;
+    readonly humanGeneticResources: boolean;
+    readonly sizeBytes: number;
+    readonly sha256?: string;
+  };
+  readonly approvals: readonly { readonly type: string; readonly id: string }[];
+  readonly consent: { readonly basis: string; readonly reference?: string };
+  readonly retentionDays: number;
+  readonly onwardTransfer: boolean;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true, allowUnionTypes: true });
+const validate = ajv.compile<Manifest>(manifestSchema);
+
+export { manifestSchema };
+
+/**
+ * Validates a manifest (a deep copy is validated, so the caller's object is left as it was).
+ * @throws GatewayError ERR_MANIFEST_INVALID with `problems` (JSON path + message) for every error.
+ */
+export function parseManifest(body: unknown): Manifest {
+  const copy = structuredClone(body) as unknown;
+  if (!validate(copy)) {
+    throw new GatewayError('ERR_MANIFEST_INVALID', 'the transfer manifest is invalid', { problems: describeSchemaErrors(validate.errors ?? []) });
+  }
+  return deepFreeze(copy);
+}
+
+/** SHA-256 of the manifest's RFC 8785 canonical JSON, lowercase hex: the hash the audit records carry. */
+export function hashManifest(manifest: Manifest): string {
+  return createHash('sha256').update(canonicalize(manifest) ?? '').digest('hex');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
