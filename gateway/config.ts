@@ -23,6 +23,7 @@ export interface GatewayConfig {
   /** Absent only outside production: then revocation is not checked. */
   readonly tlsCrlFile: string | undefined;
   readonly registryFile: string;
+  readonly policyDir: string;
   readonly dataDir: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly watchFiles: boolean;
@@ -42,6 +43,7 @@ export const CONFIG_VARIABLES = {
   HETAO_TLS_CA: { default: 'certs-dev/zone-ca-bundle.dev-only.pem', meaning: 'zone CA certificates that client certificates must chain to (PEM bundle)' },
   HETAO_TLS_CRL: { default: 'certs-dev/zone-crl.dev-only.pem', meaning: 'CRLs of every zone CA (PEM); reloaded on change or SIGHUP; empty = no revocation check (refused in production)' },
   HETAO_REGISTRY_FILE: { default: 'policies/registry.yaml', meaning: 'the zone registry (white list) of institutions and people; reloaded on change or SIGHUP' },
+  HETAO_POLICY_DIR: { default: 'policies', meaning: 'folder of the classification policy files (`*.policy.yaml`) and their cases (`tests/*.cases.yaml`); reloaded on change, SIGHUP or POST /v1/policies/reload' },
   HETAO_DATA_DIR: { default: './data', meaning: 'where records, envelopes and the audit journal are kept (relative to the working directory)' },
   HETAO_LOG_LEVEL: { default: 'info', meaning: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
   HETAO_WATCH_FILES: { default: 'true', meaning: 'reload registry and CRL when their files change (SIGHUP always reloads)' },
@@ -64,6 +66,7 @@ const envSchema = {
     HETAO_TLS_CA: { type: 'string', minLength: 1 },
     HETAO_TLS_CRL: { type: 'string' },
     HETAO_REGISTRY_FILE: { type: 'string', minLength: 1 },
+    HETAO_POLICY_DIR: { type: 'string', minLength: 1 },
     HETAO_DATA_DIR: { type: 'string', minLength: 1 },
     HETAO_LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     HETAO_WATCH_FILES: { type: 'boolean' },
@@ -111,6 +114,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     tlsCaFile: embeddedFile('HETAO_TLS_CA'),
     tlsCrlFile,
     registryFile: embeddedFile('HETAO_REGISTRY_FILE'),
+    policyDir: embeddedFile('HETAO_POLICY_DIR'),
     dataDir: path.resolve(setting('HETAO_DATA_DIR')),
     logLevel: setting('HETAO_LOG_LEVEL') as GatewayConfig['logLevel'],
     watchFiles: setting('HETAO_WATCH_FILES') === 'true',

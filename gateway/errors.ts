@@ -14,6 +14,7 @@ export const ERROR_CATALOG = {
   ERR_IDENTITY_BINDING_MISMATCH: { status: 403, title: 'Certificate names another principal' },
   ERR_IDENTITY_ROLE_FORBIDDEN: { status: 403, title: 'Role not allowed here' },
   ERR_POLICY_INVALID: { status: 500, title: 'Policy set invalid' },
+  ERR_POLICY_RELOAD_REJECTED: { status: 422, title: 'Policy files refused' },
   ERR_POLICY_DENIED: { status: 403, title: 'Transfer denied by policy' },
   ERR_MANIFEST_INVALID: { status: 400, title: 'Transfer manifest invalid' },
   ERR_REQUEST_INVALID: { status: 400, title: 'Request invalid' },

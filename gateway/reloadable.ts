@@ -4,16 +4,31 @@
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 
+export type ReloadResult =
+  | { readonly outcome: 'applied' | 'unchanged' }
+  | { readonly outcome: 'rejected'; readonly error: unknown };
+
 export interface Reloadable<T> {
   current(): T;
-  /** Loads again; resolves to true when a new version is now in force. Never rejects. */
-  reload(trigger: string): Promise<boolean>;
+  /** Loads again and swaps in the new version if it is valid and different. Never rejects. */
+  reload(trigger: string): Promise<ReloadResult>;
   close(): void;
+}
+
+/** A folder to watch and which of its entries matter (a file, or e.g. every `*.policy.yaml`). */
+export interface WatchTarget {
+  readonly folder: string;
+  readonly accept: (name: string) => boolean;
+}
+
+export function watchFile(file: string): WatchTarget {
+  const name = path.basename(file);
+  return { folder: path.dirname(file), accept: (candidate) => candidate === name };
 }
 
 export interface ReloadableOptions<T> {
   readonly name: string;
-  readonly files: readonly string[];
+  readonly watch: readonly WatchTarget[];
   readonly load: () => Promise<T>;
   /** Versions with the same revision are not swapped in. */
   readonly revisionOf: (value: T) => string;
@@ -27,45 +42,40 @@ export interface ReloadableOptions<T> {
 /** Loads the first version (its error propagates: the gateway does not start on an invalid file). */
 export async function createReloadable<T>(options: ReloadableOptions<T>): Promise<Reloadable<T>> {
   let value: T = await options.load();
-  let queue: Promise<boolean> = Promise.resolve(true);
+  let queue: Promise<ReloadResult> = Promise.resolve({ outcome: 'unchanged' });
   const watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
 
-  const reloadNow = async (trigger: string): Promise<boolean> => {
+  const reloadNow = async (trigger: string): Promise<ReloadResult> => {
     let next: T;
     try {
       next = await options.load();
     } catch (error) {
       options.onRejected?.({ name: options.name, trigger, error });
-      return false;
+      return { outcome: 'rejected', error };
     }
-    if (options.revisionOf(next) === options.revisionOf(value)) return false;
+    if (options.revisionOf(next) === options.revisionOf(value)) return { outcome: 'unchanged' };
     const before = value;
     try {
       // Whoever applies the new version (e.g. the TLS context) may still refuse it.
       await options.onReloaded?.({ name: options.name, trigger, before, after: next });
     } catch (error) {
       options.onRejected?.({ name: options.name, trigger, error });
-      return false;
+      return { outcome: 'rejected', error };
     }
     value = next;
-    return true;
+    return { outcome: 'applied' };
   };
 
-  const reload = (trigger: string): Promise<boolean> => {
+  const reload = (trigger: string): Promise<ReloadResult> => {
     queue = queue.then(() => reloadNow(trigger));
     return queue;
   };
 
   if (options.watchFiles) {
-    const byFolder = new Map<string, Set<string>>();
-    for (const file of options.files) {
-      const folder = path.dirname(file);
-      byFolder.set(folder, (byFolder.get(folder) ?? new Set()).add(path.basename(file)));
-    }
-    for (const [folder, names] of byFolder) {
-      const watcher = watch(folder, { persistent: false }, (_event, filename) => {
-        if (filename !== null && !names.has(filename.toString())) return;
+    for (const target of options.watch) {
+      const watcher = watch(target.folder, { persistent: false }, (_event, filename) => {
+        if (filename !== null && !target.accept(filename.toString())) return;
         clearTimeout(timer);
         timer = setTimeout(() => void reload('file-change'), options.settleMs ?? 150);
       });

@@ -11,7 +11,9 @@ import type { Principal } from '../identity/resolve-principal.js';
 import type { TlsMaterial } from '../identity/tls-material.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
 import { PROBLEM_CONTENT_TYPE, sendProblem, toProblemDetails } from './problem-details.js';
+import { registerPolicyRoutes } from './routes/policies.js';
 import { registerWhoamiRoute } from './routes/whoami.js';
+import type { GatewayServices } from './gateway-services.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,6 +23,7 @@ declare module 'fastify' {
 }
 
 export interface ApiAppDependencies {
+  readonly services: GatewayServices;
   readonly logger: Logger;
   readonly tls: TlsMaterial;
   readonly authenticate: ConnectionAuthenticator;
@@ -105,5 +108,6 @@ export function buildApiApp(deps: ApiAppDependencies): FastifyInstance {
   );
 
   registerWhoamiRoute(app);
+  registerPolicyRoutes(app, deps.services);
   return app;
 }

@@ -8,10 +8,12 @@ import type { GatewayConfig } from '../config.js';
 import { PROJECT_ROOT } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { createConnectionAuthenticator } from '../identity/authenticate-connection.js';
-import { loadRegistry, type Registry } from '../identity/registry.js';
+import { loadRegistry } from '../identity/registry.js';
 import { findDevelopmentCertificates, loadTlsMaterial, type TlsMaterial } from '../identity/tls-material.js';
 import { createMetrics } from '../ops/metrics.js';
-import { createReloadable, type Reloadable } from '../reloadable.js';
+import { createReloadable, watchFile, type Reloadable, type WatchTarget } from '../reloadable.js';
+import { loadPolicySet, POLICY_FILE_SUFFIX } from '../policy/load-policy-set.js';
+import { policyCheckContext } from '../policy/check-policy-files.js';
 import { buildApiApp } from './api-app.js';
 import { buildOpsApp } from './ops-app.js';
 
@@ -20,7 +22,7 @@ export interface RunningGateway {
   readonly apiUrl: string;
   /** e.g. http://127.0.0.1:9464 */
   readonly opsUrl: string;
-  /** Reloads registry and CRL (SIGHUP). Resolves when both attempts are done; never rejects. */
+  /** Reloads CA/CRL, registry and policies (SIGHUP). Resolves when both attempts are done; never rejects. */
   reload(trigger: string): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), then closes. */
   close(): Promise<void>;
@@ -36,50 +38,58 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile, crlFile: config.tlsCrlFile };
 
   let apiServer: HttpsServer | undefined;
-  const reloadEvents = (source: string) => ({
-    onRejected: ({ trigger, error }: { trigger: string; error: unknown }) => {
-      metrics.reloads.inc({ source, result: 'rejected' });
-      const problems = error instanceof GatewayError ? error.details?.problems : undefined;
-      logger.error({ source, trigger, code: (error as GatewayError).code, problems, err: error }, `${source} reload refused; the previous ${source} stays in force`);
-    },
-  });
+  /** A reloadable whose every outcome is logged (with revisions before → after) and counted. */
+  const observed = async <T extends { revision: string }>(
+    source: string,
+    watch: readonly WatchTarget[],
+    load: () => Promise<T>,
+    apply?: (next: T) => void,
+  ): Promise<Reloadable<T>> => {
+    const reloadable = await createReloadable<T>({
+      name: source,
+      watch,
+      load,
+      revisionOf: (value) => value.revision,
+      watchFiles: config.watchFiles,
+      onReloaded: ({ trigger, before, after }) => {
+        apply?.(after);
+        metrics.reloads.inc({ source, result: 'applied' });
+        metrics.markRevision(source, after.revision);
+        logger.info({ source, trigger, before: before.revision, after: after.revision }, `${source} reloaded`);
+      },
+      onRejected: ({ trigger, error }) => {
+        metrics.reloads.inc({ source, result: 'rejected' });
+        const problems = error instanceof GatewayError ? error.details?.problems : undefined;
+        logger.error({ source, trigger, code: (error as GatewayError).code, problems, err: error }, `${source} reload refused; the previous ${source} stays in force`);
+      },
+    });
+    metrics.markRevision(source, reloadable.current().revision);
+    return reloadable;
+  };
 
-  const tls: Reloadable<TlsMaterial> = await createReloadable({
-    name: 'tls',
-    files: [config.tlsCaFile, ...(config.tlsCrlFile ? [config.tlsCrlFile] : [])],
-    load: async () => assertAllowedInEnvironment(await loadTlsMaterial(tlsFiles), config),
-    revisionOf: (material) => material.revision,
-    watchFiles: config.watchFiles,
-    onReloaded: ({ trigger, before, after }) => {
-      // setSecureContext throws on material OpenSSL refuses: the reloadable then keeps the old one.
-      apiServer?.setSecureContext({ key: after.key, cert: after.cert, ca: after.ca, ...(after.crl ? { crl: [...after.crl] } : {}) });
-      metrics.reloads.inc({ source: 'tls', result: 'applied' });
-      metrics.markRevision('tls', after.revision);
-      logger.info({ source: 'tls', trigger, before: before.revision, after: after.revision }, 'CA/CRL reloaded');
-    },
-    ...reloadEvents('tls'),
-  });
-  const registry: Reloadable<Registry> = await createReloadable({
-    name: 'registry',
-    files: [config.registryFile],
-    load: () => loadRegistry(config.registryFile),
-    revisionOf: (value) => value.revision,
-    watchFiles: config.watchFiles,
-    onReloaded: ({ trigger, before, after }) => {
-      metrics.reloads.inc({ source: 'registry', result: 'applied' });
-      metrics.markRevision('registry', after.revision);
-      logger.info({ source: 'registry', trigger, before: before.revision, after: after.revision }, 'registry reloaded');
-    },
-    ...reloadEvents('registry'),
-  });
-  metrics.markRevision('tls', tls.current().revision);
-  metrics.markRevision('registry', registry.current().revision);
+  const tls = await observed(
+    'tls',
+    [config.tlsCaFile, ...(config.tlsCrlFile ? [config.tlsCrlFile] : [])].map(watchFile),
+    async () => assertAllowedInEnvironment(await loadTlsMaterial(tlsFiles), config),
+    // setSecureContext throws on material OpenSSL refuses: the reloadable then keeps the old one.
+    (after) => apiServer?.setSecureContext({ key: after.key, cert: after.cert, ca: after.ca, ...(after.crl ? { crl: [...after.crl] } : {}) }),
+  );
+  const registry = await observed('registry', [watchFile(config.registryFile)], () => loadRegistry(config.registryFile));
+  const policies = await observed('policy', [{ folder: config.policyDir, accept: (name) => name.endsWith(POLICY_FILE_SUFFIX) }], () =>
+    loadPolicySet(config.policyDir, policyCheckContext(registry.current())),
+  );
 
   const api = buildApiApp({
     logger,
     tls: tls.current(),
     authenticate: createConnectionAuthenticator(() => registry.current()),
     metrics,
+    services: {
+      registry: () => registry.current(),
+      policies: () => policies.current(),
+      reloadPolicies: (trigger) => policies.reload(trigger),
+      now: () => new Date(),
+    },
   });
   let closing = false;
   const ops = buildOpsApp({
@@ -89,6 +99,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       api: { ok: !closing && api.server.listening },
       registry: { ok: true, revision: registry.current().revision, institutions: registry.current().institutions.size },
       tls: { ok: true, revision: tls.current().revision, revocationChecked: tls.current().crl !== undefined },
+      policy: { ok: true, revision: policies.current().revision, rules: policies.current().rules.length },
     }),
   });
 
@@ -96,8 +107,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     await api.listen({ host: config.host, port: config.port });
     await ops.listen({ host: config.opsHost, port: config.opsPort });
   } catch (error) {
-    registry.close();
-    tls.close();
+    for (const reloadable of [tls, registry, policies]) reloadable.close();
     await Promise.allSettled([api.close(), ops.close()]);
     throw error;
   }
@@ -108,12 +118,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     opsUrl: `http://${urlHost(ops.server.address() as AddressInfo)}`,
     async reload(trigger) {
       await Promise.all([tls.reload(trigger), registry.reload(trigger)]);
+      // Policies are checked against the registry, so they reload after it.
+      await policies.reload(trigger);
     },
     async close() {
       if (closing) return;
       closing = true;
-      registry.close();
-      tls.close();
+      for (const reloadable of [tls, registry, policies]) reloadable.close();
       const grace = setTimeout(() => {
         logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: closing remaining connections');
         apiServer?.closeAllConnections();
@@ -145,3 +156,4 @@ function assertAllowedInEnvironment(material: TlsMaterial, config: GatewayConfig
   }
   return material;
 }
+

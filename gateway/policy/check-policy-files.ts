@@ -19,6 +19,16 @@ export interface PolicyCheckContext {
   readonly approvalTypes?: ReadonlySet<string>;
 }
 
+/** The check context of a registry: its institution ids and the approval types it records. */
+export function policyCheckContext(registry: {
+  readonly institutions: ReadonlyMap<string, { readonly approvals?: readonly { readonly type: string }[] }>;
+}): PolicyCheckContext {
+  return {
+    institutions: new Set(registry.institutions.keys()),
+    approvalTypes: new Set([...registry.institutions.values()].flatMap((institution) => (institution.approvals ?? []).map((a) => a.type))),
+  };
+}
+
 const NUMERIC = new Set(['gt', 'gte', 'lt', 'lte']);
 
 export function checkPolicyFiles(files: readonly ParsedPolicyFile[], context: PolicyCheckContext): PolicyProblem[] {

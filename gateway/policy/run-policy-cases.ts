@@ -63,7 +63,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * @throws GatewayError ERR_POLICY_INVALID when a cases file itself is invalid.
  */
 export async function runPolicyCases(dir: string, set: PolicySet, lookupInstitution: (id: string) => Party | undefined): Promise<CaseResult[]> {
-  let names: string[] = [];
+  let names: string[];
   try {
     names = (await readdir(dir)).filter((name) => name.endsWith(CASES_FILE_SUFFIX)).sort();
   } catch {

@@ -1,0 +1,11 @@
+// What routes call: the core's current state and operations. Routes translate HTTP to these calls.
+import type { Registry } from '../identity/registry.js';
+import type { PolicySet } from '../policy/load-policy-set.js';
+import type { ReloadResult } from '../reloadable.js';
+
+export interface GatewayServices {
+  registry(): Registry;
+  policies(): PolicySet;
+  reloadPolicies(trigger: string): Promise<ReloadResult>;
+  now(): Date;
+}

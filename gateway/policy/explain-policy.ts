@@ -1,0 +1,23 @@
+// For officers: which rules matched a transfer and, for those that did not, which tests failed.
+// Rules that failed on only a few tests are the near misses worth reading first.
+import { buildFacts, type DecisionInput, type Party } from './decision-input.js';
+import type { PolicySet } from './load-policy-set.js';
+
+export interface RuleExplanation {
+  readonly ruleId: string;
+  readonly effect: 'allow' | 'deny';
+  readonly matched: boolean;
+  /** Failed tests, e.g. `manifest.dataset.subjects lt 10000 (is 12000)`; empty when matched. */
+  readonly failedTests: readonly string[];
+}
+
+/** Every rule with its outcome, matched first, then by fewest failed tests. */
+export function explainPolicy(set: PolicySet, input: DecisionInput & { recipient: Party }): RuleExplanation[] {
+  const facts = buildFacts(input);
+  return set.rules
+    .map((rule) => {
+      const failedTests = rule.condition.failures(facts);
+      return { ruleId: rule.id, effect: rule.effect, matched: failedTests.length === 0, failedTests };
+    })
+    .sort((a, b) => a.failedTests.length - b.failedTests.length);
+}
