@@ -1,6 +1,7 @@
 // Builders for policy tests: inline policy files, parties and manifests.
 import { expect } from 'vitest';
-import { buildPolicySet, type PolicySet, type PolicyProblem } from '../../gateway/policy/load-policy-set.js';
+import { buildPolicySet, type PolicySet } from '../../gateway/policy/load-policy-set.js';
+import type { PolicyProblem } from '../../gateway/policy/policy-file.js';
 import type { Party } from '../../gateway/policy/decision-input.js';
 
 export function policySetFrom(files: Record<string, string>, institutions?: string[]): { set: PolicySet | undefined; problems: PolicyProblem[] } {

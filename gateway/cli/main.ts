@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// The `hetao` command. `serve` runs the gateway; `policy …` are the security officers' tools.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.js';
+import { GatewayError } from '../errors.js';
+import { explainManifest, lintPolicies, testPolicies } from './policy-commands.js';
+
+const USAGE = `usage:
+  hetao serve                                   run the gateway (configuration from the environment)
+  hetao policy lint    [--dir D] [--registry F] [--strict]
+  hetao policy test    [--dir D] [--registry F] [--strict]
+  hetao policy explain <manifest.json> --from <institution> [--at ISO-time] [--dir D] [--registry F]
+
+  --dir defaults to HETAO_POLICY_DIR (policies/), --registry to HETAO_REGISTRY_FILE (policies/registry.yaml).
+  --strict makes lint fail on warnings and test fail on rules lacking an allow and a deny case.`;
+
+async function run(argv: readonly string[]): Promise<number> {
+  const [command, subcommand] = argv;
+  if (command === 'serve') {
+    await import('../main.js');
+    return -1; // the server keeps the process alive and exits by itself
+  }
+  if (command !== 'policy' || !subcommand) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parseArgs({
+    args: argv.slice(2),
+    allowPositionals: true,
+    options: {
+      dir: { type: 'string' },
+      registry: { type: 'string' },
+      strict: { type: 'boolean', default: false },
+      from: { type: 'string' },
+      at: { type: 'string' },
+      'near-misses': { type: 'string', default: '5' },
+    },
+  });
+  const config = loadConfig(process.env);
+  const options = {
+    dir: values.dir ?? config.policyDir,
+    registryFile: values.registry ?? config.registryFile,
+    strict: values.strict ?? false,
+    out: (line: string) => process.stdout.write(`${line}\n`),
+  };
+  switch (subcommand) {
+    case 'lint':
+      return lintPolicies(options);
+    case 'test':
+      return testPolicies(options);
+    case 'explain': {
+      const [manifestFile] = positionals;
+      if (!manifestFile || !values.from) {
+        process.stderr.write(`${USAGE}\n`);
+        return 2;
+      }
+      const at = values.at ? new Date(values.at) : new Date();
+      if (Number.isNaN(at.getTime())) throw new GatewayError('ERR_REQUEST_INVALID', `--at ${values.at} is not a time`);
+      return explainManifest({ ...options, manifestFile, from: values.from, at, nearMisses: Number(values['near-misses']) });
+    }
+    default:
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof GatewayError) {
+      process.stderr.write(`${error.code}: ${error.message}\n`);
+      const problems = error.details?.problems as { file?: string; line?: number; path: string; message: string }[] | undefined;
+      for (const p of problems ?? []) process.stderr.write(`  ${p.file ?? ''}${p.line === undefined ? '' : `:${p.line}`} ${p.path} ${p.message}\n`);
+    } else {
+      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    }
+    process.exitCode = 1;
+  },
+);
