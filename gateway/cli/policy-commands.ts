@@ -76,7 +76,7 @@ export async function explainManifest(options: PolicyCommandOptions & { manifest
   if (decision.effect === 'allow') options.out(`  obligations: ${JSON.stringify(decision.obligations)}`);
   const recipient = lookupInstitution(manifest.recipient);
   if (recipient) {
-    const misses = explainPolicy(set, { manifest, sender, recipient, at: options.at, lookupInstitution })
+    const misses = explainPolicy(set, { manifest, sender, recipient, at: options.at })
       .filter((rule) => !rule.matched)
       .slice(0, options.nearMisses);
     if (misses.length > 0) options.out('  near misses:');

@@ -3,7 +3,7 @@
 import type { Party } from './decision-input.js';
 import { evaluatePolicy, type Decision, type EvaluateOptions } from './evaluate-policy.js';
 import type { PolicySet } from './load-policy-set.js';
-import { parseManifest, type Manifest } from './manifest.js';
+import { hashManifest, parseManifest, type Manifest } from './manifest.js';
 
 export interface TransferRequest {
   readonly sender: Party;
@@ -18,7 +18,7 @@ export function decideTransfer(set: PolicySet, request: TransferRequest, options
   const manifest = parseManifest(request.manifest);
   const decision = evaluatePolicy(
     set,
-    { manifest, sender: request.sender, recipient: request.lookupInstitution(manifest.recipient), at: request.at, lookupInstitution: request.lookupInstitution },
+    { manifest, manifestSha256: hashManifest(manifest), sender: request.sender, recipient: request.lookupInstitution(manifest.recipient), at: request.at, lookupInstitution: request.lookupInstitution },
     options,
   );
   return { manifest, decision };

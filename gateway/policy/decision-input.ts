@@ -23,6 +23,8 @@ export interface HeldApproval {
 
 export interface DecisionInput {
   readonly manifest: Manifest;
+  /** hashManifest(manifest), computed once when the manifest is accepted. */
+  readonly manifestSha256: string;
   readonly sender: Party;
   /** Undefined when the manifest names no registered institution: always denied. */
   readonly recipient: Party | undefined;
@@ -51,9 +53,11 @@ export interface ApprovalFacts {
   readonly covers: boolean;
 }
 
-/** Day of `at` in UTC, as the registry's validFrom/validUntil dates are written. */
+/** Day of `at` in UTC (YYYY-MM-DD), as the registry's validFrom/validUntil dates are written. */
 export function dayOf(at: Date): string {
-  return at.toISOString().slice(0, 10);
+  const month = at.getUTCMonth() + 1;
+  const day = at.getUTCDate();
+  return `${at.getUTCFullYear()}-${month < 10 ? '0' : ''}${month}-${day < 10 ? '0' : ''}${day}`;
 }
 
 export function approvalIsValid(approval: HeldApproval, day: string): boolean {
@@ -100,8 +104,11 @@ function partyFacts(party: Party, manifest: Manifest, day: string) {
 
 export type Facts = Readonly<Record<string, unknown>>;
 
+/** What facts are built from: a decision's parties, manifest and time, with a known recipient. */
+export type FactsInput = Pick<DecisionInput, 'manifest' | 'sender' | 'at'> & { readonly recipient: Party };
+
 /** The object rule conditions read their facts from (paths like `sender.approvals.hgr-filing.covers`). */
-export function buildFacts(input: DecisionInput & { recipient: Party }): Facts {
+export function buildFacts(input: FactsInput): Facts {
   const day = dayOf(input.at);
   const presented: Record<string, string> = {};
   for (const approval of input.manifest.approvals) presented[approval.type] = approval.id;

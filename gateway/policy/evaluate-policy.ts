@@ -4,7 +4,6 @@
 // no onward transfer when forbidden). The result is a decision record tied to the policy revision.
 import { randomUUID } from 'node:crypto';
 import { approvalCovers, approvalIsValid, buildFacts, dayOf, directionOf, type DecisionInput } from './decision-input.js';
-import { hashManifest } from './manifest.js';
 import { mergeObligations, NO_OBLIGATIONS, type CompiledRule, type Obligations, type PolicySet } from './load-policy-set.js';
 
 export type ReasonCode =
@@ -64,7 +63,8 @@ export interface EvaluateOptions {
 export function evaluatePolicy(set: PolicySet, input: DecisionInput, options: EvaluateOptions = {}): Decision {
   const started = process.hrtime.bigint();
   const { manifest, sender, recipient } = input;
-  const matched: CompiledRule[] = [];
+  const matchedRules: string[] = [];
+  const allowing: CompiledRule[] = [];
   const reasons: DecisionReason[] = [];
 
   if (!recipient) {
@@ -72,19 +72,21 @@ export function evaluatePolicy(set: PolicySet, input: DecisionInput, options: Ev
   } else if (recipient.status !== 'active') {
     reasons.push({ ruleId: null, code: 'recipient-not-active', message: `recipient "${recipient.id}" is ${recipient.status} in the zone registry` });
   } else {
-    const facts = buildFacts({ ...input, recipient });
-    for (const rule of set.rules) if (rule.condition.test(facts)) matched.push(rule);
-    const denying = matched.filter((rule) => rule.effect === 'deny');
-    const allowing = matched.filter((rule) => rule.effect === 'allow');
-    for (const rule of denying) reasons.push({ ruleId: rule.id, code: 'rule-denied', message: rule.reason ?? rule.description });
-    if (denying.length === 0 && allowing.length === 0) {
-      reasons.push({ ruleId: null, code: 'no-rule-allows', message: 'no policy rule allows this transfer (default deny)' });
+    const facts = buildFacts({ manifest, sender, recipient, at: input.at });
+    for (const rule of set.rules) {
+      if (!rule.condition.test(facts)) continue;
+      matchedRules.push(rule.id);
+      if (rule.effect === 'allow') allowing.push(rule);
+      else reasons.push({ ruleId: rule.id, code: 'rule-denied', message: rule.reason ?? rule.description });
     }
-    if (denying.length === 0 && allowing.length > 0) reasons.push(...checkObligations(allowing, input));
+    if (reasons.length === 0) {
+      if (allowing.length === 0) reasons.push({ ruleId: null, code: 'no-rule-allows', message: 'no policy rule allows this transfer (default deny)' });
+      else checkObligations(allowing, input, reasons);
+    }
   }
 
   const effect = reasons.length === 0 ? 'allow' : 'deny';
-  const obligations = effect === 'allow' ? mergeObligations(matched.filter((r) => r.effect === 'allow').map((r) => r.obligations)) : NO_OBLIGATIONS;
+  const { dataset } = manifest;
   return {
     decisionId: (options.newId ?? randomUUID)(),
     time: input.at.toISOString(),
@@ -94,28 +96,27 @@ export function evaluatePolicy(set: PolicySet, input: DecisionInput, options: Ev
       sender: sender.id,
       recipient: manifest.recipient,
       direction: recipient ? directionOf(sender.jurisdiction, recipient.jurisdiction) : 'unknown',
-      manifestSha256: hashManifest(manifest),
+      manifestSha256: input.manifestSha256,
       project: manifest.project.id,
       purpose: manifest.purpose,
-      category: manifest.dataset.category,
-      level: manifest.dataset.classification.level,
-      deidentification: manifest.dataset.deidentification,
-      subjects: manifest.dataset.subjects,
-      humanGeneticResources: manifest.dataset.humanGeneticResources,
-      sizeBytes: manifest.dataset.sizeBytes,
+      category: dataset.category,
+      level: dataset.classification.level,
+      deidentification: dataset.deidentification,
+      subjects: dataset.subjects,
+      humanGeneticResources: dataset.humanGeneticResources,
+      sizeBytes: dataset.sizeBytes,
     },
-    matchedRules: matched.map((rule) => rule.id),
+    matchedRules,
     reasons,
-    obligations,
+    obligations: effect === 'allow' ? mergeObligations(allowing.map((rule) => rule.obligations)) : NO_OBLIGATIONS,
     evalMicros: Number(process.hrtime.bigint() - started) / 1000,
   };
 }
 
 /** Obligations that can be checked before a byte moves; each failure names the rule that asked. */
-function checkObligations(allowing: readonly CompiledRule[], input: DecisionInput): DecisionReason[] {
+function checkObligations(allowing: readonly CompiledRule[], input: DecisionInput, reasons: DecisionReason[]): void {
   const { manifest, sender } = input;
   const day = dayOf(input.at);
-  const reasons: DecisionReason[] = [];
   for (const rule of allowing) {
     const { obligations } = rule;
     for (const type of obligations.requireApprovals) {
@@ -157,5 +158,4 @@ function checkObligations(allowing: readonly CompiledRule[], input: DecisionInpu
       reasons.push({ ruleId: rule.id, code: 'onward-transfer-forbidden', message: 'the manifest declares an onward transfer, which this rule forbids' });
     }
   }
-  return reasons;
 }

@@ -1,6 +1,6 @@
 // For officers: which rules matched a transfer and, for those that did not, which tests failed.
 // Rules that failed on only a few tests are the near misses worth reading first.
-import { buildFacts, type DecisionInput, type Party } from './decision-input.js';
+import { buildFacts, type FactsInput } from './decision-input.js';
 import type { PolicySet } from './load-policy-set.js';
 
 export interface RuleExplanation {
@@ -12,7 +12,7 @@ export interface RuleExplanation {
 }
 
 /** Every rule with its outcome, matched first, then by fewest failed tests. */
-export function explainPolicy(set: PolicySet, input: DecisionInput & { recipient: Party }): RuleExplanation[] {
+export function explainPolicy(set: PolicySet, input: FactsInput): RuleExplanation[] {
   const facts = buildFacts(input);
   return set.rules
     .map((rule) => {

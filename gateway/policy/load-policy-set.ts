@@ -168,6 +168,7 @@ function resolveObligations(spec: ObligationsSpec | undefined, parameters: Param
 
 /** Most restrictive first: lists are united, caps take the minimum, flags are or-ed. */
 export function mergeObligations(all: readonly Obligations[]): Obligations {
+  if (all.length === 1) return all[0] as Obligations;
   const min = (values: (number | undefined)[]): number | undefined => {
     const present = values.filter((v): v is number => v !== undefined);
     return present.length > 0 ? Math.min(...present) : undefined;

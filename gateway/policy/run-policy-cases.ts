@@ -8,9 +8,10 @@ import { GatewayError } from '../errors.js';
 import { describeSchemaErrors, parseYamlWithPositions, type FileProblem } from '../schema-problems.js';
 import casesSchema from '../../schemas/policy-cases.schema.json' with { type: 'json' };
 import type { Party } from './decision-input.js';
-import { evaluatePolicy, type Decision } from './evaluate-policy.js';
+import { decideTransfer } from './decide-transfer.js';
+import type { Decision } from './evaluate-policy.js';
 import type { PolicySet } from './load-policy-set.js';
-import { parseManifest } from './manifest.js';
+import { parseManifest, type Manifest } from './manifest.js';
 
 export const CASES_FILE_SUFFIX = '.cases.yaml';
 
@@ -108,7 +109,7 @@ function runCase(file: string, content: CasesFile, spec: CaseSpec, set: PolicySe
     failures.push(`sender "${spec.from}" is not in the registry`);
     return result(undefined);
   }
-  let manifest;
+  let manifest: Manifest;
   try {
     manifest = parseManifest(deepMerge(base, spec.manifest ?? {}));
   } catch (error) {
@@ -117,7 +118,7 @@ function runCase(file: string, content: CasesFile, spec: CaseSpec, set: PolicySe
     return result(undefined);
   }
   const at = new Date(spec.at ?? content.at ?? Date.now());
-  const decision = evaluatePolicy(set, { manifest, sender, recipient: lookupInstitution(manifest.recipient), at, lookupInstitution });
+  const { decision } = decideTransfer(set, { sender, manifest, at, lookupInstitution });
   if (decision.effect !== spec.expect.effect) {
     failures.push(`expected ${spec.expect.effect}, got ${decision.effect}${decision.reasons.length ? ` (${decision.reasons.map((r) => `${r.ruleId ?? 'default'}: ${r.message}`).join('; ')})` : ''}`);
   }

@@ -263,7 +263,7 @@ describe('explain', () => {
   it('names the failed tests of near misses', () => {
     const set = compiled({ 'a.policy.yaml': GENOMICS_ALLOW });
     const parsed = parseManifest(manifest({ dataset: { category: 'medical-records' } }));
-    const [explanation] = explainPolicy(set, { manifest: parsed, sender: SZ_HOSPITAL, recipient: HK_LAB, at: AT, lookupInstitution });
+    const [explanation] = explainPolicy(set, { manifest: parsed, sender: SZ_HOSPITAL, recipient: HK_LAB, at: AT });
     expect(explanation).toMatchObject({ ruleId: 'genomics-to-hk', matched: false, failedTests: ['manifest.dataset.category equals "genomics" (is "medical-records")'] });
   });
 });

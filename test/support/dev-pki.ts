@@ -5,6 +5,7 @@ import forge from 'node-forge';
 
 export const CERTS_DEV = path.resolve(import.meta.dirname, '../../certs-dev');
 export const REGISTRY_FILE = path.resolve(import.meta.dirname, '../../policies/registry.yaml');
+export const POLICY_DIR = path.resolve(import.meta.dirname, '../../policies');
 
 /** A client identity of the dev PKI, e.g. `institutions/hk-uni-genomics` or `negative/revoked`. */
 export interface ClientIdentity {

@@ -1,6 +1,6 @@
 // Starts a real gateway (real TLS listener on a free loopback port) on a private copy of the
 // registry and CRL, and calls it over mutual TLS with undici, as a lab system would.
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -9,7 +9,7 @@ import { parse, stringify } from 'yaml';
 import { loadConfig, type GatewayConfig } from '../../gateway/config.js';
 import { startGateway, type RunningGateway } from '../../gateway/http/start-gateway.js';
 import { createLogger } from '../../gateway/logger.js';
-import { REGISTRY_FILE, devFile, zoneCaBundle, type ClientIdentity } from './dev-pki.js';
+import { POLICY_DIR, REGISTRY_FILE, devFile, zoneCaBundle, type ClientIdentity } from './dev-pki.js';
 
 export interface TestGateway {
   readonly gateway: RunningGateway;
@@ -18,6 +18,8 @@ export interface TestGateway {
   readonly registryFile: string;
   /** The private CRL copy this gateway reads. */
   readonly crlFile: string;
+  /** The private copy of the policy folder this gateway reads. */
+  readonly policyDir: string;
   /** Every log line written so far, parsed. */
   readonly logs: Record<string, unknown>[];
   /** Raw log text, to check nothing secret was written. */
@@ -31,12 +33,15 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
   const crlFile = path.join(dir, 'zone-crl.pem');
   await copyFile(REGISTRY_FILE, registryFile);
   await copyFile(devFile('zone-crl.dev-only.pem'), crlFile);
+  const policyDir = path.join(dir, 'policies');
+  await cp(POLICY_DIR, policyDir, { recursive: true, filter: (source) => !source.endsWith('registry.yaml') });
   const config = loadConfig({
     HETAO_PORT: '0',
     HETAO_OPS_PORT: '0',
     HETAO_DATA_DIR: path.join(dir, 'data'),
     HETAO_REGISTRY_FILE: registryFile,
     HETAO_TLS_CRL: crlFile,
+    HETAO_POLICY_DIR: policyDir,
     HETAO_LOG_LEVEL: 'info',
     HETAO_SHUTDOWN_GRACE_MS: '5000',
     ...env,
@@ -56,6 +61,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     config,
     registryFile,
     crlFile,
+    policyDir,
     logs,
     rawLogs: () => raw,
     async close() {
@@ -96,7 +102,7 @@ export async function call(
   baseUrl: string,
   identity: ClientIdentity | Agent | undefined,
   pathname: string,
-  options: { method?: 'GET' | 'POST' | 'PUT' | 'DELETE'; body?: string; headers?: Record<string, string> } = {},
+  options: { method?: 'GET' | 'POST' | 'PUT' | 'DELETE'; body?: string; json?: unknown; headers?: Record<string, string> } = {},
 ): Promise<CallResult> {
   const dispatcher = identity instanceof Agent ? identity : mtlsAgent(identity);
   try {
@@ -104,7 +110,8 @@ export async function call(
       dispatcher,
       method: options.method ?? 'GET',
       ...(options.body === undefined ? {} : { body: options.body }),
-      ...(options.headers ? { headers: options.headers } : {}),
+      ...(options.json === undefined ? {} : { body: JSON.stringify(options.json) }),
+      headers: { ...(options.json === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers },
     });
     const text = await response.body.text();
     const contentType = response.headers['content-type'];

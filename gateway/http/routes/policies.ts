@@ -42,7 +42,7 @@ export function registerPolicyRoutes(app: FastifyInstance, services: GatewayServ
     const lookupInstitution = (id: string) => registry.institutions.get(id);
     const { manifest, decision } = decideTransfer(set, { sender, manifest: request.body.manifest, at, lookupInstitution });
     const recipient = lookupInstitution(manifest.recipient);
-    return { dryRun: true, decision, explanation: recipient ? explainPolicy(set, { manifest, sender, recipient, at, lookupInstitution }) : [] };
+    return { dryRun: true, decision, explanation: recipient ? explainPolicy(set, { manifest, sender, recipient, at }) : [] };
   });
 
   app.post('/v1/policies/reload', async (request) => {
