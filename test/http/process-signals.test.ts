@@ -7,14 +7,12 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PROJECT_ROOT } from '../../gateway/config.js';
 import { REGISTRY_FILE, devIdentity, zoneCaBundle } from '../support/dev-pki.js';
 import { call, editRegistry } from '../support/gateway.js';
 
-/** tsx's loader by absolute URL: the child runs in a temporary working directory. */
-const TSX_LOADER = pathToFileURL(path.join(PROJECT_ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+import { TSX_LOADER } from '../support/run-cli.js';
 
 interface GatewayProcess {
   readonly child: ChildProcess;
