@@ -1,0 +1,130 @@
+// The default object store: files under the data folder. Writes go to a temporary name in the same
+// folder, are fsynced, then renamed, so a crash leaves either the old object or the new one, never
+// half of one; leftovers of interrupted writes are removed at start-up.
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { ObjectStore, PendingObject } from './object-store.js';
+
+const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+const TEMP_MARK = '.tmp-';
+/** Large writes keep a Node sink near disk speed (small writes halve it). */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+
+function checkKey(key: string): void {
+  if (!KEY_PATTERN.test(key) || key.split('/').some((segment) => segment === '.' || segment === '..' || segment.includes(TEMP_MARK))) {
+    throw new Error(`invalid object key ${JSON.stringify(key)}`);
+  }
+}
+
+async function fsyncPath(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function createFilesystemStore(root: string): Promise<ObjectStore> {
+  await mkdir(root, { recursive: true });
+  await removeLeftovers(root);
+  const fileOf = (key: string): string => {
+    checkKey(key);
+    return path.join(root, ...key.split('/'));
+  };
+
+  const commitFile = async (temp: string, final: string): Promise<void> => {
+    await fsyncPath(temp);
+    await rename(temp, final);
+    await fsyncPath(path.dirname(final));
+  };
+
+  return {
+    async createPending(key): Promise<PendingObject> {
+      const final = fileOf(key);
+      await mkdir(path.dirname(final), { recursive: true });
+      const temp = `${final}${TEMP_MARK}${randomUUID()}`;
+      const stream = createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES });
+      let settled = false;
+      const closed = (): Promise<void> =>
+        stream.closed
+          ? Promise.resolve()
+          : new Promise((resolve) => {
+              stream.once('close', () => resolve());
+              stream.destroy();
+            });
+      return {
+        stream,
+        async commit() {
+          if (settled) throw new Error(`object ${key} already settled`);
+          settled = true;
+          if (!stream.writableFinished) await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+          await closed();
+          await commitFile(temp, final);
+          return { size: (await stat(final)).size };
+        },
+        async abort() {
+          settled = true;
+          await closed();
+          await rm(temp, { force: true });
+        },
+      };
+    },
+    async put(key, bytes) {
+      const final = fileOf(key);
+      await mkdir(path.dirname(final), { recursive: true });
+      const temp = `${final}${TEMP_MARK}${randomUUID()}`;
+      const handle = await open(temp, 'wx');
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, final);
+      await fsyncPath(path.dirname(final));
+    },
+    async get(key) {
+      try {
+        return await readFile(fileOf(key));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+    },
+    async stat(key) {
+      try {
+        return { size: (await stat(fileOf(key))).size };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+    },
+    read(key, range) {
+      return createReadStream(fileOf(key), { highWaterMark: WRITE_BUFFER_BYTES, ...(range ? { start: range.start, end: range.end } : {}) });
+    },
+    async delete(key) {
+      await rm(fileOf(key), { force: true });
+    },
+    async list(prefix) {
+      const folder = fileOf(prefix.replace(/\/$/, ''));
+      try {
+        return (await readdir(folder)).filter((name) => !name.includes(TEMP_MARK)).map((name) => `${prefix.replace(/\/$/, '')}/${name}`);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw error;
+      }
+    },
+  };
+}
+
+/** Temporary files of writes a crash interrupted: never committed, so never visible. */
+async function removeLeftovers(folder: string): Promise<void> {
+  for (const entry of await readdir(folder, { withFileTypes: true })) {
+    const full = path.join(folder, entry.name);
+    if (entry.isDirectory()) await removeLeftovers(full);
+    else if (entry.name.includes(TEMP_MARK)) await rm(full, { force: true });
+  }
+}

@@ -1,0 +1,28 @@
+// The object store behind transfers: envelopes (header and body) and records. An interface so an
+// S3-compatible store can replace the filesystem one without touching the transfer code.
+import type { Readable, Writable } from 'node:stream';
+
+/** An object being written: invisible under its key until `commit` renames it into place. */
+export interface PendingObject {
+  readonly stream: Writable;
+  /** Flushes to stable storage and makes the object visible atomically. */
+  commit(): Promise<{ size: number }>;
+  /** Deletes what was written; safe to call after a failure or twice. */
+  abort(): Promise<void>;
+}
+
+export interface ObjectStore {
+  /** Starts writing `key` (keys are `a/b/c`-style, `[A-Za-z0-9._-]` segments). */
+  createPending(key: string): Promise<PendingObject>;
+  /** Writes a small object atomically (temp file, fsync, rename). */
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  /** Reads a small object; undefined when absent. */
+  get(key: string): Promise<Buffer | undefined>;
+  /** Size of an object; undefined when absent. */
+  stat(key: string): Promise<{ size: number } | undefined>;
+  /** Streams an object, optionally a byte range (inclusive `end`, as HTTP ranges). */
+  read(key: string, range?: { start: number; end: number }): Readable;
+  delete(key: string): Promise<void>;
+  /** Keys directly under a prefix folder (e.g. `records/`). */
+  list(prefix: string): Promise<string[]>;
+}

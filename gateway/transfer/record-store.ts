@@ -1,0 +1,50 @@
+// Transfer records on the object store (one JSON object per transfer, written atomically) with an
+// in-memory index for lookups and lists. The files are the truth; the index is rebuilt from them at
+// start-up, so nothing depends on Redis or on the process staying up.
+import type { ObjectStore } from '../storage/object-store.js';
+import type { TransferRecord, TransferStatus } from './transfer-record.js';
+
+export interface RecordQuery {
+  readonly party: string;
+  readonly as: 'sender' | 'recipient';
+  readonly status?: TransferStatus;
+  /** Id of the last record of the previous page. */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export interface RecordStore {
+  get(id: string): TransferRecord | undefined;
+  save(record: TransferRecord): Promise<void>;
+  /** Newest first (ids are time-ordered). */
+  list(query: RecordQuery): { records: TransferRecord[]; next: string | undefined };
+  all(): Iterable<TransferRecord>;
+}
+
+const recordKey = (id: string): string => `records/${id}.json`;
+
+export async function createRecordStore(store: ObjectStore): Promise<RecordStore> {
+  const index = new Map<string, TransferRecord>();
+  for (const key of await store.list('records')) {
+    const bytes = await store.get(key);
+    if (!bytes) continue;
+    const record = JSON.parse(bytes.toString('utf8')) as TransferRecord;
+    index.set(record.id, record);
+  }
+  return {
+    get: (id) => index.get(id),
+    async save(record) {
+      await store.put(recordKey(record.id), Buffer.from(JSON.stringify(record)));
+      index.set(record.id, record);
+    },
+    list({ party, as, status, after, limit }) {
+      const matching = [...index.values()]
+        .filter((record) => record[as] === party && (status === undefined || record.status === status))
+        .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+      const rest = after === undefined ? matching : matching.filter((record) => record.id < after);
+      const page = rest.slice(0, limit);
+      return { records: page, next: rest.length > limit ? page.at(-1)?.id : undefined };
+    },
+    all: () => index.values(),
+  };
+}

@@ -1,0 +1,96 @@
+// A transfer's durable record and its state machine. Every change of state goes through
+// `transition`, which refuses moves the machine does not allow and appends to the history.
+import { GatewayError } from '../errors.js';
+import type { Decision } from '../policy/evaluate-policy.js';
+import type { Obligations } from '../policy/load-policy-set.js';
+import type { Manifest } from '../policy/manifest.js';
+
+export type TransferStatus = 'authorized' | 'uploading' | 'available' | 'received' | 'quarantined' | 'failed' | 'cancelled' | 'expired';
+
+/**
+ * authorized → uploading → available → received, with side exits. A failed upload returns to
+ * `authorized` so the sender can upload again; `failed` is for faults on the gateway's side.
+ */
+const NEXT: Readonly<Record<TransferStatus, readonly TransferStatus[]>> = {
+  authorized: ['uploading', 'cancelled', 'expired'],
+  uploading: ['available', 'quarantined', 'authorized', 'failed', 'cancelled'],
+  available: ['received', 'cancelled', 'expired'],
+  received: ['expired'],
+  quarantined: ['expired'],
+  failed: [],
+  cancelled: [],
+  expired: [],
+};
+
+export const TRANSFER_STATUSES = Object.keys(NEXT) as TransferStatus[];
+
+export interface HistoryEntry {
+  readonly at: string;
+  readonly status: TransferStatus;
+  /** What happened, e.g. `authorized`, `upload-started`, `upload-failed`, `receipt-mismatch`. */
+  readonly event: string;
+  /** Principal id, or `gateway`. */
+  readonly by: string;
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export interface ContentFacts {
+  readonly plaintextSize: number;
+  readonly plaintextSha256: string;
+  readonly envelopeSize: number;
+  readonly holders: readonly { readonly institution: string; readonly role: 'recipient' | 'escrow' }[];
+}
+
+export interface ReceiptFacts {
+  readonly at: string;
+  readonly by: string;
+  readonly sha256: string;
+  readonly matches: boolean;
+}
+
+export interface TransferRecord {
+  readonly id: string;
+  readonly status: TransferStatus;
+  readonly sender: string;
+  readonly recipient: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly retentionUntil: string;
+  readonly manifest: Manifest;
+  readonly manifestSha256: string;
+  readonly decision: Decision;
+  readonly obligations: Obligations;
+  readonly content?: ContentFacts;
+  /** Inspection summary: formats and findings as counts and offsets, never content. */
+  readonly inspection?: Readonly<Record<string, unknown>>;
+  readonly receipts: readonly ReceiptFacts[];
+  readonly history: readonly HistoryEntry[];
+}
+
+/**
+ * The record after a move to `status`.
+ * @throws GatewayError ERR_TRANSFER_STATE when the machine does not allow the move.
+ */
+export function transition(
+  record: TransferRecord,
+  status: TransferStatus,
+  change: { at: Date; event: string; by: string; detail?: Record<string, unknown> },
+  patch: Partial<Pick<TransferRecord, 'content' | 'inspection' | 'receipts'>> = {},
+): TransferRecord {
+  if (status !== record.status && !NEXT[record.status].includes(status)) {
+    throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${record.id} is ${record.status}; it cannot become ${status}`, { status: record.status });
+  }
+  const at = change.at.toISOString();
+  return {
+    ...record,
+    ...patch,
+    status,
+    updatedAt: at,
+    history: [...record.history, { at, status, event: change.event, by: change.by, ...(change.detail ? { detail: change.detail } : {}) }],
+  };
+}
+
+/** States in which the content exists and may be fetched by its holders. */
+export function contentIsAvailable(status: TransferStatus): boolean {
+  return status === 'available' || status === 'received';
+}
