@@ -24,6 +24,8 @@ export interface GatewayConfig {
   readonly tlsCrlFile: string | undefined;
   readonly registryFile: string;
   readonly policyDir: string;
+  readonly signingKeyFile: string;
+  readonly uploadIdleTimeoutMs: number;
   readonly dataDir: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly watchFiles: boolean;
@@ -43,6 +45,8 @@ export const CONFIG_VARIABLES = {
   HETAO_TLS_CA: { default: 'certs-dev/zone-ca-bundle.dev-only.pem', meaning: 'zone CA certificates that client certificates must chain to (PEM bundle)' },
   HETAO_TLS_CRL: { default: 'certs-dev/zone-crl.dev-only.pem', meaning: 'CRLs of every zone CA (PEM); reloaded on change or SIGHUP; empty = no revocation check (refused in production)' },
   HETAO_REGISTRY_FILE: { default: 'policies/registry.yaml', meaning: 'the zone registry (white list) of institutions and people; reloaded on change or SIGHUP' },
+  HETAO_SIGNING_KEY: { default: 'certs-dev/gateway-signing.dev-only.key.pem', meaning: "the gateway's Ed25519 signing key (PKCS#8 PEM) for envelope headers and audit checkpoints; its public key is at /.well-known/jwks.json" },
+  HETAO_UPLOAD_IDLE_TIMEOUT_MS: { default: '60000', meaning: 'an upload that sends no byte for this long is aborted and nothing of it is kept' },
   HETAO_POLICY_DIR: { default: 'policies', meaning: 'folder of the classification policy files (`*.policy.yaml`) and their cases (`tests/*.cases.yaml`); reloaded on change, SIGHUP or POST /v1/policies/reload' },
   HETAO_DATA_DIR: { default: './data', meaning: 'where records, envelopes and the audit journal are kept (relative to the working directory)' },
   HETAO_LOG_LEVEL: { default: 'info', meaning: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
@@ -66,7 +70,9 @@ const envSchema = {
     HETAO_TLS_CA: { type: 'string', minLength: 1 },
     HETAO_TLS_CRL: { type: 'string' },
     HETAO_REGISTRY_FILE: { type: 'string', minLength: 1 },
-    HETAO_POLICY_DIR: { type: 'string', minLength: 1 },
+    HETAO_SIGNING_KEY: { default: 'certs-dev/gateway-signing.dev-only.key.pem', meaning: "the gateway's Ed25519 signing key (PKCS#8 PEM) for envelope headers and audit checkpoints; its public key is at /.well-known/jwks.json" },
+  HETAO_UPLOAD_IDLE_TIMEOUT_MS: { default: '60000', meaning: 'an upload that sends no byte for this long is aborted and nothing of it is kept' },
+  HETAO_POLICY_DIR: { type: 'string', minLength: 1 },
     HETAO_DATA_DIR: { type: 'string', minLength: 1 },
     HETAO_LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     HETAO_WATCH_FILES: { type: 'boolean' },
@@ -115,6 +121,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     tlsCrlFile,
     registryFile: embeddedFile('HETAO_REGISTRY_FILE'),
     policyDir: embeddedFile('HETAO_POLICY_DIR'),
+    signingKeyFile: embeddedFile('HETAO_SIGNING_KEY'),
+    uploadIdleTimeoutMs: Number(setting('HETAO_UPLOAD_IDLE_TIMEOUT_MS')),
     dataDir: path.resolve(setting('HETAO_DATA_DIR')),
     logLevel: setting('HETAO_LOG_LEVEL') as GatewayConfig['logLevel'],
     watchFiles: setting('HETAO_WATCH_FILES') === 'true',

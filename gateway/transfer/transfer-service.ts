@@ -1,0 +1,224 @@
+// The transfer service: the state machine's operations, each checking who may do what. Routes
+// translate HTTP to these calls; the queue (later) calls the same operations. Every operation
+// saves the record (atomically, fsynced) before it returns.
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { GatewayError } from '../errors.js';
+import type { Party } from '../policy/decision-input.js';
+import { decideTransfer } from '../policy/decide-transfer.js';
+import type { PolicySet } from '../policy/load-policy-set.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { Caller } from './caller.js';
+import type { RecordStore } from './record-store.js';
+import { contentIsAvailable, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
+import { createUploadHandler, envelopeKeys, type UploadDependencies } from './upload-transfer.js';
+
+export interface TransferEvents {
+  /** Called after every saved change (the audit journal subscribes here). */
+  onChange?(record: TransferRecord, change: { event: string; by: string }): void | Promise<void>;
+  /** Called for reads that change nothing (downloads). */
+  onAccess?(record: TransferRecord, access: { event: 'downloaded'; by: string; start: number; end: number }): void | Promise<void>;
+}
+
+export interface TransferServiceDependencies extends UploadDependencies, TransferEvents {
+  readonly records: RecordStore;
+  readonly objects: ObjectStore;
+  readonly policies: () => PolicySet;
+  readonly lookupInstitution: (id: string) => Party | undefined;
+  readonly clock: () => Date;
+}
+
+/** Time-ordered ids: lists sort by id, newest first. */
+export function newTransferId(now: Date): string {
+  return `tr-${now.getTime().toString(36).padStart(9, '0')}-${randomBytes(8).toString('hex')}`;
+}
+
+const DAY_MS = 86_400_000;
+/** An upload in progress finishes (or fails) first; finished states have nothing left to expire. */
+const EXPIRABLE = new Set<TransferStatus>(['authorized', 'available', 'received', 'quarantined']);
+
+export function createTransferService(deps: TransferServiceDependencies) {
+  const locks = new Map<string, Promise<unknown>>();
+  /** Operations on one transfer run one at a time; different transfers run in parallel. */
+  const exclusive = async <T>(id: string, work: () => Promise<T>): Promise<T> => {
+    const previous = locks.get(id) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const settled = run.catch(() => undefined);
+    locks.set(id, settled);
+    try {
+      return await run;
+    } finally {
+      if (locks.get(id) === settled) locks.delete(id);
+    }
+  };
+
+  const save = async (record: TransferRecord, change: { event: string; by: string }): Promise<TransferRecord> => {
+    await deps.records.save(record);
+    await deps.onChange?.(record, change);
+    return record;
+  };
+
+  const find = (id: string): TransferRecord => {
+    const record = deps.records.get(id);
+    if (!record) throw new GatewayError('ERR_TRANSFER_NOT_FOUND', `no transfer ${id}`);
+    return record;
+  };
+
+  const holdersOf = (record: TransferRecord): string[] => [record.recipient, ...record.obligations.escrowTo];
+
+  const canRead = (record: TransferRecord, caller: Caller): boolean =>
+    caller.role === 'regulator' || caller.institution === record.sender || caller.institution === record.recipient || record.obligations.escrowTo.includes(caller.institution);
+
+  /** A record the caller may see; others are reported as not found, so ids leak nothing. */
+  const visible = (id: string, caller: Caller): TransferRecord => {
+    const record = deps.records.get(id);
+    if (!record || !canRead(record, caller)) throw new GatewayError('ERR_TRANSFER_NOT_FOUND', `no transfer ${id}`);
+    return record;
+  };
+
+  const requireInstitution = (caller: Caller, institution: string, action: string): void => {
+    if (caller.role !== 'institution' || caller.institution !== institution) {
+      throw new GatewayError('ERR_TRANSFER_FORBIDDEN', `only ${institution}'s lab system may ${action} this transfer`);
+    }
+  };
+
+  const removeContent = async (id: string): Promise<void> => {
+    for (const key of envelopeKeys(id)) await deps.objects.delete(key);
+  };
+
+  const upload = createUploadHandler(deps);
+
+  return {
+    /**
+     * Decides a manifest for the calling institution and, if allowed, records the transfer.
+     * @throws GatewayError ERR_POLICY_DENIED (with decision id and reasons), ERR_MANIFEST_INVALID
+     */
+    async create(caller: Caller, manifestBody: unknown): Promise<TransferRecord> {
+      if (caller.role !== 'institution') throw new GatewayError('ERR_TRANSFER_FORBIDDEN', 'transfers are sent by institutions (lab systems), not by people');
+      const sender = deps.lookupInstitution(caller.institution);
+      if (!sender) throw new GatewayError('ERR_IDENTITY_NOT_REGISTERED', `${caller.institution} is not registered`);
+      const now = deps.clock();
+      const { manifest, decision } = decideTransfer(deps.policies(), { sender, manifest: manifestBody, at: now, lookupInstitution: deps.lookupInstitution });
+      if (decision.effect === 'deny') {
+        throw new GatewayError('ERR_POLICY_DENIED', 'the transfer is denied by policy', {
+          decisionId: decision.decisionId,
+          policyRevision: decision.policyRevision,
+          reasons: decision.reasons,
+        });
+      }
+      const id = newTransferId(now);
+      const retentionDays = Math.min(manifest.retentionDays, decision.obligations.maxRetentionDays ?? manifest.retentionDays);
+      const record: TransferRecord = {
+        id,
+        status: 'authorized',
+        sender: sender.id,
+        recipient: manifest.recipient,
+        createdAt: now.toISOString(),
+        updatedAt: now.toISOString(),
+        retentionUntil: new Date(now.getTime() + retentionDays * DAY_MS).toISOString(),
+        manifest,
+        manifestSha256: decision.input.manifestSha256,
+        decision,
+        obligations: decision.obligations,
+        receipts: [],
+        history: [{ at: now.toISOString(), status: 'authorized', event: 'authorized', by: caller.id, detail: { decisionId: decision.decisionId } }],
+      };
+      return save(record, { event: 'authorized', by: caller.id });
+    },
+
+    /** Streams the content in; see upload-transfer.ts. */
+    upload(id: string, caller: Caller, source: Readable): Promise<TransferRecord> {
+      return exclusive(id, async () => {
+        const record = find(id);
+        requireInstitution(caller, record.sender, 'upload to');
+        return upload(record, caller, source, save);
+      });
+    },
+
+    get(id: string, caller: Caller): TransferRecord {
+      return visible(id, caller);
+    },
+
+    list(caller: Caller, query: { as: 'sender' | 'recipient'; status?: TransferStatus; after?: string; limit: number }) {
+      return deps.records.list({ party: caller.institution, ...query });
+    },
+
+    /**
+     * The envelope of an available transfer, for its recipient and escrow holders.
+     * @throws GatewayError ERR_TRANSFER_FORBIDDEN, ERR_TRANSFER_STATE, ERR_TRANSFER_RANGE_INVALID
+     */
+    async openDownload(id: string, caller: Caller, range?: { start: number; end?: number }) {
+      const record = visible(id, caller);
+      if (!holdersOf(record).includes(caller.institution)) throw new GatewayError('ERR_TRANSFER_FORBIDDEN', 'only the recipient and escrow holders may download the content');
+      if (!contentIsAvailable(record.status) || !record.content) throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${id} is ${record.status}`, { status: record.status });
+      const [headerKey, bodyKey] = envelopeKeys(id);
+      const prefix = await deps.objects.get(headerKey);
+      const body = await deps.objects.stat(bodyKey);
+      if (!prefix || !body) throw new GatewayError('ERR_INTERNAL', `content of ${id} is missing`);
+      const total = prefix.length + body.size;
+      const start = range?.start ?? 0;
+      const end = Math.min(range?.end ?? total - 1, total - 1);
+      if (start > end || start >= total) throw new GatewayError('ERR_TRANSFER_RANGE_INVALID', `range ${start}-${range?.end ?? ''} is outside 0-${total - 1}`, { size: total });
+      await deps.onAccess?.(record, { event: 'downloaded', by: caller.id, start, end });
+      return {
+        total,
+        start,
+        end,
+        partial: range !== undefined,
+        stream: (async function* () {
+          if (start < prefix.length) yield prefix.subarray(start, Math.min(end + 1, prefix.length));
+          if (end >= prefix.length) {
+            const from = Math.max(start - prefix.length, 0);
+            yield* deps.objects.read(bodyKey, { start: from, end: end - prefix.length });
+          }
+        })(),
+      };
+    },
+
+    /** The recipient confirms what it decrypted. A mismatch is recorded and refused. */
+    receipt(id: string, caller: Caller, sha256: string): Promise<TransferRecord> {
+      return exclusive(id, async () => {
+        const record = visible(id, caller);
+        requireInstitution(caller, record.recipient, 'confirm receipt of');
+        if (!contentIsAvailable(record.status) || !record.content) throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${id} is ${record.status}`, { status: record.status });
+        const at = deps.clock();
+        const matches = sha256 === record.content.plaintextSha256;
+        const receipts = [...record.receipts, { at: at.toISOString(), by: caller.id, sha256, matches }];
+        if (!matches) {
+          await save(transition(record, record.status, { at, event: 'receipt-mismatch', by: caller.id, detail: { sha256 } }, { receipts }), { event: 'receipt-mismatch', by: caller.id });
+          throw new GatewayError('ERR_TRANSFER_RECEIPT_MISMATCH', 'the receipt digest differs from the SHA-256 of the content sent', { expectedLength: 64 });
+        }
+        return save(transition(record, 'received', { at, event: 'received', by: caller.id, detail: { sha256 } }, { receipts }), { event: 'received', by: caller.id });
+      });
+    },
+
+    /** The sender withdraws a transfer before receipt; its content is deleted. */
+    cancel(id: string, caller: Caller): Promise<TransferRecord> {
+      return exclusive(id, async () => {
+        const record = visible(id, caller);
+        requireInstitution(caller, record.sender, 'cancel');
+        const cancelled = transition(record, 'cancelled', { at: deps.clock(), event: 'cancelled', by: caller.id });
+        await removeContent(id);
+        return save(cancelled, { event: 'cancelled', by: caller.id });
+      });
+    },
+
+    /** Deletes the content of transfers past their retention (run periodically). */
+    async expireDue(): Promise<number> {
+      const now = deps.clock();
+      let expired = 0;
+      for (const record of [...deps.records.all()]) {
+        if (record.retentionUntil > now.toISOString() || !EXPIRABLE.has(record.status)) continue;
+        await exclusive(record.id, async () => {
+          const current = find(record.id);
+          await removeContent(current.id);
+          await save(transition(current, 'expired', { at: now, event: 'retention-expired', by: 'gateway' }), { event: 'retention-expired', by: 'gateway' });
+          expired += 1;
+        });
+      }
+      return expired;
+    },
+  };
+}
+
+export type TransferService = ReturnType<typeof createTransferService>;

@@ -1,0 +1,75 @@
+// The one streaming pass of an upload: meter (the declared size is a hard cap) → inspector tap →
+// segmented encryption → pending object. Backpressure runs end to end through stream.pipeline, so
+// memory stays flat whatever the size; any error or a cut connection aborts the pending object.
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GatewayError } from '../errors.js';
+import type { PendingObject } from '../storage/object-store.js';
+
+export interface UploadPassInput {
+  readonly source: Readable;
+  readonly declaredSize: number;
+  /** Sees every plaintext chunk; must not keep it. */
+  readonly inspect: (chunk: Buffer) => void;
+  /** Plaintext in, envelope body out. */
+  readonly encrypt: Transform;
+  readonly target: PendingObject;
+  /** Abort when the client sends nothing for this long. */
+  readonly idleTimeoutMs: number;
+}
+
+/** Counts bytes and stops the pass the moment the declared size is exceeded. */
+function createMeter(declaredSize: number, onChunk: () => void): Transform & { bytes(): number } {
+  let seen = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      onChunk();
+      seen += chunk.length;
+      if (seen > declaredSize) {
+        callback(new GatewayError('ERR_TRANSFER_SIZE_MISMATCH', `the content is larger than the declared ${declaredSize} bytes`, { declaredSize }));
+        return;
+      }
+      callback(null, chunk);
+    },
+  });
+  return Object.assign(meter, { bytes: () => seen });
+}
+
+function createTap(inspect: (chunk: Buffer) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      inspect(chunk);
+      callback(null, chunk);
+    },
+  });
+}
+
+/**
+ * Runs the pass. Resolves with the byte count once everything is written to the pending object
+ * (not yet committed); rejects (after aborting the pending object) on any failure.
+ * @throws GatewayError ERR_TRANSFER_SIZE_MISMATCH, ERR_REQUEST_INVALID (connection cut or idle).
+ */
+export async function runUploadPass(input: UploadPassInput): Promise<{ bytes: number }> {
+  const idle = new AbortController();
+  const timer = setTimeout(() => idle.abort(), input.idleTimeoutMs);
+  const meter = createMeter(input.declaredSize, () => timer.refresh());
+  try {
+    await pipeline(input.source, meter, createTap(input.inspect), input.encrypt, input.target.stream, { signal: idle.signal });
+  } catch (error) {
+    await input.target.abort();
+    if (error instanceof GatewayError) throw error;
+    if (idle.signal.aborted) throw new GatewayError('ERR_REQUEST_INVALID', `the upload sent nothing for ${input.idleTimeoutMs} ms and was aborted`);
+    // A cut connection surfaces as an aborted or premature-close error of the request stream.
+    throw new GatewayError('ERR_REQUEST_INVALID', 'the upload stream ended abnormally (connection cut?); nothing was kept', undefined, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+  if (meter.bytes() !== input.declaredSize) {
+    await input.target.abort();
+    throw new GatewayError('ERR_TRANSFER_SIZE_MISMATCH', `the content has ${meter.bytes()} bytes, the manifest declared ${input.declaredSize}`, {
+      declaredSize: input.declaredSize,
+      receivedSize: meter.bytes(),
+    });
+  }
+  return { bytes: meter.bytes() };
+}

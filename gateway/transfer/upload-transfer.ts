@@ -1,0 +1,119 @@
+// Upload of a transfer's content: authorized → uploading → available (or quarantined), in one
+// streaming pass. Only a clean end commits anything: the envelope body and its signed header are
+// written under the transfer's keys, then the record says `available`. On any failure the pending
+// object is deleted and the transfer returns to `authorized`, so the sender can upload again.
+import type { Readable } from 'node:stream';
+import { GatewayError } from '../errors.js';
+import { createEnvelopeEncryptor } from '../envelope/encrypt-envelope.js';
+import type { GatewaySigner } from '../envelope/gateway-signer.js';
+import { createInspector } from '../inspect/create-inspector.js';
+import { judgeInspection } from '../inspect/judge-inspection.js';
+import type { Party } from '../policy/decision-input.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { Caller } from './caller.js';
+import { transition, type TransferRecord } from './transfer-record.js';
+import { runUploadPass } from './upload-pass.js';
+
+export interface UploadDependencies {
+  readonly objects: ObjectStore;
+  readonly signer: GatewaySigner;
+  readonly lookupInstitution: (id: string) => Party | undefined;
+  readonly clock: () => Date;
+  readonly uploadIdleTimeoutMs: number;
+}
+
+/** Header (framing prefix with the signed JWS) and body of a transfer's envelope. */
+export function envelopeKeys(id: string): [header: string, body: string] {
+  return [`envelopes/${id}.header`, `envelopes/${id}.body`];
+}
+
+type Save = (record: TransferRecord, change: { event: string; by: string }) => Promise<TransferRecord>;
+
+export function createUploadHandler(deps: UploadDependencies) {
+  return async function uploadTransfer(record: TransferRecord, caller: Caller, source: Readable, save: Save): Promise<TransferRecord> {
+    const started = await save(transition(record, 'uploading', { at: deps.clock(), event: 'upload-started', by: caller.id }), { event: 'upload-started', by: caller.id });
+    const [headerKey, bodyKey] = envelopeKeys(record.id);
+    const { manifest, obligations } = record;
+    const holders = [
+      { institution: record.recipient, role: 'recipient' as const },
+      ...obligations.escrowTo.map((institution) => ({ institution, role: 'escrow' as const })),
+    ].map((holder) => {
+      const party = deps.lookupInstitution(holder.institution);
+      if (!party?.encryptionKey || party.status !== 'active') {
+        throw new GatewayError('ERR_TRANSFER_STATE', `${holder.institution} has no usable encryption key any more`, { holder: holder.institution });
+      }
+      return { ...holder, jwk: party.encryptionKey as Record<string, string> };
+    });
+
+    const inspector = createInspector({
+      declared: {
+        format: manifest.dataset.format,
+        subjects: manifest.dataset.subjects,
+        humanGeneticResources: manifest.dataset.humanGeneticResources,
+        deidentification: manifest.dataset.deidentification,
+        category: manifest.dataset.category,
+      },
+      mode: obligations.fullInspection ? 'full' : 'sampled',
+    });
+    const encryptor = createEnvelopeEncryptor({
+      transferId: record.id,
+      sender: record.sender,
+      recipient: record.recipient,
+      policyRevision: record.decision.policyRevision,
+      decisionId: record.decision.decisionId,
+    });
+    const pending = await deps.objects.createPending(bodyKey);
+    const fail = async (error: unknown): Promise<never> => {
+      const code = error instanceof GatewayError ? error.code : 'ERR_INTERNAL';
+      await save(transition(started, 'authorized', { at: deps.clock(), event: 'upload-failed', by: 'gateway', detail: { code } }), { event: 'upload-failed', by: 'gateway' });
+      throw error;
+    };
+
+    let sealed;
+    try {
+      await runUploadPass({
+        source,
+        declaredSize: manifest.dataset.sizeBytes,
+        inspect: (chunk) => inspector.write(chunk),
+        encrypt: encryptor.body,
+        target: pending,
+        idleTimeoutMs: deps.uploadIdleTimeoutMs,
+      });
+      sealed = await encryptor.finish({ holders, signer: deps.signer });
+      if (manifest.dataset.sha256 !== undefined && sealed.header.plaintextSha256 !== manifest.dataset.sha256) {
+        throw new GatewayError('ERR_TRANSFER_DIGEST_MISMATCH', 'the content does not have the declared SHA-256; nothing was kept', { declaredSha256: manifest.dataset.sha256 });
+      }
+    } catch (error) {
+      await pending.abort();
+      return fail(error);
+    }
+
+    const report = inspector.finish();
+    const verdict = judgeInspection(report, {
+      format: manifest.dataset.format,
+      subjects: manifest.dataset.subjects,
+      humanGeneticResources: manifest.dataset.humanGeneticResources,
+      deidentification: manifest.dataset.deidentification,
+      category: manifest.dataset.category,
+    });
+    let size: number;
+    try {
+      ({ size } = await pending.commit());
+      await deps.objects.put(headerKey, sealed.prefix);
+    } catch (error) {
+      await pending.abort();
+      await deps.objects.delete(headerKey);
+      throw await fail(error);
+    }
+    const content = {
+      plaintextSize: sealed.header.plaintextSize,
+      plaintextSha256: sealed.header.plaintextSha256,
+      envelopeSize: sealed.prefix.length + size,
+      holders: holders.map(({ institution, role }) => ({ institution, role })),
+    };
+    const inspection = { ...report, outcome: verdict.outcome, reasons: verdict.reasons };
+    const status = verdict.outcome === 'quarantine' ? 'quarantined' : 'available';
+    const event = status === 'quarantined' ? 'quarantined' : 'upload-completed';
+    return save(transition(started, status, { at: deps.clock(), event, by: 'gateway', detail: { reasons: verdict.reasons } }, { content, inspection }), { event, by: caller.id });
+  };
+}
