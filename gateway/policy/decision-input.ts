@@ -53,11 +53,18 @@ export interface ApprovalFacts {
   readonly covers: boolean;
 }
 
-/** Day of `at` in UTC (YYYY-MM-DD), as the registry's validFrom/validUntil dates are written. */
+/** Shenzhen and Hong Kong are both UTC+8 all year (no daylight saving). */
+const ZONE_OFFSET_MS = 8 * 3_600_000;
+
+/**
+ * The calendar day of `at` in the zone (UTC+8), YYYY-MM-DD: approvals are dated by the authorities
+ * of Shenzhen and Hong Kong, so `validUntil: 2028-12-31` ends at midnight there, not in UTC.
+ */
 export function dayOf(at: Date): string {
-  const month = at.getUTCMonth() + 1;
-  const day = at.getUTCDate();
-  return `${at.getUTCFullYear()}-${month < 10 ? '0' : ''}${month}-${day < 10 ? '0' : ''}${day}`;
+  const local = new Date(at.getTime() + ZONE_OFFSET_MS);
+  const month = local.getUTCMonth() + 1;
+  const day = local.getUTCDate();
+  return `${local.getUTCFullYear()}-${month < 10 ? '0' : ''}${month}-${day < 10 ? '0' : ''}${day}`;
 }
 
 export function approvalIsValid(approval: HeldApproval, day: string): boolean {

@@ -7,6 +7,7 @@ import { approvalCovers, approvalIsValid, buildFacts, dayOf, directionOf, type D
 import { mergeObligations, NO_OBLIGATIONS, type CompiledRule, type Obligations, type PolicySet } from './load-policy-set.js';
 
 export type ReasonCode =
+  | 'sender-not-active'
   | 'recipient-not-registered'
   | 'recipient-not-active'
   | 'rule-denied'
@@ -67,7 +68,10 @@ export function evaluatePolicy(set: PolicySet, input: DecisionInput, options: Ev
   const allowing: CompiledRule[] = [];
   const reasons: DecisionReason[] = [];
 
-  if (!recipient) {
+  if (sender.status !== 'active') {
+    // The TLS layer refuses inactive senders, but dry runs, explain and re-decisions come here too.
+    reasons.push({ ruleId: null, code: 'sender-not-active', message: `sender "${sender.id}" is ${sender.status} in the zone registry` });
+  } else if (!recipient) {
     reasons.push({ ruleId: null, code: 'recipient-not-registered', message: `recipient "${manifest.recipient}" is not a registered institution` });
   } else if (recipient.status !== 'active') {
     reasons.push({ ruleId: null, code: 'recipient-not-active', message: `recipient "${recipient.id}" is ${recipient.status} in the zone registry` });

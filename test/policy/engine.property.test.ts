@@ -82,7 +82,7 @@ describe('engine properties (default policy set)', () => {
         if (!sender) return;
         const { manifest: parsed, decision } = decideTransfer(set, { sender, manifest, at, lookupInstitution });
         const recipient = lookupInstitution(parsed.recipient);
-        if (!recipient || recipient.status !== 'active') return;
+        if (!recipient || recipient.status !== 'active' || sender.status !== 'active') return;
         const matched = explainPolicy(set, { manifest: parsed, sender, recipient, at }).filter((r) => r.matched).map((r) => r.ruleId);
         expect(matched.sort()).toEqual([...decision.matchedRules].sort());
       }),

@@ -281,3 +281,37 @@ describe('directionOf', () => {
     expect(directionOf(from, to)).toBe(direction);
   });
 });
+
+describe('registry checks before any rule', () => {
+  const set = compiled({ 'a.policy.yaml': CORE_DENY.replace('effect: deny\n    reason: core data may not be transferred', 'effect: allow').replace('equals: true', 'equals: false') });
+
+  it('denies a sender that is not active (dry runs and re-decisions do not pass through TLS)', () => {
+    const suspendedSender = { ...SZ_HOSPITAL, status: 'suspended' as const };
+    const decision = decide(set, manifest(), AT, suspendedSender);
+    expect(decision.reasons).toEqual([expect.objectContaining({ code: 'sender-not-active' })]);
+  });
+});
+
+describe('approval validity', () => {
+  const set = compiled({
+    'a.policy.yaml': `${HEADER}
+rules:
+  - id: filing-needed
+    description: d
+    basis: b
+    when: { fact: manifest.purpose, equals: joint-research }
+    effect: allow
+    obligations: { requireApprovals: [hgr-filing] }
+`,
+  });
+  const withFiling = manifest({ approvals: [{ type: 'hgr-filing', id: 'HGR-1' }] });
+
+  it('counts days in the zone (UTC+8), where the authorities date their approvals', () => {
+    // 2026-12-31T17:00Z is already 2027-01-01 in Shenzhen: the filing valid until 2026-12-31 has expired.
+    expect(decide(set, withFiling, new Date('2026-12-31T15:59:59Z')).effect).toBe('allow');
+    expect(decide(set, withFiling, new Date('2026-12-31T16:00:00Z')).reasons).toContainEqual(expect.objectContaining({ code: 'approval-expired' }));
+    // 2025-12-31T16:00Z is 2026-01-01 in Shenzhen: the filing valid from 2026-01-01 applies.
+    expect(decide(set, withFiling, new Date('2025-12-31T16:00:00Z')).effect).toBe('allow');
+    expect(decide(set, withFiling, new Date('2025-12-31T15:59:59Z')).reasons).toContainEqual(expect.objectContaining({ code: 'approval-not-yet-valid' }));
+  });
+});
