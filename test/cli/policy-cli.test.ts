@@ -1,0 +1,73 @@
+// `hetao policy lint | test | explain` as an officer runs them: real files, a child process, exit codes.
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { POLICY_DIR, REGISTRY_FILE } from '../support/dev-pki.js';
+import { runHetao } from '../support/run-cli.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'hetao-cli-'));
+  await cp(POLICY_DIR, dir, { recursive: true });
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const common = () => ['--dir', dir, '--registry', REGISTRY_FILE];
+
+describe('hetao policy lint', () => {
+  it('passes the default set', async () => {
+    const result = await runHetao(['policy', 'lint', ...common()]);
+    expect(result.stdout).toMatch(/rules in \d+ files, 0 errors, 0 warnings/);
+    expect(result.code).toBe(0);
+  });
+
+  it('fails with file:line, path and message on a broken file', async () => {
+    const file = path.join(dir, '30-hgr.policy.yaml');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('escrowTo: [nhc-hgr-office]', 'escrowTo: [nhc-hgr-ofice]'));
+    const result = await runHetao(['policy', 'lint', ...common()]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+ error /rules/\\d+/obligations/escrowTo/0 "nhc-hgr-ofice" is not a registered institution`));
+  });
+});
+
+describe('hetao policy test', () => {
+  it('runs every case and exits 0 on the default set', async () => {
+    const result = await runHetao(['policy', 'test', ...common(), '--strict']);
+    expect(result.stdout).toMatch(/^\d+ passed, 0 failed/m);
+    expect(result.code).toBe(0);
+  });
+
+  it('exits 1 and names the failing case when a rule changes', async () => {
+    const file = path.join(dir, '00-data-classes.policy.yaml');
+    await writeFile(file, (await readFile(file, 'utf8')).replace(/(personalDataMaxRetentionDays:\n\s+value:) 1825/, '$1 1000'));
+    const result = await runHetao(['policy', 'test', ...common()]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^FAIL .+\n\s+obligation maxRetentionDays: expected 1825, got 1000/m);
+  });
+});
+
+describe('hetao policy explain', () => {
+  it('prints the decision, every reason with its rule id, and near misses', async () => {
+    const manifestFile = path.join(dir, 'manifest.json');
+    await writeFile(
+      manifestFile,
+      JSON.stringify({
+        recipient: 'cn-outside-institute',
+        project: { id: 'proj-gba-oncology-trial', title: 'Oncology trial' },
+        purpose: 'clinical-trial',
+        dataset: { category: 'clinical-trial', format: 'csv', classification: { level: 'L4' }, deidentification: 'pseudonymised', subjects: 80, humanGeneticResources: false, sizeBytes: 2048 },
+        approvals: [{ type: 'clinical-trial-filing', id: 'CT-FIL-2026-0007' }],
+        consent: { basis: 'separate-consent' },
+        retentionDays: 365,
+      }),
+    );
+    const result = await runHetao(['policy', 'explain', manifestFile, '--from', 'hk-ctc', '--at', '2027-03-01T00:00:00Z', ...common()]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^DENY {2}hk-ctc → cn-outside-institute \(HK→CN\)/);
+    expect(result.stdout).toMatch(/reason \[clinical-trial-outside-zone-deny\] rule-denied: /);
+    expect(result.stdout).toMatch(/near misses:\n\s+\S+ \((allow|deny)\) failed: /);
+  });
+});
