@@ -3,6 +3,8 @@
 // before any body byte is read, and whose every error is RFC 9457 problem+json.
 import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
@@ -12,6 +14,7 @@ import type { TlsMaterial } from '../identity/tls-material.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
 import { PROBLEM_CONTENT_TYPE, sendProblem, toProblemDetails } from './problem-details.js';
 import { registerPolicyRoutes } from './routes/policies.js';
+import { registerTransferRoutes } from './routes/transfers.js';
 import { registerWhoamiRoute } from './routes/whoami.js';
 import type { GatewayServices } from './gateway-services.js';
 
@@ -39,7 +42,7 @@ function requiresPrincipal(url: string): boolean {
   return url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
 }
 
-export function buildApiApp(deps: ApiAppDependencies): FastifyInstance {
+export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     https: {
       key: deps.tls.key,
@@ -107,7 +110,17 @@ export function buildApiApp(deps: ApiAppDependencies): FastifyInstance {
     sendProblem(request, reply, new GatewayError('ERR_ROUTE_NOT_FOUND', `no resource at ${request.method} ${request.url.split('?')[0]}`)),
   );
 
+  // OpenAPI from the route schemas: registered before the routes so it sees every one of them.
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Hetao research data gateway', version: '1', description: 'mTLS API of the Hetao Shenzhen–Hong Kong research data channel. Errors are RFC 9457 problem+json (docs/errors.md).' },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
   registerWhoamiRoute(app);
   registerPolicyRoutes(app, deps.services);
+  registerTransferRoutes(app, deps.services.transfers);
+  app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'max-age=300').send(deps.services.jwks()));
   return app;
 }

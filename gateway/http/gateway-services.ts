@@ -2,10 +2,14 @@
 import type { Registry } from '../identity/registry.js';
 import type { PolicySet } from '../policy/load-policy-set.js';
 import type { ReloadResult } from '../reloadable.js';
+import type { TransferService } from '../transfer/transfer-service.js';
 
 export interface GatewayServices {
   registry(): Registry;
   policies(): PolicySet;
   reloadPolicies(trigger: string): Promise<ReloadResult>;
   now(): Date;
+  readonly transfers: TransferService;
+  /** The gateway's public signing keys (current first), served at /.well-known/jwks.json. */
+  jwks(): { keys: object[] };
 }

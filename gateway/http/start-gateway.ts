@@ -1,5 +1,6 @@
 // Composition root: loads trust material and the registry, builds the API and ops listeners, wires
 // reloads, and returns a handle to close everything gracefully. main.ts and the tests both use it.
+import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,10 @@ import { createMetrics } from '../ops/metrics.js';
 import { createReloadable, watchFile, type Reloadable, type WatchTarget } from '../reloadable.js';
 import { loadPolicySet, POLICY_FILE_SUFFIX } from '../policy/load-policy-set.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
+import { createGatewaySigner } from '../envelope/gateway-signer.js';
+import { createFilesystemStore } from '../storage/filesystem-store.js';
+import { createRecordStore } from '../transfer/record-store.js';
+import { createTransferService } from '../transfer/transfer-service.js';
 import { buildApiApp } from './api-app.js';
 import { buildOpsApp } from './ops-app.js';
 
@@ -79,7 +84,30 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     loadPolicySet(config.policyDir, policyCheckContext(registry.current())),
   );
 
-  const api = buildApiApp({
+  const signingKeyPem = await readFile(config.signingKeyFile, 'utf8').catch((cause: unknown) => {
+    throw new GatewayError('ERR_CONFIG_INVALID', `${config.signingKeyFile} cannot be read`, { file: config.signingKeyFile }, { cause });
+  });
+  if (config.nodeEnv === 'production' && isDevelopmentFile(config.signingKeyFile)) {
+    throw new GatewayError('ERR_CONFIG_INVALID', 'production refuses the development signing key', { devFiles: [config.signingKeyFile] });
+  }
+  const signer = createGatewaySigner(signingKeyPem);
+  const objects = await createFilesystemStore(config.dataDir);
+  const lookupInstitution = (id: string) => registry.current().institutions.get(id);
+  const transfers = createTransferService({
+    records: await createRecordStore(objects),
+    objects,
+    signer,
+    policies: () => policies.current(),
+    lookupInstitution,
+    clock: () => new Date(),
+    uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
+  });
+  const retentionSweep = setInterval(() => {
+    transfers.expireDue().catch((error: unknown) => logger.error({ err: error }, 'retention sweep failed'));
+  }, RETENTION_SWEEP_MS);
+  retentionSweep.unref();
+
+  const api = await buildApiApp({
     logger,
     tls: tls.current(),
     authenticate: createConnectionAuthenticator(() => registry.current()),
@@ -89,6 +117,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       policies: () => policies.current(),
       reloadPolicies: (trigger) => policies.reload(trigger),
       now: () => new Date(),
+      transfers,
+      jwks: () => signer.publicJwks(),
     },
   });
   let closing = false;
@@ -108,6 +138,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     await ops.listen({ host: config.opsHost, port: config.opsPort });
   } catch (error) {
     for (const reloadable of [tls, registry, policies]) reloadable.close();
+    clearInterval(retentionSweep);
     await Promise.allSettled([api.close(), ops.close()]);
     throw error;
   }
@@ -125,6 +156,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       if (closing) return;
       closing = true;
       for (const reloadable of [tls, registry, policies]) reloadable.close();
+      clearInterval(retentionSweep);
       const grace = setTimeout(() => {
         logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: closing remaining connections');
         apiServer?.closeAllConnections();
@@ -143,12 +175,19 @@ function urlHost(address: AddressInfo): string {
   return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 }
 
+/** Files of the development PKI: in certs-dev/ or named `*.dev-only.*` wherever they were copied. */
+function isDevelopmentFile(file: string): boolean {
+  return file.startsWith(path.join(PROJECT_ROOT, 'certs-dev') + path.sep) || path.basename(file).includes('.dev-only.');
+}
+
+/** How often transfers past their retention lose their content. */
+const RETENTION_SWEEP_MS = 60_000;
+
 /** Production never trusts the development PKI: its private keys are public in this repository. */
 function assertAllowedInEnvironment(material: TlsMaterial, config: GatewayConfig): TlsMaterial {
   if (config.nodeEnv !== 'production') return material;
-  const devFolder = path.join(PROJECT_ROOT, 'certs-dev') + path.sep;
   const devFiles = [config.tlsCertFile, config.tlsKeyFile, config.tlsCaFile, config.tlsCrlFile].filter(
-    (file): file is string => file !== undefined && (file.startsWith(devFolder) || path.basename(file).includes('.dev-only.')),
+    (file): file is string => file !== undefined && isDevelopmentFile(file),
   );
   const devCertificates = findDevelopmentCertificates(material);
   if (devFiles.length > 0 || devCertificates.length > 0) {

@@ -69,10 +69,10 @@ export function createTransferService(deps: TransferServiceDependencies) {
   const canRead = (record: TransferRecord, caller: Caller): boolean =>
     caller.role === 'regulator' || caller.institution === record.sender || caller.institution === record.recipient || record.obligations.escrowTo.includes(caller.institution);
 
-  /** A record the caller may see; others are reported as not found, so ids leak nothing. */
+  /** A record the caller is a party to (sender, recipient, escrow holder) or supervises (regulator). */
   const visible = (id: string, caller: Caller): TransferRecord => {
-    const record = deps.records.get(id);
-    if (!record || !canRead(record, caller)) throw new GatewayError('ERR_TRANSFER_NOT_FOUND', `no transfer ${id}`);
+    const record = find(id);
+    if (!canRead(record, caller)) throw new GatewayError('ERR_TRANSFER_FORBIDDEN', `${caller.institution} is not a party to transfer ${id}`);
     return record;
   };
 

@@ -80,7 +80,7 @@ export function createUploadHandler(deps: UploadDependencies) {
         idleTimeoutMs: deps.uploadIdleTimeoutMs,
       });
       sealed = await encryptor.finish({ holders, signer: deps.signer });
-      if (manifest.dataset.sha256 !== undefined && sealed.header.plaintextSha256 !== manifest.dataset.sha256) {
+      if (manifest.dataset.sha256 !== undefined && sealed.header.plaintext.sha256 !== manifest.dataset.sha256) {
         throw new GatewayError('ERR_TRANSFER_DIGEST_MISMATCH', 'the content does not have the declared SHA-256; nothing was kept', { declaredSha256: manifest.dataset.sha256 });
       }
     } catch (error) {
@@ -106,8 +106,8 @@ export function createUploadHandler(deps: UploadDependencies) {
       throw await fail(error);
     }
     const content = {
-      plaintextSize: sealed.header.plaintextSize,
-      plaintextSha256: sealed.header.plaintextSha256,
+      plaintextSize: sealed.header.plaintext.size,
+      plaintextSha256: sealed.header.plaintext.sha256,
       envelopeSize: sealed.prefix.length + size,
       holders: holders.map(({ institution, role }) => ({ institution, role })),
     };

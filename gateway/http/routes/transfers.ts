@@ -1,0 +1,91 @@
+// Transfer routes: manifest → decision, streamed upload, record, list, envelope download with
+// Range, receipt, cancel. Each handler parses, calls the transfer service, and replies.
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { GatewayError } from '../../errors.js';
+import type { Caller } from '../../transfer/caller.js';
+import { TRANSFER_STATUSES, type TransferStatus } from '../../transfer/transfer-record.js';
+import type { TransferService } from '../../transfer/transfer-service.js';
+
+export const ENVELOPE_MEDIA_TYPE = 'application/vnd.hetao.envelope';
+
+function callerOf(request: FastifyRequest): Caller {
+  const principal = request.principal;
+  if (!principal) throw new GatewayError('ERR_IDENTITY_CERTIFICATE_MISSING', 'no authenticated principal');
+  return { id: principal.id, role: principal.role, institution: principal.institution.id };
+}
+
+/** `bytes=a-b`, `bytes=a-` or `bytes=-n` (one range); undefined when there is no Range header. */
+function parseRange(header: string | undefined, total: () => number): { start: number; end?: number } | undefined {
+  if (header === undefined) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) throw new GatewayError('ERR_TRANSFER_RANGE_INVALID', `unsupported Range ${header}`);
+  if (match[1] === '') return { start: Math.max(total() - Number(match[2]), 0) };
+  return { start: Number(match[1]), ...(match[2] === '' ? {} : { end: Number(match[2]) }) };
+}
+
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^tr-[0-9a-z]{9}-[0-9a-f]{16}$' } } } as const;
+
+export function registerTransferRoutes(app: FastifyInstance, transfers: TransferService): void {
+  // The upload body is handed on as the raw stream: the transfer service reads it in one pass.
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+
+  app.post('/v1/transfers', async (request, reply) => {
+    const record = await transfers.create(callerOf(request), request.body);
+    return reply
+      .code(201)
+      .header('location', `/v1/transfers/${record.id}`)
+      .send({ ...record, upload: { method: 'PUT', href: `/v1/transfers/${record.id}/content`, contentType: 'application/octet-stream', sizeBytes: record.manifest.dataset.sizeBytes } });
+  });
+
+  app.put<{ Params: { id: string } }>('/v1/transfers/:id/content', { schema: { params: idParams } }, async (request) => {
+    if (!(request.headers['content-type'] ?? '').startsWith('application/octet-stream')) throw new GatewayError('ERR_REQUEST_MEDIA_TYPE_UNSUPPORTED', 'upload the content as application/octet-stream');
+    return transfers.upload(request.params.id, callerOf(request), request.body as Readable);
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/transfers/:id', { schema: { params: idParams } }, async (request) => transfers.get(request.params.id, callerOf(request)));
+
+  app.get<{ Querystring: { as: 'sender' | 'recipient'; status?: TransferStatus; after?: string; limit: number } }>(
+    '/v1/transfers',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            as: { enum: ['sender', 'recipient'], default: 'sender' },
+            status: { enum: TRANSFER_STATUSES },
+            after: { type: 'string' },
+            limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const page = transfers.list(callerOf(request), request.query);
+      return { transfers: page.records, next: page.next ?? null };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/v1/transfers/:id/content', { schema: { params: idParams } }, async (request, reply) => {
+    const caller = callerOf(request);
+    const record = transfers.get(request.params.id, caller);
+    const range = parseRange(request.headers.range, () => record.content?.envelopeSize ?? 0);
+    const download = await transfers.openDownload(request.params.id, caller, range);
+    reply
+      .header('content-type', ENVELOPE_MEDIA_TYPE)
+      .header('accept-ranges', 'bytes')
+      .header('content-length', String(download.end - download.start + 1))
+      .header('content-disposition', `attachment; filename="${request.params.id}.hetao"`);
+    if (download.partial) reply.code(206).header('content-range', `bytes ${download.start}-${download.end}/${download.total}`);
+    return reply.send(Readable.from(download.stream));
+  });
+
+  app.post<{ Params: { id: string }; Body: { sha256: string } }>(
+    '/v1/transfers/:id/receipt',
+    { schema: { params: idParams, body: { type: 'object', additionalProperties: false, required: ['sha256'], properties: { sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } } },
+    async (request) => transfers.receipt(request.params.id, callerOf(request), request.body.sha256),
+  );
+
+  app.delete<{ Params: { id: string } }>('/v1/transfers/:id', { schema: { params: idParams } }, async (request) => transfers.cancel(request.params.id, callerOf(request)));
+}
