@@ -29,6 +29,15 @@ export const ERROR_CATALOG = {
   ERR_REQUEST_MEDIA_TYPE_UNSUPPORTED: { status: 415, title: 'Media type not supported' },
   ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No such resource' },
   ERR_SERVICE_UNAVAILABLE: { status: 503, title: 'Service not ready' },
+  ERR_ENVELOPE_FORMAT: { status: 400, title: 'Envelope malformed' },
+  ERR_ENVELOPE_SIGNATURE: { status: 400, title: 'Envelope header signature invalid' },
+  ERR_ENVELOPE_NOT_RECIPIENT: { status: 403, title: 'Key holds no wrapped key of this envelope' },
+  ERR_ENVELOPE_SEGMENT: { status: 400, title: 'Envelope segment fails authentication' },
+  ERR_ENVELOPE_TRUNCATED: { status: 400, title: 'Envelope truncated' },
+  ERR_ENVELOPE_TRAILING_DATA: { status: 400, title: 'Data after the final envelope segment' },
+  ERR_ENVELOPE_SIZE: { status: 400, title: 'Envelope plaintext size mismatch' },
+  ERR_ENVELOPE_DIGEST: { status: 400, title: 'Envelope plaintext digest mismatch' },
+  ERR_ENVELOPE_KEY_INVALID: { status: 500, title: 'Envelope key unusable' },
   ERR_INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
 import { createEnvelopeDecryptor } from '../../gateway/envelope/decrypt-envelope.js';
@@ -53,8 +53,12 @@ export async function jwksOf(apiUrl: string, identity: ClientIdentity): Promise<
 
 export async function decrypt(envelope: Buffer, privateKeyPem: string, jwks: { keys: object[] }): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  await pipeline(Readable.from([envelope]), createEnvelopeDecryptor({ privateKey: privateKeyPem, jwks: jwks as never }), async function* (source) {
-    for await (const chunk of source) chunks.push(chunk as Buffer);
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      callback();
+    },
   });
+  await pipeline(Readable.from([envelope]), createEnvelopeDecryptor({ privateKey: privateKeyPem, jwks: jwks as never }), sink);
   return Buffer.concat(chunks);
 }

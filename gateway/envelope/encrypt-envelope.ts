@@ -1,0 +1,179 @@
+// Encrypting a dataset transfer into an envelope, in two phases: `body` turns plaintext into sealed
+// segments as it streams (hashing the plaintext on the way), then `finish` wraps the data key for
+// the holders, signs the header (which needs the final size and digest) and frames the prefix.
+import { createHash, randomBytes } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { GatewayError } from '../errors.js';
+import { frameEnvelopePrefix } from './envelope-framing.js';
+import {
+  DEFAULT_SEGMENT_SIZE,
+  ENVELOPE_ALGORITHMS,
+  ENVELOPE_JWS_TYPE,
+  ENVELOPE_VERSION,
+  hashBinding,
+  MAX_SEGMENT_SIZE,
+  MIN_SEGMENT_SIZE,
+  type EnvelopeBinding,
+  type EnvelopeHeader,
+} from './envelope-header.js';
+import type { GatewaySigner } from './gateway-signer.js';
+import { createSegmentCipher, DATA_KEY_BYTES, MAX_SEGMENTS, NONCE_PREFIX_BYTES, SALT_BYTES, TAG_BYTES } from './stream-aead.js';
+import { wrapDataKey, type KeyHolder } from './wrap-data-key.js';
+
+export interface EnvelopeEncryptorOptions {
+  readonly transferId: string;
+  readonly sender: string;
+  readonly recipient: string;
+  readonly policyRevision: string;
+  readonly decisionId: string;
+  /** Plaintext bytes per segment; 64 KiB unless a test needs many small segments. */
+  readonly segmentSize?: number;
+}
+
+export interface FinishOptions {
+  /** Exactly one `recipient` (the binding's recipient) and any escrow holders the decision's obligations name. */
+  readonly holders: readonly KeyHolder[];
+  readonly signer: GatewaySigner;
+}
+
+export interface FinishedEnvelope {
+  readonly headerJws: string;
+  readonly header: EnvelopeHeader;
+  /** magic ‖ version ‖ header length ‖ header JWS: put it in front of the body to get the envelope. */
+  readonly prefix: Buffer;
+}
+
+export interface EnvelopeEncryptor {
+  readonly binding: EnvelopeBinding;
+  /** Plaintext in, sealed segments out (in pieces); holds at most one segment of plaintext. */
+  readonly body: Transform;
+  /**
+   * Wraps the data key for the holders, signs the header and zeroes the data key. Call once, after
+   * `body` has ended.
+   * @throws GatewayError `ERR_INTERNAL` when called early or twice; `ERR_ENVELOPE_KEY_INVALID` for
+   *   a holders list without the recipient or with an unusable key.
+   */
+  finish(options: FinishOptions): Promise<FinishedEnvelope>;
+}
+
+function checkHolders(holders: readonly KeyHolder[], recipient: string): void {
+  const recipients = holders.filter((holder) => holder.role === 'recipient');
+  if (recipients.length !== 1 || recipients[0]?.institution !== recipient) {
+    throw new GatewayError('ERR_ENVELOPE_KEY_INVALID', `the holders must include exactly one recipient, ${recipient}`);
+  }
+  const institutions = holders.map((holder) => holder.institution);
+  if (new Set(institutions).size !== institutions.length) {
+    throw new GatewayError('ERR_ENVELOPE_KEY_INVALID', `an institution appears twice among the holders: ${institutions.join(', ')}`);
+  }
+}
+
+/**
+ * A new envelope with a fresh random data key, salt and nonce prefix.
+ * @throws GatewayError `ERR_ENVELOPE_FORMAT` for a segment size outside 1 KiB…16 MiB. The body
+ *   stream fails with `ERR_ENVELOPE_SIZE` past 2³²−1 segments.
+ */
+export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): EnvelopeEncryptor {
+  const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+  if (!Number.isSafeInteger(segmentSize) || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
+    throw new GatewayError('ERR_ENVELOPE_FORMAT', `segment size ${segmentSize} is outside ${MIN_SEGMENT_SIZE}…${MAX_SEGMENT_SIZE}`);
+  }
+  const salt = randomBytes(SALT_BYTES);
+  const noncePrefix = randomBytes(NONCE_PREFIX_BYTES);
+  const binding: EnvelopeBinding = Object.freeze({
+    version: ENVELOPE_VERSION,
+    transferId: options.transferId,
+    algorithms: ENVELOPE_ALGORITHMS,
+    segmentSize,
+    salt: salt.toString('base64url'),
+    noncePrefix: noncePrefix.toString('base64url'),
+    sender: options.sender,
+    recipient: options.recipient,
+    policyRevision: options.policyRevision,
+    decisionId: options.decisionId,
+  });
+  const bindingHash = hashBinding(binding);
+  const dataKey = randomBytes(DATA_KEY_BYTES);
+  const cipher = createSegmentCipher({ dataKey, salt, noncePrefix, bindingHash });
+
+  const digest = createHash('sha256');
+  // The plaintext of the segment not sealed yet, as views into the written chunks. Chunks are held,
+  // not copied (as PassThrough does): a writer that reused a buffer after writing it would get
+  // ERR_ENVELOPE_DIGEST at decryption, the digest having been taken at write time.
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  let plaintextSize = 0;
+  let segmentCount = 0;
+  let state: 'streaming' | 'ended' | 'finished' | 'failed' = 'streaming';
+
+  const sealHeld = (stream: Transform, isFinal: boolean): void => {
+    if (segmentCount >= MAX_SEGMENTS) throw new GatewayError('ERR_ENVELOPE_SIZE', `a transfer holds at most ${MAX_SEGMENTS} segments`);
+    for (const piece of cipher.seal(segmentCount, isFinal, held)) stream.push(piece);
+    segmentCount += 1;
+    held = [];
+    heldBytes = 0;
+  };
+
+  const body = new Transform({
+    writableHighWaterMark: segmentSize,
+    readableHighWaterMark: segmentSize + TAG_BYTES,
+    transform(chunk: Buffer, _encoding, callback) {
+      try {
+        digest.update(chunk);
+        plaintextSize += chunk.length;
+        // A segment is sealed only once a later byte exists, so that the last one can be flagged final.
+        for (let offset = 0; offset < chunk.length; ) {
+          if (heldBytes === segmentSize) sealHeld(this, false);
+          const take = Math.min(segmentSize - heldBytes, chunk.length - offset);
+          held.push(chunk.subarray(offset, offset + take));
+          heldBytes += take;
+          offset += take;
+        }
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+    flush(callback) {
+      try {
+        sealHeld(this, true);
+        state = 'ended';
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+    destroy(error, callback) {
+      if (state === 'streaming') {
+        state = 'failed';
+        held = [];
+        dataKey.fill(0);
+      }
+      callback(error);
+    },
+  });
+
+  return {
+    binding,
+    body,
+    async finish({ holders, signer }) {
+      if (state !== 'ended') {
+        throw new GatewayError('ERR_INTERNAL', state === 'streaming' ? 'finish() before the envelope body ended' : `finish() on an envelope that is ${state}`);
+      }
+      state = 'finished';
+      try {
+        checkHolders(holders, binding.recipient);
+        const header: EnvelopeHeader = {
+          binding,
+          bindingSha256: bindingHash.toString('hex'),
+          wrappedKeys: await wrapDataKey(dataKey, holders, bindingHash),
+          plaintext: { size: plaintextSize, sha256: digest.digest('hex') },
+          segmentCount,
+        };
+        const headerJws = await signer.sign(header, { typ: ENVELOPE_JWS_TYPE });
+        return { headerJws, header, prefix: frameEnvelopePrefix(headerJws) };
+      } finally {
+        dataKey.fill(0);
+      }
+    },
+  };
+}
