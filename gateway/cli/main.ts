@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// The `hetao` command. `serve` runs the gateway; `policy …` are the security officers' tools.
+// The `hetao` command. `serve` runs the gateway; `policy …` are the security officers' tools;
+// `decrypt` opens a downloaded envelope for its recipient or escrow holder.
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
+import { decryptEnvelopeFile, decryptEnvelopeToFile } from './decrypt-command.js';
 import { explainManifest, lintPolicies, testPolicies } from './policy-commands.js';
 
 const USAGE = `usage:
@@ -10,15 +12,33 @@ const USAGE = `usage:
   hetao policy lint    [--dir D] [--registry F] [--strict]
   hetao policy test    [--dir D] [--registry F] [--strict]
   hetao policy explain <manifest.json> --from <institution> [--at ISO-time] [--dir D] [--registry F]
+  hetao decrypt <envelope> --key <private key PEM> [--jwks <gateway JWKS>] [-o <file>]
 
   --dir defaults to HETAO_POLICY_DIR (policies/), --registry to HETAO_REGISTRY_FILE (policies/registry.yaml).
-  --strict makes lint fail on warnings and test fail on rules lacking an allow and a deny case.`;
+  --strict makes lint fail on warnings and test fail on rules lacking an allow and a deny case.
+  decrypt writes to -o only once the whole envelope has verified (else to stdout as it goes);
+  without --jwks it accepts only envelopes signed by the development key in certs-dev/.`;
 
 async function run(argv: readonly string[]): Promise<number> {
   const [command, subcommand] = argv;
   if (command === 'serve') {
     await import('../main.js');
     return -1; // the server keeps the process alive and exits by itself
+  }
+  if (command === 'decrypt') {
+    const { values, positionals } = parseArgs({
+      args: argv.slice(1),
+      allowPositionals: true,
+      options: { key: { type: 'string' }, jwks: { type: 'string' }, output: { type: 'string', short: 'o' } },
+    });
+    const [envelopeFile] = positionals;
+    if (!envelopeFile || !values.key || positionals.length > 1) {
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+    }
+    const options = { envelopeFile, keyFile: values.key, jwksFile: values.jwks, note: (line: string) => process.stderr.write(`${line}\n`) };
+    await (values.output ? decryptEnvelopeToFile({ ...options, outFile: values.output }) : decryptEnvelopeFile({ ...options, out: process.stdout }));
+    return 0;
   }
   if (command !== 'policy' || !subcommand) {
     process.stderr.write(`${USAGE}\n`);

@@ -22,7 +22,7 @@ export function detectCompression(head: Uint8Array): Compression {
 }
 
 /** Reads the extra field of a gzip header, if one is within `head`, looking for BC with SLEN 2. */
-export function hasBgzfField(head: Uint8Array): boolean {
+function hasBgzfField(head: Uint8Array): boolean {
   if (head.length < 12 || head[2] !== 8 || ((head[3] ?? 0) & 0x04) === 0) return false;
   const extraEnd = Math.min(head.length, 12 + readUint16(head, 10));
   for (let at = 12; at + 4 <= extraEnd; at += 4 + readUint16(head, at + 2)) {

@@ -14,8 +14,11 @@ export interface GzipPrefixInflaterOptions extends PrefixInflaterOptions {
 }
 
 const FIRST_STAGE = 64 * 1024;
-/** When even the first stage inflates past the budget, shorter prefixes are tried down to this. */
-const SMALLEST_PREFIX = 1024;
+/**
+ * When even the first stage inflates past the budget, halving prefixes are tried down to this. Deflate
+ * expands at most about 1032:1, so a prefix this short always fits a budget of 64 KiB or more.
+ */
+const SMALLEST_PREFIX = 32;
 
 /** A gzip inflater that hands inflated bytes to `onOutput` at each stage. */
 export function createGzipPrefixInflater(options: GzipPrefixInflaterOptions): PrefixInflater {

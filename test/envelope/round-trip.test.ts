@@ -5,7 +5,7 @@ import { createHash, createPrivateKey, hkdfSync, randomBytes } from 'node:crypto
 import { Readable, Writable } from 'node:stream';
 import fc from 'fast-check';
 import { compactDecrypt } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createEnvelopeDecryptor } from '../../gateway/envelope/decrypt-envelope.js';
 import { createEnvelopeEncryptor } from '../../gateway/envelope/encrypt-envelope.js';
 import { readEnvelopeHeader } from '../../gateway/envelope/read-envelope-header.js';
@@ -147,6 +147,7 @@ describe('streaming', () => {
       },
     });
     source.pipe(encryptor.body);
+    await vi.waitFor(() => expect(encryptor.body.readableLength).toBeGreaterThan(0));
     await new Promise((resolve) => setTimeout(resolve, 200));
     // Nobody reads the ciphertext: only a few segments may be in flight, not the 64 MB on offer.
     expect(produced).toBeLessThan(8);
@@ -163,7 +164,7 @@ describe('streaming', () => {
     decryptor.on('data', (piece: Buffer) => received.push(piece));
     // Everything but the last segment: all full segments come out, nothing waits for the end.
     decryptor.write(envelope.subarray(0, envelope.length - (SEGMENT + 16)));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await vi.waitFor(() => expect(Buffer.concat(received).length).toBe(4 * SEGMENT));
     expect(Buffer.concat(received).equals(plaintext.subarray(0, 4 * SEGMENT))).toBe(true);
     decryptor.end(envelope.subarray(envelope.length - (SEGMENT + 16)));
     await new Promise((resolve) => decryptor.on('end', resolve));
