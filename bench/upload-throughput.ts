@@ -15,7 +15,7 @@ import { PROJECT_ROOT } from '../gateway/config.js';
 const CERTS = path.join(PROJECT_ROOT, 'certs-dev');
 const MiB = 1024 * 1024;
 const sizesGiB = process.argv.slice(2).map(Number).filter((n) => n > 0);
-const SIZES = (sizesGiB.length ? sizesGiB : [1, 4]).map((gib) => gib * 1024 * MiB);
+const SIZES = (sizesGiB.length ? sizesGiB : [1, 4]).map((gib) => Math.round(gib * 1024) * MiB);
 
 async function identity(name: string) {
   return {
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     }
 
     const dir = await mkdtemp(path.join(tmpdir(), 'hetao-bench-'));
-    const { child, url } = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_DATA_DIR: dir, HETAO_LOG_LEVEL: 'warn' }, (line) =>
+    const { child, url } = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_DATA_DIR: dir, HETAO_LOG_LEVEL: 'info' }, (line) =>
       line.msg === 'gateway listening' ? String(line.api) : undefined,
     );
     try {

@@ -77,7 +77,7 @@ export function transition(
   change: { at: Date; event: string; by: string; detail?: Record<string, unknown> },
   patch: Partial<Pick<TransferRecord, 'content' | 'inspection' | 'receipts'>> = {},
 ): TransferRecord {
-  if (status !== record.status && !NEXT[record.status].includes(status)) {
+  if (!NEXT[record.status].includes(status)) {
     throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${record.id} is ${record.status}; it cannot become ${status}`, { status: record.status });
   }
   const at = change.at.toISOString();
@@ -87,6 +87,21 @@ export function transition(
     status,
     updatedAt: at,
     history: [...record.history, { at, status, event: change.event, by: change.by, ...(change.detail ? { detail: change.detail } : {}) }],
+  };
+}
+
+/** Adds an event that changes no state (e.g. a failed receipt) to the history. */
+export function recordEvent(
+  record: TransferRecord,
+  change: { at: Date; event: string; by: string; detail?: Record<string, unknown> },
+  patch: Partial<Pick<TransferRecord, 'receipts'>> = {},
+): TransferRecord {
+  const at = change.at.toISOString();
+  return {
+    ...record,
+    ...patch,
+    updatedAt: at,
+    history: [...record.history, { at, status: record.status, event: change.event, by: change.by, ...(change.detail ? { detail: change.detail } : {}) }],
   };
 }
 

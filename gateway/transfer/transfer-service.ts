@@ -10,7 +10,7 @@ import type { PolicySet } from '../policy/load-policy-set.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Caller } from './caller.js';
 import type { RecordStore } from './record-store.js';
-import { contentIsAvailable, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
+import { contentIsAvailable, recordEvent, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
 import { createUploadHandler, envelopeKeys, type UploadDependencies } from './upload-transfer.js';
 
 export interface TransferEvents {
@@ -185,7 +185,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
         const matches = sha256 === record.content.plaintextSha256;
         const receipts = [...record.receipts, { at: at.toISOString(), by: caller.id, sha256, matches }];
         if (!matches) {
-          await save(transition(record, record.status, { at, event: 'receipt-mismatch', by: caller.id, detail: { sha256 } }, { receipts }), { event: 'receipt-mismatch', by: caller.id });
+          await save(recordEvent(record, { at, event: 'receipt-mismatch', by: caller.id, detail: { sha256 } }, { receipts }), { event: 'receipt-mismatch', by: caller.id });
           throw new GatewayError('ERR_TRANSFER_RECEIPT_MISMATCH', 'the receipt digest differs from the SHA-256 of the content sent', { expectedLength: 64 });
         }
         return save(transition(record, 'received', { at, event: 'received', by: caller.id, detail: { sha256 } }, { receipts }), { event: 'received', by: caller.id });
