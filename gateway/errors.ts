@@ -38,6 +38,11 @@ export const ERROR_CATALOG = {
   ERR_ENVELOPE_SIZE: { status: 400, title: 'Envelope plaintext size mismatch' },
   ERR_ENVELOPE_DIGEST: { status: 400, title: 'Envelope plaintext digest mismatch' },
   ERR_ENVELOPE_KEY_INVALID: { status: 500, title: 'Envelope key unusable' },
+  ERR_AUDIT_EVENT_INVALID: { status: 500, title: 'Audit event malformed' },
+  ERR_AUDIT_CORRUPT: { status: 500, title: 'Audit journal failed its integrity check' },
+  ERR_AUDIT_UNAVAILABLE: { status: 503, title: 'Audit journal not accepting entries' },
+  ERR_AUDIT_RANGE_INVALID: { status: 400, title: 'Audit proof or export range invalid' },
+  ERR_AUDIT_EXPORT_INVALID: { status: 400, title: 'Audit export fails verification' },
   ERR_INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // The `hetao` command. `serve` runs the gateway; `policy …` are the security officers' tools;
-// `decrypt` opens a downloaded envelope for its recipient or escrow holder.
+// `decrypt` opens a downloaded envelope for its recipient or escrow holder; `audit verify` checks a
+// regulator's audit export offline.
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
+import { verifyAuditExportFile } from './audit-command.js';
 import { decryptEnvelopeFile, decryptEnvelopeToFile } from './decrypt-command.js';
 import { explainManifest, lintPolicies, testPolicies } from './policy-commands.js';
 
@@ -13,11 +15,13 @@ const USAGE = `usage:
   hetao policy test    [--dir D] [--registry F] [--strict]
   hetao policy explain <manifest.json> --from <institution> [--at ISO-time] [--dir D] [--registry F]
   hetao decrypt <envelope> --key <private key PEM> [--jwks <gateway JWKS>] [-o <file>]
+  hetao audit verify <export.ndjson> --jwks <gateway JWKS>
 
   --dir defaults to HETAO_POLICY_DIR (policies/), --registry to HETAO_REGISTRY_FILE (policies/registry.yaml).
   --strict makes lint fail on warnings and test fail on rules lacking an allow and a deny case.
   decrypt writes to -o only once the whole envelope has verified (else to stdout as it goes);
-  without --jwks it accepts only envelopes signed by the development key in certs-dev/.`;
+  without --jwks it accepts only envelopes signed by the development key in certs-dev/.
+  audit verify checks every hash, proof and signature of an audit export offline; exit 1 names the first bad line.`;
 
 async function run(argv: readonly string[]): Promise<number> {
   const [command, subcommand] = argv;
@@ -39,6 +43,15 @@ async function run(argv: readonly string[]): Promise<number> {
     const options = { envelopeFile, keyFile: values.key, jwksFile: values.jwks, note: (line: string) => process.stderr.write(`${line}\n`) };
     await (values.output ? decryptEnvelopeToFile({ ...options, outFile: values.output }) : decryptEnvelopeFile({ ...options, out: process.stdout }));
     return 0;
+  }
+  if (command === 'audit') {
+    const { values, positionals } = parseArgs({ args: argv.slice(2), allowPositionals: true, options: { jwks: { type: 'string' } } });
+    const [exportFile] = positionals;
+    if (subcommand !== 'verify' || !exportFile || !values.jwks || positionals.length > 1) {
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+    }
+    return verifyAuditExportFile({ exportFile, jwksFile: values.jwks, out: (line) => process.stdout.write(`${line}\n`) });
   }
   if (command !== 'policy' || !subcommand) {
     process.stderr.write(`${USAGE}\n`);

@@ -15,6 +15,7 @@ import type { GatewayMetrics } from '../ops/metrics.js';
 import { PROBLEM_CONTENT_TYPE, sendProblem, toProblemDetails } from './problem-details.js';
 import { registerPolicyRoutes } from './routes/policies.js';
 import { registerTransferRoutes } from './routes/transfers.js';
+import { registerAuditRoutes } from './routes/audit.js';
 import { registerWhoamiRoute } from './routes/whoami.js';
 import type { GatewayServices } from './gateway-services.js';
 
@@ -32,7 +33,7 @@ export interface ApiAppDependencies {
   readonly authenticate: ConnectionAuthenticator;
   readonly metrics: GatewayMetrics;
   /** Called for every caller refused after TLS (the audit journal will record these). */
-  readonly onAuthenticationRefused?: (refusal: { code: string; certificateSha256?: unknown; requestId: string }) => void;
+  readonly onAuthenticationRefused?: (refusal: { code: string; certificateSha256?: unknown; requestId: string }) => void | Promise<void>;
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -92,7 +93,8 @@ export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInst
     } catch (error) {
       if (error instanceof GatewayError) {
         deps.metrics.authRefusals.inc({ code: error.code });
-        deps.onAuthenticationRefused?.({ code: error.code, certificateSha256: error.details?.certificateSha256, requestId: request.id });
+        // Recorded (durably) before the 403 leaves.
+        await deps.onAuthenticationRefused?.({ code: error.code, certificateSha256: error.details?.certificateSha256, requestId: request.id });
       }
       throw error;
     }
@@ -121,6 +123,7 @@ export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInst
   registerWhoamiRoute(app);
   registerPolicyRoutes(app, deps.services);
   registerTransferRoutes(app, deps.services.transfers);
+  registerAuditRoutes(app, deps.services.journal, deps.services.transfers);
   app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'max-age=300').send(deps.services.jwks()));
   return app;
 }

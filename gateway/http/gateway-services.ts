@@ -1,4 +1,5 @@
 // What routes call: the core's current state and operations. Routes translate HTTP to these calls.
+import type { AuditJournal } from '../audit/create-audit-journal.js';
 import type { Registry } from '../identity/registry.js';
 import type { PolicySet } from '../policy/load-policy-set.js';
 import type { ReloadResult } from '../reloadable.js';
@@ -10,6 +11,7 @@ export interface GatewayServices {
   reloadPolicies(trigger: string): Promise<ReloadResult>;
   now(): Date;
   readonly transfers: TransferService;
+  readonly journal: AuditJournal;
   /** The gateway's public signing keys (current first), served at /.well-known/jwks.json. */
   jwks(): { keys: object[] };
 }

@@ -15,7 +15,10 @@ import { createMetrics } from '../ops/metrics.js';
 import { createReloadable, watchFile, type Reloadable, type WatchTarget } from '../reloadable.js';
 import { loadPolicySet, POLICY_FILE_SUFFIX } from '../policy/load-policy-set.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
+import type { AuditActor, AuditEvent } from '../audit/audit-entry.js';
+import { createAuditJournal } from '../audit/create-audit-journal.js';
 import { createGatewaySigner } from '../envelope/gateway-signer.js';
+import { policyDeniedEvent, transferChangeEvent, transferDownloadEvent } from '../transfer/transfer-audit-events.js';
 import { createFilesystemStore } from '../storage/filesystem-store.js';
 import { createRecordStore } from '../transfer/record-store.js';
 import { createTransferService } from '../transfer/transfer-service.js';
@@ -43,6 +46,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile, crlFile: config.tlsCrlFile };
 
   let apiServer: HttpsServer | undefined;
+  /** Set once the journal is open (it needs the signer, which comes after the first loads). */
+  let pendingReloadAudit: ((event: AuditEvent) => Promise<void>) | undefined;
+  const reloadActor = (trigger: string): AuditActor =>
+    trigger.startsWith('officer:') ? { kind: 'person', id: trigger.slice('officer:'.length) } : { kind: 'gateway', id: 'gateway' };
   /** A reloadable whose every outcome is logged (with revisions before → after) and counted. */
   const observed = async <T extends { revision: string }>(
     source: string,
@@ -56,14 +63,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       load,
       revisionOf: (value) => value.revision,
       watchFiles: config.watchFiles,
-      onReloaded: ({ trigger, before, after }) => {
+      onReloaded: async ({ trigger, before, after }) => {
         apply?.(after);
         metrics.reloads.inc({ source, result: 'applied' });
         metrics.markRevision(source, after.revision);
         logger.info({ source, trigger, before: before.revision, after: after.revision }, `${source} reloaded`);
+        await pendingReloadAudit?.({ type: `${source}.reloaded`, actor: reloadActor(trigger), details: { trigger, before: before.revision, after: after.revision } });
       },
       onRejected: ({ trigger, error }) => {
         metrics.reloads.inc({ source, result: 'rejected' });
+        void pendingReloadAudit?.({ type: `${source}.reload-rejected`, actor: reloadActor(trigger), details: { trigger, code: (error as GatewayError).code ?? 'ERR_INTERNAL' } }).catch(() => undefined);
         const problems = error instanceof GatewayError ? error.details?.problems : undefined;
         logger.error({ source, trigger, code: (error as GatewayError).code, problems, err: error }, `${source} reload refused; the previous ${source} stays in force`);
       },
@@ -91,6 +100,19 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     throw new GatewayError('ERR_CONFIG_INVALID', 'production refuses the development signing key', { devFiles: [config.signingKeyFile] });
   }
   const signer = createGatewaySigner(signingKeyPem);
+  const journal = await createAuditJournal({
+    dir: path.join(config.dataDir, 'audit'),
+    signer,
+    checkpointIntervalMs: AUDIT_CHECKPOINT_MS,
+    onRecover: (recovery) => logger.warn({ recovery }, 'audit journal: a torn last line from a crash was cut off'),
+  });
+  if (journal.status().state !== 'ok') {
+    logger.error({ audit: journal.status() }, 'audit journal is corrupt: the gateway refuses to record (and so to accept) anything until it is restored');
+  }
+  /** Who did it, as the journal names actors. */
+  const actorOf = (id: string): AuditActor =>
+    id === 'gateway' ? { kind: 'gateway', id } : registry.current().people.has(id) ? { kind: 'person', id } : { kind: 'institution', id };
+  pendingReloadAudit = (event) => journal.append(event).then(() => undefined);
   const objects = await createFilesystemStore(config.dataDir);
   const lookupInstitution = (id: string) => registry.current().institutions.get(id);
   const transfers = createTransferService({
@@ -101,6 +123,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     lookupInstitution,
     clock: () => new Date(),
     uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
+    onChange: async (record, change) => {
+      await journal.append(transferChangeEvent(record, change, actorOf(change.by)));
+    },
+    onDenied: async (decision, manifest, by) => {
+      await journal.append(policyDeniedEvent(decision, manifest.dataset.category, actorOf(by)));
+    },
+    onAccess: async (record, access) => {
+      await journal.append(transferDownloadEvent(record, access, actorOf(access.by)));
+    },
   });
   const retentionSweep = setInterval(() => {
     transfers.expireDue().catch((error: unknown) => logger.error({ err: error }, 'retention sweep failed'));
@@ -112,12 +143,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     tls: tls.current(),
     authenticate: createConnectionAuthenticator(() => registry.current()),
     metrics,
+    onAuthenticationRefused: async (refusal) => {
+      await journal.append({ type: 'auth.refused', actor: { kind: 'gateway', id: 'gateway' }, details: { ...refusal } });
+    },
     services: {
       registry: () => registry.current(),
       policies: () => policies.current(),
       reloadPolicies: (trigger) => policies.reload(trigger),
       now: () => new Date(),
       transfers,
+      journal,
       jwks: () => signer.publicJwks(),
     },
   });
@@ -130,6 +165,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       registry: { ok: true, revision: registry.current().revision, institutions: registry.current().institutions.size },
       tls: { ok: true, revision: tls.current().revision, revocationChecked: tls.current().crl !== undefined },
       policy: { ok: true, revision: policies.current().revision, rules: policies.current().rules.length },
+      audit: { ok: journal.status().state === 'ok', state: journal.status().state, entries: journal.status().size },
     }),
   });
 
@@ -166,6 +202,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       } finally {
         clearTimeout(grace);
         await ops.close();
+        // A final checkpoint covers every entry written before shutdown.
+        await journal.close();
       }
     },
   };
@@ -179,6 +217,9 @@ function urlHost(address: AddressInfo): string {
 function isDevelopmentFile(file: string): boolean {
   return file.startsWith(path.join(PROJECT_ROOT, 'certs-dev') + path.sep) || path.basename(file).includes('.dev-only.');
 }
+
+/** How often a checkpoint is signed when the journal grew. */
+const AUDIT_CHECKPOINT_MS = 60_000;
 
 /** How often transfers past their retention lose their content. */
 const RETENTION_SWEEP_MS = 60_000;

@@ -6,6 +6,8 @@ import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import type { Party } from '../policy/decision-input.js';
 import { decideTransfer } from '../policy/decide-transfer.js';
+import type { Decision } from '../policy/evaluate-policy.js';
+import type { Manifest } from '../policy/manifest.js';
 import type { PolicySet } from '../policy/load-policy-set.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Caller } from './caller.js';
@@ -16,6 +18,8 @@ import { createUploadHandler, envelopeKeys, type UploadDependencies } from './up
 export interface TransferEvents {
   /** Called after every saved change (the audit journal subscribes here). */
   onChange?(record: TransferRecord, change: { event: string; by: string }): void | Promise<void>;
+  /** Called for a denied decision (no transfer is created); awaited, so it is durable first. */
+  onDenied?(decision: Decision, manifest: Manifest, by: string): void | Promise<void>;
   /** Called for reads that change nothing (downloads). */
   onAccess?(record: TransferRecord, access: { event: 'downloaded'; by: string; start: number; end: number }): void | Promise<void>;
 }
@@ -100,6 +104,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
       const now = deps.clock();
       const { manifest, decision } = decideTransfer(deps.policies(), { sender, manifest: manifestBody, at: now, lookupInstitution: deps.lookupInstitution });
       if (decision.effect === 'deny') {
+        await deps.onDenied?.(decision, manifest, caller.id);
         throw new GatewayError('ERR_POLICY_DENIED', 'the transfer is denied by policy', {
           decisionId: decision.decisionId,
           policyRevision: decision.policyRevision,

@@ -1,0 +1,156 @@
+// A regulator export, streamed: the journal file is read line by line from near the first wanted
+// entry, and each selected entry goes out with an RFC 9162 inclusion proof against the first signed
+// checkpoint that covers it. That checkpoint precedes the entry in the export, chained to the one
+// before it by a consistency proof; the export ends with the newest checkpoint and a signed manifest
+// over all preceding bytes. Because every entry carries its own proof, any selection verifies.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import canonicalize from 'canonicalize';
+import type { GatewaySigner } from '../envelope/gateway-signer.js';
+import { GatewayError } from '../errors.js';
+import type { AuditEntry } from './audit-entry.js';
+import type { SignedCheckpoint } from './checkpoint.js';
+import type { CheckpointLog } from './checkpoint-log.js';
+import type { EntryIndex } from './entry-index.js';
+import { EXPORT_FORMAT, EXPORT_MANIFEST_TYP, EXPORT_VERSION, type ExportHeader, type ExportManifest, type ExportSelection } from './export-format.js';
+import { encodeHash, hashLeaf } from './merkle-hash.js';
+import type { MerkleTree } from './merkle-tree.js';
+import { readLines } from './read-lines.js';
+
+export interface AuditExportQuery {
+  /** First seq (inclusive). */
+  readonly fromSeq?: number;
+  /** Last seq (inclusive). */
+  readonly toSeq?: number;
+  /** Entries at or after this time. */
+  readonly fromTime?: Date | string;
+  /** Entries before this time. */
+  readonly toTime?: Date | string;
+  /** Keeps an entry when true: institution, category, direction… whatever the caller reads from the entry. */
+  readonly filter?: (entry: AuditEntry) => boolean;
+}
+
+export interface ExportContext {
+  readonly journalFile: string;
+  readonly origin: string;
+  readonly signer: GatewaySigner;
+  readonly now: () => string;
+  readonly tree: MerkleTree;
+  readonly index: EntryIndex;
+  readonly checkpoints: CheckpointLog;
+  /** Signs a checkpoint over every durable entry if needed; resolves to the latest. */
+  readonly ensureCheckpoint: () => Promise<SignedCheckpoint | undefined>;
+  /** The journal file no longer matches the tree: stop trusting it. */
+  readonly reportCorruption: (reason: string) => void;
+}
+
+function rangeError(message: string): never {
+  throw new GatewayError('ERR_AUDIT_RANGE_INVALID', message);
+}
+
+function toIso(name: string, value: Date | string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const date = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(date.getTime())) rangeError(`${name} ${String(value)} is not a time`);
+  return date.toISOString();
+}
+
+function checkQuery(query: AuditExportQuery): ExportSelection {
+  for (const name of ['fromSeq', 'toSeq'] as const) {
+    const value = query[name];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) rangeError(`${name} ${String(value)} is not a non-negative integer`);
+  }
+  if (query.fromSeq !== undefined && query.toSeq !== undefined && query.fromSeq > query.toSeq) rangeError(`fromSeq ${query.fromSeq} is after toSeq ${query.toSeq}`);
+  if (query.filter !== undefined && typeof query.filter !== 'function') rangeError('filter is not a function');
+  const fromTime = toIso('fromTime', query.fromTime);
+  const toTime = toIso('toTime', query.toTime);
+  return {
+    ...(query.fromSeq === undefined ? {} : { fromSeq: query.fromSeq }),
+    ...(query.toSeq === undefined ? {} : { toSeq: query.toSeq }),
+    ...(fromTime === undefined ? {} : { fromTime }),
+    ...(toTime === undefined ? {} : { toTime }),
+    filtered: query.filter !== undefined,
+  };
+}
+
+function checkpointLine(context: ExportContext, checkpoint: SignedCheckpoint, previous: SignedCheckpoint | undefined): string {
+  const consistency = previous && { fromSize: previous.treeSize, proof: context.tree.consistencyProof(previous.treeSize, checkpoint.treeSize).map(encodeHash) };
+  return canonicalize({ kind: 'checkpoint', jws: checkpoint.jws, ...(checkpoint.note === undefined ? {} : { note: checkpoint.note }), ...(consistency ? { consistency } : {}) }) as string;
+}
+
+async function* generateExport(context: ExportContext, selection: ExportSelection, filter: AuditExportQuery['filter']): AsyncGenerator<Buffer> {
+  const head = await context.ensureCheckpoint();
+  const digest = createHash('sha256');
+  const counts = { lines: 0, entries: 0, checkpoints: 0 };
+  const emit = (line: string): Buffer => {
+    const bytes = Buffer.from(`${line}\n`, 'utf8');
+    digest.update(bytes);
+    counts.lines += 1;
+    return bytes;
+  };
+  const exportedAt = context.now();
+  const header: ExportHeader = { kind: 'header', format: EXPORT_FORMAT, version: EXPORT_VERSION, origin: context.origin, exportedAt, selection };
+  yield emit(canonicalize(header) as string);
+
+  let emitted: { index: number; checkpoint: SignedCheckpoint } | undefined;
+  if (head) {
+    const fromSeq = selection.fromSeq ?? 0;
+    const lastSeq = Math.min(selection.toSeq ?? Number.MAX_SAFE_INTEGER, head.treeSize - 1);
+    const start = context.index.seekPoint(fromSeq, selection.fromTime);
+    if (start.seq <= lastSeq) {
+      const file = createReadStream(context.journalFile, { start: start.offset, highWaterMark: 1024 * 1024 });
+      let seq = start.seq;
+      try {
+        for await (const { bytes, terminated } of readLines(file)) {
+          if (seq > lastSeq) break;
+          // The file must still hold the bytes the tree was built from (it is checked at open).
+          if (!terminated || !hashLeaf(bytes).equals(context.tree.leafHash(seq))) {
+            const reason = `entry ${seq} in the journal file no longer matches its leaf hash (changed since the journal opened)`;
+            context.reportCorruption(reason);
+            throw new GatewayError('ERR_AUDIT_CORRUPT', reason, { seq });
+          }
+          if (seq >= fromSeq) {
+            const text = bytes.toString('utf8');
+            const entry = JSON.parse(text) as AuditEntry;
+            if (selection.toTime !== undefined && entry.time >= selection.toTime) break; // times never decrease
+            if ((selection.fromTime === undefined || entry.time >= selection.fromTime) && (!filter || filter(entry))) {
+              const covering = context.checkpoints.firstCovering(seq);
+              if (emitted?.index !== covering) {
+                const checkpoint = await context.checkpoints.read(covering);
+                yield emit(checkpointLine(context, checkpoint, emitted?.checkpoint));
+                counts.checkpoints += 1;
+                emitted = { index: covering, checkpoint };
+              }
+              const { treeSize } = emitted.checkpoint;
+              const proof = JSON.stringify(context.tree.inclusionProof(seq, treeSize).map(encodeHash));
+              // Keys in canonical order, the journal's canonical bytes embedded as they are.
+              yield emit(`{"entry":${text},"kind":"entry","leafIndex":${seq},"proof":${proof},"treeSize":${treeSize}}`);
+              counts.entries += 1;
+            }
+          }
+          seq += 1;
+        }
+      } finally {
+        file.destroy();
+      }
+    }
+    if (emitted?.checkpoint.treeSize !== head.treeSize) {
+      yield emit(checkpointLine(context, head, emitted?.checkpoint));
+      counts.checkpoints += 1;
+    }
+  }
+
+  const manifest: ExportManifest = { format: EXPORT_FORMAT, version: EXPORT_VERSION, origin: context.origin, exportedAt, ...counts, sha256: digest.digest('hex') };
+  const jws = await context.signer.sign(manifest, { typ: EXPORT_MANIFEST_TYP });
+  yield Buffer.from(`${canonicalize({ jws, kind: 'manifest' })}\n`, 'utf8');
+}
+
+/**
+ * The export stream for `query` (validated here, before anything is read).
+ * @throws GatewayError `ERR_AUDIT_RANGE_INVALID`; the stream fails with `ERR_AUDIT_CORRUPT` if the file changed underneath.
+ */
+export function exportAuditRange(context: ExportContext, query: AuditExportQuery): Readable {
+  const selection = checkQuery(query);
+  return Readable.from(generateExport(context, selection, query.filter), { objectMode: false });
+}
