@@ -25,6 +25,8 @@ export interface GatewayConfig {
   readonly registryFile: string;
   readonly policyDir: string;
   readonly signingKeyFile: string;
+  /** Public (or private) PEM files of keys the gateway signed with before a rotation. */
+  readonly previousSigningKeyFiles: readonly string[];
   readonly uploadIdleTimeoutMs: number;
   readonly dataDir: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -46,6 +48,7 @@ export const CONFIG_VARIABLES = {
   HETAO_TLS_CRL: { default: 'certs-dev/zone-crl.dev-only.pem', meaning: 'CRLs of every zone CA (PEM); reloaded on change or SIGHUP; empty = no revocation check (refused in production)' },
   HETAO_REGISTRY_FILE: { default: 'policies/registry.yaml', meaning: 'the zone registry (white list) of institutions and people; reloaded on change or SIGHUP' },
   HETAO_SIGNING_KEY: { default: 'certs-dev/gateway-signing.dev-only.key.pem', meaning: "the gateway's Ed25519 signing key (PKCS#8 PEM) for envelope headers and audit checkpoints; its public key is at /.well-known/jwks.json" },
+  HETAO_PREVIOUS_SIGNING_KEYS: { default: '(none)', meaning: 'comma-separated PEM files of signing keys used before a rotation: listed in the JWKS so old envelopes and checkpoints still verify, never used to sign' },
   HETAO_UPLOAD_IDLE_TIMEOUT_MS: { default: '60000', meaning: 'an upload that sends no byte for this long is aborted and nothing of it is kept' },
   HETAO_POLICY_DIR: { default: 'policies', meaning: 'folder of the classification policy files (`*.policy.yaml`) and their cases (`tests/*.cases.yaml`); reloaded on change, SIGHUP or POST /v1/policies/reload' },
   HETAO_DATA_DIR: { default: './data', meaning: 'where records, envelopes and the audit journal are kept (relative to the working directory)' },
@@ -120,6 +123,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     registryFile: embeddedFile('HETAO_REGISTRY_FILE'),
     policyDir: embeddedFile('HETAO_POLICY_DIR'),
     signingKeyFile: embeddedFile('HETAO_SIGNING_KEY'),
+    previousSigningKeyFiles: Object.freeze(
+      String(raw.HETAO_PREVIOUS_SIGNING_KEYS ?? '')
+        .split(',')
+        .map((file) => file.trim())
+        .filter((file) => file !== '')
+        .map((file) => path.resolve(file)),
+    ),
     uploadIdleTimeoutMs: Number(setting('HETAO_UPLOAD_IDLE_TIMEOUT_MS')),
     dataDir: path.resolve(setting('HETAO_DATA_DIR')),
     logLevel: setting('HETAO_LOG_LEVEL') as GatewayConfig['logLevel'],

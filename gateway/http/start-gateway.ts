@@ -99,7 +99,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   if (config.nodeEnv === 'production' && isDevelopmentFile(config.signingKeyFile)) {
     throw new GatewayError('ERR_CONFIG_INVALID', 'production refuses the development signing key', { devFiles: [config.signingKeyFile] });
   }
-  const signer = createGatewaySigner(signingKeyPem);
+  const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readFile(file, 'utf8')));
+  const signer = createGatewaySigner(signingKeyPem, { previousPublicKeys });
   const journal = await createAuditJournal({
     dir: path.join(config.dataDir, 'audit'),
     signer,

@@ -1,5 +1,6 @@
 // The operations listener: health, readiness with its checks, Prometheus metrics; plain HTTP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../gateway/config.js';
 import { devIdentity } from '../support/dev-pki.js';
 import { call, startTestGateway, type TestGateway } from '../support/gateway.js';
 
@@ -49,5 +50,28 @@ describe('ops listener', () => {
     const response = await fetch(`${gw.gateway.opsUrl}/nope`);
     expect(response.status).toBe(404);
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+});
+
+describe('key rotation', () => {
+  it('lists previous signing keys in the JWKS so old signatures still verify', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { writeFile, mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const dir = await mkdtemp(path.join(tmpdir(), 'hetao-keys-'));
+    const next = generateKeyPairSync('ed25519');
+    const nextFile = path.join(dir, 'next.pem');
+    await writeFile(nextFile, next.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const rotated = await startTestGateway({ HETAO_SIGNING_KEY: nextFile, HETAO_PREVIOUS_SIGNING_KEYS: path.join(PROJECT_ROOT, 'certs-dev/gateway-signing.dev-only.key.pem') });
+    try {
+      const before = (await call(gw.gateway.apiUrl, devIdentity('institutions/hk-ctc'), '/.well-known/jwks.json')).body as { keys: { kid: string }[] };
+      const after = (await call(rotated.gateway.apiUrl, devIdentity('institutions/hk-ctc'), '/.well-known/jwks.json')).body as { keys: { kid: string }[] };
+      expect(after.keys).toHaveLength(2);
+      expect(after.keys[1]?.kid).toBe(before.keys[0]?.kid);
+      expect(after.keys[0]?.kid).not.toBe(before.keys[0]?.kid);
+    } finally {
+      await rotated.close();
+    }
   });
 });
