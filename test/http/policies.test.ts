@@ -106,3 +106,14 @@ describe('POST /v1/policies/reload', () => {
     expect((evaluated.body.decision as { policyRevision: string }).policyRevision).toBe(result.body.revision);
   });
 });
+
+describe('GET /docs', () => {
+  it('serves the OpenAPI document generated from the route schemas', async () => {
+    const result = await call(gw.gateway.apiUrl, lab, '/docs/json');
+    expect(result.status).toBe(200);
+    expect(result.body.openapi).toMatch(/^3\./);
+    expect(Object.keys(result.body.paths as object)).toEqual(
+      expect.arrayContaining(['/v1/whoami', '/v1/transfers', '/v1/transfers/{id}/content', '/v1/policies/evaluate', '/v1/audit/export']),
+    );
+  });
+});
