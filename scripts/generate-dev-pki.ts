@@ -125,6 +125,10 @@ const INSTITUTIONS: readonly InstitutionSpec[] = [
       approval('hgr-filing', 'HGR-BF-2026-0345', PROJECT_CANCER_GENOMICS),
       approval('gba-standard-contract-filing', 'GBA-SC-GD-2026-0101', PROJECT_CANCER_GENOMICS),
       approval('ethics-approval', 'SZFH-IRB-2026-017', PROJECT_CANCER_GENOMICS),
+      approval('security-assessment', 'CAC-SA-2026-0011', PROJECT_CANCER_GENOMICS),
+      approval('standard-contract-filing', 'GD-SCC-2026-0042', PROJECT_CANCER_GENOMICS),
+      approval('hgr-international-cooperation-approval', 'HGR-IC-2026-0019', PROJECT_CANCER_GENOMICS),
+      approval('hgr-security-review', 'HGR-SR-2026-0004', PROJECT_CANCER_GENOMICS),
     ],
   },
   {
