@@ -134,6 +134,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       await journal.append(transferDownloadEvent(record, access, actorOf(access.by)));
     },
   });
+  const interrupted = await transfers.recoverInterruptedUploads();
+  if (interrupted > 0) logger.warn({ interrupted }, 'uploads cut short by the last stop were reset to authorized');
   const retentionSweep = setInterval(() => {
     transfers.expireDue().catch((error: unknown) => logger.error({ err: error }, 'retention sweep failed'));
   }, RETENTION_SWEEP_MS);

@@ -80,14 +80,7 @@ export function transition(
   if (!NEXT[record.status].includes(status)) {
     throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${record.id} is ${record.status}; it cannot become ${status}`, { status: record.status });
   }
-  const at = change.at.toISOString();
-  return {
-    ...record,
-    ...patch,
-    status,
-    updatedAt: at,
-    history: [...record.history, { at, status, event: change.event, by: change.by, ...(change.detail ? { detail: change.detail } : {}) }],
-  };
+  return recordEvent({ ...record, ...patch, status }, change);
 }
 
 /** Adds an event that changes no state (e.g. a failed receipt) to the history. */

@@ -208,6 +208,22 @@ export function createTransferService(deps: TransferServiceDependencies) {
       });
     },
 
+    /**
+     * Uploads cut short by a crash or restart: their pending objects were never committed (the store
+     * removes them at start-up), so the transfers go back to `authorized` and can be uploaded again.
+     */
+    async recoverInterruptedUploads(): Promise<number> {
+      let recovered = 0;
+      for (const record of [...deps.records.all()]) {
+        if (record.status !== 'uploading') continue;
+        await exclusive(record.id, async () => {
+          await save(transition(find(record.id), 'authorized', { at: deps.clock(), event: 'upload-interrupted', by: 'gateway' }), { event: 'upload-interrupted', by: 'gateway' });
+          recovered += 1;
+        });
+      }
+      return recovered;
+    },
+
     /** Deletes the content of transfers past their retention (run periodically). */
     async expireDue(): Promise<number> {
       const now = deps.clock();

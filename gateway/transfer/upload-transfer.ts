@@ -9,7 +9,7 @@ import type { GatewaySigner } from '../envelope/gateway-signer.js';
 import { createInspector } from '../inspect/create-inspector.js';
 import { judgeInspection } from '../inspect/judge-inspection.js';
 import type { Party } from '../policy/decision-input.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import type { ObjectStore, PendingObject } from '../storage/object-store.js';
 import type { Caller } from './caller.js';
 import { transition, type TransferRecord } from './transfer-record.js';
 import { runUploadPass } from './upload-pass.js';
@@ -31,9 +31,9 @@ type Save = (record: TransferRecord, change: { event: string; by: string }) => P
 
 export function createUploadHandler(deps: UploadDependencies) {
   return async function uploadTransfer(record: TransferRecord, caller: Caller, source: Readable, save: Save): Promise<TransferRecord> {
-    const started = await save(transition(record, 'uploading', { at: deps.clock(), event: 'upload-started', by: caller.id }), { event: 'upload-started', by: caller.id });
     const [headerKey, bodyKey] = envelopeKeys(record.id);
     const { manifest, obligations } = record;
+    // Checked before the transfer becomes `uploading`, so a refusal leaves it as it was.
     const holders = [
       { institution: record.recipient, role: 'recipient' as const },
       ...obligations.escrowTo.map((institution) => ({ institution, role: 'escrow' as const })),
@@ -44,6 +44,7 @@ export function createUploadHandler(deps: UploadDependencies) {
       }
       return { ...holder, jwk: party.encryptionKey as Record<string, string> };
     });
+    const started = await save(transition(record, 'uploading', { at: deps.clock(), event: 'upload-started', by: caller.id }), { event: 'upload-started', by: caller.id });
 
     const inspector = createInspector({
       declared: {
@@ -62,15 +63,16 @@ export function createUploadHandler(deps: UploadDependencies) {
       policyRevision: record.decision.policyRevision,
       decisionId: record.decision.decisionId,
     });
-    const pending = await deps.objects.createPending(bodyKey);
     const fail = async (error: unknown): Promise<never> => {
       const code = error instanceof GatewayError ? error.code : 'ERR_INTERNAL';
       await save(transition(started, 'authorized', { at: deps.clock(), event: 'upload-failed', by: 'gateway', detail: { code } }), { event: 'upload-failed', by: 'gateway' });
       throw error;
     };
 
+    let pending: PendingObject | undefined;
     let sealed;
     try {
+      pending = await deps.objects.createPending(bodyKey);
       await runUploadPass({
         source,
         declaredSize: manifest.dataset.sizeBytes,
@@ -84,7 +86,7 @@ export function createUploadHandler(deps: UploadDependencies) {
         throw new GatewayError('ERR_TRANSFER_DIGEST_MISMATCH', 'the content does not have the declared SHA-256; nothing was kept', { declaredSha256: manifest.dataset.sha256 });
       }
     } catch (error) {
-      await pending.abort();
+      await pending?.abort();
       return fail(error);
     }
 

@@ -14,6 +14,7 @@ import { transition } from '../../gateway/transfer/transfer-record.js';
 import { createTransferService } from '../../gateway/transfer/transfer-service.js';
 import { POLICY_DIR, REGISTRY_FILE, devFile } from '../support/dev-pki.js';
 import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 
 let dir: string;
 beforeEach(async () => {
@@ -23,7 +24,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function service(now: { value: Date }) {
+async function service(now: { value: Date }, overrides: Record<string, object> = {}) {
   const registry = await loadRegistry(REGISTRY_FILE);
   const policies = await loadPolicySet(POLICY_DIR, policyCheckContext(registry));
   const objects = await createFilesystemStore(dir);
@@ -35,7 +36,10 @@ async function service(now: { value: Date }) {
       objects,
       signer: createGatewaySigner(readFileSync(devFile('gateway-signing.dev-only.key.pem'), 'utf8')),
       policies: () => policies,
-      lookupInstitution: (id) => registry.institutions.get(id),
+      lookupInstitution: (id) => {
+        const institution = registry.institutions.get(id);
+        return institution && overrides[id] ? { ...institution, ...overrides[id] } : institution;
+      },
       clock: () => now.value,
       uploadIdleTimeoutMs: 5000,
     }),
@@ -81,5 +85,25 @@ describe('transfer service', () => {
     expect(() => transition(created, 'received', { at: now.value, event: 'x', by: 'y' })).toThrow(expect.objectContaining({ code: 'ERR_TRANSFER_STATE' }));
     await transfers.cancel(created.id, hospital);
     await expect(transfers.cancel(created.id, hospital)).rejects.toMatchObject({ code: 'ERR_TRANSFER_STATE' });
+  });
+});
+
+describe('uploads that cannot or did not finish', () => {
+  it('refuses an upload to a recipient suspended since the decision, leaving the transfer authorized', async () => {
+    const now = { value: new Date('2027-03-01T00:00:00Z') };
+    const created = await (await service(now)).transfers.create(hospital, manifest);
+    const { transfers } = await service(now, { 'hetao-sz-institute': { status: 'suspended' } });
+    await expect(transfers.upload(created.id, hospital, Readable.from([Buffer.alloc(10)]))).rejects.toMatchObject({ code: 'ERR_TRANSFER_STATE' });
+    expect(transfers.get(created.id, hospital).status).toBe('authorized');
+  });
+
+  it('resets uploads interrupted by a stop to authorized at start-up', async () => {
+    const now = { value: new Date('2027-03-01T00:00:00Z') };
+    const first = await service(now);
+    const created = await first.transfers.create(hospital, manifest);
+    await first.records.save(transition(created, 'uploading', { at: now.value, event: 'upload-started', by: 'sz-hospital' }));
+    const second = await service(now);
+    expect(await second.transfers.recoverInterruptedUploads()).toBe(1);
+    expect(second.transfers.get(created.id, hospital)).toMatchObject({ status: 'authorized', history: expect.arrayContaining([expect.objectContaining({ event: 'upload-interrupted' })]) });
   });
 });
