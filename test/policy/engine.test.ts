@@ -26,6 +26,21 @@ rules:
     effect: allow
     obligations: { requireApprovals: [hgr-filing], escrowTo: [regulator], maxRetentionDays: { param: retention }, recipientReceipt: true }
 `;
+/** One allow rule for joint research that requires one approval type. */
+function requiringApproval(type: string): PolicySet {
+  return compiled({
+    'a.policy.yaml': `${HEADER}
+rules:
+  - id: ${type}-needed
+    description: d
+    basis: b
+    when: { fact: manifest.purpose, equals: joint-research }
+    effect: allow
+    obligations: { requireApprovals: [${type}] }
+`,
+  });
+}
+
 const CORE_DENY = `${HEADER}
 rules:
   - id: core-denied
@@ -87,17 +102,7 @@ describe('decision semantics', () => {
   });
 
   it('reports an approval that is not valid yet', () => {
-    const ethics = compiled({
-      'a.policy.yaml': `${HEADER}
-rules:
-  - id: ethics-needed
-    description: d
-    basis: b
-    when: { fact: manifest.purpose, equals: joint-research }
-    effect: allow
-    obligations: { requireApprovals: [ethics-approval] }
-`,
-    });
+    const ethics = requiringApproval('ethics-approval');
     const decision = decide(ethics, manifest({ approvals: [{ type: 'ethics-approval', id: 'IRB-2' }] }));
     expect(decision.reasons).toContainEqual(expect.objectContaining({ code: 'approval-not-yet-valid' }));
   });
@@ -293,17 +298,7 @@ describe('registry checks before any rule', () => {
 });
 
 describe('approval validity', () => {
-  const set = compiled({
-    'a.policy.yaml': `${HEADER}
-rules:
-  - id: filing-needed
-    description: d
-    basis: b
-    when: { fact: manifest.purpose, equals: joint-research }
-    effect: allow
-    obligations: { requireApprovals: [hgr-filing] }
-`,
-  });
+  const set = requiringApproval('hgr-filing');
   const withFiling = manifest({ approvals: [{ type: 'hgr-filing', id: 'HGR-1' }] });
 
   it('counts days in the zone (UTC+8), where the authorities date their approvals', () => {
