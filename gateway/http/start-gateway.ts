@@ -30,7 +30,7 @@ export interface RunningGateway {
   readonly apiUrl: string;
   /** e.g. http://127.0.0.1:9464 */
   readonly opsUrl: string;
-  /** Reloads CA/CRL, registry and policies (SIGHUP). Resolves when both attempts are done; never rejects. */
+  /** Reloads CA/CRL, registry and policies (SIGHUP). Resolves when every attempt is done; never rejects. */
   reload(trigger: string): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), then closes. */
   close(): Promise<void>;
@@ -68,7 +68,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         metrics.reloads.inc({ source, result: 'applied' });
         metrics.markRevision(source, after.revision);
         logger.info({ source, trigger, before: before.revision, after: after.revision }, `${source} reloaded`);
-        await pendingReloadAudit?.({ type: `${source}.reloaded`, actor: reloadActor(trigger), details: { trigger, before: before.revision, after: after.revision } });
+        // The new version is already in force: a journal failure is logged, it does not undo the reload.
+        await pendingReloadAudit?.({ type: `${source}.reloaded`, actor: reloadActor(trigger), details: { trigger, before: before.revision, after: after.revision } }).catch((error: unknown) =>
+          logger.error({ source, err: error }, `${source} reload could not be written to the audit journal`),
+        );
       },
       onRejected: ({ trigger, error }) => {
         metrics.reloads.inc({ source, result: 'rejected' });
@@ -178,7 +181,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   } catch (error) {
     for (const reloadable of [tls, registry, policies]) reloadable.close();
     clearInterval(retentionSweep);
-    await Promise.allSettled([api.close(), ops.close()]);
+    await Promise.allSettled([api.close(), ops.close(), journal.close()]);
     throw error;
   }
   apiServer = api.server as unknown as HttpsServer;
