@@ -3,78 +3,15 @@
 // (a) a bare node:https server piping to disk, (b) the same computing SHA-256 and AES-256-GCM
 // segments. Prints MiB/s and each server's peak RSS (sampled from /proc every 100 ms).
 // Run: npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/upload-throughput.js [GiB…])
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { PROJECT_ROOT } from '../gateway/config.js';
+import { CERTS, content, identity, MiB, samplePeakRss, startChild } from './support/gateway-processes.js';
 
-const CERTS = path.join(PROJECT_ROOT, 'certs-dev');
-const MiB = 1024 * 1024;
 const sizesGiB = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const SIZES = (sizesGiB.length ? sizesGiB : [1, 4]).map((gib) => Math.round(gib * 1024) * MiB);
-
-async function identity(name: string) {
-  return {
-    cert: await readFile(path.join(CERTS, `${name}.dev-only.cert.pem`), 'utf8'),
-    key: await readFile(path.join(CERTS, `${name}.dev-only.key.pem`), 'utf8'),
-    ca: await readFile(path.join(CERTS, 'zone-ca-bundle.dev-only.pem'), 'utf8'),
-  };
-}
-
-/** Starts a server child process and waits for its "listening" log line. */
-async function startChild(args: string[], env: Record<string, string>, ready: (line: Record<string, unknown>) => string | undefined): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      try {
-        const found = ready(JSON.parse(line) as Record<string, unknown>);
-        if (found) resolve(found);
-      } catch {
-        /* not a JSON line */
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return { child, url };
-}
-
-/** Peak resident set size of a process, sampled from /proc. */
-function samplePeakRss(pid: number): { stop(): number } {
-  let peak = 0;
-  const timer = setInterval(() => {
-    readFile(`/proc/${pid}/status`, 'utf8')
-      .then((status) => {
-        const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-        peak = Math.max(peak, kib * 1024);
-      })
-      .catch(() => undefined);
-  }, 100);
-  return {
-    stop() {
-      clearInterval(timer);
-      return peak;
-    },
-  };
-}
-
-/** `size` bytes of CSV-like text in 1 MiB chunks, generated on the fly (the client holds 1 MiB). */
-function content(size: number): Readable {
-  const line = 'site-3,42,87,ok\n';
-  const block = Buffer.from(line.repeat(Math.ceil(MiB / line.length))).subarray(0, MiB);
-  let sent = 0;
-  return new Readable({
-    read() {
-      if (sent >= size) return void this.push(null);
-      const chunk = block.subarray(0, Math.min(MiB, size - sent));
-      sent += chunk.length;
-      this.push(chunk);
-    },
-  });
-}
 
 async function timedUpload(url: string, agent: Agent, size: number, method: 'PUT' | 'POST'): Promise<number> {
   const started = process.hrtime.bigint();
@@ -102,7 +39,7 @@ async function main(): Promise<void> {
     }
 
     const dir = await mkdtemp(path.join(tmpdir(), 'hetao-bench-'));
-    const { child, url } = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_DATA_DIR: dir, HETAO_LOG_LEVEL: 'info' }, (line) =>
+    const { child, url } = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_DATA_DIR: dir, HETAO_LOG_LEVEL: 'info', HETAO_QUEUE_THRESHOLD_BYTES: String(2 ** 50) }, (line) =>
       line.msg === 'gateway listening' ? String(line.api) : undefined,
     );
     try {

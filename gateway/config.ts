@@ -33,6 +33,28 @@ export interface GatewayConfig {
   readonly watchFiles: boolean;
   readonly shutdownGraceMs: number;
   readonly redisUrl: string | undefined;
+  readonly queue: QueueConfig;
+  /** The gateway's client certificate and key for push delivery over mTLS. */
+  readonly clientCertFile: string;
+  readonly clientKeyFile: string;
+  /** EC P-256 key the gateway wraps queued transfers' data keys to, so its workers can inspect them. */
+  readonly processingKeyFile: string;
+}
+
+export interface QueueConfig {
+  /** Transfers larger than this many bytes run their heavy stages on the queue. */
+  readonly thresholdBytes: number;
+  /** Jobs each stage's in-process worker runs at once; 0 = no workers in this process. */
+  readonly workers: number;
+  /** Jobs for one recipient institution a worker process runs at once. */
+  readonly perRecipient: number;
+  readonly attempts: number;
+  readonly backoffMs: number;
+  /** How long a worker holds a job without renewing before it counts as stalled (crashed). */
+  readonly lockMs: number;
+  /** How often unfinished stages are checked against the queue (and re-enqueued when missing). */
+  readonly reconcileMs: number;
+  readonly prefix: string;
 }
 
 /** One row per variable: the README's configuration table is checked against this list by a test. */
@@ -55,7 +77,18 @@ export const CONFIG_VARIABLES = {
   HETAO_LOG_LEVEL: { default: 'info', meaning: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
   HETAO_WATCH_FILES: { default: 'true', meaning: 'reload registry and CRL when their files change (SIGHUP always reloads)' },
   HETAO_SHUTDOWN_GRACE_MS: { default: '10000', meaning: 'how long SIGTERM waits for in-flight requests before closing connections' },
-  REDIS_URL: { default: '(unset)', meaning: 'Redis for the transfer queue; unset = every stage runs inline, no Redis needed' },
+  REDIS_URL: { default: '(unset)', meaning: 'Redis for the transfer queue (BullMQ); unset = every stage runs inline in the gateway process, no Redis needed' },
+  HETAO_QUEUE_THRESHOLD_BYTES: { default: '67108864', meaning: 'transfers above this size (64 MiB) are answered 202 `queued` and inspected in full by a worker; smaller ones finish inline unless their obligations need full inspection or the recipient has a push endpoint' },
+  HETAO_QUEUE_WORKERS: { default: '2', meaning: 'jobs per stage the gateway process runs itself; 0 = leave them to `hetao worker` processes' },
+  HETAO_QUEUE_PER_RECIPIENT: { default: '2', meaning: 'jobs for one recipient institution a worker process runs at once' },
+  HETAO_QUEUE_ATTEMPTS: { default: '5', meaning: 'tries per stage before it fails for good (exponential backoff between them)' },
+  HETAO_QUEUE_BACKOFF_MS: { default: '1000', meaning: 'first retry delay of a stage; doubles with each try' },
+  HETAO_QUEUE_LOCK_MS: { default: '30000', meaning: 'a job whose worker stops renewing its lock for this long (a crash) is handed to another worker' },
+  HETAO_QUEUE_RECONCILE_MS: { default: '10000', meaning: 'how often transfers with unfinished stages are checked against Redis and re-enqueued if their job is missing (also at start and when Redis comes back)' },
+  HETAO_QUEUE_PREFIX: { default: 'hetao', meaning: 'Redis key prefix of the queues (one per deployment)' },
+  HETAO_PUSH_CLIENT_CERT: { default: 'certs-dev/gateway-client.dev-only.cert.pem', meaning: "the gateway's client certificate (PEM) for push delivery to recipients' endpoints over mTLS" },
+  HETAO_PUSH_CLIENT_KEY: { default: 'certs-dev/gateway-client.dev-only.key.pem', meaning: 'private key (PEM) of that client certificate' },
+  HETAO_PROCESSING_KEY: { default: 'certs-dev/gateway-processing.dev-only.key.pem', meaning: 'EC P-256 private key (PKCS#8 PEM) to which queued transfers\' data keys are also wrapped, so workers can inspect them; the wrap is deleted when the stages are done' },
 } as const;
 
 type ConfigVariable = keyof typeof CONFIG_VARIABLES;
@@ -79,6 +112,17 @@ const envSchema = {
     HETAO_WATCH_FILES: { type: 'boolean' },
     HETAO_SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600_000 },
     REDIS_URL: { type: 'string', pattern: '^rediss?://' },
+    HETAO_QUEUE_THRESHOLD_BYTES: { type: 'integer', minimum: 0 },
+    HETAO_QUEUE_WORKERS: { type: 'integer', minimum: 0, maximum: 256 },
+    HETAO_QUEUE_PER_RECIPIENT: { type: 'integer', minimum: 1, maximum: 256 },
+    HETAO_QUEUE_ATTEMPTS: { type: 'integer', minimum: 1, maximum: 100 },
+    HETAO_QUEUE_BACKOFF_MS: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+    HETAO_QUEUE_LOCK_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000 },
+    HETAO_QUEUE_RECONCILE_MS: { type: 'integer', minimum: 50, maximum: 3_600_000 },
+    HETAO_QUEUE_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$' },
+    HETAO_PUSH_CLIENT_CERT: { type: 'string', minLength: 1 },
+    HETAO_PUSH_CLIENT_KEY: { type: 'string', minLength: 1 },
+    HETAO_PROCESSING_KEY: { type: 'string', minLength: 1 },
   },
 } as const;
 
@@ -136,5 +180,18 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     watchFiles: setting('HETAO_WATCH_FILES') === 'true',
     shutdownGraceMs: Number(setting('HETAO_SHUTDOWN_GRACE_MS')),
     redisUrl: raw.REDIS_URL === undefined ? undefined : String(raw.REDIS_URL),
+    queue: Object.freeze({
+      thresholdBytes: Number(setting('HETAO_QUEUE_THRESHOLD_BYTES')),
+      workers: Number(setting('HETAO_QUEUE_WORKERS')),
+      perRecipient: Number(setting('HETAO_QUEUE_PER_RECIPIENT')),
+      attempts: Number(setting('HETAO_QUEUE_ATTEMPTS')),
+      backoffMs: Number(setting('HETAO_QUEUE_BACKOFF_MS')),
+      lockMs: Number(setting('HETAO_QUEUE_LOCK_MS')),
+      reconcileMs: Number(setting('HETAO_QUEUE_RECONCILE_MS')),
+      prefix: setting('HETAO_QUEUE_PREFIX'),
+    }),
+    clientCertFile: embeddedFile('HETAO_PUSH_CLIENT_CERT'),
+    clientKeyFile: embeddedFile('HETAO_PUSH_CLIENT_KEY'),
+    processingKeyFile: embeddedFile('HETAO_PROCESSING_KEY'),
   });
 }

@@ -41,6 +41,7 @@ export const ERROR_CATALOG = {
   ERR_AUDIT_EVENT_INVALID: { status: 500, title: 'Audit event malformed' },
   ERR_AUDIT_CORRUPT: { status: 500, title: 'Audit journal failed its integrity check' },
   ERR_AUDIT_UNAVAILABLE: { status: 503, title: 'Audit journal not accepting entries' },
+  ERR_QUEUE_UNAVAILABLE: { status: 503, title: 'Work queue unavailable' },
   ERR_AUDIT_RANGE_INVALID: { status: 400, title: 'Audit proof or export range invalid' },
   ERR_AUDIT_EXPORT_INVALID: { status: 400, title: 'Audit export fails verification' },
   ERR_INTERNAL: { status: 500, title: 'Internal error' },

@@ -483,6 +483,8 @@ async function main(): Promise<void> {
   });
   writeCertificateAndKey('gateway-client.dev-only', gatewayClient);
   writeOutput('gateway-signing.dev-only.key.pem', generateEd25519PrivateKeyPem(), 0o600);
+  // The key queued transfers' data keys are also wrapped to, so the gateway's workers can inspect them.
+  writeOutput('gateway-processing.dev-only.key.pem', (await generateEncryptionKey()).privateKeyPem, 0o600);
 
   const institutionCerts = new Map<string, IssuedCertificate>();
   const institutionKeys = new Map<string, EncryptionJwk>();

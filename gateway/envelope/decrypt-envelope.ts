@@ -20,6 +20,8 @@ export interface EnvelopeDecryptorOptions {
   readonly jwks: JSONWebKeySet;
   /** Called once the header has verified and the data key is unwrapped, before the first plaintext byte. */
   readonly onHeader?: (opened: OpenedEnvelope) => void;
+  /** Wrapped keys kept outside the header (the gateway's processing wrap), tried as well. */
+  readonly extraWrappedKeys?: readonly WrappedKey[];
 }
 
 /** What a verified header says, and which of its wrapped keys the private key opened. */
@@ -53,7 +55,7 @@ export function createEnvelopeDecryptor(options: EnvelopeDecryptorOptions): Tran
 
   async function openHeader(headerJws: string): Promise<BodyState> {
     const { header, bindingHash, kid } = await verifyEnvelopeHeader(headerJws, options.jwks);
-    const { dataKey, holder } = await unwrapDataKey(header.wrappedKeys, privateKey, bindingHash);
+    const { dataKey, holder } = await unwrapDataKey([...header.wrappedKeys, ...(options.extraWrappedKeys ?? [])], privateKey, bindingHash);
     try {
       const { salt, noncePrefix } = header.binding;
       const cipher = createSegmentCipher({ dataKey, salt: Buffer.from(salt, 'base64url'), noncePrefix: Buffer.from(noncePrefix, 'base64url'), bindingHash });

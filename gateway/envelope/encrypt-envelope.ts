@@ -15,6 +15,7 @@ import {
   MIN_SEGMENT_SIZE,
   type EnvelopeBinding,
   type EnvelopeHeader,
+  type WrappedKey,
 } from './envelope-header.js';
 import type { GatewaySigner } from './gateway-signer.js';
 import { createSegmentCipher, DATA_KEY_BYTES, MAX_SEGMENTS, NONCE_PREFIX_BYTES, SALT_BYTES, TAG_BYTES } from './stream-aead.js';
@@ -34,6 +35,11 @@ export interface FinishOptions {
   /** Exactly one `recipient` (the binding's recipient) and any escrow holders the decision's obligations name. */
   readonly holders: readonly KeyHolder[];
   readonly signer: GatewaySigner;
+  /**
+   * The gateway's own processing key: the data key is also wrapped to it, outside the signed
+   * header, so a queue worker can inspect the stored content; the caller deletes that wrap when done.
+   */
+  readonly processingHolder?: KeyHolder;
 }
 
 export interface FinishedEnvelope {
@@ -41,6 +47,8 @@ export interface FinishedEnvelope {
   readonly header: EnvelopeHeader;
   /** magic ‖ version ‖ header length ‖ header JWS: put it in front of the body to get the envelope. */
   readonly prefix: Buffer;
+  /** The data key wrapped to `processingHolder`, when one was given; not part of the envelope. */
+  readonly processingWrap?: WrappedKey;
 }
 
 export interface EnvelopeEncryptor {
@@ -155,7 +163,7 @@ export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): Enve
   return {
     binding,
     body,
-    async finish({ holders, signer }) {
+    async finish({ holders, signer, processingHolder }) {
       if (state !== 'ended') {
         throw new GatewayError('ERR_INTERNAL', state === 'streaming' ? 'finish() before the envelope body ended' : `finish() on an envelope that is ${state}`);
       }
@@ -170,7 +178,8 @@ export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): Enve
           segmentCount,
         };
         const headerJws = await signer.sign(header, { typ: ENVELOPE_JWS_TYPE });
-        return { headerJws, header, prefix: frameEnvelopePrefix(headerJws) };
+        const processingWrap = processingHolder ? (await wrapDataKey(dataKey, [processingHolder], bindingHash))[0] : undefined;
+        return { headerJws, header, prefix: frameEnvelopePrefix(headerJws), ...(processingWrap ? { processingWrap } : {}) };
       } finally {
         dataKey.fill(0);
       }

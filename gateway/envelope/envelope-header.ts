@@ -38,7 +38,8 @@ export interface EnvelopeBinding {
   readonly decisionId: string;
 }
 
-export type HolderRole = 'recipient' | 'escrow';
+/** `processing`: the gateway's own wrap for its workers, kept outside the header (never valid in one). */
+export type HolderRole = 'recipient' | 'escrow' | 'processing';
 
 /** The data key wrapped for one holder (compact JWE, ECDH-ES+A256KW / A256GCM). */
 export interface WrappedKey {

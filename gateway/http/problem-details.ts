@@ -60,5 +60,8 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   const gatewayError = toGatewayError(error);
   if (gatewayError.status >= 500) request.log.error({ err: gatewayError.cause ?? gatewayError, code: gatewayError.code }, 'request failed');
   else request.log.info({ code: gatewayError.code }, gatewayError.message);
+  // RFC 9110 §10.2.3: a 503 that knows when to come back says so in the header too.
+  const retryAfter = gatewayError.details?.retryAfterSeconds;
+  if (gatewayError.status === 503 && typeof retryAfter === 'number') reply.header('retry-after', String(Math.ceil(retryAfter)));
   return reply.code(gatewayError.status).type(PROBLEM_CONTENT_TYPE).send(toProblemDetails(gatewayError, request.id));
 }

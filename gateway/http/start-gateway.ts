@@ -22,6 +22,9 @@ import { policyDeniedEvent, transferChangeEvent, transferDownloadEvent } from '.
 import { createFilesystemStore } from '../storage/filesystem-store.js';
 import { createRecordStore } from '../transfer/record-store.js';
 import { createTransferService } from '../transfer/transfer-service.js';
+import { createStageCoordinator, type StageCoordinator } from '../transfer/stage-coordinator.js';
+import { createStageResults } from '../transfer/stage-results.js';
+import { createStageQueueFor, loadProcessingKey, startStageWorkers, workerMetricsEvents } from '../stage-workers.js';
 import { buildApiApp } from './api-app.js';
 import { buildOpsApp } from './ops-app.js';
 
@@ -99,8 +102,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const signingKeyPem = await readFile(config.signingKeyFile, 'utf8').catch((cause: unknown) => {
     throw new GatewayError('ERR_CONFIG_INVALID', `${config.signingKeyFile} cannot be read`, { file: config.signingKeyFile }, { cause });
   });
-  if (config.nodeEnv === 'production' && isDevelopmentFile(config.signingKeyFile)) {
-    throw new GatewayError('ERR_CONFIG_INVALID', 'production refuses the development signing key', { devFiles: [config.signingKeyFile] });
+  const devKeys = [config.signingKeyFile, config.processingKeyFile, config.clientCertFile, config.clientKeyFile].filter(isDevelopmentFile);
+  if (config.nodeEnv === 'production' && devKeys.length > 0) {
+    throw new GatewayError('ERR_CONFIG_INVALID', 'production refuses the development signing, processing and push-client keys', { devFiles: devKeys });
   }
   const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readFile(file, 'utf8')));
   const signer = createGatewaySigner(signingKeyPem, { previousPublicKeys });
@@ -119,6 +123,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   pendingReloadAudit = (event) => journal.append(event).then(() => undefined);
   const objects = await createFilesystemStore(config.dataDir);
   const lookupInstitution = (id: string) => registry.current().institutions.get(id);
+  const queue = createStageQueueFor(config);
+  const processingKey = await loadProcessingKey(config);
+  let coordinator: StageCoordinator | undefined;
   const transfers = createTransferService({
     records: await createRecordStore(objects),
     objects,
@@ -127,8 +134,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     lookupInstitution,
     clock: () => new Date(),
     uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
+    processingPublicJwk: processingKey.publicJwk,
+    queueing: { thresholdBytes: config.queue.thresholdBytes, available: () => queue.isAvailable(), retryAfterSeconds: QUEUE_RETRY_AFTER_S },
     onChange: async (record, change) => {
       await journal.append(transferChangeEvent(record, change, actorOf(change.by)));
+      // Not awaited: the upload holds the transfer's lock, and an inline stage starts by taking it.
+      if (change.event === 'queued') void coordinator?.afterUpload(record);
     },
     onDenied: async (decision, manifest, by) => {
       await journal.append(policyDeniedEvent(decision, manifest.dataset.category, actorOf(by)));
@@ -139,6 +150,46 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   });
   const interrupted = await transfers.recoverInterruptedUploads();
   if (interrupted > 0) logger.warn({ interrupted }, 'uploads cut short by the last stop were reset to authorized');
+
+  const results = createStageResults(objects);
+  coordinator = await createStageCoordinator({
+    transfers,
+    queue,
+    results,
+    observer: {
+      onEnqueueFailed: (transferId, stage, error) => logger.warn({ transferId, stage, err: error }, 'stage not enqueued (queue unreachable); it will be when the queue is back'),
+      onFailed: (stage, reason) => {
+        metrics.stageFailures.inc({ stage });
+        logger.error({ stage, reason }, 'stage failed for good');
+      },
+      onApplied: (stage, durationMs, outcome) => metrics.stageDuration.observe({ stage, outcome }, durationMs / 1000),
+      onReenqueued: (stage, count) => metrics.stageReenqueued.inc({ stage }, count),
+    },
+  });
+  metrics.observeQueueDepth(() => queue.depth());
+  // Inline mode has nobody else to run the stages; with Redis, HETAO_QUEUE_WORKERS=0 leaves them to `hetao worker`.
+  if (!config.redisUrl || config.queue.workers > 0) {
+    await startStageWorkers({
+      config,
+      queue,
+      objects,
+      results,
+      signer,
+      pushEndpointOf: (id) => registry.current().institutions.get(id)?.pushEndpoint,
+      concurrency: Math.max(config.queue.workers, 1),
+      events: workerMetricsEvents(metrics, logger),
+    });
+  }
+  const reconcile = (trigger: string): void => {
+    coordinator
+      ?.reconcile()
+      .then((count) => count > 0 && logger.info({ trigger, reenqueued: count }, 'stages missing from the queue were enqueued again from the records'))
+      .catch((error: unknown) => logger.warn({ trigger, err: error }, 'queue reconciliation failed; it is tried again later'));
+  };
+  queue.onAvailable(() => reconcile('queue-reconnected'));
+  reconcile('start');
+  const reconcileTimer = setInterval(() => reconcile('periodic'), config.queue.reconcileMs);
+  reconcileTimer.unref();
   const retentionSweep = setInterval(() => {
     transfers.expireDue().catch((error: unknown) => logger.error({ err: error }, 'retention sweep failed'));
   }, RETENTION_SWEEP_MS);
@@ -172,6 +223,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       tls: { ok: true, revision: tls.current().revision, revocationChecked: tls.current().crl !== undefined },
       policy: { ok: true, revision: policies.current().revision, rules: policies.current().rules.length },
       audit: { ok: journal.status().state === 'ok', state: journal.status().state, entries: journal.status().size },
+      // Redis down degrades (large transfers answer 503) but the gateway still serves: ready stays true.
+      queue: config.redisUrl ? { ok: true, mode: 'redis', redis: queue.isAvailable() ? 'connected' : 'unreachable' } : { ok: true, mode: 'inline' },
     }),
   });
 
@@ -181,7 +234,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   } catch (error) {
     for (const reloadable of [tls, registry, policies]) reloadable.close();
     clearInterval(retentionSweep);
-    await Promise.allSettled([api.close(), ops.close(), journal.close()]);
+    clearInterval(reconcileTimer);
+    await Promise.allSettled([api.close(), ops.close(), queue.close()]);
+    await journal.close();
     throw error;
   }
   apiServer = api.server as unknown as HttpsServer;
@@ -199,6 +254,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       closing = true;
       for (const reloadable of [tls, registry, policies]) reloadable.close();
       clearInterval(retentionSweep);
+      clearInterval(reconcileTimer);
       const grace = setTimeout(() => {
         logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: closing remaining connections');
         apiServer?.closeAllConnections();
@@ -208,6 +264,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       } finally {
         clearTimeout(grace);
         await ops.close();
+        // Running stages finish (inline) or hand their jobs back (BullMQ) before the journal closes.
+        await queue.close();
         // A final checkpoint covers every entry written before shutdown.
         await journal.close();
       }
@@ -226,6 +284,9 @@ function isDevelopmentFile(file: string): boolean {
 
 /** How often a checkpoint is signed when the journal grew. */
 const AUDIT_CHECKPOINT_MS = 60_000;
+
+/** What a large upload refused for want of Redis is told to wait. */
+const QUEUE_RETRY_AFTER_S = 30;
 
 /** How often transfers past their retention lose their content. */
 const RETENTION_SWEEP_MS = 60_000;

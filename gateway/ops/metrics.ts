@@ -8,6 +8,12 @@ export interface GatewayMetrics {
   readonly revisionInfo: Gauge<'source' | 'revision'>;
   readonly authRefusals: Counter<'code'>;
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly stageDuration: Histogram<'stage' | 'outcome'>;
+  readonly stageRetries: Counter<'stage'>;
+  readonly stageFailures: Counter<'stage'>;
+  readonly stageReenqueued: Counter<'stage'>;
+  /** Reports queue depth per stage at each scrape. */
+  observeQueueDepth(depth: () => Promise<Record<string, number>>): void;
   /** Marks `revision` as the one in force for `source` (the previous one is removed). */
   markRevision(source: string, revision: string): void;
 }
@@ -16,6 +22,20 @@ export function createMetrics(): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'hetao_' });
   const revisionInForce = new Map<string, string>();
+  let queueDepth: (() => Promise<Record<string, number>>) | undefined;
+  new Gauge({
+    name: 'hetao_queue_depth',
+    help: 'Jobs waiting, delayed or running per stage (absent while Redis is unreachable).',
+    labelNames: ['stage'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      if (!queueDepth) return;
+      // A scrape while Redis is down leaves the gauge empty rather than failing the whole scrape.
+      const depth = await queueDepth().catch(() => undefined);
+      for (const [stage, count] of Object.entries(depth ?? {})) this.set({ stage }, count);
+    },
+  });
   const revisionInfo = new Gauge({
     name: 'hetao_revision_info',
     help: 'Revision (SHA-256) in force per source; value 1 for the current one.',
@@ -50,6 +70,24 @@ export function createMetrics(): GatewayMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
+    stageDuration: new Histogram({
+      name: 'hetao_stage_duration_seconds',
+      help: 'Duration of queued stages (inspect, deliver) as the worker measured it, by outcome.',
+      labelNames: ['stage', 'outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800],
+      registers: [registry],
+    }),
+    stageRetries: new Counter({ name: 'hetao_stage_retries_total', help: 'Stage attempts that failed and will be retried.', labelNames: ['stage'], registers: [registry] }),
+    stageFailures: new Counter({ name: 'hetao_stage_failures_total', help: 'Stages that failed for good.', labelNames: ['stage'], registers: [registry] }),
+    stageReenqueued: new Counter({
+      name: 'hetao_stage_reenqueued_total',
+      help: 'Stages enqueued again because the queue had lost them (Redis flushed or restarted).',
+      labelNames: ['stage'],
+      registers: [registry],
+    }),
+    observeQueueDepth(depth) {
+      queueDepth = depth;
+    },
   };
 }
 

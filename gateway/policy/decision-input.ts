@@ -11,6 +11,8 @@ export interface Party {
   readonly attributes?: Readonly<Record<string, string | number | boolean>>;
   readonly approvals?: readonly HeldApproval[];
   readonly encryptionKey?: unknown;
+  /** Where the gateway pushes envelopes for this institution (not a policy fact; carried along). */
+  readonly pushEndpoint?: string;
 }
 
 export interface HeldApproval {

@@ -1,10 +1,22 @@
 // The stage queue on Redis with BullMQ, for transfers too large or heavy to finish inline. Redis
 // holds no truth: jobs carry ids only and the transfer records on disk say what is pending, so a
 // flushed Redis is refilled from the records. Producers fail fast when Redis is down (no offline
-// queue), workers wait for it (maxRetriesPerRequest: null), as BullMQ's production guide advises.
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+// queue), workers and event listeners wait for it (maxRetriesPerRequest: null), as BullMQ's
+// production guide advises.
+import { DelayedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { STAGES, jobIdOf, PermanentStageError, type Stage, type StageHandler, type StageQueue, type StageQueueEvents } from './stage-queue.js';
+import {
+  STAGES,
+  jobIdOf,
+  PermanentStageError,
+  StageDeferredError,
+  type JobState,
+  type Stage,
+  type StageHandler,
+  type StageQueue,
+  type StageQueueEvents,
+  type StageWorkerEvents,
+} from './stage-queue.js';
 
 export interface BullmqStageQueueOptions {
   readonly url: string;
@@ -13,7 +25,8 @@ export interface BullmqStageQueueOptions {
   readonly attempts?: number;
   /** First retry delay; doubles each attempt. */
   readonly backoffMs?: number;
-  readonly concurrency?: number;
+  /** A job whose worker stops renewing its lock for this long is stalled and handed to another worker. */
+  readonly lockMs?: number;
 }
 
 interface JobData {
@@ -22,53 +35,102 @@ interface JobData {
 
 const QUEUE_NAME: Readonly<Record<Stage, string>> = { inspect: 'hetao-inspect', deliver: 'hetao-deliver' };
 
+const transferOf = (jobId: string): string => jobId.slice(0, jobId.lastIndexOf('--'));
+
 export function createBullmqStageQueue(options: BullmqStageQueueOptions): StageQueue {
   const prefix = options.prefix ?? 'hetao';
-  const producer = new Redis(options.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  const lockDuration = options.lockMs ?? 30_000;
+  const producer = new Redis(options.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(times * 200, 2000) });
   // An idle producer connection that errors must not crash the process; callers see the failure.
   producer.on('error', () => undefined);
+  const availableListeners: (() => void)[] = [];
+  let wasReady = false;
+  producer.on('ready', () => {
+    // Only a *re*-connection is news: the first one is the start, which the caller handles itself.
+    if (wasReady) for (const listener of availableListeners) listener();
+    wasReady = true;
+  });
   const queues = Object.fromEntries(STAGES.map((stage) => [stage, new Queue<JobData>(QUEUE_NAME[stage], { connection: producer, prefix })])) as Record<Stage, Queue<JobData>>;
-  const workers: Worker<JobData>[] = [];
-  const workerConnections: Redis[] = [];
+  for (const queue of Object.values(queues)) queue.on('error', () => undefined);
+  const closers: (() => Promise<unknown>)[] = [];
+  /** A connection of its own for each blocking client (workers, event listeners). */
+  const blockingConnection = (): Redis => {
+    const connection = new Redis(options.url, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 200, 2000) });
+    connection.on('error', () => undefined);
+    closers.push(() => connection.quit().catch(() => connection.disconnect()));
+    return connection;
+  };
 
   return {
     async enqueue(transferId, stage) {
-      await queues[stage].add(stage, { transferId }, {
-        jobId: jobIdOf(transferId, stage),
-        attempts: options.attempts ?? 5,
-        backoff: { type: 'exponential', delay: options.backoffMs ?? 1000 },
-        removeOnComplete: true,
-        removeOnFail: 1000,
-      });
+      await queues[stage].add(
+        stage,
+        { transferId },
+        {
+          jobId: jobIdOf(transferId, stage),
+          attempts: options.attempts ?? 5,
+          backoff: { type: 'exponential', delay: options.backoffMs ?? 1000 },
+          removeOnComplete: true,
+          // Kept, so that the gateway can still learn of a failure it missed (and not re-enqueue it).
+          removeOnFail: 10_000,
+        },
+      );
     },
-    start(handlers: Readonly<Record<Stage, StageHandler>>, events: StageQueueEvents = {}) {
+    async jobState(transferId, stage): Promise<JobState> {
+      const state = await queues[stage].getJobState(jobIdOf(transferId, stage));
+      return state === 'failed' ? 'failed' : state === 'unknown' || state === 'completed' ? 'absent' : 'pending';
+    },
+    startWorkers(handlers: Readonly<Record<Stage, StageHandler>>, concurrency, events: StageWorkerEvents = {}) {
       for (const stage of STAGES) {
-        const connection = new Redis(options.url, { maxRetriesPerRequest: null });
-        connection.on('error', () => undefined);
-        workerConnections.push(connection);
         const worker = new Worker<JobData>(
           QUEUE_NAME[stage],
-          async (job: Job<JobData>) => {
+          async (job: Job<JobData>, token?: string) => {
             const started = performance.now();
             try {
               await handlers[stage](job.data.transferId);
+              events.onAttemptDone?.(stage, performance.now() - started);
             } catch (error) {
+              if (error instanceof StageDeferredError) {
+                // Back to the delayed set without using up an attempt, freeing this worker slot.
+                await job.moveToDelayed(Date.now() + error.delayMs, token);
+                throw new DelayedError();
+              }
               // BullMQ stops retrying on UnrecoverableError; our core throws its own type.
               if (error instanceof PermanentStageError) throw new UnrecoverableError(error.message);
               throw error;
             }
-            events.onCompleted?.(job.data.transferId, stage, performance.now() - started);
           },
-          { connection, prefix, concurrency: options.concurrency ?? 2 },
+          { connection: blockingConnection(), prefix, concurrency, lockDuration, stalledInterval: lockDuration },
         );
         worker.on('failed', (job, error) => {
-          if (!job) return;
-          const exhausted = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-          if (exhausted) void events.onFailed?.(job.data.transferId, stage, error, job.attemptsMade);
+          if (!job || error instanceof DelayedError) return;
+          const willRetry = !(error instanceof UnrecoverableError) && job.attemptsMade < (job.opts.attempts ?? 1);
+          events.onAttemptFailed?.(stage, error.message, willRetry);
         });
         worker.on('error', () => undefined);
-        workers.push(worker);
+        closers.unshift(() => worker.close());
       }
+    },
+    async observe(events: StageQueueEvents) {
+      const listening: Promise<unknown>[] = [];
+      for (const stage of STAGES) {
+        const listener = new QueueEvents(QUEUE_NAME[stage], { connection: blockingConnection(), prefix });
+        listener.on('error', () => undefined);
+        const report = (work: () => void | Promise<void>): void => {
+          void (async () => work())().catch(() => undefined);
+        };
+        listener.on('active', ({ jobId }) => report(() => events.onActive?.(transferOf(jobId), stage)));
+        listener.on('completed', ({ jobId }) => report(() => events.onCompleted?.(transferOf(jobId), stage)));
+        // Emitted only when a job fails for good (a retry is a 'delayed' or 'waiting' event).
+        listener.on('failed', ({ jobId, failedReason }) => report(() => events.onFailed?.(transferOf(jobId), stage, failedReason)));
+        closers.unshift(() => listener.close());
+        listening.push(listener.waitUntilReady());
+      }
+      await Promise.all(listening);
+    },
+    isAvailable: () => producer.status === 'ready',
+    onAvailable(listener) {
+      availableListeners.push(listener);
     },
     async depth() {
       const entries = await Promise.all(
@@ -80,9 +142,9 @@ export function createBullmqStageQueue(options: BullmqStageQueueOptions): StageQ
       return Object.fromEntries(entries) as Record<Stage, number>;
     },
     async close() {
-      await Promise.all(workers.map((worker) => worker.close()));
-      await Promise.all(STAGES.map((stage) => queues[stage].close()));
-      await Promise.all([producer, ...workerConnections].map((connection) => connection.quit().catch(() => connection.disconnect())));
+      for (const close of closers.splice(0)) await close().catch(() => undefined);
+      await Promise.all(STAGES.map((stage) => queues[stage].close().catch(() => undefined)));
+      await producer.quit().catch(() => producer.disconnect());
     },
   };
 }

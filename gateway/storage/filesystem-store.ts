@@ -27,9 +27,13 @@ async function fsyncPath(file: string): Promise<void> {
   }
 }
 
-export async function createFilesystemStore(root: string): Promise<ObjectStore> {
+/**
+ * @param options.removeLeftovers false for a second process on the same folder (a `hetao worker`):
+ *   only the gateway, which owns the uploads, may treat unfinished temp files as a crash's leftovers.
+ */
+export async function createFilesystemStore(root: string, options: { removeLeftovers?: boolean } = {}): Promise<ObjectStore> {
   await mkdir(root, { recursive: true });
-  await removeLeftovers(root);
+  if (options.removeLeftovers !== false) await removeLeftovers(root);
   const fileOf = (key: string): string => {
     checkKey(key);
     return path.join(root, ...key.split('/'));

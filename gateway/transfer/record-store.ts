@@ -23,6 +23,12 @@ export interface RecordStore {
 
 const recordKey = (id: string): string => `records/${id}.json`;
 
+/** A record read from the store itself, not from an index: what a worker process sees. */
+export async function readRecord(store: ObjectStore, id: string): Promise<TransferRecord | undefined> {
+  const bytes = await store.get(recordKey(id));
+  return bytes ? (JSON.parse(bytes.toString('utf8')) as TransferRecord) : undefined;
+}
+
 export async function createRecordStore(store: ObjectStore): Promise<RecordStore> {
   const index = new Map<string, TransferRecord>();
   for (const key of await store.list('records')) {

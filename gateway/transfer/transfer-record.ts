@@ -5,16 +5,33 @@ import type { Decision } from '../policy/evaluate-policy.js';
 import type { Obligations } from '../policy/load-policy-set.js';
 import type { Manifest } from '../policy/manifest.js';
 
-export type TransferStatus = 'authorized' | 'uploading' | 'available' | 'received' | 'quarantined' | 'failed' | 'cancelled' | 'expired';
+export type TransferStatus =
+  | 'authorized'
+  | 'uploading'
+  | 'queued'
+  | 'processing'
+  | 'available'
+  | 'delivered'
+  | 'received'
+  | 'quarantined'
+  | 'failed'
+  | 'cancelled'
+  | 'expired';
 
 /**
  * authorized → uploading → available → received, with side exits. A failed upload returns to
  * `authorized` so the sender can upload again; `failed` is for faults on the gateway's side.
+ * Large or heavy transfers take the queued path: uploading → queued → processing (a worker inspects
+ * the stored content in full) → available, then → delivered once a push endpoint acknowledged it.
+ * `processing → queued` is a job handed back (its worker crashed) to run again.
  */
 const NEXT: Readonly<Record<TransferStatus, readonly TransferStatus[]>> = {
   authorized: ['uploading', 'cancelled', 'expired'],
-  uploading: ['available', 'quarantined', 'authorized', 'failed', 'cancelled'],
-  available: ['received', 'cancelled', 'expired'],
+  uploading: ['available', 'queued', 'quarantined', 'authorized', 'failed', 'cancelled'],
+  queued: ['processing', 'available', 'quarantined', 'failed', 'cancelled'],
+  processing: ['available', 'quarantined', 'failed', 'queued', 'cancelled'],
+  available: ['delivered', 'received', 'cancelled', 'expired'],
+  delivered: ['received', 'expired'],
   received: ['expired'],
   quarantined: ['expired'],
   failed: [],
@@ -41,6 +58,14 @@ export interface ContentFacts {
   readonly holders: readonly { readonly institution: string; readonly role: 'recipient' | 'escrow' }[];
 }
 
+/** A push endpoint's acknowledgement of the envelope. */
+export interface DeliveryFacts {
+  readonly endpoint: string;
+  readonly envelopeSha256: string;
+  readonly acknowledgedAt: string;
+  readonly duplicate: boolean;
+}
+
 export interface ReceiptFacts {
   readonly at: string;
   readonly by: string;
@@ -64,6 +89,9 @@ export interface TransferRecord {
   /** Inspection summary: formats and findings as counts and offsets, never content. */
   readonly inspection?: Readonly<Record<string, unknown>>;
   readonly receipts: readonly ReceiptFacts[];
+  /** Stages still to run on the queue, in order (absent or empty: nothing pending). */
+  readonly pendingStages?: readonly ('inspect' | 'deliver')[];
+  readonly delivery?: DeliveryFacts;
   readonly history: readonly HistoryEntry[];
 }
 
@@ -75,7 +103,7 @@ export function transition(
   record: TransferRecord,
   status: TransferStatus,
   change: { at: Date; event: string; by: string; detail?: Record<string, unknown> },
-  patch: Partial<Pick<TransferRecord, 'content' | 'inspection' | 'receipts'>> = {},
+  patch: Partial<Pick<TransferRecord, 'content' | 'inspection' | 'receipts' | 'pendingStages' | 'delivery'>> = {},
 ): TransferRecord {
   if (!NEXT[record.status].includes(status)) {
     throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${record.id} is ${record.status}; it cannot become ${status}`, { status: record.status });
@@ -87,7 +115,7 @@ export function transition(
 export function recordEvent(
   record: TransferRecord,
   change: { at: Date; event: string; by: string; detail?: Record<string, unknown> },
-  patch: Partial<Pick<TransferRecord, 'receipts'>> = {},
+  patch: Partial<Pick<TransferRecord, 'receipts' | 'pendingStages'>> = {},
 ): TransferRecord {
   const at = change.at.toISOString();
   return {
@@ -100,5 +128,5 @@ export function recordEvent(
 
 /** States in which the content exists and may be fetched by its holders. */
 export function contentIsAvailable(status: TransferStatus): boolean {
-  return status === 'available' || status === 'received';
+  return status === 'available' || status === 'delivered' || status === 'received';
 }

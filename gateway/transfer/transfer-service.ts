@@ -13,7 +13,8 @@ import type { ObjectStore } from '../storage/object-store.js';
 import type { Caller } from './caller.js';
 import type { RecordStore } from './record-store.js';
 import { contentIsAvailable, recordEvent, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
-import { createUploadHandler, envelopeKeys, type UploadDependencies } from './upload-transfer.js';
+import type { StageResult } from './stage-results.js';
+import { createUploadHandler, envelopeKeys, processingWrapKey, type UploadDependencies, type UploadRoute } from './upload-transfer.js';
 
 export interface TransferEvents {
   /** Called after every saved change (the audit journal subscribes here). */
@@ -30,6 +31,14 @@ export interface TransferServiceDependencies extends UploadDependencies, Transfe
   readonly policies: () => PolicySet;
   readonly lookupInstitution: (id: string) => Party | undefined;
   readonly clock: () => Date;
+  /** Where uploads go: see `routeOf`. Absent = everything inline (unit tests of the inline path). */
+  readonly queueing?: {
+    readonly thresholdBytes: number;
+    /** Whether a queued upload may start now (Redis reachable); checked before any byte is read. */
+    readonly available: () => boolean;
+    /** Seconds a refused caller should wait before trying again. */
+    readonly retryAfterSeconds: number;
+  };
 }
 
 /** Time-ordered ids: lists sort by id, newest first. */
@@ -39,7 +48,7 @@ export function newTransferId(now: Date): string {
 
 const DAY_MS = 86_400_000;
 /** An upload in progress finishes (or fails) first; finished states have nothing left to expire. */
-const EXPIRABLE = new Set<TransferStatus>(['authorized', 'available', 'received', 'quarantined']);
+const EXPIRABLE = new Set<TransferStatus>(['authorized', 'available', 'delivered', 'received', 'quarantined']);
 
 export function createTransferService(deps: TransferServiceDependencies) {
   const locks = new Map<string, Promise<unknown>>();
@@ -87,10 +96,24 @@ export function createTransferService(deps: TransferServiceDependencies) {
   };
 
   const removeContent = async (id: string): Promise<void> => {
-    for (const key of envelopeKeys(id)) await deps.objects.delete(key);
+    for (const key of [...envelopeKeys(id), processingWrapKey(id)]) await deps.objects.delete(key);
   };
 
   const upload = createUploadHandler(deps);
+
+  /**
+   * Large transfers, and those whose obligations or recipient need heavy work (full inspection, push
+   * delivery), take the queued path; the rest finish inline.
+   */
+  const routeOf = (record: TransferRecord): UploadRoute => {
+    if (!deps.queueing) return { queued: false };
+    const push = deps.lookupInstitution(record.recipient)?.pushEndpoint !== undefined;
+    const heavy = record.manifest.dataset.sizeBytes > deps.queueing.thresholdBytes || record.obligations.fullInspection || push;
+    return heavy ? { queued: true, stages: push ? ['inspect', 'deliver'] : ['inspect'] } : { queued: false };
+  };
+
+  /** Stage `stage` is the next one pending on `record`. */
+  const isNextStage = (record: TransferRecord, stage: 'inspect' | 'deliver'): boolean => record.pendingStages?.[0] === stage;
 
   return {
     /**
@@ -136,7 +159,13 @@ export function createTransferService(deps: TransferServiceDependencies) {
       return exclusive(id, async () => {
         const record = find(id);
         requireInstitution(caller, record.sender, 'upload to');
-        return upload(record, caller, source, save);
+        const route = routeOf(record);
+        if (route.queued && record.status === 'authorized' && !deps.queueing?.available()) {
+          throw new GatewayError('ERR_QUEUE_UNAVAILABLE', 'large and heavy transfers go through the work queue, which is unreachable right now; nothing was read — try again later', {
+            retryAfterSeconds: deps.queueing?.retryAfterSeconds ?? 30,
+          });
+        }
+        return upload(record, caller, source, save, route);
       });
     },
 
@@ -202,10 +231,80 @@ export function createTransferService(deps: TransferServiceDependencies) {
       return exclusive(id, async () => {
         const record = visible(id, caller);
         requireInstitution(caller, record.sender, 'cancel');
-        const cancelled = transition(record, 'cancelled', { at: deps.clock(), event: 'cancelled', by: caller.id });
+        const cancelled = transition(record, 'cancelled', { at: deps.clock(), event: 'cancelled', by: caller.id }, { pendingStages: [] });
         await removeContent(id);
         return save(cancelled, { event: 'cancelled', by: caller.id });
       });
+    },
+
+    /** A worker started the inspect stage: queued → processing (once; a restarted job changes nothing). */
+    markProcessing(id: string): Promise<TransferRecord | undefined> {
+      return exclusive(id, async () => {
+        const record = deps.records.get(id);
+        if (!record || record.status !== 'queued' || !isNextStage(record, 'inspect')) return record;
+        return save(transition(record, 'processing', { at: deps.clock(), event: 'processing-started', by: 'gateway' }), { event: 'processing-started', by: 'gateway' });
+      });
+    },
+
+    /**
+     * Applies what a worker found. Returns the record, whose `pendingStages[0]` is the next stage to
+     * enqueue; a result for a stage that is not pending any more (cancelled, applied) changes nothing.
+     */
+    applyStageResult(id: string, result: StageResult): Promise<TransferRecord | undefined> {
+      return exclusive(id, async () => {
+        const record = deps.records.get(id);
+        if (!record || !isNextStage(record, result.stage)) return record;
+        const at = deps.clock();
+        const rest = (record.pendingStages ?? []).slice(1);
+        if (result.stage === 'inspect') {
+          await deps.objects.delete(processingWrapKey(id));
+          const inspection = { ...(record.inspection ?? {}), full: result.inspection };
+          if (result.outcome === 'quarantine') {
+            return save(transition(record, 'quarantined', { at, event: 'quarantined', by: 'gateway', detail: { reasons: result.reasons, stage: 'inspect' } }, { inspection, pendingStages: [] }), {
+              event: 'quarantined',
+              by: 'gateway',
+            });
+          }
+          return save(transition(record, 'available', { at, event: 'processing-completed', by: 'gateway', detail: { reasons: result.reasons } }, { inspection, pendingStages: rest }), {
+            event: 'processing-completed',
+            by: 'gateway',
+          });
+        }
+        const detail = { endpoint: result.delivery.endpoint, envelopeSha256: result.delivery.envelopeSha256, duplicate: result.delivery.duplicate };
+        // The recipient may have pulled and confirmed it already; the push is then recorded, the state kept.
+        if (record.status !== 'available') {
+          return save(recordEvent({ ...record, delivery: result.delivery }, { at, event: 'delivered', by: 'gateway', detail }, { pendingStages: rest }), { event: 'delivered', by: 'gateway' });
+        }
+        return save(transition(record, 'delivered', { at, event: 'delivered', by: 'gateway', detail }, { delivery: result.delivery, pendingStages: rest }), { event: 'delivered', by: 'gateway' });
+      });
+    },
+
+    /** A stage failed for good: inspection failures fail the transfer (content deleted); a failed push leaves it to pull. */
+    failStage(id: string, stage: 'inspect' | 'deliver', reason: string): Promise<TransferRecord | undefined> {
+      return exclusive(id, async () => {
+        const record = deps.records.get(id);
+        if (!record || !isNextStage(record, stage)) return record;
+        const at = deps.clock();
+        if (stage === 'inspect') {
+          await removeContent(id);
+          return save(transition(record, 'failed', { at, event: 'processing-failed', by: 'gateway', detail: { reason } }, { pendingStages: [] }), { event: 'processing-failed', by: 'gateway' });
+        }
+        return save(recordEvent(record, { at, event: 'delivery-failed', by: 'gateway', detail: { reason } }, { pendingStages: [] }), { event: 'delivery-failed', by: 'gateway' });
+      });
+    },
+
+    /** Whether `stage` is the next stage pending on transfer `id`. */
+    isPending(id: string, stage: 'inspect' | 'deliver'): boolean {
+      const record = deps.records.get(id);
+      return record !== undefined && isNextStage(record, stage);
+    },
+
+    /** Transfers with a stage still to run, and that stage: what the queue must hold. */
+    *pendingStages(): Generator<{ id: string; stage: 'inspect' | 'deliver' }> {
+      for (const record of deps.records.all()) {
+        const stage = record.pendingStages?.[0];
+        if (stage && (record.status === 'queued' || record.status === 'processing' || stage === 'deliver')) yield { id: record.id, stage };
+      }
     },
 
     /**

@@ -3,6 +3,7 @@
 // written under the transfer's keys, then the record says `available`. On any failure the pending
 // object is deleted and the transfer returns to `authorized`, so the sender can upload again.
 import type { Readable } from 'node:stream';
+import type { JWK } from 'jose';
 import { GatewayError } from '../errors.js';
 import { createEnvelopeEncryptor } from '../envelope/encrypt-envelope.js';
 import type { GatewaySigner } from '../envelope/gateway-signer.js';
@@ -20,17 +21,27 @@ export interface UploadDependencies {
   readonly lookupInstitution: (id: string) => Party | undefined;
   readonly clock: () => Date;
   readonly uploadIdleTimeoutMs: number;
+  /** Public half of the gateway's processing key; queued transfers' data keys are also wrapped to it. */
+  readonly processingPublicJwk?: JWK;
 }
+
+/** How an upload finishes: inline (judged on what streamed past), or queued for these heavy stages. */
+export type UploadRoute = { readonly queued: false } | { readonly queued: true; readonly stages: readonly ('inspect' | 'deliver')[] };
 
 /** Header (framing prefix with the signed JWS) and body of a transfer's envelope. */
 export function envelopeKeys(id: string): [header: string, body: string] {
   return [`envelopes/${id}.header`, `envelopes/${id}.body`];
 }
 
+/** The data key wrapped to the gateway's processing key (a JWE), kept only while stages are pending. */
+export function processingWrapKey(id: string): string {
+  return `envelopes/${id}.processing`;
+}
+
 type Save = (record: TransferRecord, change: { event: string; by: string }) => Promise<TransferRecord>;
 
 export function createUploadHandler(deps: UploadDependencies) {
-  return async function uploadTransfer(record: TransferRecord, caller: Caller, source: Readable, save: Save): Promise<TransferRecord> {
+  return async function uploadTransfer(record: TransferRecord, caller: Caller, source: Readable, save: Save, route: UploadRoute): Promise<TransferRecord> {
     const [headerKey, bodyKey] = envelopeKeys(record.id);
     const { manifest, obligations } = record;
     // Checked before the transfer becomes `uploading`, so a refusal leaves it as it was.
@@ -44,6 +55,7 @@ export function createUploadHandler(deps: UploadDependencies) {
       }
       return { ...holder, jwk: party.encryptionKey as Record<string, string> };
     });
+    if (route.queued && !deps.processingPublicJwk) throw new GatewayError('ERR_INTERNAL', 'queued uploads need the gateway processing key');
     const started = await save(transition(record, 'uploading', { at: deps.clock(), event: 'upload-started', by: caller.id }), { event: 'upload-started', by: caller.id });
 
     const inspector = createInspector({
@@ -54,7 +66,8 @@ export function createUploadHandler(deps: UploadDependencies) {
         deidentification: manifest.dataset.deidentification,
         category: manifest.dataset.category,
       },
-      mode: obligations.fullInspection ? 'full' : 'sampled',
+      // A queued transfer is inspected in full by a worker; the upload pass only samples it.
+      mode: obligations.fullInspection && !route.queued ? 'full' : 'sampled',
     });
     const encryptor = createEnvelopeEncryptor({
       transferId: record.id,
@@ -81,7 +94,8 @@ export function createUploadHandler(deps: UploadDependencies) {
         target: pending,
         idleTimeoutMs: deps.uploadIdleTimeoutMs,
       });
-      sealed = await encryptor.finish({ holders, signer: deps.signer });
+      const processingHolder = route.queued && deps.processingPublicJwk ? { institution: 'gateway', role: 'processing' as const, jwk: deps.processingPublicJwk } : undefined;
+      sealed = await encryptor.finish({ holders, signer: deps.signer, ...(processingHolder ? { processingHolder } : {}) });
       if (manifest.dataset.sha256 !== undefined && sealed.header.plaintext.sha256 !== manifest.dataset.sha256) {
         throw new GatewayError('ERR_TRANSFER_DIGEST_MISMATCH', 'the content does not have the declared SHA-256; nothing was kept', { declaredSha256: manifest.dataset.sha256 });
       }
@@ -102,9 +116,10 @@ export function createUploadHandler(deps: UploadDependencies) {
     try {
       ({ size } = await pending.commit());
       await deps.objects.put(headerKey, sealed.prefix);
+      if (sealed.processingWrap && verdict.outcome !== 'quarantine') await deps.objects.put(processingWrapKey(record.id), Buffer.from(JSON.stringify(sealed.processingWrap)));
     } catch (error) {
       await pending.abort();
-      await deps.objects.delete(headerKey);
+      for (const key of [headerKey, bodyKey, processingWrapKey(record.id)]) await deps.objects.delete(key);
       throw await fail(error);
     }
     const content = {
@@ -114,8 +129,13 @@ export function createUploadHandler(deps: UploadDependencies) {
       holders: holders.map(({ institution, role }) => ({ institution, role })),
     };
     const inspection = { ...report, outcome: verdict.outcome, reasons: verdict.reasons };
-    const status = verdict.outcome === 'quarantine' ? 'quarantined' : 'available';
-    const event = status === 'quarantined' ? 'quarantined' : 'upload-completed';
-    return save(transition(started, status, { at: deps.clock(), event, by: 'gateway', detail: { reasons: verdict.reasons } }, { content, inspection }), { event, by: caller.id });
+    if (verdict.outcome === 'quarantine') {
+      return save(transition(started, 'quarantined', { at: deps.clock(), event: 'quarantined', by: 'gateway', detail: { reasons: verdict.reasons } }, { content, inspection }), { event: 'quarantined', by: caller.id });
+    }
+    if (route.queued) {
+      const queued = transition(started, 'queued', { at: deps.clock(), event: 'queued', by: 'gateway', detail: { stages: route.stages } }, { content, inspection, pendingStages: route.stages });
+      return save(queued, { event: 'queued', by: caller.id });
+    }
+    return save(transition(started, 'available', { at: deps.clock(), event: 'upload-completed', by: 'gateway', detail: { reasons: verdict.reasons } }, { content, inspection }), { event: 'upload-completed', by: caller.id });
   };
 }

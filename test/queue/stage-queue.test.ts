@@ -3,7 +3,7 @@
 // depth, and job data that carries nothing but the transfer id.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createBullmqStageQueue } from '../../gateway/queue/bullmq-stage-queue.js';
-import { createInlineStageQueue, jobIdOf, PermanentStageError, type StageQueue } from '../../gateway/queue/stage-queue.js';
+import { createInlineStageQueue, jobIdOf, PermanentStageError, StageDeferredError, type StageQueue } from '../../gateway/queue/stage-queue.js';
 import { useRedis } from '../support/redis.js';
 
 const redis = useRedis();
@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 function bullmq(prefix: string, extra: { attempts?: number; backoffMs?: number } = {}): StageQueue {
-  const queue = createBullmqStageQueue({ url: redis.url, prefix, attempts: extra.attempts ?? 3, backoffMs: extra.backoffMs ?? 20, concurrency: 2 });
+  const queue = createBullmqStageQueue({ url: redis.url, prefix, attempts: extra.attempts ?? 3, backoffMs: extra.backoffMs ?? 20 });
   cleanups.push(async () => {
     await queue.close();
     const client = redis.connect();
@@ -33,7 +33,8 @@ describe.each([
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const completed = vi.fn();
-    queue.start({ inspect: async () => void (runs += 1, await gate), deliver: async () => undefined }, { onCompleted: completed });
+    await queue.observe({ onCompleted: completed });
+    queue.startWorkers({ inspect: async () => void (runs += 1, await gate), deliver: async () => undefined }, 2);
     await Promise.all([queue.enqueue('tr-000000001-aaaaaaaaaaaaaaaa', 'inspect'), queue.enqueue('tr-000000001-aaaaaaaaaaaaaaaa', 'inspect')]);
     await vi.waitFor(() => expect(runs).toBe(1), { timeout: 5000, interval: 10 });
     release();
@@ -46,7 +47,8 @@ describe.each([
     const queue = make();
     const failed = vi.fn();
     let runs = 0;
-    queue.start(
+    await queue.observe({ onFailed: failed });
+    queue.startWorkers(
       {
         inspect: async () => undefined,
         deliver: async () => {
@@ -54,7 +56,7 @@ describe.each([
           throw new PermanentStageError('recipient revoked');
         },
       },
-      { onFailed: failed },
+      2,
     );
     await queue.enqueue('tr-000000002-bbbbbbbbbbbbbbbb', 'deliver');
     await vi.waitFor(() => expect(failed).toHaveBeenCalledTimes(1), { timeout: 5000, interval: 10 });
@@ -69,7 +71,9 @@ describe('bullmq stage queue', () => {
     const queue = bullmq(redis.uniquePrefix(), { attempts: 4, backoffMs: 20 });
     const attempts: number[] = [];
     const completed = vi.fn();
-    queue.start(
+    const attemptFailed = vi.fn();
+    await queue.observe({ onCompleted: completed });
+    queue.startWorkers(
       {
         inspect: async () => {
           attempts.push(performance.now());
@@ -77,11 +81,50 @@ describe('bullmq stage queue', () => {
         },
         deliver: async () => undefined,
       },
-      { onCompleted: completed },
+      2,
+      { onAttemptFailed: attemptFailed },
     );
     await queue.enqueue('tr-000000003-cccccccccccccccc', 'inspect');
     await vi.waitFor(() => expect(completed).toHaveBeenCalledTimes(1), { timeout: 10_000, interval: 20 });
     expect(attempts).toHaveLength(3);
+    expect(attemptFailed.mock.calls).toEqual([
+      ['inspect', 'recipient endpoint not reachable', true],
+      ['inspect', 'recipient endpoint not reachable', true],
+    ]);
+    // Exponential: the second wait is about twice the first (20 ms, then 40 ms; BullMQ adds no jitter here).
+    expect((attempts[2] as number) - (attempts[1] as number)).toBeGreaterThanOrEqual(35);
+    expect(await queue.jobState('tr-000000003-cccccccccccccccc', 'inspect')).toBe('absent');
+  });
+
+  it('defers a stage whose recipient slots are full without using up an attempt', async () => {
+    const queue = bullmq(redis.uniquePrefix(), { attempts: 1 });
+    let runs = 0;
+    const completed = vi.fn();
+    await queue.observe({ onCompleted: completed });
+    queue.startWorkers(
+      {
+        inspect: async () => {
+          runs += 1;
+          if (runs < 3) throw new StageDeferredError(20);
+        },
+        deliver: async () => undefined,
+      },
+      1,
+    );
+    await queue.enqueue('tr-000000005-eeeeeeeeeeeeeeee', 'inspect');
+    await vi.waitFor(() => expect(completed).toHaveBeenCalledTimes(1), { timeout: 10_000, interval: 20 });
+    expect(runs).toBe(3);
+  });
+
+  it('keeps a job that failed for good, so a reconciliation sees it failed and does not re-run it', async () => {
+    const queue = bullmq(redis.uniquePrefix(), { attempts: 2, backoffMs: 10 });
+    const failed = vi.fn();
+    await queue.observe({ onFailed: failed });
+    queue.startWorkers({ inspect: async () => Promise.reject(new Error('disk on fire')), deliver: async () => undefined }, 1);
+    await queue.enqueue('tr-000000006-ffffffffffffffff', 'inspect');
+    await vi.waitFor(() => expect(failed).toHaveBeenCalledTimes(1), { timeout: 10_000, interval: 20 });
+    expect(failed.mock.calls[0]?.[2]).toBe('disk on fire');
+    expect(await queue.jobState('tr-000000006-ffffffffffffffff', 'inspect')).toBe('failed');
   });
 
   it('keeps nothing but the transfer id in Redis, under the job id <transfer>--<stage>', async () => {

@@ -38,9 +38,11 @@ export function registerTransferRoutes(app: FastifyInstance, transfers: Transfer
       .send({ ...record, upload: { method: 'PUT', href: `/v1/transfers/${record.id}/content`, contentType: 'application/octet-stream', sizeBytes: record.manifest.dataset.sizeBytes } });
   });
 
-  app.put<{ Params: { id: string } }>('/v1/transfers/:id/content', { schema: { params: idParams } }, async (request) => {
+  app.put<{ Params: { id: string } }>('/v1/transfers/:id/content', { schema: { params: idParams } }, async (request, reply) => {
     if (!(request.headers['content-type'] ?? '').startsWith('application/octet-stream')) throw new GatewayError('ERR_REQUEST_MEDIA_TYPE_UNSUPPORTED', 'upload the content as application/octet-stream');
-    return transfers.upload(request.params.id, callerOf(request), request.body as Readable);
+    const record = await transfers.upload(request.params.id, callerOf(request), request.body as Readable);
+    // Queued: the content is stored, the heavy stages are still to run; poll the record for the outcome.
+    return record.status === 'queued' ? reply.code(202).header('location', `/v1/transfers/${record.id}`).send(record) : record;
   });
 
   app.get<{ Params: { id: string } }>('/v1/transfers/:id', { schema: { params: idParams } }, async (request) => transfers.get(request.params.id, callerOf(request)));

@@ -1,0 +1,163 @@
+// Queue benchmark (not a test), bounded by BENCH_LARGE_COUNT × BENCH_LARGE_MIB (20 × 256 MiB):
+//   1. small-transfer latency (create + 4 KiB upload, one after another) while the gateway is idle,
+//      then while BENCH_LARGE_COUNT large uploads are in flight — the target: loaded p99 ≤ 3 × idle p99;
+//   2. aggregate throughput of those large uploads, queued (Redis + one `hetao worker` process doing
+//      the full inspection) versus inline (no Redis: every upload finishes in the upload pass).
+// The gateway and the worker are child processes (node dist/…), the client is this process (undici, mTLS).
+// Needs Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379; queued mode is skipped without it).
+// Run: npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/queue-latency.js)
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { Agent, request } from 'undici';
+import { PROJECT_ROOT } from '../gateway/config.js';
+import { content, identity, MiB, startChild } from './support/gateway-processes.js';
+
+const LARGE_COUNT = Number(process.env.BENCH_LARGE_COUNT ?? 20);
+const LARGE_BYTES = Number(process.env.BENCH_LARGE_MIB ?? 256) * MiB;
+const IDLE_SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 200);
+const SMALL_BYTES = 4096;
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+function manifest(size: number) {
+  return {
+    recipient: 'hetao-sz-institute',
+    project: { id: 'proj-hk-sz-cancer-genomics', title: 'Benchmark' },
+    purpose: 'joint-research',
+    dataset: { category: 'research-other', format: 'csv', classification: { level: 'L2' }, deidentification: 'anonymised', subjects: 2000, humanGeneticResources: false, sizeBytes: size },
+    approvals: [],
+    consent: { basis: 'not-personal-information' },
+    retentionDays: 30,
+  };
+}
+
+async function json(response: Awaited<ReturnType<typeof request>>): Promise<Record<string, unknown>> {
+  const body = (await response.body.json()) as Record<string, unknown>;
+  if (response.statusCode >= 300) throw new Error(`answered ${response.statusCode}: ${JSON.stringify(body).slice(0, 300)}`);
+  return body;
+}
+
+/** Create + upload; resolves with the record id and the seconds it took. */
+async function transfer(api: string, agent: Agent, size: number): Promise<{ id: string; seconds: number; status: string }> {
+  const started = performance.now();
+  const created = await json(await request(`${api}/v1/transfers`, { dispatcher: agent, method: 'POST', body: JSON.stringify(manifest(size)), headers: { 'content-type': 'application/json' } }));
+  const id = created.id as string;
+  const uploaded = await json(
+    await request(`${api}/v1/transfers/${id}/content`, { dispatcher: agent, method: 'PUT', body: content(size), headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) } }),
+  );
+  return { id, seconds: (performance.now() - started) / 1000, status: uploaded.status as string };
+}
+
+async function waitAvailable(api: string, agent: Agent, ids: readonly string[]): Promise<void> {
+  for (const id of ids) {
+    for (;;) {
+      const record = await json(await request(`${api}/v1/transfers/${id}`, { dispatcher: agent }));
+      if (record.status === 'available') break;
+      if (record.status !== 'queued' && record.status !== 'processing') throw new Error(`${id} ended ${String(record.status)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+const percentile = (values: readonly number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+};
+
+interface ModeResult {
+  readonly mode: string;
+  readonly idle: number[];
+  readonly loaded: number[];
+  readonly uploadSeconds: number;
+  readonly availableSeconds: number;
+}
+
+async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeResult> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'hetao-bench-queue-'));
+  const prefix = `bench-${process.pid}-${mode}`;
+  const env: Record<string, string> = {
+    HETAO_PORT: '0',
+    HETAO_OPS_PORT: '0',
+    HETAO_DATA_DIR: dir,
+    HETAO_LOG_LEVEL: 'warn',
+    HETAO_QUEUE_PREFIX: prefix,
+    ...(mode === 'queued' ? { REDIS_URL, HETAO_QUEUE_WORKERS: '0' } : { HETAO_QUEUE_THRESHOLD_BYTES: String(2 ** 50) }),
+  };
+  const children: ChildProcess[] = [];
+  try {
+    const gateway = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { ...env, HETAO_LOG_LEVEL: 'info' }, (line) => (line.msg === 'gateway listening' ? String(line.api) : undefined));
+    children.push(gateway.child);
+    if (mode === 'queued') {
+      const worker = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/worker-main.js')], { ...env, HETAO_QUEUE_WORKERS: '2', HETAO_QUEUE_PER_RECIPIENT: '2', HETAO_LOG_LEVEL: 'info' }, (line) =>
+        line.msg === 'worker running' ? 'ok' : undefined,
+      );
+      children.push(worker.child);
+    }
+    const api = gateway.url;
+    for (let i = 0; i < 20; i += 1) await transfer(api, agent, SMALL_BYTES); // warm-up
+    const idle: number[] = [];
+    for (let i = 0; i < IDLE_SAMPLES; i += 1) idle.push((await transfer(api, agent, SMALL_BYTES)).seconds);
+
+    const started = performance.now();
+    const large = Promise.all(Array.from({ length: LARGE_COUNT }, () => transfer(api, agent, LARGE_BYTES)));
+    let uploadsDone = false;
+    void large.finally(() => (uploadsDone = true)).catch(() => undefined);
+    const loaded: number[] = [];
+    await new Promise((resolve) => setTimeout(resolve, 500)); // let every large upload start
+    while (!uploadsDone) loaded.push((await transfer(api, agent, SMALL_BYTES)).seconds);
+    const uploads = await large;
+    const uploadSeconds = (performance.now() - started) / 1000;
+    await waitAvailable(api, agent, uploads.map((upload) => upload.id));
+    const availableSeconds = (performance.now() - started) / 1000;
+    return { mode, idle, loaded, uploadSeconds, availableSeconds };
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await rm(dir, { recursive: true, force: true });
+    if (mode === 'queued') {
+      const client = new Redis(REDIS_URL);
+      const keys = await client.keys(`${prefix}:*`);
+      if (keys.length > 0) await client.del(...keys);
+      await client.quit();
+    }
+  }
+}
+
+async function redisReachable(): Promise<boolean> {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function main(): Promise<void> {
+  const agent = new Agent({ connect: await identity('institutions/sz-hospital'), bodyTimeout: 0, headersTimeout: 0, connections: LARGE_COUNT + 4 });
+  const results: ModeResult[] = [await runMode('inline', agent)];
+  if (await redisReachable()) results.push(await runMode('queued', agent));
+  else console.log(`(queued mode skipped: no Redis at ${REDIS_URL})`);
+  await agent.close();
+
+  const ms = (seconds: number): string => (seconds * 1000).toFixed(1);
+  const totalMiB = (LARGE_COUNT * LARGE_BYTES) / MiB;
+  console.log(`queue benchmark: ${LARGE_COUNT} uploads of ${LARGE_BYTES / MiB} MiB in flight, small transfers of ${SMALL_BYTES} B (Node ${process.version}, ${new Date().toISOString()})`);
+  console.log('| mode | idle p50 ms | idle p99 ms | loaded p50 ms | loaded p99 ms | loaded p99 / idle p99 | small transfers under load | upload MiB/s | to available MiB/s |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of results) {
+    const ratio = percentile(r.loaded, 99) / percentile(r.idle, 99);
+    console.log(
+      `| ${r.mode} | ${ms(percentile(r.idle, 50))} | ${ms(percentile(r.idle, 99))} | ${ms(percentile(r.loaded, 50))} | ${ms(percentile(r.loaded, 99))} | ${ratio.toFixed(2)}× ${ratio <= 3 ? '(≤ 3×: met)' : '(> 3×: NOT met)'} | ${r.loaded.length} | ${(totalMiB / r.uploadSeconds).toFixed(0)} | ${(totalMiB / r.availableSeconds).toFixed(0)} |`,
+    );
+  }
+  const [inline, queued] = results;
+  if (inline && queued) console.log(`queued vs inline, aggregate throughput to available: ${(inline.availableSeconds / queued.availableSeconds).toFixed(2)}× (baseline: inline in the same run)`);
+}
+
+await main();

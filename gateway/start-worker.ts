@@ -1,0 +1,74 @@
+// `hetao worker`: a process that runs queued stages only, for scale-out. It shares the gateway's
+// configuration and data directory and needs REDIS_URL; it writes stage results, never records or
+// the audit journal (the gateway applies the results). Its ops listener serves /healthz, /readyz and
+// its own /metrics (attempts, retries) on HETAO_OPS_PORT.
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config.js';
+import { GatewayError } from './errors.js';
+import { createGatewaySigner } from './envelope/gateway-signer.js';
+import { buildOpsApp } from './http/ops-app.js';
+import { loadRegistry } from './identity/registry.js';
+import { createMetrics } from './ops/metrics.js';
+import { createReloadable, watchFile } from './reloadable.js';
+import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './stage-workers.js';
+import { createFilesystemStore } from './storage/filesystem-store.js';
+import { createStageResults } from './transfer/stage-results.js';
+
+export interface RunningWorker {
+  readonly opsUrl: string;
+  /** Lets running jobs finish (or hands them back), then closes. */
+  close(): Promise<void>;
+}
+
+export async function startWorker(config: GatewayConfig, logger: Logger): Promise<RunningWorker> {
+  if (!config.redisUrl) throw new GatewayError('ERR_CONFIG_INVALID', 'a worker process needs REDIS_URL (without Redis every stage runs inside the gateway)');
+  if (config.queue.workers < 1) throw new GatewayError('ERR_CONFIG_INVALID', 'HETAO_QUEUE_WORKERS must be at least 1 for a worker process');
+  const metrics = createMetrics();
+  const registry = await createReloadable({
+    name: 'registry',
+    watch: [watchFile(config.registryFile)],
+    load: () => loadRegistry(config.registryFile),
+    revisionOf: (value) => value.revision,
+    watchFiles: config.watchFiles,
+    onReloaded: ({ after }) => logger.info({ revision: after.revision }, 'registry reloaded'),
+    onRejected: ({ error }) => logger.error({ err: error }, 'registry reload refused; the previous one stays in force'),
+  });
+  const signingKeyPem = await readFile(config.signingKeyFile, 'utf8');
+  const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readFile(file, 'utf8')));
+  const signer = createGatewaySigner(signingKeyPem, { previousPublicKeys });
+  const objects = await createFilesystemStore(config.dataDir, { removeLeftovers: false });
+  const queue = createStageQueueFor(config);
+  await startStageWorkers({
+    config,
+    queue,
+    objects,
+    results: createStageResults(objects),
+    signer,
+    pushEndpointOf: (id) => registry.current().institutions.get(id)?.pushEndpoint,
+    events: workerMetricsEvents(metrics, logger),
+  });
+  metrics.observeQueueDepth(() => queue.depth());
+  const ops = buildOpsApp({
+    logger,
+    metrics,
+    readiness: async () => ({ queue: { ok: queue.isAvailable(), redis: queue.isAvailable() ? 'connected' : 'unreachable' } }),
+  });
+  try {
+    await ops.listen({ host: config.opsHost, port: config.opsPort });
+  } catch (error) {
+    registry.close();
+    await queue.close();
+    throw error;
+  }
+  const address = ops.server.address() as AddressInfo;
+  return {
+    opsUrl: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    async close() {
+      registry.close();
+      await queue.close();
+      await ops.close();
+    },
+  };
+}

@@ -1,0 +1,150 @@
+// The heavy stages as a worker runs them, in the gateway process or in a `hetao worker` process.
+// A handler reads the record and the stored envelope, does the work, and writes a stage result for
+// the gateway to apply (stage-results.ts); it never writes a record or the journal itself. Each is
+// idempotent: a stage already done (result written, or the record moved on) is not done again.
+import type { KeyObject } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { JSONWebKeySet } from 'jose';
+import { pushEnvelope, PermanentPushError, type PushTls } from '../delivery/push-envelope.js';
+import { createEnvelopeDecryptor } from '../envelope/decrypt-envelope.js';
+import type { WrappedKey } from '../envelope/envelope-header.js';
+import { createInspector } from '../inspect/create-inspector.js';
+import { judgeInspection } from '../inspect/judge-inspection.js';
+import { PermanentStageError, StageDeferredError, type Stage, type StageHandler } from '../queue/stage-queue.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { readRecord } from './record-store.js';
+import type { StageResults } from './stage-results.js';
+import { envelopeKeys, processingWrapKey } from './upload-transfer.js';
+import type { TransferRecord } from './transfer-record.js';
+
+export interface StageHandlerDependencies {
+  readonly objects: ObjectStore;
+  readonly results: StageResults;
+  /** The gateway's processing private key (EC P-256). */
+  readonly processingKey: KeyObject;
+  /** The gateway's public JWKS, to verify envelope headers before opening them. */
+  readonly jwks: () => JSONWebKeySet;
+  /** The recipient's registered push endpoint, if any. */
+  readonly pushEndpointOf: (institution: string) => string | undefined;
+  readonly pushTls: PushTls;
+  /** Jobs for one recipient this process runs at once. */
+  readonly perRecipient: number;
+  readonly pushTimeoutMs?: number;
+}
+
+/** Re-check for a free slot after this long. */
+const DEFER_MS = 250;
+
+export function createStageHandlers(deps: StageHandlerDependencies): Record<Stage, StageHandler> {
+  const running = new Map<string, number>();
+  /** Runs `work` in one of the recipient's slots, or defers the job when all are taken. */
+  const inRecipientSlot = async <T>(recipient: string, work: () => Promise<T>): Promise<T> => {
+    const busy = running.get(recipient) ?? 0;
+    if (busy >= deps.perRecipient) throw new StageDeferredError(DEFER_MS);
+    running.set(recipient, busy + 1);
+    try {
+      return await work();
+    } finally {
+      const left = (running.get(recipient) ?? 1) - 1;
+      if (left === 0) running.delete(recipient);
+      else running.set(recipient, left);
+    }
+  };
+
+  const load = async (transferId: string): Promise<TransferRecord> => {
+    const record = await readRecord(deps.objects, transferId);
+    if (!record) throw new PermanentStageError(`no record of transfer ${transferId}`);
+    return record;
+  };
+
+  /** The stored envelope, prefix then body, as one stream of bytes. */
+  const envelopeOf = (transferId: string, prefix: Buffer): AsyncIterable<Uint8Array> => {
+    const [, bodyKey] = envelopeKeys(transferId);
+    return (async function* () {
+      yield prefix;
+      yield* deps.objects.read(bodyKey) as AsyncIterable<Uint8Array>;
+    })();
+  };
+
+  const prefixOf = async (transferId: string): Promise<Buffer> => {
+    const prefix = await deps.objects.get(envelopeKeys(transferId)[0]);
+    if (!prefix) throw new PermanentStageError(`the envelope of ${transferId} is missing`);
+    return prefix;
+  };
+
+  return {
+    async inspect(transferId) {
+      const record = await load(transferId);
+      if (record.status !== 'queued' && record.status !== 'processing') return;
+      if (await deps.results.read(transferId, 'inspect')) return;
+      await inRecipientSlot(record.recipient, async () => {
+        const started = performance.now();
+        const wrapBytes = await deps.objects.get(processingWrapKey(transferId));
+        if (!wrapBytes) throw new PermanentStageError(`the processing key wrap of ${transferId} is missing`);
+        const wrap = JSON.parse(wrapBytes.toString('utf8')) as WrappedKey;
+        const { dataset } = record.manifest;
+        const declared = {
+          format: dataset.format,
+          subjects: dataset.subjects,
+          humanGeneticResources: dataset.humanGeneticResources,
+          deidentification: dataset.deidentification,
+          category: dataset.category,
+        };
+        const inspector = createInspector({ declared, mode: 'full' });
+        const decryptor = createEnvelopeDecryptor({ privateKey: deps.processingKey, jwks: deps.jwks(), extraWrappedKeys: [wrap] });
+        // The plaintext goes to the inspector and nowhere else.
+        const sink = new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            inspector.write(chunk);
+            callback();
+          },
+        });
+        await pipeline(envelopeOf(transferId, await prefixOf(transferId)), decryptor, sink);
+        const report = inspector.finish();
+        const verdict = judgeInspection(report, declared);
+        await deps.results.write(transferId, {
+          stage: 'inspect',
+          outcome: verdict.outcome === 'quarantine' ? 'quarantine' : 'pass',
+          inspection: { ...report, outcome: verdict.outcome, reasons: verdict.reasons },
+          reasons: verdict.reasons,
+          durationMs: performance.now() - started,
+        });
+      });
+    },
+
+    async deliver(transferId) {
+      const record = await load(transferId);
+      if (record.status !== 'available' && record.status !== 'received') return;
+      if (record.delivery || (await deps.results.read(transferId, 'deliver'))) return;
+      const endpoint = deps.pushEndpointOf(record.recipient);
+      if (!endpoint) throw new PermanentStageError(`${record.recipient} has no push endpoint registered any more`);
+      if (!record.content) throw new PermanentStageError(`transfer ${transferId} has no content`);
+      const { envelopeSize } = record.content;
+      await inRecipientSlot(record.recipient, async () => {
+        const started = performance.now();
+        try {
+          const ack = await pushEnvelope({
+            endpoint,
+            transferId,
+            sender: record.sender,
+            recipient: record.recipient,
+            envelope: envelopeOf(transferId, await prefixOf(transferId)),
+            envelopeSize,
+            tls: deps.pushTls,
+            expectedInstitution: record.recipient,
+            ...(deps.pushTimeoutMs ? { timeoutMs: deps.pushTimeoutMs } : {}),
+          });
+          await deps.results.write(transferId, {
+            stage: 'deliver',
+            delivery: { endpoint: ack.endpoint, envelopeSha256: ack.envelopeSha256, acknowledgedAt: ack.acknowledgedAt, duplicate: ack.duplicate },
+            durationMs: performance.now() - started,
+          });
+        } catch (error) {
+          if (error instanceof PermanentPushError) throw new PermanentStageError(error.message);
+          throw error;
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,43 @@
+// Process entry of `hetao worker`: configuration → stage workers → signals. SIGTERM and SIGINT let
+// running jobs finish (BullMQ hands unfinished ones to another worker after HETAO_QUEUE_LOCK_MS).
+import { loadConfig } from './config.js';
+import { GatewayError } from './errors.js';
+import { createLogger } from './logger.js';
+import { startWorker } from './start-worker.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  const logger = createLogger({ level: config.logLevel }).child({ process: 'worker' });
+  let worker;
+  try {
+    worker = await startWorker(config, logger);
+  } catch (error) {
+    const known = error instanceof GatewayError;
+    logger.fatal({ err: known ? undefined : error, code: known ? error.code : undefined }, `worker did not start: ${(error as Error).message}`);
+    process.exit(known ? 78 : 1);
+  }
+  logger.info({ ops: worker.opsUrl, concurrency: config.queue.workers, perRecipient: config.queue.perRecipient }, 'worker running');
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    logger.info({ signal }, 'worker shutting down: letting running jobs finish');
+    worker.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();
