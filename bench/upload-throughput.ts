@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { PROJECT_ROOT } from '../gateway/config.js';
-import { CERTS, content, identity, MiB, samplePeakRss, startChild } from './support/gateway-processes.js';
+import { benchManifest, CERTS, content, identity, MiB, samplePeakRss, startChild } from './support/gateway-processes.js';
 
 const sizesGiB = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const SIZES = (sizesGiB.length ? sizesGiB : [1, 4]).map((gib) => Math.round(gib * 1024) * MiB);
@@ -43,15 +43,7 @@ async function main(): Promise<void> {
       line.msg === 'gateway listening' ? String(line.api) : undefined,
     );
     try {
-      const manifest = {
-        recipient: 'hetao-sz-institute',
-        project: { id: 'proj-hk-sz-cancer-genomics', title: 'Benchmark' },
-        purpose: 'joint-research',
-        dataset: { category: 'research-other', format: 'csv', classification: { level: 'L2' }, deidentification: 'anonymised', subjects: 2000, humanGeneticResources: false, sizeBytes: size },
-        approvals: [],
-        consent: { basis: 'not-personal-information' },
-        retentionDays: 30,
-      };
+      const manifest = benchManifest(size);
       const created = await request(`${url}/v1/transfers`, { dispatcher: agent, method: 'POST', body: JSON.stringify(manifest), headers: { 'content-type': 'application/json' } });
       const record = (await created.body.json()) as { id: string };
       const rss = samplePeakRss(child.pid as number);

@@ -4,6 +4,7 @@ import { loadConfig } from './config.js';
 import { GatewayError } from './errors.js';
 import { startGateway } from './http/start-gateway.js';
 import { createLogger } from './logger.js';
+import { stopOnSignals } from './stop-on-signals.js';
 
 async function main(): Promise<void> {
   let config;
@@ -25,24 +26,7 @@ async function main(): Promise<void> {
   logger.info({ api: gateway.apiUrl, ops: gateway.opsUrl, env: config.nodeEnv }, 'gateway listening');
 
   process.on('SIGHUP', () => void gateway.reload('SIGHUP'));
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    logger.info({ signal }, 'shutting down: waiting for in-flight requests');
-    gateway.close().then(
-      () => {
-        logger.info('gateway stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while shutting down');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  stopOnSignals(logger, 'gateway', () => gateway.close());
 }
 
 void main();

@@ -4,6 +4,7 @@ import { loadConfig } from './config.js';
 import { GatewayError } from './errors.js';
 import { createLogger } from './logger.js';
 import { startWorker } from './start-worker.js';
+import { stopOnSignals } from './stop-on-signals.js';
 
 async function main(): Promise<void> {
   let config;
@@ -23,21 +24,7 @@ async function main(): Promise<void> {
     process.exit(known ? 78 : 1);
   }
   logger.info({ ops: worker.opsUrl, concurrency: config.queue.workers, perRecipient: config.queue.perRecipient }, 'worker running');
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    logger.info({ signal }, 'worker shutting down: letting running jobs finish');
-    worker.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while shutting down');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  stopOnSignals(logger, 'worker', () => worker.close());
 }
 
 void main();

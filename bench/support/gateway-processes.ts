@@ -69,3 +69,16 @@ export function content(size: number): Readable {
   });
 }
 
+
+/** An allowed manifest (the hospital to the institute, anonymised research CSV) of `size` bytes. */
+export function benchManifest(size: number) {
+  return {
+    recipient: 'hetao-sz-institute',
+    project: { id: 'proj-hk-sz-cancer-genomics', title: 'Benchmark' },
+    purpose: 'joint-research',
+    dataset: { category: 'research-other', format: 'csv', classification: { level: 'L2' }, deidentification: 'anonymised', subjects: 2000, humanGeneticResources: false, sizeBytes: size },
+    approvals: [],
+    consent: { basis: 'not-personal-information' },
+    retentionDays: 30,
+  };
+}

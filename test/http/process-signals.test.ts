@@ -104,7 +104,7 @@ describe('gateway process', () => {
     await vi.waitFor(() => expect(running?.logs.some((l) => l.reqId === 'in-flight-1')).toBe(true), { timeout: 5000, interval: 20 });
 
     running.child.kill('SIGTERM');
-    await vi.waitFor(() => expect(running?.logs.some((l) => String(l.msg).startsWith('shutting down'))).toBe(true), { timeout: 5000, interval: 20 });
+    await vi.waitFor(() => expect(running?.logs.some((l) => String(l.msg).startsWith('gateway shutting down'))).toBe(true), { timeout: 5000, interval: 20 });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(answered).toBe(false);
     expect(running.child.exitCode).toBeNull();

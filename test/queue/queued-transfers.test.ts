@@ -3,7 +3,7 @@
 // over mTLS; Redis holds no truth — stopped, flushed or with a worker killed mid-job, nothing
 // accepted is lost and every recipient gets its envelope once.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -200,6 +200,28 @@ describe('queued path with push delivery', () => {
     // Pull keeps working after a push.
     const receipt = await call(gw.gateway.apiUrl, institute, `/v1/transfers/${sent.id}/receipt`, { method: 'POST', json: { sha256: sha256(content) } });
     expect(receipt.body.status).toBe('received');
+  });
+
+  it('a push the endpoint refuses for good (400) is recorded on the transfer, in the audit journal and in the metrics; pull still works', async () => {
+    const gw = await gatewayWith({ REDIS_URL: redis.url, HETAO_QUEUE_PREFIX: redis.uniquePrefix() });
+    const endpoint = await withPushEndpoint(gw, [{ status: 400 }]);
+    const content = researchCsv(8 * 1024);
+    const sent = await send(gw, content);
+    expect(sent.status).toBe(202);
+    await vi.waitFor(async () => expect(events(await recordOf(gw, sent.id))).toContain('delivery-failed'), { timeout: 15_000, interval: 50 });
+    const record = await recordOf(gw, sent.id);
+    expect(record).toMatchObject({ status: 'available', pendingStages: [] });
+    expect(JSON.stringify(record.history)).toContain('HTTP 400');
+    expect(endpoint.requests).toHaveLength(1); // permanent: not retried
+    expect(await metric(gw, 'hetao_stage_failures_total{stage="deliver"}')).toBe(1);
+    const journal = await readFile(path.join(gw.config.dataDir, 'audit', 'journal.ndjson'), 'utf8');
+    const entry = journal
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as { type: string; subject?: string })
+      .find((candidate) => candidate.type === 'transfer.delivery-failed' && candidate.subject === sent.id);
+    expect(entry).toBeDefined();
+    await expectDecryptsTo(gw, sent.id, content);
   });
 
   it('a worker process killed mid-push (kill -9): the job is retried by another worker and the recipient stores it exactly once', async () => {
