@@ -15,6 +15,7 @@ import { PROJECT_ROOT } from '../gateway/config.js';
 import { createEnvelopeDecryptor } from '../gateway/envelope/decrypt-envelope.js';
 import { createEnvelopeEncryptor } from '../gateway/envelope/encrypt-envelope.js';
 import { createGatewaySigner } from '../gateway/envelope/gateway-signer.js';
+import { reportResult } from './support/report.js';
 
 const MIB = 1024 * 1024;
 const SIZE_MIB = Number(process.env.BENCH_MIB ?? 256);
@@ -126,6 +127,8 @@ async function main(): Promise<void> {
   for (const [name, seconds] of rows) {
     console.log(`| ${name} | ${rate(seconds).toFixed(0)} | ${(rate(seconds) / rate(sha)).toFixed(2)}× | ${(rate(seconds) / rate(rawGcm)).toFixed(2)}× |`);
   }
+  reportResult({ area: 'envelope (issue 4)', name: 'envelope encrypt', value: rate(encrypt), unit: 'MiB/s', baseline: { name: 'raw AES-256-GCM + SHA-256', value: rate(rawGcm) } });
+  reportResult({ area: 'envelope (issue 4)', name: 'envelope decrypt', value: rate(decrypt), unit: 'MiB/s', baseline: { name: 'raw AES-256-GCM + SHA-256', value: rate(rawGcm) } });
   if (sink < 0) console.log(sink);
 }
 

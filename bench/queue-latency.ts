@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { PROJECT_ROOT } from '../gateway/config.js';
 import { benchManifest, content, identity, MiB, startChild } from './support/gateway-processes.js';
+import { reportResult } from './support/report.js';
 
 const LARGE_COUNT = Number(process.env.BENCH_LARGE_COUNT ?? 20);
 const LARGE_BYTES = Number(process.env.BENCH_LARGE_MIB ?? 256) * MiB;
@@ -167,7 +168,27 @@ async function main(): Promise<void> {
       `| ${r.mode} | ${ms(percentile(r.idle, 50))} | ${ms(percentile(r.idle, 99))} | ${ms(percentile(r.loaded, 50))} | ${ms(percentile(r.loaded, 99))} | ${ratio.toFixed(2)}× ${ratio <= 3 ? '(≤ 3×: met)' : '(> 3×: NOT met)'} | ${r.loaded.length} | ${(totalMiB / r.uploadSeconds).toFixed(0)} | ${(totalMiB / r.availableSeconds).toFixed(0)} |`,
     );
   }
+  for (const r of results) {
+    const ratio = percentile(r.loaded, 99) / percentile(r.idle, 99);
+    reportResult({
+      area: 'queue (issue 6)',
+      name: `${r.mode}: small-transfer p99 with ${LARGE_COUNT} × ${LARGE_BYTES / MiB} MiB in flight`,
+      value: percentile(r.loaded, 99) * 1000,
+      unit: 'ms',
+      baseline: { name: 'idle p99', value: percentile(r.idle, 99) * 1000 },
+      target: { text: '≤ 3 × idle p99', met: ratio <= 3 },
+    });
+  }
   const [inline, queued] = results;
+  if (inline && queued) {
+    reportResult({
+      area: 'queue (issue 6)',
+      name: 'queued: aggregate throughput to available',
+      value: (LARGE_COUNT * LARGE_BYTES) / MiB / queued.availableSeconds,
+      unit: 'MiB/s',
+      baseline: { name: 'inline mode, same run', value: (LARGE_COUNT * LARGE_BYTES) / MiB / inline.availableSeconds },
+    });
+  }
   if (inline && queued) console.log(`queued vs inline, aggregate throughput to available: ${(inline.availableSeconds / queued.availableSeconds).toFixed(2)}× (baseline: inline in the same run)`);
 }
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Agent, request } from 'undici';
 import { PROJECT_ROOT } from '../gateway/config.js';
 import { benchManifest, CERTS, content, identity, MiB, samplePeakRss, startChild } from './support/gateway-processes.js';
+import { reportResult } from './support/report.js';
 
 const sizesGiB = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const SIZES = (sizesGiB.length ? sizesGiB : [1, 4]).map((gib) => Math.round(gib * 1024) * MiB);
@@ -64,6 +65,16 @@ async function main(): Promise<void> {
     const rate = row.size / MiB / row.seconds;
     const ratio = b ? rate / (b.size / MiB / b.seconds) : 1;
     console.log(`| ${row.name} | ${row.size / 1024 / MiB} GiB | ${rate.toFixed(0)} | ${(row.rss / MiB).toFixed(0)} | ${ratio.toFixed(2)}× |`);
+  }
+  for (const row of rows.filter((r) => r.name.startsWith('gateway'))) {
+    const b = rows.find((r) => r.size === row.size && r.name.startsWith('(b)'));
+    reportResult({
+      area: 'transfers (issue 4)',
+      name: `upload ${row.size / 1024 / MiB} GiB over mTLS (peak RSS ${(row.rss / MiB).toFixed(0)} MiB)`,
+      value: row.size / MiB / row.seconds,
+      unit: 'MiB/s',
+      ...(b ? { baseline: { name: 'node:https + SHA-256 + AES-GCM to disk', value: b.size / MiB / b.seconds } } : {}),
+    });
   }
 }
 
