@@ -55,6 +55,8 @@ export interface QueueConfig {
   /** How often unfinished stages are checked against the queue (and re-enqueued when missing). */
   readonly reconcileMs: number;
   readonly prefix: string;
+  /** Bulk upload chunks processed per event-loop turn (bulk-lane.ts). */
+  readonly bulkChunksPerTurn: number;
 }
 
 /** One row per variable: the README's configuration table is checked against this list by a test. */
@@ -86,6 +88,7 @@ export const CONFIG_VARIABLES = {
   HETAO_QUEUE_LOCK_MS: { default: '30000', meaning: 'a job whose worker stops renewing its lock for this long (a crash) is handed to another worker' },
   HETAO_QUEUE_RECONCILE_MS: { default: '10000', meaning: 'how often transfers with unfinished stages are checked against Redis and re-enqueued if their job is missing (also at start and when Redis comes back)' },
   HETAO_QUEUE_PREFIX: { default: 'hetao', meaning: 'Redis key prefix of the queues (one per deployment)' },
+  HETAO_BULK_CHUNKS_PER_TURN: { default: '8', meaning: 'chunks (≤ 64 KiB) of large uploads processed per turn of the event loop, all large uploads together: lower keeps small requests quicker under load, higher gives large uploads more throughput' },
   HETAO_PUSH_CLIENT_CERT: { default: 'certs-dev/gateway-client.dev-only.cert.pem', meaning: "the gateway's client certificate (PEM) for push delivery to recipients' endpoints over mTLS" },
   HETAO_PUSH_CLIENT_KEY: { default: 'certs-dev/gateway-client.dev-only.key.pem', meaning: 'private key (PEM) of that client certificate' },
   HETAO_PROCESSING_KEY: { default: 'certs-dev/gateway-processing.dev-only.key.pem', meaning: 'EC P-256 private key (PKCS#8 PEM) to which queued transfers\' data keys are also wrapped, so workers can inspect them; the wrap is deleted when the stages are done' },
@@ -120,6 +123,7 @@ const envSchema = {
     HETAO_QUEUE_LOCK_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000 },
     HETAO_QUEUE_RECONCILE_MS: { type: 'integer', minimum: 50, maximum: 3_600_000 },
     HETAO_QUEUE_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$' },
+    HETAO_BULK_CHUNKS_PER_TURN: { type: 'integer', minimum: 1, maximum: 1024 },
     HETAO_PUSH_CLIENT_CERT: { type: 'string', minLength: 1 },
     HETAO_PUSH_CLIENT_KEY: { type: 'string', minLength: 1 },
     HETAO_PROCESSING_KEY: { type: 'string', minLength: 1 },
@@ -189,6 +193,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       lockMs: Number(setting('HETAO_QUEUE_LOCK_MS')),
       reconcileMs: Number(setting('HETAO_QUEUE_RECONCILE_MS')),
       prefix: setting('HETAO_QUEUE_PREFIX'),
+      bulkChunksPerTurn: Number(setting('HETAO_BULK_CHUNKS_PER_TURN')),
     }),
     clientCertFile: embeddedFile('HETAO_PUSH_CLIENT_CERT'),
     clientKeyFile: embeddedFile('HETAO_PUSH_CLIENT_KEY'),

@@ -13,6 +13,7 @@ import { createBullmqStageQueue } from './queue/bullmq-stage-queue.js';
 import { createInlineStageQueue, type StageQueue, type StageWorkerEvents } from './queue/stage-queue.js';
 import type { GatewayMetrics } from './ops/metrics.js';
 import type { ObjectStore } from './storage/object-store.js';
+import type { BulkLane } from './transfer/bulk-lane.js';
 import { createStageHandlers } from './transfer/stage-handlers.js';
 import type { StageResults } from './transfer/stage-results.js';
 
@@ -63,6 +64,7 @@ export interface StageWorkerDependencies {
   /** Jobs per stage at once; default: the configuration's HETAO_QUEUE_WORKERS. */
   readonly concurrency?: number;
   readonly events?: StageWorkerEvents;
+  readonly lane?: BulkLane;
 }
 
 /** Worker attempts as metrics (retries) and log lines, in whichever process runs them. */
@@ -87,6 +89,7 @@ export async function startStageWorkers(deps: StageWorkerDependencies): Promise<
     pushEndpointOf: deps.pushEndpointOf,
     pushTls,
     perRecipient: config.queue.perRecipient,
+    ...(deps.lane ? { lane: deps.lane } : {}),
   });
   deps.queue.startWorkers(handlers, deps.concurrency ?? config.queue.workers, deps.events);
 }

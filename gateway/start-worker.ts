@@ -69,6 +69,7 @@ export async function startWorker(config: GatewayConfig, logger: Logger): Promis
       registry.close();
       await queue.close();
       await ops.close();
+      await objects.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 // Process entry of `hetao worker`: configuration → stage workers → signals. SIGTERM and SIGINT let
 // running jobs finish (BullMQ hands unfinished ones to another worker after HETAO_QUEUE_LOCK_MS).
+import os from 'node:os';
 import { loadConfig } from './config.js';
 import { GatewayError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -15,6 +16,12 @@ async function main(): Promise<void> {
     process.exit(78); // EX_CONFIG
   }
   const logger = createLogger({ level: config.logLevel }).child({ process: 'worker' });
+  // Stages are batch work: on a host shared with a gateway, the gateway's requests come first.
+  try {
+    os.setPriority(WORKER_NICENESS);
+  } catch {
+    // Not permitted (some containers): run at normal priority.
+  }
   let worker;
   try {
     worker = await startWorker(config, logger);
@@ -26,5 +33,8 @@ async function main(): Promise<void> {
   logger.info({ ops: worker.opsUrl, concurrency: config.queue.workers, perRecipient: config.queue.perRecipient }, 'worker running');
   stopOnSignals(logger, 'worker', () => worker.close());
 }
+
+/** Unix niceness of a worker process (0 normal … 19 lowest). */
+const WORKER_NICENESS = 10;
 
 void main();

@@ -31,6 +31,20 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toMatch(/REDIS_URL/);
   });
 
+  it('validates the queue settings like every other variable', () => {
+    expect(loadConfig({}).queue).toMatchObject({ thresholdBytes: 64 * 1024 * 1024, workers: 2, perRecipient: 2, attempts: 5, bulkChunksPerTurn: 8, prefix: 'hetao' });
+    for (const [name, value] of [
+      ['HETAO_BULK_CHUNKS_PER_TURN', '0'],
+      ['HETAO_QUEUE_THRESHOLD_BYTES', 'big'],
+      ['HETAO_QUEUE_PER_RECIPIENT', '0'],
+      ['HETAO_QUEUE_LOCK_MS', '10'],
+      ['HETAO_QUEUE_PREFIX', 'has space'],
+      ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ] as const) {
+      expect(() => loadConfig({ [name]: value }), name).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+    }
+  });
+
   it('refuses to run production without revocation checking', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', HETAO_TLS_CRL: '' })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
   });

@@ -24,6 +24,7 @@ import { createRecordStore } from '../transfer/record-store.js';
 import { createTransferService } from '../transfer/transfer-service.js';
 import { createStageCoordinator, type StageCoordinator } from '../transfer/stage-coordinator.js';
 import { createStageResults } from '../transfer/stage-results.js';
+import { createBulkLane } from '../transfer/bulk-lane.js';
 import { createStageQueueFor, loadProcessingKey, startStageWorkers, workerMetricsEvents } from '../stage-workers.js';
 import { buildApiApp } from './api-app.js';
 import { buildOpsApp } from './ops-app.js';
@@ -126,6 +127,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const queue = createStageQueueFor(config);
   const processingKey = await loadProcessingKey(config);
   let coordinator: StageCoordinator | undefined;
+  const bulkLane = createBulkLane({ chunksPerTurn: config.queue.bulkChunksPerTurn });
   const transfers = createTransferService({
     records: await createRecordStore(objects),
     objects,
@@ -135,6 +137,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     clock: () => new Date(),
     uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
     processingPublicJwk: processingKey.publicJwk,
+    bulkLane,
     queueing: { thresholdBytes: config.queue.thresholdBytes, available: () => queue.isAvailable(), retryAfterSeconds: QUEUE_RETRY_AFTER_S },
     onChange: async (record, change) => {
       await journal.append(transferChangeEvent(record, change, actorOf(change.by)));
@@ -178,6 +181,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       pushEndpointOf: (id) => registry.current().institutions.get(id)?.pushEndpoint,
       concurrency: Math.max(config.queue.workers, 1),
       events: workerMetricsEvents(metrics, logger),
+      lane: bulkLane,
     });
   }
   const reconcile = (trigger: string): void => {
@@ -237,6 +241,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     clearInterval(reconcileTimer);
     await Promise.allSettled([api.close(), ops.close(), queue.close()]);
     await journal.close();
+    await objects.close();
     throw error;
   }
   apiServer = api.server as unknown as HttpsServer;
@@ -268,6 +273,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         await queue.close();
         // A final checkpoint covers every entry written before shutdown.
         await journal.close();
+        await objects.close();
       }
     },
   };

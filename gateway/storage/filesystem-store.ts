@@ -2,15 +2,18 @@
 // folder, are fsynced, then renamed, so a crash leaves either the old object or the new one, never
 // half of one; leftovers of interrupted writes are removed at start-up.
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { ObjectStore, PendingObject } from './object-store.js';
+import { createSteadyWriteStream } from './steady-write-stream.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const TEMP_MARK = '.tmp-';
 /** Large writes keep a Node sink near disk speed (small writes halve it). */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
+/** Large objects are handed to the disk every this many bytes (see steady-write-stream.ts). */
+const SYNC_EVERY_BYTES = 2 * 1024 * 1024;
 
 function checkKey(key: string): void {
   if (!KEY_PATTERN.test(key) || key.split('/').some((segment) => segment === '.' || segment === '..' || segment.includes(TEMP_MARK))) {
@@ -39,18 +42,32 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     return path.join(root, ...key.split('/'));
   };
 
+  // Every small write is a handful of steps, each waiting for a turn of a possibly busy event loop:
+  // folders are created once and kept open for their fsyncs, instead of mkdir + open + close each time.
+  const folders = new Map<string, Promise<FileHandle>>();
+  const folderOf = (file: string): Promise<FileHandle> => {
+    const folder = path.dirname(file);
+    let handle = folders.get(folder);
+    if (!handle) {
+      handle = mkdir(folder, { recursive: true }).then(() => open(folder, 'r'));
+      handle.catch(() => folders.delete(folder));
+      folders.set(folder, handle);
+    }
+    return handle;
+  };
+
   const commitFile = async (temp: string, final: string): Promise<void> => {
     await fsyncPath(temp);
     await rename(temp, final);
-    await fsyncPath(path.dirname(final));
+    await (await folderOf(final)).sync();
   };
 
   return {
     async createPending(key): Promise<PendingObject> {
       const final = fileOf(key);
-      await mkdir(path.dirname(final), { recursive: true });
+      await folderOf(final);
       const temp = `${final}${TEMP_MARK}${randomUUID()}`;
-      const stream = createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES });
+      const stream = createSteadyWriteStream(temp, { highWaterMark: WRITE_BUFFER_BYTES, syncEveryBytes: SYNC_EVERY_BYTES });
       let settled = false;
       const closed = (): Promise<void> =>
         stream.closed
@@ -78,7 +95,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     },
     async put(key, bytes) {
       const final = fileOf(key);
-      await mkdir(path.dirname(final), { recursive: true });
+      const folder = await folderOf(final);
       const temp = `${final}${TEMP_MARK}${randomUUID()}`;
       const handle = await open(temp, 'wx');
       try {
@@ -88,7 +105,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
         await handle.close();
       }
       await rename(temp, final);
-      await fsyncPath(path.dirname(final));
+      await folder.sync();
     },
     async get(key) {
       try {
@@ -111,6 +128,11 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     },
     async delete(key) {
       await rm(fileOf(key), { force: true });
+    },
+    async close() {
+      const handles = [...folders.values()];
+      folders.clear();
+      await Promise.allSettled(handles.map(async (handle) => (await handle).close()));
     },
     async list(prefix) {
       const folder = fileOf(prefix.replace(/\/$/, ''));

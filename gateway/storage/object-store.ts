@@ -25,4 +25,6 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Keys directly under a prefix folder (e.g. `records/`). */
   list(prefix: string): Promise<string[]>;
+  /** Releases what the store holds open; call once nothing uses it any more. */
+  close(): Promise<void>;
 }

@@ -14,6 +14,7 @@ import { judgeInspection } from '../inspect/judge-inspection.js';
 import { PermanentStageError, StageDeferredError, type Stage, type StageHandler } from '../queue/stage-queue.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readRecord } from './record-store.js';
+import { NO_LANE, type BulkLane } from './bulk-lane.js';
 import type { StageResults } from './stage-results.js';
 import { envelopeKeys, processingWrapKey } from './upload-transfer.js';
 import type { TransferRecord } from './transfer-record.js';
@@ -31,6 +32,8 @@ export interface StageHandlerDependencies {
   /** Jobs for one recipient this process runs at once. */
   readonly perRecipient: number;
   readonly pushTimeoutMs?: number;
+  /** In the gateway process, stage bytes take their turns in the bulk lane with large uploads. */
+  readonly lane?: BulkLane;
 }
 
 /** Re-check for a free slot after this long. */
@@ -58,12 +61,16 @@ export function createStageHandlers(deps: StageHandlerDependencies): Record<Stag
     return record;
   };
 
-  /** The stored envelope, prefix then body, as one stream of bytes. */
+  const lane = deps.lane ?? NO_LANE;
+  /** The stored envelope, prefix then body, as one stream of bytes, each chunk in its turn. */
   const envelopeOf = (transferId: string, prefix: Buffer): AsyncIterable<Uint8Array> => {
     const [, bodyKey] = envelopeKeys(transferId);
     return (async function* () {
       yield prefix;
-      yield* deps.objects.read(bodyKey) as AsyncIterable<Uint8Array>;
+      for await (const chunk of deps.objects.read(bodyKey) as AsyncIterable<Uint8Array>) {
+        await lane.turn();
+        yield chunk;
+      }
     })();
   };
 

@@ -16,6 +16,8 @@ export interface UploadPassInput {
   readonly target: PendingObject;
   /** Abort when the client sends nothing for this long. */
   readonly idleTimeoutMs: number;
+  /** For bulk uploads: the slow lane (bulk-lane.ts) the bytes queue in before any work is done on them. */
+  readonly lane?: Transform;
 }
 
 /** Counts bytes and stops the pass the moment the declared size is exceeded. */
@@ -54,7 +56,8 @@ export async function runUploadPass(input: UploadPassInput): Promise<{ bytes: nu
   const timer = setTimeout(() => idle.abort(), input.idleTimeoutMs);
   const meter = createMeter(input.declaredSize, () => timer.refresh());
   try {
-    await pipeline(input.source, meter, createTap(input.inspect), input.encrypt, input.target.stream, { signal: idle.signal });
+    const stages = input.lane ? [input.lane, meter] : [meter];
+    await pipeline([input.source, ...stages, createTap(input.inspect), input.encrypt, input.target.stream], { signal: idle.signal });
   } catch (error) {
     await input.target.abort();
     if (error instanceof GatewayError) throw error;

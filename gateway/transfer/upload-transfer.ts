@@ -13,6 +13,7 @@ import type { Party } from '../policy/decision-input.js';
 import type { ObjectStore, PendingObject } from '../storage/object-store.js';
 import type { Caller } from './caller.js';
 import { transition, type TransferRecord } from './transfer-record.js';
+import type { BulkLane } from './bulk-lane.js';
 import { runUploadPass } from './upload-pass.js';
 
 export interface UploadDependencies {
@@ -23,6 +24,8 @@ export interface UploadDependencies {
   readonly uploadIdleTimeoutMs: number;
   /** Public half of the gateway's processing key; queued transfers' data keys are also wrapped to it. */
   readonly processingPublicJwk?: JWK;
+  /** Bulk (queued) uploads take their turns here so that small requests stay quick. */
+  readonly bulkLane?: BulkLane;
 }
 
 /** How an upload finishes: inline (judged on what streamed past), or queued for these heavy stages. */
@@ -93,6 +96,7 @@ export function createUploadHandler(deps: UploadDependencies) {
         encrypt: encryptor.body,
         target: pending,
         idleTimeoutMs: deps.uploadIdleTimeoutMs,
+        ...(route.queued && deps.bulkLane ? { lane: deps.bulkLane.gate() } : {}),
       });
       const processingHolder = route.queued && deps.processingPublicJwk ? { institution: 'gateway', role: 'processing' as const, jwk: deps.processingPublicJwk } : undefined;
       sealed = await encryptor.finish({ holders, signer: deps.signer, ...(processingHolder ? { processingHolder } : {}) });

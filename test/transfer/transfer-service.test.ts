@@ -15,12 +15,15 @@ import { createTransferService } from '../../gateway/transfer/transfer-service.j
 import { POLICY_DIR, REGISTRY_FILE, devFile } from '../support/dev-pki.js';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import type { ObjectStore } from '../../gateway/storage/object-store.js';
 
 let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'hetao-service-'));
 });
+const stores: ObjectStore[] = [];
 afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -28,6 +31,7 @@ async function service(now: { value: Date }, overrides: Record<string, object> =
   const registry = await loadRegistry(REGISTRY_FILE);
   const policies = await loadPolicySet(POLICY_DIR, policyCheckContext(registry));
   const objects = await createFilesystemStore(dir);
+  stores.push(objects);
   const records = await createRecordStore(objects);
   return {
     records,

@@ -1,0 +1,35 @@
+// The steady write stream writes every byte in order (syncing as it goes), never overwrites an
+// existing file, and leaves nothing open after an error.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSteadyWriteStream } from '../../gateway/storage/steady-write-stream.js';
+
+let dir: string | undefined;
+afterEach(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('steady write stream', () => {
+  it('writes 20 MiB in uneven chunks exactly, syncing every MiB on the way', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'hetao-steady-'));
+    const file = path.join(dir, 'object');
+    const chunks = Array.from({ length: 300 }, (_, i) => randomBytes(1000 + ((i * 7919) % 130_000)));
+    await pipeline(Readable.from(chunks), createSteadyWriteStream(file, { highWaterMark: 256 * 1024, syncEveryBytes: 1024 * 1024 }));
+    const written = await readFile(file);
+    expect(written.length).toBe(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+    expect(createHash('sha256').update(written).digest('hex')).toBe(createHash('sha256').update(Buffer.concat(chunks)).digest('hex'));
+  });
+
+  it('refuses to overwrite an existing file', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'hetao-steady-'));
+    const file = path.join(dir, 'object');
+    await writeFile(file, 'kept');
+    await expect(pipeline(Readable.from([Buffer.from('new')]), createSteadyWriteStream(file, { highWaterMark: 1024, syncEveryBytes: 1024 }))).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(await readFile(file, 'utf8')).toBe('kept');
+  });
+});
