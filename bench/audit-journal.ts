@@ -5,7 +5,8 @@
 //      same size (the I/O floor), and vs one write + fdatasync per entry (what group commit avoids);
 //   2. start-up verification entries/s (canonical scan, seq/time checks, leaf hashes, Merkle root,
 //      checkpoint roots, latest signature) over BENCH_ENTRIES (200 000) entries, vs SHA-256 of the
-//      same bytes (one streaming hash; and one hash per entry line, the least a per-leaf check needs);
+//      same bytes (one streaming hash; and one hash per entry line, the least a per-leaf check needs),
+//      and the journal scan alone (scanJournalFile) with the number of worker threads it used;
 //   3. export verification (verifyExport) entries/s over the first BENCH_EXPORT_ENTRIES (50 000), for scale.
 // The journal lives in BENCH_DIR (default: a temp dir under os.tmpdir()) — put it on the disk you
 // care about: on tmpfs fsync costs nothing. Run: npx tsc -p tsconfig.bench.json && node dist/bench/audit-journal.js
@@ -17,9 +18,11 @@ import path from 'node:path';
 import type { AuditEvent } from '../gateway/audit/audit-entry.js';
 import { createAuditJournal, JOURNAL_FILE, type AuditJournal } from '../gateway/audit/create-audit-journal.js';
 import { hashLeaf } from '../gateway/audit/merkle-hash.js';
+import { scanJournalFile } from '../gateway/audit/scan-journal-file.js';
 import { verifyExport } from '../gateway/audit/verify-export.js';
 import { PROJECT_ROOT } from '../gateway/config.js';
 import { createGatewaySigner } from '../gateway/envelope/gateway-signer.js';
+import { reportResult } from './support/report.js';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const APPEND_SECONDS = Number(process.env.BENCH_APPEND_SECONDS ?? 4);
@@ -101,6 +104,10 @@ async function main(): Promise<void> {
     journal = await createAuditJournal({ dir: journalDir, signer, checkpointIntervalMs: 0 });
     const openSeconds = seconds(started);
     if (journal.status().state !== 'ok' || journal.status().size !== entries) throw new Error(`reopen: ${JSON.stringify(journal.status())}`);
+    started = process.hrtime.bigint();
+    const scan = await scanJournalFile(path.join(journalDir, JOURNAL_FILE));
+    const scanSeconds = seconds(started);
+    if (scan.problem || scan.tree.size !== entries) throw new Error(`scan: ${JSON.stringify(scan.problem)}`);
 
     started = process.hrtime.bigint();
     createHash('sha256').update(journalBytes).digest();
@@ -130,6 +137,7 @@ async function main(): Promise<void> {
       [`  baseline: same bytes, write+fdatasync per batch of ${CONCURRENCY}`, rate(fullBatchBaseline.count, fullBatchBaseline.seconds), `${(appendRate / rate(fullBatchBaseline.count, fullBatchBaseline.seconds)).toFixed(2)}×`],
       ['  baseline: same bytes, write+fdatasync per entry (no grouping)', rate(naive.count, naive.seconds), `${(appendRate / rate(naive.count, naive.seconds)).toFixed(2)}×`],
       [`start-up check of ${entries} entries (entries/s)`, verifyRate, ''],
+      [`  of it, the journal scan alone (run again, ${scan.workerThreads} worker threads)`, rate(entries, scanSeconds), `${(rate(entries, scanSeconds) / rate(entries, shaPerLine)).toFixed(2)}× per-line SHA`],
       ['  baseline: SHA-256 of the same bytes, one stream', rate(entries, shaStream), `${(verifyRate / rate(entries, shaStream)).toFixed(2)}×`],
       ['  baseline: SHA-256 of the same bytes, one leaf hash per line', rate(entries, shaPerLine), `${(verifyRate / rate(entries, shaPerLine)).toFixed(2)}×`],
       [`verifyExport of an export of ${verification.entries} entries (entries/s)`, rate(verification.entries, verifySeconds), `${(rate(verification.entries, verifySeconds) / rate(entries, shaPerLine)).toFixed(2)}× per-line SHA`],
@@ -137,6 +145,22 @@ async function main(): Promise<void> {
     console.log(`audit journal, ${(journalBytes.length / entries).toFixed(0)} B/entry, Node ${process.version} ${process.arch}, dir ${dir} (${new Date().toISOString()})`);
     console.log(`group commit: ${grouped.count} appends in ${grouped.seconds.toFixed(2)} s, ${commits.flushes} flushes, largest batch ${commits.largestBatch}`);
     for (const [name, value, ratio] of rows) console.log(`${name.padEnd(86)} ${fmt(value)}  ${ratio}`);
+    reportResult({
+      area: 'audit (issue 5)',
+      name: `durable appends/s, group commit, ${CONCURRENCY} appenders`,
+      value: appendRate,
+      unit: '/s',
+      baseline: { name: `write+fdatasync per batch of ${averageBatch.toFixed(0)}`, value: rate(batchBaseline.count, batchBaseline.seconds) },
+      target: { text: '≥ 20 000/s', met: appendRate >= 20_000 },
+    });
+    reportResult({
+      area: 'audit (issue 5)',
+      name: `start-up check of ${entries} entries`,
+      value: verifyRate,
+      unit: 'entries/s',
+      baseline: { name: 'SHA-256 per line', value: rate(entries, shaPerLine) },
+      target: { text: '≥ 500 000/s', met: verifyRate >= 500_000 },
+    });
     console.log(`targets: ≥ 20 000 durable appends/s (${appendRate >= 20_000 ? 'met' : 'NOT met'}); ≥ 500 000 entries/s verified at start-up (${verifyRate >= 500_000 ? 'met' : 'NOT met'})`);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -11,6 +11,20 @@ const sha256: (data: Uint8Array) => Buffer =
     ? (data) => crypto.hash('sha256', data, 'buffer')
     : (data) => crypto.createHash('sha256').update(data).digest();
 
+/**
+ * SHA-256 of `data` written as 32 bytes at out[at]. For bulk hashing (the start-up check): asking for
+ * the digest as a latin1 string and copying its char codes is ~2.5× faster for short inputs than a
+ * Buffer result, because Node allocates every Buffer it returns.
+ */
+const sha256Latin1: (data: Uint8Array) => string =
+  typeof crypto.hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'binary')
+    : (data) => crypto.createHash('sha256').update(data).digest('binary');
+function sha256Into(data: Uint8Array, out: Uint8Array, at: number): void {
+  const digest = sha256Latin1(data);
+  for (let i = 0; i < HASH_BYTES; i += 1) out[at + i] = digest.charCodeAt(i);
+}
+
 // Scratch buffers: hashing is synchronous, so one per kind is enough and saves an allocation per hash.
 const nodeInput = Buffer.alloc(1 + 2 * HASH_BYTES);
 nodeInput[0] = 0x01;
@@ -24,11 +38,38 @@ export function hashLeaf(bytes: Uint8Array): Buffer {
   return sha256(leafInput.subarray(0, bytes.length + 1));
 }
 
+/**
+ * hashLeaf of bytes[start, stop), written at out[at]. The bytes are not copied: bytes[start - 1]
+ * (which must exist and be the caller's to scribble on, e.g. the previous line's newline) holds the
+ * 0x00 prefix while hashing and is put back afterwards.
+ */
+export function hashLeafInPlace(bytes: Uint8Array, start: number, stop: number, out: Uint8Array, at: number): void {
+  const saved = bytes[start - 1] as number;
+  bytes[start - 1] = 0x00;
+  sha256Into(new Uint8Array(bytes.buffer, bytes.byteOffset + start - 1, stop - start + 1), out, at);
+  bytes[start - 1] = saved;
+}
+
 /** SHA-256(0x01 ‖ left ‖ right): an interior node. */
 export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
   nodeInput.set(left, 1);
   nodeInput.set(right, 1 + HASH_BYTES);
   return sha256(nodeInput);
+}
+
+// The input of hashAdjacentChildren, 0x01 ‖ left ‖ right, with left and right 4-byte aligned so they
+// are copied 4 bytes at a time (a subarray to copy from would cost more than these 64 bytes).
+const pairWords = new Uint32Array(1 + (2 * HASH_BYTES) / 4);
+const pairInput = new Uint8Array(pairWords.buffer, 3, 1 + 2 * HASH_BYTES);
+pairInput[0] = 0x01;
+
+/**
+ * hashChildren of the two hashes stored side by side at hashes[4·word, 4·word + 64), written at
+ * out[at]; `hashes` as 32-bit words (a Uint32Array over whole levels, made once per level).
+ */
+export function hashAdjacentChildren(hashes: Uint32Array, word: number, out: Uint8Array, at: number): void {
+  for (let i = 0; i < (2 * HASH_BYTES) / 4; i += 1) pairWords[1 + i] = hashes[word + i] as number;
+  sha256Into(pairInput, out, at);
 }
 
 /** The root of the empty tree (RFC 9162 §2.1.1): SHA-256 of the empty string. */

@@ -3,34 +3,71 @@
 // amortised O(1) hashes; any root, inclusion proof (§2.1.3.1) or consistency proof (§2.1.4.1) for a
 // tree size up to the current one costs O(log² n) reads, because every node those algorithms need is
 // either a stored perfect subtree or a right edge folded from O(log n) of them.
-import { EMPTY_ROOT, HASH_BYTES, hashChildren } from './merkle-hash.js';
+import { EMPTY_ROOT, HASH_BYTES, hashAdjacentChildren, hashChildren } from './merkle-hash.js';
 
-/** Hashes per storage chunk (1 MiB): growth never copies what is already stored. */
+/** Hashes per storage chunk, at most (1 MiB): growth never copies what is already stored. */
 const CHUNK_HASHES = 1 << 15;
+/** The smallest chunk appends allocate: a level that only gets a node now and then stays small. */
+const MIN_CHUNK_HASHES = 64;
 
 interface HashColumn {
   readonly length: number;
   push(hash: Uint8Array): void;
+  /** Appends the hashes laid end to end in `hashes`, keeping that very array as their storage. */
+  adopt(hashes: Uint8Array): void;
   get(index: number): Buffer;
 }
 
+/**
+ * A column of hashes in chunks: those push() allocates (an eighth of the column's length, between
+ * MIN_CHUNK_HASHES and CHUNK_HASHES), and whole arrays handed over by adopt() — a worker thread's
+ * hashes are stored without copying them, sparing the gateway's thread the copy and the memory.
+ */
 function createHashColumn(): HashColumn {
   const chunks: Buffer[] = [];
+  const firsts: number[] = []; // index of each chunk's first hash
   let length = 0;
+  let room = 0; // free hashes at the end of the last chunk
+
+  /** The chunk holding hash `index` (< length): usually the last; else a binary search. */
+  function chunkOf(index: number): number {
+    let high = chunks.length - 1;
+    if (index >= (firsts[high] as number)) return high;
+    let low = 0;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if ((firsts[mid] as number) <= index) low = mid;
+      else high = mid - 1;
+    }
+    return low;
+  }
+
   return {
     get length() {
       return length;
     },
     push(hash) {
-      const offset = (length % CHUNK_HASHES) * HASH_BYTES;
-      if (offset === 0) chunks.push(Buffer.allocUnsafe(CHUNK_HASHES * HASH_BYTES));
-      (chunks[chunks.length - 1] as Buffer).set(hash, offset);
+      if (room === 0) {
+        room = Math.min(CHUNK_HASHES, Math.max(MIN_CHUNK_HASHES, length >> 3));
+        chunks.push(Buffer.allocUnsafe(room * HASH_BYTES));
+        firsts.push(length);
+      }
+      const last = chunks.length - 1;
+      (chunks[last] as Buffer).set(hash, (length - (firsts[last] as number)) * HASH_BYTES);
       length += 1;
+      room -= 1;
+    },
+    adopt(hashes) {
+      if (hashes.length === 0) return;
+      chunks.push(Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength));
+      firsts.push(length);
+      length += hashes.length / HASH_BYTES;
+      room = 0;
     },
     get(index) {
-      const chunk = chunks[Math.floor(index / CHUNK_HASHES)] as Buffer;
-      const offset = (index % CHUNK_HASHES) * HASH_BYTES;
-      return chunk.subarray(offset, offset + HASH_BYTES);
+      const chunk = chunkOf(index);
+      const offset = (index - (firsts[chunk] as number)) * HASH_BYTES;
+      return (chunks[chunk] as Buffer).subarray(offset, offset + HASH_BYTES);
     },
   };
 }
@@ -39,6 +76,12 @@ export interface MerkleTree {
   /** Number of leaves. */
   readonly size: number;
   append(leafHash: Uint8Array): void;
+  /**
+   * Appends many leaves at once. levels[0] holds their hashes end to end; levels[k], if given, the
+   * hashes of the perfect subtrees of 2^k leaves lying wholly among them (hashSubtreeLevels): only
+   * the nodes straddling the old and new leaves are hashed here. The tree keeps the arrays given.
+   */
+  appendLeaves(levels: readonly Uint8Array[]): void;
   leafHash(index: number): Buffer;
   /** MTH of the first `size` leaves (default: all). */
   rootHash(size?: number): Buffer;
@@ -128,6 +171,32 @@ export function createMerkleTree(): MerkleTree {
       edge[level] = node;
       size += 1;
     },
+    appendLeaves(given) {
+      const newSize = size + (given[0] as Uint8Array).length / HASH_BYTES;
+      (levels[0] as HashColumn).adopt(given[0] as Uint8Array);
+      for (let level = 1, width = 2; width <= newSize; level += 1, width *= 2) {
+        if (levels.length === level) levels.push(createHashColumn());
+        const column = levels[level] as HashColumn;
+        const below = levels[level - 1] as HashColumn;
+        const nodes = Math.floor(newSize / width);
+        const precomputed = given[level];
+        const firstPrecomputed = Math.ceil(size / width);
+        while (column.length < nodes) {
+          const next = column.length;
+          if (precomputed !== undefined && next === firstPrecomputed && precomputed.length > 0) {
+            column.adopt(precomputed.subarray(0, Math.min(precomputed.length, (nodes - next) * HASH_BYTES)));
+          } else {
+            column.push(hashChildren(below.get(2 * next), below.get(2 * next + 1)));
+          }
+        }
+      }
+      // append() expects edge[k] to be the last node of level k whenever that level has an odd count.
+      for (let level = 0; level < levels.length; level += 1) {
+        const column = levels[level] as HashColumn;
+        if (column.length % 2 === 1) edge[level] = column.get(column.length - 1);
+      }
+      size = newSize;
+    },
     leafHash(index) {
       return (levels[0] as HashColumn).get(index);
     },
@@ -145,4 +214,36 @@ export function createMerkleTree(): MerkleTree {
       return out;
     },
   };
+}
+
+/**
+ * The levels of the perfect subtrees lying wholly within `leaves` (hashes end to end) when the first
+ * of them is leaf number `firstLeaf` of the tree: [leaves, level 1, level 2, …], each as long as
+ * alignment allows. Meant for worker threads; MerkleTree.appendLeaves adopts the result.
+ */
+export function hashSubtreeLevels(leaves: Uint8Array, firstLeaf: number): Uint8Array[] {
+  const result = [leaves];
+  let below = leaves;
+  let first = firstLeaf; // index, within its level, of below's first node
+  let count = leaves.length / HASH_BYTES;
+  for (;;) {
+    // Parents whose two children are both in `below`; if there are none, there are none higher up either.
+    const parentFirst = Math.ceil(first / 2);
+    const parents = Math.floor((first + count) / 2) - parentFirst;
+    if (parents <= 0) return result;
+    below = hashParents(below, (2 * parentFirst - first) * HASH_BYTES, parents);
+    result.push(below);
+    first = parentFirst;
+    count = parents;
+  }
+}
+
+/** The `parents` nodes over the pairs of hashes in `below` from byte `skip` on (its own function: the hot loop). */
+function hashParents(below: Uint8Array, skip: number, parents: number): Uint8Array {
+  const level = new Uint8Array(parents * HASH_BYTES);
+  // hashAdjacentChildren reads 32-bit words: copy `below` if it does not start on a word boundary.
+  const aligned = below.byteOffset % 4 === 0 ? below : below.slice();
+  const words = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.length / 4);
+  for (let i = 0; i < parents; i += 1) hashAdjacentChildren(words, (skip + 2 * i * HASH_BYTES) / 4, level, i * HASH_BYTES);
+  return level;
 }

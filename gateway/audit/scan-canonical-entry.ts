@@ -26,8 +26,12 @@ const SUBJECT = [0x73, 0x75, 0x62, 0x6a, 0x65, 0x63, 0x74];
 
 class NotCanonical extends Error {}
 
+const NOTHING = Buffer.alloc(0);
+/** 1 for the bytes a string cannot simply contain — controls, `"`, `\` and non-ASCII — else 0: one load per byte. */
+const SPECIAL_IN_STRING = Uint8Array.from({ length: 256 }, (_, b) => (b < 0x20 || b === QUOTE || b === BACKSLASH || b >= 0x80 ? 1 : 0));
+
 // Scanner state (the scan is synchronous and not re-entrant).
-let buf: Buffer = Buffer.alloc(0);
+let buf: Buffer = NOTHING;
 let pos = 0;
 let end = 0;
 /** Whether the string just scanned was pure ASCII without escapes. */
@@ -48,36 +52,48 @@ function nameIs(start: number, stop: number, name: readonly number[]): boolean {
   return true;
 }
 
-/** Scans a string at its opening quote; leaves pos after the closing quote, returns the content start. */
+/**
+ * Scans a string at its opening quote; leaves pos after the closing quote, returns the content start.
+ * The hottest loop of the start-up check: one table load per byte, on locals (the module state is
+ * read once and written once).
+ */
 function scanString(): number {
-  if (buf[pos] !== QUOTE) fail(`expected a string at byte ${pos}`);
-  const start = ++pos;
-  plain = true;
-  while (pos < end) {
-    const b = buf[pos] as number;
+  const bytes = buf;
+  const stop = end;
+  let at = pos;
+  if (bytes[at] !== QUOTE) fail(`expected a string at byte ${at}`);
+  const start = ++at;
+  let isPlain = true;
+  for (;;) {
+    while (at < stop && SPECIAL_IN_STRING[bytes[at] as number] === 0) at += 1;
+    if (at >= stop) break;
+    const b = bytes[at] as number;
     if (b === QUOTE) {
-      pos += 1;
+      pos = at + 1;
+      plain = isPlain;
       return start;
     }
     if (b === BACKSLASH) {
-      plain = false;
-      const e = buf[pos + 1];
+      isPlain = false;
+      const e = bytes[at + 1];
       // " \ b f n r t
       if (e === QUOTE || e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
-        pos += 2;
+        at += 2;
         continue;
       }
-      const hex = e === 0x75 ? buf.toString('latin1', pos + 2, pos + 6) : '';
+      const hex = e === 0x75 ? bytes.toString('latin1', at + 2, at + 6) : '';
       const code = /^00[01][0-9a-f]$/.test(hex) ? parseInt(hex, 16) : -1;
       // Controls with a short form (\b \t \n \f \r) must use it; \u is for the other controls only.
-      if (code < 0 || code === 0x08 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d) fail(`non-canonical escape at byte ${pos}`);
-      pos += 6;
+      if (code < 0 || code === 0x08 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d) fail(`non-canonical escape at byte ${at}`);
+      at += 6;
       continue;
     }
-    if (b < 0x20) fail(`unescaped control character at byte ${pos}`);
-    if (b >= 0x80) plain = false;
-    pos += 1;
+    if (b < 0x20) fail(`unescaped control character at byte ${at}`);
+    isPlain = false; // b >= 0x80
+    at += 1;
   }
+  pos = at;
+  plain = isPlain;
   return fail('unterminated string');
 }
 
@@ -196,12 +212,13 @@ function scanObject(depth: number, top: boolean): void {
 
 /**
  * Checks `bytes[start, stop)` is one canonical entry. Returns its seq, time and subject, or the
- * reason it is not (a string).
+ * reason it is not (a string). `knownUtf8`: the caller has checked a span holding the line is valid
+ * UTF-8 (one check per read chunk instead of one per line).
  */
-export function scanCanonicalEntry(bytes: Buffer, start: number, stop: number): ScannedEntry | string {
-  if (!isUtf8(bytes.subarray(start, stop))) return 'not valid UTF-8';
+export function scanCanonicalEntry(bytes: Buffer, start: number, stop: number, knownUtf8 = false): ScannedEntry | string {
+  if (!knownUtf8 && !isUtf8(bytes.subarray(start, stop))) return 'not valid UTF-8';
   // The scan may peek a few bytes past `stop`; it relies on the byte there being '\n' or absent.
-  if (stop < bytes.length && bytes[stop] !== 0x0a) return scanCanonicalEntry(Buffer.from(bytes.subarray(start, stop)), 0, stop - start);
+  if (stop < bytes.length && bytes[stop] !== 0x0a) return scanCanonicalEntry(Buffer.from(bytes.subarray(start, stop)), 0, stop - start, true);
   buf = bytes;
   pos = start;
   end = stop;
@@ -218,7 +235,7 @@ export function scanCanonicalEntry(bytes: Buffer, start: number, stop: number): 
     if (error instanceof NotCanonical) return error.message;
     throw error;
   } finally {
-    buf = Buffer.alloc(0);
+    buf = NOTHING;
   }
   if (seq < 0) return 'no seq';
   if (time === undefined || !ISO_TIME.test(time)) return 'time is not an ISO 8601 UTC time with milliseconds';
