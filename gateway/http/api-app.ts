@@ -32,11 +32,24 @@ export interface ApiAppDependencies {
   readonly tls: TlsMaterial;
   readonly authenticate: ConnectionAuthenticator;
   readonly metrics: GatewayMetrics;
+  /**
+   * Told of every interactive request (all but large content up- and downloads) while it runs, so
+   * that bulk work can make way (the bulk lane); returns the function to call when it ends.
+   */
+  readonly onInteractiveRequest?: () => () => void;
+  /** Uploads larger than this are bulk, not interactive. */
+  readonly bulkUploadBytes?: number;
   /** Called for every caller refused after TLS (the audit journal will record these). */
   readonly onAuthenticationRefused?: (refusal: { code: string; certificateSha256?: unknown; requestId: string }) => void | Promise<void>;
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Envelope downloads, and uploads above `bulkBytes` (or of unknown size), are bulk work. */
+function isBulkContent(method: string, url: string, contentLength: string | undefined, bulkBytes: number): boolean {
+  if (!/^\/v1\/transfers\/[^/?]+\/content(\?|$)/.test(url)) return false;
+  return method === 'GET' || contentLength === undefined || Number(contentLength) > bulkBytes;
+}
 
 /** Only the /v1 API is about principals; /.well-known and /docs are for any zone certificate. */
 function requiresPrincipal(url: string): boolean {
@@ -84,6 +97,9 @@ export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInst
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (deps.onInteractiveRequest && !isBulkContent(request.method, request.url, request.headers['content-length'], deps.bulkUploadBytes ?? 0)) {
+      reply.raw.once('close', deps.onInteractiveRequest());
+    }
     if (!requiresPrincipal(request.url)) return;
     try {
       const principal = deps.authenticate(request.raw.socket as TLSSocket);

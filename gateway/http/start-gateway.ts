@@ -204,6 +204,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     tls: tls.current(),
     authenticate: createConnectionAuthenticator(() => registry.current()),
     metrics,
+    onInteractiveRequest: () => bulkLane.interactive(),
+    bulkUploadBytes: config.queue.thresholdBytes,
     onAuthenticationRefused: async (refusal) => {
       await journal.append({ type: 'auth.refused', actor: { kind: 'gateway', id: 'gateway' }, details: { ...refusal } });
     },

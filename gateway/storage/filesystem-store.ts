@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { ObjectStore, PendingObject } from './object-store.js';
-import { createSteadyWriteStream } from './steady-write-stream.js';
+import { createSteadyWriteStream, createSyncQueue } from './steady-write-stream.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const TEMP_MARK = '.tmp-';
@@ -45,6 +45,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
   // Every small write is a handful of steps, each waiting for a turn of a possibly busy event loop:
   // folders are created once and kept open for their fsyncs, instead of mkdir + open + close each time.
   const folders = new Map<string, Promise<FileHandle>>();
+  const bulkSyncs = createSyncQueue();
   const folderOf = (file: string): Promise<FileHandle> => {
     const folder = path.dirname(file);
     let handle = folders.get(folder);
@@ -67,7 +68,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
       const final = fileOf(key);
       await folderOf(final);
       const temp = `${final}${TEMP_MARK}${randomUUID()}`;
-      const stream = createSteadyWriteStream(temp, { highWaterMark: WRITE_BUFFER_BYTES, syncEveryBytes: SYNC_EVERY_BYTES });
+      const stream = createSteadyWriteStream(temp, { highWaterMark: WRITE_BUFFER_BYTES, syncEveryBytes: SYNC_EVERY_BYTES, queueSync: bulkSyncs });
       let settled = false;
       const closed = (): Promise<void> =>
         stream.closed

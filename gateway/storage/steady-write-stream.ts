@@ -6,7 +6,21 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 
-export function createSteadyWriteStream(file: string, options: { highWaterMark: number; syncEveryBytes: number }): Writable {
+/** Runs one bulk sync at a time: a small fsync then waits behind at most one, not one per upload. */
+export function createSyncQueue(): (sync: () => Promise<void>) => Promise<void> {
+  let tail: Promise<void> = Promise.resolve();
+  return (sync) => {
+    const run = tail.then(sync);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+export function createSteadyWriteStream(
+  file: string,
+  options: { highWaterMark: number; syncEveryBytes: number; queueSync?: (sync: () => Promise<void>) => Promise<void> },
+): Writable {
+  const queueSync = options.queueSync ?? ((sync: () => Promise<void>) => sync());
   let handle: FileHandle | undefined;
   let unsynced = 0;
 
@@ -32,7 +46,7 @@ export function createSteadyWriteStream(file: string, options: { highWaterMark: 
     }
     if (unsynced >= options.syncEveryBytes) {
       unsynced = 0;
-      await target.datasync();
+      await queueSync(() => target.datasync());
     }
   };
 

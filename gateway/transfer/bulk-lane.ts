@@ -4,6 +4,8 @@
 // most `chunksPerTurn` bulk chunks through per turn of the event loop; the others wait for the
 // next turn (setImmediate, after the poll phase has served other I/O). A waiting chunk stops its
 // pipeline, so backpressure reaches the sender's TCP window: bulk slows down, nothing buffers up.
+// While an interactive request is in flight the lane narrows to one chunk per turn, so that bulk
+// runs at full width when nobody waits behind it.
 import { Transform } from 'node:stream';
 
 export interface BulkLane {
@@ -11,9 +13,16 @@ export interface BulkLane {
   gate(): Transform;
   /** Resolves when the caller may process one more bulk chunk in this turn. */
   turn(): Promise<void>;
+  /**
+   * An interactive request (anything but bulk content) started; call the returned function when it
+   * ends. While any is in flight, bulk gets one chunk per turn: small requests come first.
+   */
+  interactive(): () => void;
 }
 
 export function createBulkLane(options: { chunksPerTurn: number }): BulkLane {
+  let interactiveInFlight = 0;
+  const perTurn = (): number => (interactiveInFlight > 0 ? 1 : options.chunksPerTurn);
   let usedThisTurn = 0;
   const waiting: (() => void)[] = [];
   let scheduled = false;
@@ -21,7 +30,7 @@ export function createBulkLane(options: { chunksPerTurn: number }): BulkLane {
   const nextTurn = (): void => {
     scheduled = false;
     usedThisTurn = 0;
-    const admitted = waiting.splice(0, options.chunksPerTurn);
+    const admitted = waiting.splice(0, perTurn());
     usedThisTurn = admitted.length;
     for (const admit of admitted) admit();
     if (waiting.length > 0 || usedThisTurn > 0) schedule();
@@ -33,7 +42,7 @@ export function createBulkLane(options: { chunksPerTurn: number }): BulkLane {
   };
 
   const turn = (): Promise<void> => {
-    if (usedThisTurn < options.chunksPerTurn && waiting.length === 0) {
+    if (usedThisTurn < perTurn() && waiting.length === 0) {
       usedThisTurn += 1;
       schedule();
       return Promise.resolve();
@@ -44,6 +53,15 @@ export function createBulkLane(options: { chunksPerTurn: number }): BulkLane {
 
   return {
     turn,
+    interactive() {
+      interactiveInFlight += 1;
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        interactiveInFlight -= 1;
+      };
+    },
     gate() {
       return new Transform({
         transform(chunk: Buffer, _encoding, callback) {
@@ -58,5 +76,6 @@ export function createBulkLane(options: { chunksPerTurn: number }): BulkLane {
 export const NO_LANE: BulkLane = {
   gate: () => new Transform({ transform: (chunk: Buffer, _encoding, callback) => callback(null, chunk) }),
   turn: () => Promise.resolve(),
+  interactive: () => () => undefined,
 };
 

@@ -1,10 +1,14 @@
 // The audit journal as the gateway's users see it: every step of a transfer, every denied decision
 // and every refused caller is in the journal; parties get inclusion proofs of their transfer's
 // entries; the regulator's export verifies offline with nothing but the gateway's JWKS.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyExport } from '../../gateway/audit/verify-export.js';
+import { PROJECT_ROOT } from '../../gateway/config.js';
 import { devIdentity } from '../support/dev-pki.js';
 import { call, mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createTransfer, sha256, upload } from '../support/transfers.js';
@@ -116,5 +120,27 @@ describe('audit journal', () => {
     const result = await call(gw.gateway.apiUrl, regulator, '/v1/audit/consistency?from=2&to=5');
     expect(result.status).toBe(200);
     expect(result.body).toMatchObject({ fromSize: 2, toSize: 5, proof: expect.any(Array) });
+  });
+});
+
+describe("the README's plain-JOSE check of an export", () => {
+  it('runs as written and finds the signed digest right (and a tampered export wrong)', async () => {
+    const readme = await readFile(path.join(PROJECT_ROOT, 'README.md'), 'utf8');
+    const snippet = /```sh\n(node --input-type=module -e "[\s\S]*?\n")\n```/.exec(readme)?.[1];
+    expect(snippet, 'the snippet is in the README').toBeDefined();
+    // Inside the project, so that `import 'jose'` resolves as it does for a reader with `npm ci` done.
+    const dir = await mkdtemp(path.join(PROJECT_ROOT, '.test-readme-'));
+    try {
+      const exported = await exportAs(regulator);
+      await writeFile(path.join(dir, 'export.ndjson'), exported.text);
+      await writeFile(path.join(dir, 'gateway-jwks.json'), JSON.stringify((await call(gw.gateway.apiUrl, regulator, '/.well-known/jwks.json')).body));
+      const run = (): Promise<string> =>
+        new Promise((resolve, reject) => execFile('sh', ['-c', snippet as string], { cwd: dir }, (error, stdout) => (error ? reject(error) : resolve(stdout))));
+      expect(await run()).toMatch(/^hetao-audit-export\+jws \d+ entries, digest ok\n$/);
+      await writeFile(path.join(dir, 'export.ndjson'), exported.text.replace('"sz-hospital"', '"sz-hospitaX"'));
+      expect(await run()).toContain('DIGEST MISMATCH');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

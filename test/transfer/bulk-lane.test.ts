@@ -20,6 +20,21 @@ describe('bulk lane', () => {
     expect(admitted).toEqual([0, 1, 2, 3, 4]);
   });
 
+  it('narrows to one chunk per turn while an interactive request is in flight, and widens again after', async () => {
+    const lane = createBulkLane({ chunksPerTurn: 3 });
+    const end = lane.interactive();
+    const admitted: number[] = [];
+    for (let i = 0; i < 6; i += 1) void lane.turn().then(() => admitted.push(i));
+    await Promise.resolve();
+    expect(admitted).toEqual([0]);
+    await nextTurn();
+    expect(admitted).toEqual([0, 1]);
+    end();
+    end(); // ending twice changes nothing
+    await nextTurn();
+    expect(admitted).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it('carries every byte of a gated stream, in order', async () => {
     const lane = createBulkLane({ chunksPerTurn: 1 });
     const chunks = Array.from({ length: 50 }, (_, i) => Buffer.from(`chunk-${i};`));
