@@ -13,7 +13,7 @@ const TEMP_MARK = '.tmp-';
 /** Large writes keep a Node sink near disk speed (small writes halve it). */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 /** Large objects are handed to the disk every this many bytes (see steady-write-stream.ts). */
-const SYNC_EVERY_BYTES = 2 * 1024 * 1024;
+const SYNC_EVERY_BYTES = 1024 * 1024;
 
 function checkKey(key: string): void {
   if (!KEY_PATTERN.test(key) || key.split('/').some((segment) => segment === '.' || segment === '..' || segment.includes(TEMP_MARK))) {
