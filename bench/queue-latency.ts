@@ -63,6 +63,14 @@ interface ModeResult {
   readonly loaded: number[];
   readonly uploadSeconds: number;
   readonly availableSeconds: number;
+  /** The gateway's event-loop delay over its life (prom-client's monitor): where a tail comes from. */
+  readonly eventLoop: string;
+}
+
+async function eventLoopLag(ops: string): Promise<string> {
+  const text = await (await fetch(`${ops}/metrics`)).text();
+  const value = (name: string): string => `${(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000).toFixed(1)}`;
+  return `event loop delay p50 ${value('hetao_nodejs_eventloop_lag_p50_seconds')} ms, p99 ${value('hetao_nodejs_eventloop_lag_p99_seconds')} ms, max ${value('hetao_nodejs_eventloop_lag_max_seconds')} ms`;
 }
 
 async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeResult> {
@@ -75,12 +83,16 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
     HETAO_LOG_LEVEL: 'warn',
     HETAO_QUEUE_PREFIX: prefix,
     ...(process.env.HETAO_BULK_CHUNKS_PER_TURN ? { HETAO_BULK_CHUNKS_PER_TURN: process.env.HETAO_BULK_CHUNKS_PER_TURN } : {}),
+    // e.g. V8 heap flags for the gateway and worker, to see what a GC setting does to the tail.
+    ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
     // Queued: small transfers stay inline, every large one is queued; inline: nothing is.
     ...(mode === 'queued' ? { REDIS_URL, HETAO_QUEUE_WORKERS: '0', HETAO_QUEUE_THRESHOLD_BYTES: String(MiB) } : { HETAO_QUEUE_THRESHOLD_BYTES: String(2 ** 50) }),
   };
   const children: ChildProcess[] = [];
   try {
-    const gateway = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { ...env, HETAO_LOG_LEVEL: 'info' }, (line) => (line.msg === 'gateway listening' ? String(line.api) : undefined));
+    const gateway = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { ...env, HETAO_LOG_LEVEL: 'info' }, (line) =>
+      line.msg === 'gateway listening' ? `${String(line.api)} ${String(line.ops)}` : undefined,
+    );
     children.push(gateway.child);
     if (mode === 'queued') {
       const worker = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/worker-main.js')], { ...env, HETAO_QUEUE_WORKERS: '2', HETAO_QUEUE_PER_RECIPIENT: '2', HETAO_LOG_LEVEL: 'info' }, (line) =>
@@ -88,7 +100,7 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
       );
       children.push(worker.child);
     }
-    const api = gateway.url;
+    const [api = '', ops = ''] = gateway.url.split(' ');
     for (let i = 0; i < 20; i += 1) await transfer(api, agent, SMALL_BYTES); // warm-up
     const idle: number[] = [];
     for (let i = 0; i < IDLE_SAMPLES; i += 1) idle.push((await transfer(api, agent, SMALL_BYTES)).seconds);
@@ -103,10 +115,11 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
     await new Promise((resolve) => setTimeout(resolve, 300)); // let the large uploads start
     while (!uploadsDone) loaded.push((await transfer(api, agent, SMALL_BYTES)).seconds);
     const ids = await large;
+    const eventLoop = await eventLoopLag(ops);
     const uploadSeconds = (performance.now() - started) / 1000;
     await waitAvailable(api, agent, ids);
     const availableSeconds = (performance.now() - started) / 1000;
-    return { mode, idle, loaded, uploadSeconds, availableSeconds };
+    return { mode, idle, loaded, uploadSeconds, availableSeconds, eventLoop };
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -181,6 +194,7 @@ async function main(): Promise<void> {
       target: { text: '≤ 3 × idle p99', met: ratio <= 3 },
     });
   }
+  for (const r of results) console.log(`${r.mode}: gateway ${r.eventLoop}`);
   const [inline, queued] = results;
   if (inline && queued) {
     reportResult({
