@@ -1,19 +1,12 @@
 // Process entry: configuration → gateway → signals. SIGHUP reloads registry and CRL; SIGTERM and
 // SIGINT close gracefully (in-flight requests finish); a second signal exits at once.
-import { loadConfig } from './config.js';
 import { GatewayError } from './errors.js';
 import { startGateway } from './http/start-gateway.js';
 import { createLogger } from './logger.js';
-import { stopOnSignals } from './stop-on-signals.js';
+import { loadConfigOrExit, stopOnSignals } from './process-entry.js';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exit(78); // EX_CONFIG
-  }
+  const config = loadConfigOrExit();
   const logger = createLogger({ level: config.logLevel });
   let gateway;
   try {

@@ -1,20 +1,13 @@
 // Process entry of `hetao worker`: configuration → stage workers → signals. SIGTERM and SIGINT let
 // running jobs finish (BullMQ hands unfinished ones to another worker after HETAO_QUEUE_LOCK_MS).
 import os from 'node:os';
-import { loadConfig } from './config.js';
 import { GatewayError } from './errors.js';
 import { createLogger } from './logger.js';
 import { startWorker } from './start-worker.js';
-import { stopOnSignals } from './stop-on-signals.js';
+import { loadConfigOrExit, stopOnSignals } from './process-entry.js';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exit(78); // EX_CONFIG
-  }
+  const config = loadConfigOrExit();
   const logger = createLogger({ level: config.logLevel }).child({ process: 'worker' });
   // Stages are batch work: on a host shared with a gateway, the gateway's requests come first.
   try {
