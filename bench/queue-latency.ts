@@ -5,6 +5,8 @@
 //      the full inspection) versus inline (no Redis: every upload finishes in the upload pass).
 // The gateway, the worker and the large uploads' client are child processes (node dist/…); the
 // small transfers are timed from this process (undici, mTLS).
+// Diagnostics: BENCH_NODE_OPTIONS goes to the gateway's and worker's NODE_OPTIONS, BENCH_GATEWAY_NODE_ARGS
+// (space-separated) before the gateway's script, e.g. "--cpu-prof --cpu-prof-dir=/tmp/gwprof".
 // Needs Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379; queued mode is skipped without it).
 // Run: npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/queue-latency.js)
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -90,7 +92,7 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
   };
   const children: ChildProcess[] = [];
   try {
-    const gateway = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { ...env, HETAO_LOG_LEVEL: 'info' }, (line) =>
+    const gateway = await startChild([...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ') ?? []), path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { ...env, HETAO_LOG_LEVEL: 'info' }, (line) =>
       line.msg === 'gateway listening' ? `${String(line.api)} ${String(line.ops)}` : undefined,
     );
     children.push(gateway.child);
