@@ -50,6 +50,17 @@ export function createSteadyWriteStream(
     }
   };
 
+  // Chunks are gathered up to `highWaterMark` bytes and written with one writev: every file-system
+  // call wakes a thread-pool thread, and on a busy host each wake-up can cost the event loop its CPU.
+  let gathered: Buffer[] = [];
+  let gatheredBytes = 0;
+  const writeGathered = async (): Promise<void> => {
+    const chunks = gathered;
+    gathered = [];
+    gatheredBytes = 0;
+    if (chunks.length > 0) await writeAll(chunks);
+  };
+
   return new Writable({
     highWaterMark: options.highWaterMark,
     construct(callback) {
@@ -59,9 +70,21 @@ export function createSteadyWriteStream(
       }, callback);
     },
     writev(chunks, callback) {
-      writeAll(chunks.map(({ chunk }) => chunk as Buffer)).then(() => callback(), callback);
+      for (const { chunk } of chunks) {
+        gathered.push(chunk as Buffer);
+        gatheredBytes += (chunk as Buffer).length;
+      }
+      if (gatheredBytes < options.highWaterMark) {
+        callback();
+        return;
+      }
+      writeGathered().then(() => callback(), callback);
+    },
+    final(callback) {
+      writeGathered().then(() => callback(), callback);
     },
     destroy(error, callback) {
+      gathered = [];
       const closing = handle?.close() ?? Promise.resolve();
       handle = undefined;
       closing.then(() => callback(error), (closeError: unknown) => callback((error ?? closeError) as Error | null));

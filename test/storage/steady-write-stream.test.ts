@@ -33,3 +33,15 @@ describe('steady write stream', () => {
     expect(await readFile(file, 'utf8')).toBe('kept');
   });
 });
+
+describe('steady write stream, gathering', () => {
+  it('keeps chunks smaller than its high-water mark until the end, and writes them all', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'hetao-steady-'));
+    const file = path.join(dir, 'object');
+    const stream = createSteadyWriteStream(file, { highWaterMark: 1024 * 1024, syncEveryBytes: 1024 * 1024 });
+    await new Promise<void>((resolve, reject) => stream.write(Buffer.from('first '), (error) => (error ? reject(error) : resolve())));
+    expect(await readFile(file, 'utf8')).toBe(''); // gathered, not yet written
+    await new Promise<void>((resolve) => stream.end(Buffer.from('last'), () => resolve()));
+    expect(await readFile(file, 'utf8')).toBe('first last');
+  });
+});
