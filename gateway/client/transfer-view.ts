@@ -1,27 +1,14 @@
-// What a lab system sees of a transfer over the API. Declared here, not imported from the gateway's
-// own record types: the client follows the wire format, and the server side may grow fields freely
-// (every view keeps unknown members).
+// What a lab system sees of a transfer over the API. The view is declared here, not taken from the
+// gateway's record type: the client follows the wire format, and the server side may grow fields
+// freely (every view keeps unknown members). The statuses come from the state machine itself.
 
-export const TRANSFER_STATUSES = [
-  'authorized',
-  'uploading',
-  'queued',
-  'processing',
-  'available',
-  'delivered',
-  'received',
-  'quarantined',
-  'failed',
-  'cancelled',
-  'expired',
-] as const;
+import { contentIsAvailable, type TransferStatus } from '../transfer/transfer-record.js';
 
-export type TransferStatus = (typeof TRANSFER_STATUSES)[number];
+// The statuses and which of them hold downloadable content are the state machine's own: one list.
+export { TRANSFER_STATUSES, type TransferStatus } from '../transfer/transfer-record.js';
 
 /** Statuses in which the gateway is still working on the content (or waiting for it). */
 const IN_FLIGHT: ReadonlySet<string> = new Set(['authorized', 'uploading', 'queued', 'processing']);
-/** Statuses in which the envelope may be downloaded by its holders. */
-const DOWNLOADABLE: ReadonlySet<string> = new Set(['available', 'delivered', 'received']);
 
 /** True once the gateway has finished with the content: available, delivered, received, or a dead end. */
 export function isSettled(status: string): boolean {
@@ -29,7 +16,7 @@ export function isSettled(status: string): boolean {
 }
 
 export function isDownloadable(status: string): boolean {
-  return DOWNLOADABLE.has(status);
+  return contentIsAvailable(status as TransferStatus);
 }
 
 /** True for the outcomes where the data will not reach the recipient through no fault of the network. */
