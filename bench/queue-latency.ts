@@ -5,11 +5,11 @@
 //      the full inspection) versus inline (no Redis: every upload finishes in the upload pass).
 // The gateway, the worker and the large uploads' client are child processes (node dist/…); the
 // small transfers are timed from this process (undici, mTLS).
-// Diagnostics: BENCH_NODE_OPTIONS goes to the gateway's and worker's NODE_OPTIONS, BENCH_GATEWAY_NODE_ARGS
+// BENCH_MODES=queued runs one mode. Diagnostics: UV_THREADPOOL_SIZE is passed on; BENCH_NODE_OPTIONS goes to the gateway's and worker's NODE_OPTIONS, BENCH_GATEWAY_NODE_ARGS
 // (space-separated) before the gateway's script, e.g. "--cpu-prof --cpu-prof-dir=/tmp/gwprof".
 // Needs Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379; queued mode is skipped without it).
 // Run: npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/queue-latency.js)
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -87,6 +87,7 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
     ...(process.env.HETAO_BULK_CHUNKS_PER_TURN ? { HETAO_BULK_CHUNKS_PER_TURN: process.env.HETAO_BULK_CHUNKS_PER_TURN } : {}),
     // e.g. V8 heap flags for the gateway and worker, to see what a GC setting does to the tail.
     ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+    ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}),
     // Queued: small transfers stay inline, every large one is queued; inline: nothing is.
     ...(mode === 'queued' ? { REDIS_URL, HETAO_QUEUE_WORKERS: '0', HETAO_QUEUE_THRESHOLD_BYTES: String(MiB) } : { HETAO_QUEUE_THRESHOLD_BYTES: String(2 ** 50) }),
   };
@@ -96,7 +97,7 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
       line.msg === 'gateway listening' ? `${String(line.api)} ${String(line.ops)}` : undefined,
     );
     children.push(gateway.child);
-    if (mode === 'queued') {
+    if (mode === 'queued' && !process.env.BENCH_NO_WORKER) {
       const worker = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/worker-main.js')], { ...env, HETAO_QUEUE_WORKERS: '2', HETAO_QUEUE_PER_RECIPIENT: '2', HETAO_LOG_LEVEL: 'info' }, (line) =>
         line.msg === 'worker running' ? 'ok' : undefined,
       );
@@ -119,13 +120,16 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
     const ids = await large;
     const eventLoop = await eventLoopLag(ops);
     const uploadSeconds = (performance.now() - started) / 1000;
-    await waitAvailable(api, agent, ids);
+    if (!process.env.BENCH_NO_WORKER) await waitAvailable(api, agent, ids);
     const availableSeconds = (performance.now() - started) / 1000;
     return { mode, idle, loaded, uploadSeconds, availableSeconds, eventLoop };
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 500));
     await rm(dir, { recursive: true, force: true });
+    // Deleting gigabytes keeps the disk busy for a while (discard): let it finish before the next
+    // mode measures its idle figures.
+    execFileSync('sync');
     if (mode === 'queued') {
       const client = new Redis(REDIS_URL);
       const keys = await client.keys(`${prefix}:*`);
@@ -169,8 +173,12 @@ async function redisReachable(): Promise<boolean> {
 
 async function main(): Promise<void> {
   const agent = new Agent({ connect: await identity('institutions/sz-hospital'), bodyTimeout: 0, headersTimeout: 0 });
-  const results: ModeResult[] = [await runMode('inline', agent)];
-  if (await redisReachable()) results.push(await runMode('queued', agent));
+  const modes = (process.env.BENCH_MODES ?? 'inline,queued').split(',');
+  const results: ModeResult[] = [];
+  if (modes.includes('inline')) results.push(await runMode('inline', agent));
+  if (!modes.includes('queued')) {
+    /* not asked for */
+  } else if (await redisReachable()) results.push(await runMode('queued', agent));
   else console.log(`(queued mode skipped: no Redis at ${REDIS_URL})`);
   await agent.close();
 

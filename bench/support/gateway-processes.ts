@@ -27,7 +27,7 @@ export async function startChild(args: string[], env: Record<string, string>, re
         const found = ready(JSON.parse(line) as Record<string, unknown>);
         if (found) resolve(found);
       } catch {
-        /* not a JSON line */
+        if (process.env.BENCH_ECHO_CHILD) process.stderr.write(`${line}\n`);
       }
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));

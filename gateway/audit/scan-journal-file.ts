@@ -10,9 +10,8 @@
 // exactly that of one scan from the start. A small one is scanned in this thread as a single range.
 import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { threadEntry } from '../thread-entry.js';
 import { createEntryIndex, type EntryIndex } from './entry-index.js';
 import { createMerkleTree, type MerkleTree } from './merkle-tree.js';
 import { scanJournalRange, seqProblem, timeProblem, type RangeScan } from './scan-journal-range.js';
@@ -142,18 +141,7 @@ interface ScanWorker {
   stop(): void;
 }
 
-const here = fileURLToPath(import.meta.url);
-/** The worker's module next to this one: .js when compiled, .ts under vitest or tsx. */
-const WORKER_MODULE = new URL(`./scan-journal-worker${path.extname(here)}`, import.meta.url);
-/**
- * Node 20 ignores `--import` in a worker's execArgv, so a TypeScript worker starts from a tiny ES
- * module that registers tsx's loader (the project's own copy) and then imports the real one.
- */
-const TSX_API = new URL('../../node_modules/tsx/dist/esm/api/index.mjs', import.meta.url);
-const WORKER_ENTRY =
-  path.extname(here) === '.ts'
-    ? new URL(`data:text/javascript,${encodeURIComponent(`import { register } from ${JSON.stringify(TSX_API.href)}; register(); await import(${JSON.stringify(WORKER_MODULE.href)});`)}`)
-    : WORKER_MODULE;
+const WORKER_ENTRY = threadEntry('scan-journal-worker', import.meta.url);
 
 function startScanWorker(): ScanWorker {
   const worker = new Worker(WORKER_ENTRY);

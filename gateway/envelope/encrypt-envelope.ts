@@ -1,7 +1,7 @@
 // Encrypting a dataset transfer into an envelope, in two phases: `body` turns plaintext into sealed
 // segments as it streams (hashing the plaintext on the way), then `finish` wraps the data key for
 // the holders, signs the header (which needs the final size and digest) and frames the prefix.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import { frameEnvelopePrefix } from './envelope-framing.js';
@@ -18,7 +18,8 @@ import {
   type WrappedKey,
 } from './envelope-header.js';
 import type { GatewaySigner } from './gateway-signer.js';
-import { createSegmentCipher, DATA_KEY_BYTES, MAX_SEGMENTS, NONCE_PREFIX_BYTES, SALT_BYTES, TAG_BYTES } from './stream-aead.js';
+import { createBodySealer, type BodySealingParams, type BodyTotals } from './seal-body.js';
+import { DATA_KEY_BYTES, NONCE_PREFIX_BYTES, SALT_BYTES, TAG_BYTES } from './stream-aead.js';
 import { wrapDataKey, type KeyHolder } from './wrap-data-key.js';
 
 export interface EnvelopeEncryptorOptions {
@@ -75,12 +76,15 @@ function checkHolders(holders: readonly KeyHolder[], recipient: string): void {
   }
 }
 
-/**
- * A new envelope with a fresh random data key, salt and nonce prefix.
- * @throws GatewayError `ERR_ENVELOPE_FORMAT` for a segment size outside 1 KiB…16 MiB. The body
- *   stream fails with `ERR_ENVELOPE_SIZE` past 2³²−1 segments.
- */
-export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): EnvelopeEncryptor {
+interface EnvelopeKeys {
+  readonly binding: EnvelopeBinding;
+  readonly bindingHash: Buffer;
+  readonly dataKey: Buffer;
+  readonly sealing: BodySealingParams;
+}
+
+/** A fresh random data key, salt and nonce prefix, and the binding they belong to. */
+function newEnvelopeKeys(options: EnvelopeEncryptorOptions): EnvelopeKeys {
   const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
   if (!Number.isSafeInteger(segmentSize) || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
     throw new GatewayError('ERR_ENVELOPE_FORMAT', `segment size ${segmentSize} is outside ${MIN_SEGMENT_SIZE}…${MAX_SEGMENT_SIZE}`);
@@ -101,41 +105,50 @@ export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): Enve
   });
   const bindingHash = hashBinding(binding);
   const dataKey = randomBytes(DATA_KEY_BYTES);
-  const cipher = createSegmentCipher({ dataKey, salt, noncePrefix, bindingHash });
+  return { binding, bindingHash, dataKey, sealing: { dataKey, salt, noncePrefix, bindingHash, segmentSize } };
+}
 
-  const digest = createHash('sha256');
-  // The plaintext of the segment not sealed yet, as views into the written chunks. Chunks are held,
-  // not copied (as PassThrough does): a writer that reused a buffer after writing it would get
-  // ERR_ENVELOPE_DIGEST at decryption, the digest having been taken at write time.
-  let held: Buffer[] = [];
-  let heldBytes = 0;
-  let plaintextSize = 0;
-  let segmentCount = 0;
+/** Wraps the data key for the holders and signs the header over the body's totals; zeroes the data key. */
+async function sealHeader(keys: EnvelopeKeys, body: BodyTotals, { holders, signer, processingHolder }: FinishOptions): Promise<FinishedEnvelope> {
+  try {
+    checkHolders(holders, keys.binding.recipient);
+    const header: EnvelopeHeader = {
+      binding: keys.binding,
+      bindingSha256: keys.bindingHash.toString('hex'),
+      wrappedKeys: await wrapDataKey(keys.dataKey, holders, keys.bindingHash),
+      plaintext: { size: body.plaintextSize, sha256: body.sha256 },
+      segmentCount: body.segmentCount,
+    };
+    const headerJws = await signer.sign(header, { typ: ENVELOPE_JWS_TYPE });
+    const processingWrap = processingHolder ? (await wrapDataKey(keys.dataKey, [processingHolder], keys.bindingHash))[0] : undefined;
+    return { headerJws, header, prefix: frameEnvelopePrefix(headerJws), ...(processingWrap ? { processingWrap } : {}) };
+  } finally {
+    keys.dataKey.fill(0);
+  }
+}
+
+/**
+ * A new envelope with a fresh random data key, salt and nonce prefix.
+ * @throws GatewayError `ERR_ENVELOPE_FORMAT` for a segment size outside 1 KiB…16 MiB. The body
+ *   stream fails with `ERR_ENVELOPE_SIZE` past 2³²−1 segments.
+ */
+export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): EnvelopeEncryptor {
+  const keys = newEnvelopeKeys(options);
+  const sealer = createBodySealer(keys.sealing);
   let state: 'streaming' | 'ended' | 'finished' | 'failed' = 'streaming';
-
-  const sealHeld = (stream: Transform, isFinal: boolean): void => {
-    if (segmentCount >= MAX_SEGMENTS) throw new GatewayError('ERR_ENVELOPE_SIZE', `a transfer holds at most ${MAX_SEGMENTS} segments`);
-    for (const piece of cipher.seal(segmentCount, isFinal, held)) stream.push(piece);
-    segmentCount += 1;
-    held = [];
-    heldBytes = 0;
+  const pushAll = (stream: Transform, pieces: readonly Buffer[]): void => {
+    for (const piece of pieces) stream.push(piece);
   };
 
+  // The sealer holds the plaintext of the segment not sealed yet as views into the written chunks,
+  // not copies (as PassThrough does): a writer that reused a buffer after writing it would get
+  // ERR_ENVELOPE_DIGEST at decryption, the digest having been taken at write time.
   const body = new Transform({
-    writableHighWaterMark: segmentSize,
-    readableHighWaterMark: segmentSize + TAG_BYTES,
+    writableHighWaterMark: keys.sealing.segmentSize,
+    readableHighWaterMark: keys.sealing.segmentSize + TAG_BYTES,
     transform(chunk: Buffer, _encoding, callback) {
       try {
-        digest.update(chunk);
-        plaintextSize += chunk.length;
-        // A segment is sealed only once a later byte exists, so that the last one can be flagged final.
-        for (let offset = 0; offset < chunk.length; ) {
-          if (heldBytes === segmentSize) sealHeld(this, false);
-          const take = Math.min(segmentSize - heldBytes, chunk.length - offset);
-          held.push(chunk.subarray(offset, offset + take));
-          heldBytes += take;
-          offset += take;
-        }
+        pushAll(this, sealer.write(chunk));
         callback();
       } catch (error) {
         callback(error as Error);
@@ -143,7 +156,7 @@ export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): Enve
     },
     flush(callback) {
       try {
-        sealHeld(this, true);
+        pushAll(this, sealer.end());
         state = 'ended';
         callback();
       } catch (error) {
@@ -153,36 +166,53 @@ export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): Enve
     destroy(error, callback) {
       if (state === 'streaming') {
         state = 'failed';
-        held = [];
-        dataKey.fill(0);
+        keys.dataKey.fill(0);
       }
       callback(error);
     },
   });
 
   return {
-    binding,
+    binding: keys.binding,
     body,
-    async finish({ holders, signer, processingHolder }) {
+    async finish(finishOptions) {
       if (state !== 'ended') {
         throw new GatewayError('ERR_INTERNAL', state === 'streaming' ? 'finish() before the envelope body ended' : `finish() on an envelope that is ${state}`);
       }
       state = 'finished';
-      try {
-        checkHolders(holders, binding.recipient);
-        const header: EnvelopeHeader = {
-          binding,
-          bindingSha256: bindingHash.toString('hex'),
-          wrappedKeys: await wrapDataKey(dataKey, holders, bindingHash),
-          plaintext: { size: plaintextSize, sha256: digest.digest('hex') },
-          segmentCount,
-        };
-        const headerJws = await signer.sign(header, { typ: ENVELOPE_JWS_TYPE });
-        const processingWrap = processingHolder ? (await wrapDataKey(dataKey, [processingHolder], bindingHash))[0] : undefined;
-        return { headerJws, header, prefix: frameEnvelopePrefix(headerJws), ...(processingWrap ? { processingWrap } : {}) };
-      } finally {
-        dataKey.fill(0);
-      }
+      return sealHeader(keys, sealer.totals(), finishOptions);
+    },
+  };
+}
+
+/** An envelope whose body is sealed elsewhere (a sealing thread) with `sealing`. */
+export interface DetachedEnvelopeEncryptor {
+  readonly binding: EnvelopeBinding;
+  /** For the sealer (`createBodySealer`): a copy of the key material, memory only. */
+  readonly sealing: BodySealingParams;
+  /** As `EnvelopeEncryptor.finish`, with the totals the sealer reported. Call once. */
+  finish(options: FinishOptions & { readonly body: BodyTotals }): Promise<FinishedEnvelope>;
+  /** Zeroes the data key when the body failed and `finish` will not be called. */
+  discard(): void;
+}
+
+export function createDetachedEnvelopeEncryptor(options: EnvelopeEncryptorOptions): DetachedEnvelopeEncryptor {
+  const keys = newEnvelopeKeys(options);
+  const sealingKey = Buffer.from(keys.dataKey);
+  let done = false;
+  return {
+    binding: keys.binding,
+    sealing: { ...keys.sealing, dataKey: sealingKey },
+    async finish(finishOptions) {
+      if (done) throw new GatewayError('ERR_INTERNAL', 'finish() on an envelope that is finished or discarded');
+      done = true;
+      sealingKey.fill(0);
+      return sealHeader(keys, finishOptions.body, finishOptions);
+    },
+    discard() {
+      done = true;
+      sealingKey.fill(0);
+      keys.dataKey.fill(0);
     },
   };
 }

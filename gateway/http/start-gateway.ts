@@ -25,6 +25,7 @@ import { createTransferService } from '../transfer/transfer-service.js';
 import { createStageCoordinator, type StageCoordinator } from '../transfer/stage-coordinator.js';
 import { createStageResults } from '../transfer/stage-results.js';
 import { createBulkLane } from '../transfer/bulk-lane.js';
+import { createSealingThreads } from '../transfer/sealing-threads.js';
 import { createStageQueueFor, loadProcessingKey, startStageWorkers, workerMetricsEvents } from '../stage-workers.js';
 import { buildApiApp } from './api-app.js';
 import { buildOpsApp } from './ops-app.js';
@@ -128,6 +129,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const processingKey = await loadProcessingKey(config);
   let coordinator: StageCoordinator | undefined;
   const bulkLane = createBulkLane({ chunksPerTurn: config.queue.bulkChunksPerTurn });
+  const sealingThreads = config.sealingThreads > 0 ? createSealingThreads({ threads: config.sealingThreads, niceness: SEALING_THREAD_NICENESS }) : undefined;
   const transfers = createTransferService({
     records: await createRecordStore(objects),
     objects,
@@ -138,6 +140,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
     processingPublicJwk: processingKey.publicJwk,
     bulkLane,
+    ...(sealingThreads ? { sealingThreads } : {}),
     queueing: { thresholdBytes: config.queue.thresholdBytes, available: () => queue.isAvailable(), retryAfterSeconds: QUEUE_RETRY_AFTER_S },
     onChange: async (record, change) => {
       await journal.append(transferChangeEvent(record, change, actorOf(change.by)));
@@ -243,6 +246,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     clearInterval(reconcileTimer);
     await Promise.allSettled([api.close(), ops.close(), queue.close()]);
     await journal.close();
+    await sealingThreads?.close();
     await objects.close();
     throw error;
   }
@@ -275,11 +279,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         await queue.close();
         // A final checkpoint covers every entry written before shutdown.
         await journal.close();
+        await sealingThreads?.close();
         await objects.close();
       }
     },
   };
 }
+
+/** Sealing is bulk work: below the event loop, which serves every small request (Unix niceness). */
+const SEALING_THREAD_NICENESS = 10;
 
 function urlHost(address: AddressInfo): string {
   return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

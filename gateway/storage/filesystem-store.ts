@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { ObjectStore, PendingObject } from './object-store.js';
+import type { ObjectStore, PendingFile, PendingObject } from './object-store.js';
 import { createSteadyWriteStream, createSyncQueue } from './steady-write-stream.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
@@ -57,19 +57,39 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     return handle;
   };
 
-  const commitFile = async (temp: string, final: string): Promise<void> => {
-    await fsyncPath(temp);
-    await rename(temp, final);
-    await (await folderOf(final)).sync();
+  const pendingFileAt = (temp: string, final: string, key: string): PendingFile => {
+    let settled = false;
+    return {
+      path: temp,
+      async commit() {
+        if (settled) throw new Error(`object ${key} already settled`);
+        settled = true;
+        await fsyncPath(temp);
+        await rename(temp, final);
+        await (await folderOf(final)).sync();
+        return { size: (await stat(final)).size };
+      },
+      async abort() {
+        settled = true;
+        await rm(temp, { force: true });
+      },
+    };
   };
 
   return {
+    async createPendingFile(key): Promise<PendingFile> {
+      const final = fileOf(key);
+      await folderOf(final);
+      const temp = `${final}${TEMP_MARK}${randomUUID()}`;
+      await (await open(temp, 'wx')).close();
+      return pendingFileAt(temp, final, key);
+    },
     async createPending(key): Promise<PendingObject> {
       const final = fileOf(key);
       await folderOf(final);
       const temp = `${final}${TEMP_MARK}${randomUUID()}`;
       const stream = createSteadyWriteStream(temp, { highWaterMark: WRITE_BUFFER_BYTES, syncEveryBytes: SYNC_EVERY_BYTES, queueSync: bulkSyncs });
-      let settled = false;
+      const file = pendingFileAt(temp, final, key);
       const closed = (): Promise<void> =>
         stream.closed
           ? Promise.resolve()
@@ -80,17 +100,13 @@ export async function createFilesystemStore(root: string, options: { removeLefto
       return {
         stream,
         async commit() {
-          if (settled) throw new Error(`object ${key} already settled`);
-          settled = true;
           if (!stream.writableFinished) await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
           await closed();
-          await commitFile(temp, final);
-          return { size: (await stat(final)).size };
+          return file.commit();
         },
         async abort() {
-          settled = true;
           await closed();
-          await rm(temp, { force: true });
+          await file.abort();
         },
       };
     },

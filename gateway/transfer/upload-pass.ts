@@ -1,19 +1,18 @@
 // The one streaming pass of an upload: meter (the declared size is a hard cap) → inspector tap →
-// segmented encryption → pending object. Backpressure runs end to end through stream.pipeline, so
-// memory stays flat whatever the size; any error or a cut connection aborts the pending object.
-import { Transform, type Readable } from 'node:stream';
+// segmented encryption → pending object, here on the event loop or in a sealing thread behind one
+// sink. Backpressure runs end to end through stream.pipeline, so memory stays flat whatever the
+// size; any error or a cut connection aborts what was written.
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../errors.js';
-import type { PendingObject } from '../storage/object-store.js';
 
 export interface UploadPassInput {
   readonly source: Readable;
   readonly declaredSize: number;
-  /** Sees every plaintext chunk; must not keep it. */
-  readonly inspect: (chunk: Buffer) => void;
-  /** Plaintext in, envelope body out. */
-  readonly encrypt: Transform;
-  readonly target: PendingObject;
+  /** What the metered plaintext goes through: the last stream writes the sealed body. */
+  readonly seal: readonly [...Transform[], Writable];
+  /** Deletes what was written. */
+  readonly abort: () => Promise<void>;
   /** Abort when the client sends nothing for this long. */
   readonly idleTimeoutMs: number;
   /** For bulk uploads: the slow lane (bulk-lane.ts) the bytes queue in before any work is done on them. */
@@ -37,7 +36,8 @@ function createMeter(declaredSize: number, onChunk: () => void): Transform & { b
   return Object.assign(meter, { bytes: () => seen });
 }
 
-function createTap(inspect: (chunk: Buffer) => void): Transform {
+/** Shows every chunk to `inspect` (which must not keep it) and passes it on. */
+export function createInspectionTap(inspect: (chunk: Buffer) => void): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       inspect(chunk);
@@ -57,9 +57,9 @@ export async function runUploadPass(input: UploadPassInput): Promise<{ bytes: nu
   const meter = createMeter(input.declaredSize, () => timer.refresh());
   try {
     const stages = input.lane ? [input.lane, meter] : [meter];
-    await pipeline([input.source, ...stages, createTap(input.inspect), input.encrypt, input.target.stream], { signal: idle.signal });
+    await pipeline([input.source, ...stages, ...input.seal], { signal: idle.signal });
   } catch (error) {
-    await input.target.abort();
+    await input.abort();
     if (error instanceof GatewayError) throw error;
     if (idle.signal.aborted) throw new GatewayError('ERR_REQUEST_INVALID', `the upload sent nothing for ${input.idleTimeoutMs} ms and was aborted`);
     // A cut connection surfaces as an aborted or premature-close error of the request stream.
@@ -68,7 +68,7 @@ export async function runUploadPass(input: UploadPassInput): Promise<{ bytes: nu
     clearTimeout(timer);
   }
   if (meter.bytes() !== input.declaredSize) {
-    await input.target.abort();
+    await input.abort();
     throw new GatewayError('ERR_TRANSFER_SIZE_MISMATCH', `the content has ${meter.bytes()} bytes, the manifest declared ${input.declaredSize}`, {
       declaredSize: input.declaredSize,
       receivedSize: meter.bytes(),

@@ -5,16 +5,21 @@
 import type { Readable } from 'node:stream';
 import type { JWK } from 'jose';
 import { GatewayError } from '../errors.js';
-import { createEnvelopeEncryptor } from '../envelope/encrypt-envelope.js';
+import { createDetachedEnvelopeEncryptor, createEnvelopeEncryptor, type FinishedEnvelope } from '../envelope/encrypt-envelope.js';
 import type { GatewaySigner } from '../envelope/gateway-signer.js';
 import { createInspector } from '../inspect/create-inspector.js';
+import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
 import { judgeInspection } from '../inspect/judge-inspection.js';
 import type { Party } from '../policy/decision-input.js';
 import type { ObjectStore, PendingObject } from '../storage/object-store.js';
 import type { Caller } from './caller.js';
 import { transition, type TransferRecord } from './transfer-record.js';
 import type { BulkLane } from './bulk-lane.js';
-import { runUploadPass } from './upload-pass.js';
+import type { SealingThreads } from './sealing-threads.js';
+import { createInspectionTap, runUploadPass } from './upload-pass.js';
+
+/** Uploads from this size on are sealed in a sealing thread (when there are any): below it, handing bytes to a thread costs more than it frees. */
+const SEAL_IN_THREAD_FROM_BYTES = 1024 * 1024;
 
 export interface UploadDependencies {
   readonly objects: ObjectStore;
@@ -26,6 +31,8 @@ export interface UploadDependencies {
   readonly processingPublicJwk?: JWK;
   /** Bulk (queued) uploads take their turns here so that small requests stay quick. */
   readonly bulkLane?: BulkLane;
+  /** Large uploads are inspected, sealed and written here, off the event loop. */
+  readonly sealingThreads?: SealingThreads;
 }
 
 /** How an upload finishes: inline (judged on what streamed past), or queued for these heavy stages. */
@@ -61,7 +68,7 @@ export function createUploadHandler(deps: UploadDependencies) {
     if (route.queued && !deps.processingPublicJwk) throw new GatewayError('ERR_INTERNAL', 'queued uploads need the gateway processing key');
     const started = await save(transition(record, 'uploading', { at: deps.clock(), event: 'upload-started', by: caller.id }), { event: 'upload-started', by: caller.id });
 
-    const inspector = createInspector({
+    const inspectorOptions: InspectorOptions = {
       declared: {
         format: manifest.dataset.format,
         subjects: manifest.dataset.subjects,
@@ -71,35 +78,50 @@ export function createUploadHandler(deps: UploadDependencies) {
       },
       // A queued transfer is inspected in full by a worker; the upload pass only samples it.
       mode: obligations.fullInspection && !route.queued ? 'full' : 'sampled',
-    });
-    const encryptor = createEnvelopeEncryptor({
+    };
+    const binding = {
       transferId: record.id,
       sender: record.sender,
       recipient: record.recipient,
       policyRevision: record.decision.policyRevision,
       decisionId: record.decision.decisionId,
-    });
+    };
     const fail = async (error: unknown): Promise<never> => {
       const code = error instanceof GatewayError ? error.code : 'ERR_INTERNAL';
       await save(transition(started, 'authorized', { at: deps.clock(), event: 'upload-failed', by: 'gateway', detail: { code } }), { event: 'upload-failed', by: 'gateway' });
       throw error;
     };
+    const processingHolder = route.queued && deps.processingPublicJwk ? { institution: 'gateway', role: 'processing' as const, jwk: deps.processingPublicJwk } : undefined;
+    const finishOptions = { holders, signer: deps.signer, ...(processingHolder ? { processingHolder } : {}) };
+    const common = { source, declaredSize: manifest.dataset.sizeBytes, idleTimeoutMs: deps.uploadIdleTimeoutMs, ...(route.queued && deps.bulkLane ? { lane: deps.bulkLane.gate() } : {}) };
 
-    let pending: PendingObject | undefined;
-    let sealed;
+    let pending: { commit(): Promise<{ size: number }>; abort(): Promise<void> } | undefined;
+    let sealed: FinishedEnvelope;
+    let report: InspectionReport;
     try {
-      pending = await deps.objects.createPending(bodyKey);
-      await runUploadPass({
-        source,
-        declaredSize: manifest.dataset.sizeBytes,
-        inspect: (chunk) => inspector.write(chunk),
-        encrypt: encryptor.body,
-        target: pending,
-        idleTimeoutMs: deps.uploadIdleTimeoutMs,
-        ...(route.queued && deps.bulkLane ? { lane: deps.bulkLane.gate() } : {}),
-      });
-      const processingHolder = route.queued && deps.processingPublicJwk ? { institution: 'gateway', role: 'processing' as const, jwk: deps.processingPublicJwk } : undefined;
-      sealed = await encryptor.finish({ holders, signer: deps.signer, ...(processingHolder ? { processingHolder } : {}) });
+      if (deps.sealingThreads && deps.objects.createPendingFile && manifest.dataset.sizeBytes >= SEAL_IN_THREAD_FROM_BYTES) {
+        // Large: inspected, sealed and written in a sealing thread; the event loop only moves bytes.
+        const encryptor = createDetachedEnvelopeEncryptor(binding);
+        try {
+          const file = await deps.objects.createPendingFile(bodyKey);
+          pending = file;
+          const sealing = deps.sealingThreads.seal({ file: file.path, sealing: encryptor.sealing, inspector: inspectorOptions });
+          await runUploadPass({ ...common, seal: [sealing.sink], abort: () => file.abort() });
+          const sealedBody = await sealing.result;
+          report = sealedBody.report;
+          sealed = await encryptor.finish({ ...finishOptions, body: sealedBody.body });
+        } finally {
+          encryptor.discard();
+        }
+      } else {
+        const inspector = createInspector(inspectorOptions);
+        const encryptor = createEnvelopeEncryptor(binding);
+        const target = await deps.objects.createPending(bodyKey);
+        pending = target;
+        await runUploadPass({ ...common, seal: [createInspectionTap((chunk) => inspector.write(chunk)), encryptor.body, target.stream], abort: () => target.abort() });
+        sealed = await encryptor.finish(finishOptions);
+        report = inspector.finish();
+      }
       if (manifest.dataset.sha256 !== undefined && sealed.header.plaintext.sha256 !== manifest.dataset.sha256) {
         throw new GatewayError('ERR_TRANSFER_DIGEST_MISMATCH', 'the content does not have the declared SHA-256; nothing was kept', { declaredSha256: manifest.dataset.sha256 });
       }
@@ -108,7 +130,6 @@ export function createUploadHandler(deps: UploadDependencies) {
       return fail(error);
     }
 
-    const report = inspector.finish();
     const verdict = judgeInspection(report, {
       format: manifest.dataset.format,
       subjects: manifest.dataset.subjects,
