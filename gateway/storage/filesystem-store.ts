@@ -3,9 +3,10 @@
 // half of one; leftovers of interrupted writes are removed at start-up.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ObjectStore, PendingFile, PendingObject } from './object-store.js';
+import { createFileJobs } from './file-jobs.js';
 import { createSteadyWriteStream, createSyncQueue } from './steady-write-stream.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
@@ -15,18 +16,12 @@ const WRITE_BUFFER_BYTES = 1024 * 1024;
 /** Large objects are handed to the disk every this many bytes (see steady-write-stream.ts). */
 const SYNC_EVERY_BYTES = 1024 * 1024;
 
+/** Threads for small durable writes; fsyncs on one disk gain little from more. */
+const FILE_JOB_THREADS = 2;
+
 function checkKey(key: string): void {
   if (!KEY_PATTERN.test(key) || key.split('/').some((segment) => segment === '.' || segment === '..' || segment.includes(TEMP_MARK))) {
     throw new Error(`invalid object key ${JSON.stringify(key)}`);
-  }
-}
-
-async function fsyncPath(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
@@ -42,20 +37,20 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     return path.join(root, ...key.split('/'));
   };
 
-  // Every small write is a handful of steps, each waiting for a turn of a possibly busy event loop:
-  // folders are created once and kept open for their fsyncs, instead of mkdir + open + close each time.
-  const folders = new Map<string, Promise<FileHandle>>();
-  const bulkSyncs = createSyncQueue();
-  const folderOf = (file: string): Promise<FileHandle> => {
+  // Folders are created once, not before every write: each fs call is a round trip to another thread.
+  const folders = new Map<string, Promise<void>>();
+  const folderOf = (file: string): Promise<void> => {
     const folder = path.dirname(file);
-    let handle = folders.get(folder);
-    if (!handle) {
-      handle = mkdir(folder, { recursive: true }).then(() => open(folder, 'r'));
-      handle.catch(() => folders.delete(folder));
-      folders.set(folder, handle);
+    let made = folders.get(folder);
+    if (!made) {
+      made = mkdir(folder, { recursive: true }).then(() => undefined);
+      made.catch(() => folders.delete(folder));
+      folders.set(folder, made);
     }
-    return handle;
+    return made;
   };
+  const bulkSyncs = createSyncQueue();
+  const fileJobs = createFileJobs({ threads: FILE_JOB_THREADS });
 
   const pendingFileAt = (temp: string, final: string, key: string): PendingFile => {
     let settled = false;
@@ -64,10 +59,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
       async commit() {
         if (settled) throw new Error(`object ${key} already settled`);
         settled = true;
-        await fsyncPath(temp);
-        await rename(temp, final);
-        await (await folderOf(final)).sync();
-        return { size: (await stat(final)).size };
+        return { size: await fileJobs.run({ kind: 'commit', temp, final }) };
       },
       async abort() {
         settled = true;
@@ -112,17 +104,14 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     },
     async put(key, bytes) {
       const final = fileOf(key);
-      const folder = await folderOf(final);
+      await folderOf(final);
       const temp = `${final}${TEMP_MARK}${randomUUID()}`;
-      const handle = await open(temp, 'wx');
       try {
-        await handle.writeFile(bytes);
-        await handle.sync();
-      } finally {
-        await handle.close();
+        await fileJobs.run({ kind: 'put', temp, final, bytes });
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw error;
       }
-      await rename(temp, final);
-      await folder.sync();
     },
     async get(key) {
       try {
@@ -147,9 +136,8 @@ export async function createFilesystemStore(root: string, options: { removeLefto
       await rm(fileOf(key), { force: true });
     },
     async close() {
-      const handles = [...folders.values()];
       folders.clear();
-      await Promise.allSettled(handles.map(async (handle) => (await handle).close()));
+      await fileJobs.close();
     },
     async list(prefix) {
       const folder = fileOf(prefix.replace(/\/$/, ''));

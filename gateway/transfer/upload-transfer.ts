@@ -11,7 +11,7 @@ import { createInspector } from '../inspect/create-inspector.js';
 import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
 import { judgeInspection } from '../inspect/judge-inspection.js';
 import type { Party } from '../policy/decision-input.js';
-import type { ObjectStore, PendingObject } from '../storage/object-store.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import type { Caller } from './caller.js';
 import { transition, type TransferRecord } from './transfer-record.js';
 import type { BulkLane } from './bulk-lane.js';

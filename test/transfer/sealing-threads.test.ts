@@ -16,7 +16,7 @@ import { createSealingThreads, type SealingThreads } from '../../gateway/transfe
 import { BINDING_FIELDS, chunk, decryptEnvelope, DEFAULT_HOLDERS, devSigner } from '../envelope/envelope-fixtures.js';
 
 const INSPECTOR: InspectorOptions = {
-  declared: { format: 'csv', subjects: 'none', humanGeneticResources: false, deidentification: 'anonymised', category: 'other-research' },
+  declared: { format: 'csv', subjects: 0, humanGeneticResources: false, deidentification: 'anonymised', category: 'research-other' },
   mode: 'sampled',
 };
 

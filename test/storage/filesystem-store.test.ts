@@ -1,0 +1,70 @@
+// The filesystem object store on real files: small writes go through file jobs (one job per durable
+// write, in a thread), large ones through pending objects or pending files.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createFilesystemStore } from '../../gateway/storage/filesystem-store.js';
+import type { ObjectStore } from '../../gateway/storage/object-store.js';
+
+let root: string;
+let store: ObjectStore;
+
+beforeEach(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'hetao-store-'));
+  store = await createFilesystemStore(root);
+});
+afterEach(async () => {
+  await store.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Every file under `folder`, relative. */
+async function filesUnder(folder: string): Promise<string[]> {
+  return (await readdir(folder, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => path.relative(folder, path.join(entry.parentPath, entry.name)));
+}
+
+describe('filesystem store', () => {
+  it('puts small objects whole, replacing atomically, with no temporary file left', async () => {
+    await store.put('records/a.json', Buffer.from('{"v":1}'));
+    await store.put('records/a.json', Buffer.from('{"v":2}'));
+    await store.put('envelopes/b.header', new Uint8Array([1, 2, 3]));
+    expect((await store.get('records/a.json'))?.toString()).toBe('{"v":2}');
+    expect(await store.get('envelopes/b.header')).toEqual(Buffer.from([1, 2, 3]));
+    expect((await filesUnder(root)).sort()).toEqual(['envelopes/b.header', 'records/a.json']);
+  });
+
+  it('runs many puts at once, each to its own object', async () => {
+    const keys = Array.from({ length: 60 }, (_, i) => `records/r${i}.json`);
+    await Promise.all(keys.map((key, i) => store.put(key, Buffer.from(`record ${i}`))));
+    for (const [i, key] of keys.entries()) expect((await store.get(key))?.toString()).toBe(`record ${i}`);
+  });
+
+  it('a put that cannot be written fails with the system error, and leaves nothing behind', async () => {
+    await writeFile(path.join(root, 'blocked'), 'a file where a folder should be');
+    await expect(store.put('blocked/x.json', Buffer.from('{}'))).rejects.toMatchObject({ code: expect.stringMatching(/^(ENOTDIR|EEXIST)$/) });
+    await store.put('records/ok.json', Buffer.from('{}')); // the store goes on working
+    expect((await filesUnder(root)).sort()).toEqual(['blocked', 'records/ok.json']);
+  });
+
+  it('a pending file becomes visible only on commit, with its size; an aborted one disappears', async () => {
+    const pending = await store.createPendingFile?.('envelopes/c.body');
+    if (!pending) throw new Error('the filesystem store has pending files');
+    await writeFile(pending.path, Buffer.alloc(5000, 7));
+    expect(await store.get('envelopes/c.body')).toBeUndefined();
+    await expect(pending.commit()).resolves.toEqual({ size: 5000 });
+    expect((await readFile(path.join(root, 'envelopes/c.body'))).length).toBe(5000);
+    const aborted = await store.createPendingFile?.('envelopes/d.body');
+    await aborted?.abort();
+    expect(existsSync(aborted?.path ?? '')).toBe(false);
+    expect(await filesUnder(root)).toEqual(['envelopes/c.body']);
+  });
+
+  it('a pending object streams to a temporary file and commits it under its key', async () => {
+    const pending = await store.createPending('envelopes/e.body');
+    await new Promise<void>((resolve, reject) => pending.stream.write(Buffer.alloc(3 * 1024 * 1024, 1), (error) => (error ? reject(error) : resolve())));
+    await expect(pending.commit()).resolves.toEqual({ size: 3 * 1024 * 1024 });
+    expect(await store.stat('envelopes/e.body')).toEqual({ size: 3 * 1024 * 1024 });
+  });
+});
