@@ -22,7 +22,9 @@ import { reportResult } from './support/report.js';
 
 const LARGE_COUNT = Number(process.env.BENCH_LARGE_COUNT ?? 20);
 const LARGE_BYTES = Number(process.env.BENCH_LARGE_MIB ?? 256) * MiB;
-const IDLE_SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 200);
+// As many idle samples as loaded ones (≈ 600–700 here): this disk stalls for 50–200 ms every few
+// seconds even when idle, and a p99 over a short idle phase catches those stalls only sometimes.
+const IDLE_SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 800);
 const SMALL_BYTES = 4096;
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 

@@ -26,6 +26,7 @@ import { createStageCoordinator, type StageCoordinator } from '../transfer/stage
 import { createStageResults } from '../transfer/stage-results.js';
 import { createBulkLane } from '../transfer/bulk-lane.js';
 import { createSealingThreads } from '../transfer/sealing-threads.js';
+import { BULK_UPLOAD_BYTES } from '../transfer/upload-transfer.js';
 import { createStageQueueFor, loadProcessingKey, startStageWorkers, workerMetricsEvents } from '../stage-workers.js';
 import { buildApiApp } from './api-app.js';
 import { buildOpsApp } from './ops-app.js';
@@ -208,7 +209,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     authenticate: createConnectionAuthenticator(() => registry.current()),
     metrics,
     onInteractiveRequest: () => bulkLane.interactive(),
-    bulkUploadBytes: config.queue.thresholdBytes,
+    bulkUploadBytes: BULK_UPLOAD_BYTES,
     onAuthenticationRefused: async (refusal) => {
       await journal.append({ type: 'auth.refused', actor: { kind: 'gateway', id: 'gateway' }, details: { ...refusal } });
     },

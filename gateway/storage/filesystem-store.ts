@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import type { ObjectStore, PendingFile, PendingObject } from './object-store.js';
 import { createFileJobs } from './file-jobs.js';
 import { createSteadyWriteStream, createSyncQueue } from './steady-write-stream.js';
@@ -68,6 +69,67 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     };
   };
 
+  /**
+   * Content up to WRITE_BUFFER_BYTES stays in memory and is written whole at commit, as `put` does
+   * (one file job); beyond that it spills to a steady write stream on the temporary file.
+   */
+  const pendingObjectAt = (temp: string, final: string, key: string): PendingObject => {
+    let spill: Writable | undefined;
+    let small: Buffer[] = [];
+    let smallBytes = 0;
+    let settled = false;
+    const spillWrite = (chunk: Buffer): Promise<void> =>
+      new Promise((resolve, reject) => (spill as Writable).write(chunk, (error) => (error ? reject(error) : resolve())));
+    const spillClosed = (): Promise<void> =>
+      !spill || spill.closed
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            spill?.once('close', () => resolve());
+            spill?.destroy();
+          });
+    const stream = new Writable({
+      highWaterMark: WRITE_BUFFER_BYTES,
+      write(chunk: Buffer, _encoding, callback) {
+        if (spill) return void spillWrite(chunk).then(() => callback(), callback);
+        small.push(chunk);
+        smallBytes += chunk.length;
+        if (smallBytes <= WRITE_BUFFER_BYTES) return callback();
+        spill = createSteadyWriteStream(temp, { highWaterMark: WRITE_BUFFER_BYTES, syncEveryBytes: SYNC_EVERY_BYTES, queueSync: bulkSyncs });
+        const held = small;
+        small = [];
+        Promise.all(held.map(spillWrite)).then(() => callback(), callback);
+      },
+      final(callback) {
+        if (spill) spill.end((error?: Error | null) => callback(error));
+        else callback();
+      },
+      // Also runs after a clean finish (autoDestroy): the content stays for commit.
+      destroy(error, callback) {
+        void spillClosed().then(() => callback(error));
+      },
+    });
+    return {
+      stream,
+      async commit() {
+        if (settled) throw new Error(`object ${key} already settled`);
+        if (!stream.writableFinished) await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+        settled = true;
+        if (spill) {
+          await spillClosed();
+          return { size: await fileJobs.run({ kind: 'commit', temp, final }) };
+        }
+        return { size: await fileJobs.run({ kind: 'put', temp, final, bytes: Buffer.concat(small, smallBytes) }) };
+      },
+      async abort() {
+        settled = true;
+        small = [];
+        stream.destroy();
+        await spillClosed();
+        await rm(temp, { force: true });
+      },
+    };
+  };
+
   return {
     async createPendingFile(key): Promise<PendingFile> {
       const final = fileOf(key);
@@ -79,28 +141,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     async createPending(key): Promise<PendingObject> {
       const final = fileOf(key);
       await folderOf(final);
-      const temp = `${final}${TEMP_MARK}${randomUUID()}`;
-      const stream = createSteadyWriteStream(temp, { highWaterMark: WRITE_BUFFER_BYTES, syncEveryBytes: SYNC_EVERY_BYTES, queueSync: bulkSyncs });
-      const file = pendingFileAt(temp, final, key);
-      const closed = (): Promise<void> =>
-        stream.closed
-          ? Promise.resolve()
-          : new Promise((resolve) => {
-              stream.once('close', () => resolve());
-              stream.destroy();
-            });
-      return {
-        stream,
-        async commit() {
-          if (!stream.writableFinished) await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
-          await closed();
-          return file.commit();
-        },
-        async abort() {
-          await closed();
-          await file.abort();
-        },
-      };
+      return pendingObjectAt(`${final}${TEMP_MARK}${randomUUID()}`, final, key);
     },
     async put(key, bytes) {
       const final = fileOf(key);

@@ -18,8 +18,12 @@ import type { BulkLane } from './bulk-lane.js';
 import type { SealingThreads } from './sealing-threads.js';
 import { createInspectionTap, runUploadPass } from './upload-pass.js';
 
-/** Uploads from this size on are sealed in a sealing thread (when there are any): below it, handing bytes to a thread costs more than it frees. */
-const SEAL_IN_THREAD_FROM_BYTES = 1024 * 1024;
+/**
+ * Uploads larger than this are bulk: they take the slow lane, are sealed in a sealing thread (when
+ * there are any) and do not count as interactive requests. Below it, handing bytes to a thread
+ * costs more than it frees.
+ */
+export const BULK_UPLOAD_BYTES = 1024 * 1024;
 
 export interface UploadDependencies {
   readonly objects: ObjectStore;
@@ -93,13 +97,15 @@ export function createUploadHandler(deps: UploadDependencies) {
     };
     const processingHolder = route.queued && deps.processingPublicJwk ? { institution: 'gateway', role: 'processing' as const, jwk: deps.processingPublicJwk } : undefined;
     const finishOptions = { holders, signer: deps.signer, ...(processingHolder ? { processingHolder } : {}) };
-    const common = { source, declaredSize: manifest.dataset.sizeBytes, idleTimeoutMs: deps.uploadIdleTimeoutMs, ...(route.queued && deps.bulkLane ? { lane: deps.bulkLane.gate() } : {}) };
+    const large = manifest.dataset.sizeBytes > BULK_UPLOAD_BYTES;
+    // Bulk bytes (large or queued uploads) take their turns in the slow lane.
+    const common = { source, declaredSize: manifest.dataset.sizeBytes, idleTimeoutMs: deps.uploadIdleTimeoutMs, ...((route.queued || large) && deps.bulkLane ? { lane: deps.bulkLane.gate() } : {}) };
 
     let pending: { commit(): Promise<{ size: number }>; abort(): Promise<void> } | undefined;
     let sealed: FinishedEnvelope;
     let report: InspectionReport;
     try {
-      if (deps.sealingThreads && deps.objects.createPendingFile && manifest.dataset.sizeBytes >= SEAL_IN_THREAD_FROM_BYTES) {
+      if (large && deps.sealingThreads && deps.objects.createPendingFile) {
         // Large: inspected, sealed and written in a sealing thread; the event loop only moves bytes.
         const encryptor = createDetachedEnvelopeEncryptor(binding);
         try {

@@ -61,6 +61,34 @@ describe('filesystem store', () => {
     expect(await filesUnder(root)).toEqual(['envelopes/c.body']);
   });
 
+  it.each([
+    ['empty', 0],
+    ['small (kept in memory, written whole at commit)', 4096],
+    ['exactly the in-memory limit', 1024 * 1024],
+    ['one byte past it (spilled to a temporary file)', 1024 * 1024 + 1],
+  ])('a pending object, %s, commits exactly its bytes; finishing the stream alone makes nothing visible', async (_name, size) => {
+    const bytes = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 1) bytes[i] = i % 251;
+    const pending = await store.createPending('envelopes/s.body');
+    for (let offset = 0; offset < size; offset += 7001) {
+      await new Promise<void>((resolve, reject) => pending.stream.write(bytes.subarray(offset, offset + 7001), (error) => (error ? reject(error) : resolve())));
+    }
+    await new Promise<void>((resolve) => pending.stream.end(resolve));
+    expect(await store.get('envelopes/s.body')).toBeUndefined();
+    await expect(pending.commit()).resolves.toEqual({ size });
+    expect((await store.get('envelopes/s.body'))?.equals(bytes)).toBe(true);
+    expect(await filesUnder(root)).toEqual(['envelopes/s.body']);
+  });
+
+  it('an aborted pending object leaves nothing, small or spilled', async () => {
+    for (const size of [100, 2 * 1024 * 1024]) {
+      const pending = await store.createPending('envelopes/gone.body');
+      await new Promise<void>((resolve, reject) => pending.stream.write(Buffer.alloc(size, 1), (error) => (error ? reject(error) : resolve())));
+      await pending.abort();
+    }
+    expect(await filesUnder(root)).toEqual([]);
+  });
+
   it('a pending object streams to a temporary file and commits it under its key', async () => {
     const pending = await store.createPending('envelopes/e.body');
     await new Promise<void>((resolve, reject) => pending.stream.write(Buffer.alloc(3 * 1024 * 1024, 1), (error) => (error ? reject(error) : resolve())));
