@@ -35,14 +35,15 @@ async function json(response: Awaited<ReturnType<typeof request>>): Promise<Reco
 }
 
 /** Create + upload; resolves with the record id and the seconds it took. */
-async function transfer(api: string, agent: Agent, size: number): Promise<{ id: string; seconds: number; status: string }> {
+async function transfer(api: string, agent: Agent, size: number): Promise<{ id: string; seconds: number; createSeconds: number; status: string }> {
   const started = performance.now();
   const created = await json(await request(`${api}/v1/transfers`, { dispatcher: agent, method: 'POST', body: JSON.stringify(benchManifest(size)), headers: { 'content-type': 'application/json' } }));
   const id = created.id as string;
+  const createSeconds = (performance.now() - started) / 1000;
   const uploaded = await json(
     await request(`${api}/v1/transfers/${id}/content`, { dispatcher: agent, method: 'PUT', body: content(size), headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) } }),
   );
-  return { id, seconds: (performance.now() - started) / 1000, status: uploaded.status as string };
+  return { id, seconds: (performance.now() - started) / 1000, createSeconds, status: uploaded.status as string };
 }
 
 async function waitAvailable(api: string, agent: Agent, ids: readonly string[]): Promise<void> {
@@ -65,6 +66,9 @@ interface ModeResult {
   readonly mode: string;
   readonly idle: number[];
   readonly loaded: number[];
+  /** The create (POST) part of each small transfer: the rest is the upload. */
+  readonly idleCreate: number[];
+  readonly loadedCreate: number[];
   readonly uploadSeconds: number;
   readonly availableSeconds: number;
   /** The gateway's event-loop delay over its life (prom-client's monitor): where a tail comes from. */
@@ -108,7 +112,12 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
     const [api = '', ops = ''] = gateway.url.split(' ');
     for (let i = 0; i < 20; i += 1) await transfer(api, agent, SMALL_BYTES); // warm-up
     const idle: number[] = [];
-    for (let i = 0; i < IDLE_SAMPLES; i += 1) idle.push((await transfer(api, agent, SMALL_BYTES)).seconds);
+    const idleCreate: number[] = [];
+    for (let i = 0; i < IDLE_SAMPLES; i += 1) {
+      const small = await transfer(api, agent, SMALL_BYTES);
+      idle.push(small.seconds);
+      idleCreate.push(small.createSeconds);
+    }
 
     // The large uploads come from another process, as they would from other lab systems: this
     // process's event loop then measures the gateway, not its own TLS work for the large streams.
@@ -117,14 +126,19 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
     let uploadsDone = false;
     void large.finally(() => (uploadsDone = true)).catch(() => undefined);
     const loaded: number[] = [];
+    const loadedCreate: number[] = [];
     await new Promise((resolve) => setTimeout(resolve, 300)); // let the large uploads start
-    while (!uploadsDone) loaded.push((await transfer(api, agent, SMALL_BYTES)).seconds);
+    while (!uploadsDone) {
+      const small = await transfer(api, agent, SMALL_BYTES);
+      loaded.push(small.seconds);
+      loadedCreate.push(small.createSeconds);
+    }
     const ids = await large;
     const eventLoop = await eventLoopLag(ops);
     const uploadSeconds = (performance.now() - started) / 1000;
     if (!process.env.BENCH_NO_WORKER) await waitAvailable(api, agent, ids);
     const availableSeconds = (performance.now() - started) / 1000;
-    return { mode, idle, loaded, uploadSeconds, availableSeconds, eventLoop };
+    return { mode, idle, loaded, idleCreate, loadedCreate, uploadSeconds, availableSeconds, eventLoop };
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -206,7 +220,12 @@ async function main(): Promise<void> {
       target: { text: '≤ 3 × idle p99', met: ratio <= 3 },
     });
   }
-  for (const r of results) console.log(`${r.mode}: gateway ${r.eventLoop}`);
+  for (const r of results) {
+    const split = (totals: number[], creates: number[], p: number): string =>
+      `create ${ms(percentile(creates, p))} + upload ${ms(percentile(totals.map((total, i) => total - (creates[i] ?? 0)), p))}`;
+    console.log(`${r.mode}: p50 idle ${split(r.idle, r.idleCreate, 50)} ms, loaded ${split(r.loaded, r.loadedCreate, 50)} ms; p99 idle ${split(r.idle, r.idleCreate, 99)}, loaded ${split(r.loaded, r.loadedCreate, 99)}`);
+    console.log(`${r.mode}: gateway ${r.eventLoop}`);
+  }
   const [inline, queued] = results;
   if (inline && queued) {
     reportResult({

@@ -7,7 +7,7 @@ import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { ObjectStore, PendingFile, PendingObject } from './object-store.js';
-import { createFileJobs } from './file-jobs.js';
+import { createFileJobs } from '../file-jobs.js';
 import { createSteadyWriteStream, createSyncQueue } from './steady-write-stream.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;

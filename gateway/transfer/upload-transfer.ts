@@ -145,9 +145,18 @@ export function createUploadHandler(deps: UploadDependencies) {
     });
     let size: number;
     try {
-      ({ size } = await pending.commit());
-      await deps.objects.put(headerKey, sealed.prefix);
-      if (sealed.processingWrap && verdict.outcome !== 'quarantine') await deps.objects.put(processingWrapKey(record.id), Buffer.from(JSON.stringify(sealed.processingWrap)));
+      // Independent writes, each durable on its own: waiting for their fsyncs one after another
+      // would only add latency. Nothing points at them until the record says `available`.
+      const processingWrap = sealed.processingWrap && verdict.outcome !== 'quarantine' ? Buffer.from(JSON.stringify(sealed.processingWrap)) : undefined;
+      const [committed, ...others] = await Promise.allSettled([
+        pending.commit(),
+        deps.objects.put(headerKey, sealed.prefix),
+        ...(processingWrap ? [deps.objects.put(processingWrapKey(record.id), processingWrap)] : []),
+      ]);
+      const failure = [committed, ...others].find((outcome) => outcome?.status === 'rejected');
+      if (failure?.status === 'rejected') throw failure.reason;
+      if (committed?.status !== 'fulfilled') throw new GatewayError('ERR_INTERNAL', 'the envelope body was not committed');
+      ({ size } = committed.value);
     } catch (error) {
       await pending.abort();
       for (const key of [headerKey, bodyKey, processingWrapKey(record.id)]) await deps.objects.delete(key);

@@ -1,8 +1,8 @@
-// Durable small-file steps run as whole jobs in a few threads (file-jobs-thread.ts): one round trip
-// per step instead of one per system call. Jobs go to the thread with the fewest outstanding ones;
+// Durable small-file steps (an object store write, a journal append) run as whole jobs in a few
+// threads (file-jobs-thread.ts): one round trip per step instead of one per system call. Jobs go to the thread with the fewest outstanding ones;
 // threads start when first needed and do not keep the process alive.
 import { Worker } from 'node:worker_threads';
-import { threadEntry } from '../thread-entry.js';
+import { threadEntry } from './thread-entry.js';
 import type { FileJob, FileJobRequest, FileJobResponse } from './file-jobs-thread.js';
 
 const THREAD_ENTRY = threadEntry('file-jobs-thread', import.meta.url);

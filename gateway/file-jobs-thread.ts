@@ -1,8 +1,8 @@
 // The thread side of file-jobs: each job is one whole durable step (write a small file, fsync it,
-// rename it into place, fsync the folder), done with blocking calls in this thread. Done through the
+// rename it into place, fsync the folder; or append and fdatasync), done with blocking calls in this thread. Done through the
 // libuv pool, the same step is six round trips between the event loop and a pool thread, and under
 // load each round trip waits for a busy core twice.
-import { closeSync, fsyncSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 
@@ -10,7 +10,9 @@ export type FileJob =
   /** Writes `bytes` to `temp` (created exclusively), fsyncs, renames to `final`, fsyncs the folder. */
   | { readonly kind: 'put'; readonly temp: string; readonly final: string; readonly bytes: Uint8Array }
   /** Fsyncs the written `temp`, renames it to `final`, fsyncs the folder; answers the final size. */
-  | { readonly kind: 'commit'; readonly temp: string; readonly final: string };
+  | { readonly kind: 'commit'; readonly temp: string; readonly final: string }
+  /** Appends all of `bytes` to the open file `fd` (opened for appending), then fdatasync. */
+  | { readonly kind: 'append'; readonly fd: number; readonly bytes: Uint8Array };
 
 export interface FileJobRequest {
   readonly id: number;
@@ -37,14 +39,24 @@ function syncFolderOf(file: string): void {
 function syncFile(file: string, flags: string, bytes?: Uint8Array): void {
   const fd = openSync(file, flags);
   try {
-    for (let offset = 0; bytes && offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
+    if (bytes) writeAll(fd, bytes);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
 }
 
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
+}
+
 function run(job: FileJob): number {
+  if (job.kind === 'append') {
+    writeAll(job.fd, job.bytes);
+    // On Linux that flushes the data and the file size, all an append changes, without timestamps.
+    fdatasyncSync(job.fd);
+    return job.bytes.length;
+  }
   if (job.kind === 'put') syncFile(job.temp, 'wx', job.bytes);
   else syncFile(job.temp, 'r');
   renameSync(job.temp, job.final);
