@@ -5,8 +5,12 @@
 //      the full inspection) versus inline (no Redis: every upload finishes in the upload pass).
 // The gateway, the worker and the large uploads' client are child processes (node dist/…); the
 // small transfers are timed from this process (undici, mTLS).
-// BENCH_MODES=queued runs one mode. Diagnostics: UV_THREADPOOL_SIZE is passed on; BENCH_NODE_OPTIONS goes to the gateway's and worker's NODE_OPTIONS, BENCH_GATEWAY_NODE_ARGS
-// (space-separated) before the gateway's script, e.g. "--cpu-prof --cpu-prof-dir=/tmp/gwprof".
+// BENCH_MODES=queued runs one mode; BENCH_IDLE_SAMPLES sets the idle phase's length.
+// Diagnostics: UV_THREADPOOL_SIZE is passed on; BENCH_NODE_OPTIONS goes to the gateway's and
+// worker's NODE_OPTIONS, BENCH_GATEWAY_NODE_ARGS (space-separated) before the gateway's script, e.g.
+// "--cpu-prof --cpu-prof-dir=/tmp/gwprof" or "--trace-gc" with BENCH_ECHO_CHILD=1 (children's
+// non-JSON output to stderr); BENCH_NO_WORKER=1 starts no worker process (queued transfers stay
+// queued: shows what the worker's CPU costs the small transfers).
 // Needs Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379; queued mode is skipped without it).
 // Run: npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/queue-latency.js)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
