@@ -117,6 +117,7 @@ export function createSealingThreads(options: { threads: number; niceness: numbe
         if (failure) return;
         failure = error;
         thread.channels.delete(id);
+        send({ type: 'abort', id }); // lets the thread forget the upload (a no-op if the thread is gone)
         settle.reject(error);
         wake(error);
       };

@@ -136,6 +136,19 @@ describe('sealing threads', () => {
   });
 });
 
+describe('a sealing thread that stops', () => {
+  it('fails the uploads it was sealing, with the reason; nothing hangs', async () => {
+    const own = createSealingThreads({ threads: 1, niceness: 0 });
+    const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
+    const { sink, result } = own.seal({ file: await emptyFile(), sealing: encryptor.sealing, inspector: INSPECTOR });
+    sink.on('error', () => undefined);
+    await write(sink, randomBytes(300 * 1024));
+    await own.close();
+    await expect(result).rejects.toThrow(/sealing thread stopped/);
+    await expect(write(sink, randomBytes(1024))).rejects.toThrow(/sealing thread stopped/);
+  });
+});
+
 function write(sink: Writable, bytes: Buffer): Promise<void> {
   return new Promise((resolve, reject) => sink.write(bytes, (error) => (error ? reject(error) : resolve())));
 }
