@@ -52,8 +52,18 @@ export interface FinishedEnvelope {
   readonly processingWrap?: WrappedKey;
 }
 
+/** Who the data key is wrapped for: `FinishOptions` without the signer. */
+export type WrapHolders = Pick<FinishOptions, 'holders' | 'processingHolder'>;
+
 export interface EnvelopeEncryptor {
   readonly binding: EnvelopeBinding;
+  /**
+   * Starts wrapping the data key for these holders now, while the body streams (the wrap does not
+   * depend on the body): `finish` with the same holders (the same objects) then only signs.
+   */
+  wrapEarly(holders: WrapHolders): void;
+  /** Zeroes the data key when `finish` will not be called (the upload failed). */
+  discard(): void;
   /** Plaintext in, sealed segments out (in pieces); holds at most one segment of plaintext. */
   readonly body: Transform;
   /**
@@ -108,19 +118,42 @@ function newEnvelopeKeys(options: EnvelopeEncryptorOptions): EnvelopeKeys {
   return { binding, bindingHash, dataKey, sealing: { dataKey, salt, noncePrefix, bindingHash, segmentSize } };
 }
 
-/** Wraps the data key for the holders and signs the header over the body's totals; zeroes the data key. */
-async function sealHeader(keys: EnvelopeKeys, body: BodyTotals, { holders, signer, processingHolder }: FinishOptions): Promise<FinishedEnvelope> {
+interface Wrapping {
+  readonly holders: WrapHolders;
+  readonly done: Promise<{ wrappedKeys: WrappedKey[]; processingWrap?: WrappedKey }>;
+}
+
+/** Wraps (a copy of) the data key for the holders; the wrap does not depend on the body. */
+function startWrapping(keys: EnvelopeKeys, holders: WrapHolders): Wrapping {
+  const dataKey = Buffer.from(keys.dataKey);
+  const wrap = async (): Promise<{ wrappedKeys: WrappedKey[]; processingWrap?: WrappedKey }> => {
+    try {
+      checkHolders(holders.holders, keys.binding.recipient);
+      const wrappedKeys = await wrapDataKey(dataKey, holders.holders, keys.bindingHash);
+      const processingWrap = holders.processingHolder ? (await wrapDataKey(dataKey, [holders.processingHolder], keys.bindingHash))[0] : undefined;
+      return { wrappedKeys, ...(processingWrap ? { processingWrap } : {}) };
+    } finally {
+      dataKey.fill(0);
+    }
+  };
+  const done = wrap();
+  done.catch(() => undefined); // reported by finish(); an upload that fails first never asks
+  return { holders, done };
+}
+
+/** Signs the header over the body's totals with the holders' wrapped keys; zeroes the data key. */
+async function sealHeader(keys: EnvelopeKeys, body: BodyTotals, options: FinishOptions, early: Wrapping | undefined): Promise<FinishedEnvelope> {
   try {
-    checkHolders(holders, keys.binding.recipient);
+    const sameHolders = early && early.holders.holders === options.holders && early.holders.processingHolder === options.processingHolder;
+    const { wrappedKeys, processingWrap } = await (sameHolders ? early : startWrapping(keys, options)).done;
     const header: EnvelopeHeader = {
       binding: keys.binding,
       bindingSha256: keys.bindingHash.toString('hex'),
-      wrappedKeys: await wrapDataKey(keys.dataKey, holders, keys.bindingHash),
+      wrappedKeys,
       plaintext: { size: body.plaintextSize, sha256: body.sha256 },
       segmentCount: body.segmentCount,
     };
-    const headerJws = await signer.sign(header, { typ: ENVELOPE_JWS_TYPE });
-    const processingWrap = processingHolder ? (await wrapDataKey(keys.dataKey, [processingHolder], keys.bindingHash))[0] : undefined;
+    const headerJws = await options.signer.sign(header, { typ: ENVELOPE_JWS_TYPE });
     return { headerJws, header, prefix: frameEnvelopePrefix(headerJws), ...(processingWrap ? { processingWrap } : {}) };
   } finally {
     keys.dataKey.fill(0);
@@ -136,6 +169,7 @@ export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): Enve
   const keys = newEnvelopeKeys(options);
   const sealer = createBodySealer(keys.sealing);
   let state: 'streaming' | 'ended' | 'finished' | 'failed' = 'streaming';
+  let early: Wrapping | undefined;
   const pushAll = (stream: Transform, pieces: readonly Buffer[]): void => {
     for (const piece of pieces) stream.push(piece);
   };
@@ -175,12 +209,20 @@ export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): Enve
   return {
     binding: keys.binding,
     body,
+    wrapEarly(holders) {
+      early ??= startWrapping(keys, holders);
+    },
+    discard() {
+      if (state === 'finished') return;
+      state = 'failed';
+      keys.dataKey.fill(0);
+    },
     async finish(finishOptions) {
       if (state !== 'ended') {
         throw new GatewayError('ERR_INTERNAL', state === 'streaming' ? 'finish() before the envelope body ended' : `finish() on an envelope that is ${state}`);
       }
       state = 'finished';
-      return sealHeader(keys, sealer.totals(), finishOptions);
+      return sealHeader(keys, sealer.totals(), finishOptions, early);
     },
   };
 }
@@ -188,6 +230,8 @@ export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): Enve
 /** An envelope whose body is sealed elsewhere (a sealing thread) with `sealing`. */
 export interface DetachedEnvelopeEncryptor {
   readonly binding: EnvelopeBinding;
+  /** As `EnvelopeEncryptor.wrapEarly`. */
+  wrapEarly(holders: WrapHolders): void;
   /** For the sealer (`createBodySealer`): a copy of the key material, memory only. */
   readonly sealing: BodySealingParams;
   /** As `EnvelopeEncryptor.finish`, with the totals the sealer reported. Call once. */
@@ -200,14 +244,18 @@ export function createDetachedEnvelopeEncryptor(options: EnvelopeEncryptorOption
   const keys = newEnvelopeKeys(options);
   const sealingKey = Buffer.from(keys.dataKey);
   let done = false;
+  let early: Wrapping | undefined;
   return {
     binding: keys.binding,
     sealing: { ...keys.sealing, dataKey: sealingKey },
+    wrapEarly(holders) {
+      early ??= startWrapping(keys, holders);
+    },
     async finish(finishOptions) {
       if (done) throw new GatewayError('ERR_INTERNAL', 'finish() on an envelope that is finished or discarded');
       done = true;
       sealingKey.fill(0);
-      return sealHeader(keys, finishOptions.body, finishOptions);
+      return sealHeader(keys, finishOptions.body, finishOptions, early);
     },
     discard() {
       done = true;

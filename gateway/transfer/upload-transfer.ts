@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { JWK } from 'jose';
 import { GatewayError } from '../errors.js';
-import { createDetachedEnvelopeEncryptor, createEnvelopeEncryptor, type FinishedEnvelope } from '../envelope/encrypt-envelope.js';
+import { createDetachedEnvelopeEncryptor, createEnvelopeEncryptor, type EnvelopeEncryptor, type FinishedEnvelope } from '../envelope/encrypt-envelope.js';
 import type { GatewaySigner } from '../envelope/gateway-signer.js';
 import { createInspector } from '../inspect/create-inspector.js';
 import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
@@ -70,8 +70,6 @@ export function createUploadHandler(deps: UploadDependencies) {
       return { ...holder, jwk: party.encryptionKey as Record<string, string> };
     });
     if (route.queued && !deps.processingPublicJwk) throw new GatewayError('ERR_INTERNAL', 'queued uploads need the gateway processing key');
-    const started = await save(transition(record, 'uploading', { at: deps.clock(), event: 'upload-started', by: caller.id }), { event: 'upload-started', by: caller.id });
-
     const inspectorOptions: InspectorOptions = {
       declared: {
         format: manifest.dataset.format,
@@ -90,14 +88,29 @@ export function createUploadHandler(deps: UploadDependencies) {
       policyRevision: record.decision.policyRevision,
       decisionId: record.decision.decisionId,
     };
+    const processingHolder = route.queued && deps.processingPublicJwk ? { institution: 'gateway', role: 'processing' as const, jwk: deps.processingPublicJwk } : undefined;
+    const wrapHolders = { holders, ...(processingHolder ? { processingHolder } : {}) };
+    const large = manifest.dataset.sizeBytes > BULK_UPLOAD_BYTES;
+    const sealingThreads = large && deps.objects.createPendingFile ? deps.sealingThreads : undefined;
+    const detached = sealingThreads ? createDetachedEnvelopeEncryptor(binding) : undefined;
+    const onLoop = detached ? undefined : createEnvelopeEncryptor(binding);
+    const encryptor = (detached ?? onLoop) as Pick<EnvelopeEncryptor, 'wrapEarly' | 'discard'>;
+    // Wrapping the data key does not depend on the content: it runs while the upload goes on.
+    encryptor.wrapEarly(wrapHolders);
+
+    let started: TransferRecord;
+    try {
+      started = await save(transition(record, 'uploading', { at: deps.clock(), event: 'upload-started', by: caller.id }), { event: 'upload-started', by: caller.id });
+    } catch (error) {
+      encryptor.discard();
+      throw error;
+    }
     const fail = async (error: unknown): Promise<never> => {
       const code = error instanceof GatewayError ? error.code : 'ERR_INTERNAL';
       await save(transition(started, 'authorized', { at: deps.clock(), event: 'upload-failed', by: 'gateway', detail: { code } }), { event: 'upload-failed', by: 'gateway' });
       throw error;
     };
-    const processingHolder = route.queued && deps.processingPublicJwk ? { institution: 'gateway', role: 'processing' as const, jwk: deps.processingPublicJwk } : undefined;
-    const finishOptions = { holders, signer: deps.signer, ...(processingHolder ? { processingHolder } : {}) };
-    const large = manifest.dataset.sizeBytes > BULK_UPLOAD_BYTES;
+    const finishOptions = { ...wrapHolders, signer: deps.signer };
     // Bulk bytes (large or queued uploads) take their turns in the slow lane.
     const common = { source, declaredSize: manifest.dataset.sizeBytes, idleTimeoutMs: deps.uploadIdleTimeoutMs, ...((route.queued || large) && deps.bulkLane ? { lane: deps.bulkLane.gate() } : {}) };
 
@@ -105,33 +118,30 @@ export function createUploadHandler(deps: UploadDependencies) {
     let sealed: FinishedEnvelope;
     let report: InspectionReport;
     try {
-      if (large && deps.sealingThreads && deps.objects.createPendingFile) {
+      if (detached && sealingThreads && deps.objects.createPendingFile) {
         // Large: inspected, sealed and written in a sealing thread; the event loop only moves bytes.
-        const encryptor = createDetachedEnvelopeEncryptor(binding);
-        try {
-          const file = await deps.objects.createPendingFile(bodyKey);
-          pending = file;
-          const sealing = deps.sealingThreads.seal({ file: file.path, sealing: encryptor.sealing, inspector: inspectorOptions });
-          await runUploadPass({ ...common, seal: [sealing.sink], abort: () => file.abort() });
-          const sealedBody = await sealing.result;
-          report = sealedBody.report;
-          sealed = await encryptor.finish({ ...finishOptions, body: sealedBody.body });
-        } finally {
-          encryptor.discard();
-        }
-      } else {
+        const file = await deps.objects.createPendingFile(bodyKey);
+        pending = file;
+        const sealing = sealingThreads.seal({ file: file.path, sealing: detached.sealing, inspector: inspectorOptions });
+        await runUploadPass({ ...common, seal: [sealing.sink], abort: () => file.abort() });
+        const sealedBody = await sealing.result;
+        report = sealedBody.report;
+        sealed = await detached.finish({ ...finishOptions, body: sealedBody.body });
+      } else if (onLoop) {
         const inspector = createInspector(inspectorOptions);
-        const encryptor = createEnvelopeEncryptor(binding);
         const target = await deps.objects.createPending(bodyKey);
         pending = target;
-        await runUploadPass({ ...common, seal: [createInspectionTap((chunk) => inspector.write(chunk)), encryptor.body, target.stream], abort: () => target.abort() });
-        sealed = await encryptor.finish(finishOptions);
+        await runUploadPass({ ...common, seal: [createInspectionTap((chunk) => inspector.write(chunk)), onLoop.body, target.stream], abort: () => target.abort() });
+        sealed = await onLoop.finish(finishOptions);
         report = inspector.finish();
+      } else {
+        throw new GatewayError('ERR_INTERNAL', 'no envelope encryptor for the upload');
       }
       if (manifest.dataset.sha256 !== undefined && sealed.header.plaintext.sha256 !== manifest.dataset.sha256) {
         throw new GatewayError('ERR_TRANSFER_DIGEST_MISMATCH', 'the content does not have the declared SHA-256; nothing was kept', { declaredSha256: manifest.dataset.sha256 });
       }
     } catch (error) {
+      encryptor.discard();
       await pending?.abort();
       return fail(error);
     }

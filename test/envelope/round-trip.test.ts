@@ -3,6 +3,7 @@
 // them, nobody else; the data key is nowhere in clear.
 import { createHash, createPrivateKey, hkdfSync, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { compactDecrypt } from 'jose';
 import { describe, expect, it, vi } from 'vitest';
@@ -11,7 +12,9 @@ import { createEnvelopeEncryptor } from '../../gateway/envelope/encrypt-envelope
 import { readEnvelopeHeader } from '../../gateway/envelope/read-envelope-header.js';
 import {
   BINDING_FIELDS,
+  collect,
   decryptEnvelope,
+  DEFAULT_HOLDERS,
   devSigner,
   escrow,
   expectEnvelopeError,
@@ -106,6 +109,35 @@ describe('holders', () => {
     await new Promise((resolve) => second.body.on('end', resolve));
     const ed = devSigner.publicJwks().keys[0];
     await expectEnvelopeError(second.finish({ holders: [{ institution: recipient.institution, role: 'recipient', jwk: ed! }], signer: devSigner }), 'ERR_ENVELOPE_KEY_INVALID');
+  });
+
+  it('wraps early for the holders given, while the body streams; finish with other holders wraps for those', async () => {
+    const plaintext = randomBytes(5000);
+    const seal = async (early: typeof DEFAULT_HOLDERS, atFinish: typeof DEFAULT_HOLDERS) => {
+      const encryptor = createEnvelopeEncryptor(BINDING_FIELDS);
+      encryptor.wrapEarly({ holders: early });
+      const sealed: Buffer[] = [];
+      await pipeline(Readable.from([plaintext]), encryptor.body, collect(sealed));
+      const { prefix, header } = await encryptor.finish({ holders: atFinish, signer: devSigner });
+      return { envelope: Buffer.concat([prefix, ...sealed]), header };
+    };
+    const same = await seal(DEFAULT_HOLDERS, DEFAULT_HOLDERS);
+    expect(same.header.wrappedKeys.map((k) => k.institution)).toEqual([recipient.institution, escrow.institution]);
+    expect((await decryptEnvelope(same.envelope, { privateKey: escrow.privateKeyPem })).plaintext.equals(plaintext)).toBe(true);
+    const onlyRecipient = DEFAULT_HOLDERS.filter((holder) => holder.role === 'recipient');
+    const other = await seal(DEFAULT_HOLDERS, onlyRecipient);
+    expect(other.header.wrappedKeys.map((k) => k.institution)).toEqual([recipient.institution]);
+    expect((await decryptEnvelope(other.envelope)).plaintext.equals(plaintext)).toBe(true);
+    await expectEnvelopeError(decryptEnvelope(other.envelope, { privateKey: escrow.privateKeyPem }), 'ERR_ENVELOPE_NOT_RECIPIENT');
+  });
+
+  it('an early wrap that fails (a key that is not P-256) fails finish, not before', async () => {
+    const encryptor = createEnvelopeEncryptor(BINDING_FIELDS);
+    const ed = devSigner.publicJwks().keys[0];
+    const holders = [{ institution: recipient.institution, role: 'recipient' as const, jwk: ed! }];
+    encryptor.wrapEarly({ holders });
+    await pipeline(Readable.from([Buffer.from('x')]), encryptor.body, collect([]));
+    await expectEnvelopeError(encryptor.finish({ holders, signer: devSigner }), 'ERR_ENVELOPE_KEY_INVALID');
   });
 
   it('finish() before the body ended is refused', async () => {
