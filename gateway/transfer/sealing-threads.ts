@@ -7,11 +7,11 @@
 // to the thread, at most MAX_BATCHES_IN_FLIGHT at a time (backpressure reaches the sender's TCP
 // window), and recycled once the thread is done with them, so memory stays flat.
 import { Writable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import type { BodySealingParams, BodyTotals } from '../envelope/seal-body.js';
 import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
 import { threadEntry } from '../thread-entry.js';
+import { createThreadPool } from '../thread-pool.js';
 import type { FromSealingThread, SealingThreadData, ToSealingThread } from './sealing-thread.js';
 
 const BATCH_BYTES = 256 * 1024;
@@ -42,16 +42,6 @@ export interface SealingThreads {
   close(): Promise<void>;
 }
 
-interface UploadChannel {
-  onMessage(message: FromSealingThread): void;
-  onThreadStopped(error: Error): void;
-}
-
-interface SealingThread {
-  readonly worker: Worker;
-  readonly channels: Map<number, UploadChannel>;
-}
-
 function threadError(error: { message: string; code?: string; gatewayCode?: string }): Error {
   if (error.gatewayCode) return new GatewayError(error.gatewayCode as ErrorCode, error.message);
   return Object.assign(new Error(`sealing thread: ${error.message}`), error.code ? { code: error.code } : {});
@@ -59,42 +49,13 @@ function threadError(error: { message: string; code?: string; gatewayCode?: stri
 
 /** @param options.threads at least 1; options.niceness for the threads (0 … 19). */
 export function createSealingThreads(options: { threads: number; niceness: number }): SealingThreads {
-  const threads: SealingThread[] = [];
-  let nextId = 1;
+  const workerData: SealingThreadData = { niceness: options.niceness };
+  const pool = createThreadPool<FromSealingThread>({ entry: THREAD_ENTRY, threads: options.threads, workerData });
   let closed = false;
-
-  const startThread = (): SealingThread => {
-    const data: SealingThreadData = { niceness: options.niceness };
-    const worker = new Worker(THREAD_ENTRY, { workerData: data });
-    const thread: SealingThread = { worker, channels: new Map() };
-    worker.unref(); // idle threads do not keep the process alive
-    worker.on('message', (message: FromSealingThread) => thread.channels.get(message.id)?.onMessage(message));
-    const stopped = (error: Error): void => {
-      const index = threads.indexOf(thread);
-      if (index >= 0) threads.splice(index, 1);
-      for (const channel of thread.channels.values()) channel.onThreadStopped(error);
-      thread.channels.clear();
-    };
-    worker.once('error', stopped);
-    worker.once('exit', (code) => stopped(new Error(`sealing thread stopped (exit code ${code})`)));
-    threads.push(thread);
-    return thread;
-  };
-
-  /** The least busy thread, starting threads up to the configured number. */
-  const pickThread = (): SealingThread => {
-    const idle = threads.find((thread) => thread.channels.size === 0);
-    if (idle) return idle;
-    if (threads.length < options.threads) return startThread();
-    return threads.reduce((least, thread) => (thread.channels.size < least.channels.size ? thread : least));
-  };
 
   return {
     seal(request) {
       if (closed) throw new GatewayError('ERR_INTERNAL', 'the sealing threads are closed');
-      const thread = pickThread();
-      const id = nextId++;
-      const send = (message: ToSealingThread, transfer: ArrayBuffer[] = []): void => thread.worker.postMessage(message, transfer);
       const batchBytes = Math.max(BATCH_BYTES, request.sealing.segmentSize);
       const recycled: ArrayBuffer[] = [];
       let batch: Uint8Array | undefined;
@@ -102,6 +63,7 @@ export function createSealingThreads(options: { threads: number; niceness: numbe
       let inFlight = 0;
       let failure: Error | undefined;
       let ended = false;
+      let finished = false;
       /** A write or final waiting for an ack, the thread's answer, or a failure. */
       let waiting: ((error?: Error) => void) | undefined;
       let settle!: { resolve: (sealed: SealedUpload) => void; reject: (error: Error) => void };
@@ -116,27 +78,30 @@ export function createSealingThreads(options: { threads: number; niceness: numbe
       const fail = (error: Error): void => {
         if (failure) return;
         failure = error;
-        thread.channels.delete(id);
+        channel.close();
         send({ type: 'abort', id }); // lets the thread forget the upload (a no-op if the thread is gone)
         settle.reject(error);
         wake(error);
       };
-      thread.channels.set(id, {
+      const channel = pool.open({
         onMessage(message) {
           if (message.type === 'ack') {
             inFlight -= 1;
             if (message.recycle) recycled.push(message.recycle);
             if (inFlight < MAX_BATCHES_IN_FLIGHT && !ended) wake();
           } else if (message.type === 'done') {
-            thread.channels.delete(id);
+            finished = true;
+            channel.close();
             settle.resolve({ body: message.body, report: message.report });
             wake();
           } else {
             fail(threadError(message.error));
           }
         },
-        onThreadStopped: fail,
+        onStopped: (error) => fail(new Error(`sealing thread: ${error.message}`)),
       });
+      const id = channel.id;
+      const send = (message: ToSealingThread, transfer: ArrayBuffer[] = []): void => channel.post(message, transfer);
       send({ type: 'start', id, file: request.file, sealing: request.sealing, inspector: request.inspector, syncEveryBytes: SYNC_EVERY_BYTES });
 
       const sendBatch = (): void => {
@@ -169,8 +134,8 @@ export function createSealingThreads(options: { threads: number; niceness: numbe
           send({ type: 'end', id });
         },
         destroy(error, callback) {
-          if (thread.channels.has(id)) {
-            thread.channels.delete(id);
+          if (!failure && !finished) {
+            channel.close();
             send({ type: 'abort', id });
             settle.reject(error ?? new Error('the upload was aborted'));
           }
@@ -181,7 +146,7 @@ export function createSealingThreads(options: { threads: number; niceness: numbe
     },
     async close() {
       closed = true;
-      await Promise.all(threads.map((thread) => thread.worker.terminate()));
+      await pool.close();
     },
   };
 }

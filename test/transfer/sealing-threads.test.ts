@@ -144,8 +144,8 @@ describe('a sealing thread that stops', () => {
     sink.on('error', () => undefined);
     await write(sink, randomBytes(300 * 1024));
     await own.close();
-    await expect(result).rejects.toThrow(/sealing thread stopped/);
-    await expect(write(sink, randomBytes(1024))).rejects.toThrow(/sealing thread stopped/);
+    await expect(result).rejects.toThrow(/sealing thread: worker thread stopped/);
+    await expect(write(sink, randomBytes(1024))).rejects.toThrow(/sealing thread: worker thread stopped/);
   });
 });
 
