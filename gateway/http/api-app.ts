@@ -1,28 +1,29 @@
 // The mTLS API: a Fastify app over HTTPS whose TLS layer only lets in certificates of the zone CA
-// (unexpired, not revoked), whose onRequest hook maps each certificate to a registered principal
-// before any body byte is read, and whose every error is RFC 9457 problem+json.
+// (unexpired, not revoked), with the /v1 plugin (a registered principal on every route), the
+// well-known keys and the OpenAPI docs, and whose every error is RFC 9457 problem+json.
 import { randomUUID } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { RefusalJournal } from '../audit/refusal-journal.js';
 import { GatewayError } from '../errors.js';
 import type { ConnectionAuthenticator } from '../identity/authenticate-connection.js';
 import type { Principal } from '../identity/resolve-principal.js';
 import type { TlsMaterial } from '../identity/tls-material.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
 import { PROBLEM_CONTENT_TYPE, sendProblem, toProblemDetails } from './problem-details.js';
-import { registerPolicyRoutes } from './routes/policies.js';
-import { registerTransferRoutes } from './routes/transfers.js';
-import { registerAuditRoutes } from './routes/audit.js';
-import { registerWhoamiRoute } from './routes/whoami.js';
 import type { GatewayServices } from './gateway-services.js';
+import { v1Api } from './v1-api.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the authentication hook on every /v1 route; absent elsewhere. */
     principal: Principal | undefined;
+  }
+  interface FastifyContextConfig {
+    /** Envelope downloads, and uploads above the bulk size, make way for interactive requests. */
+    bulkContent?: 'upload' | 'download';
   }
 }
 
@@ -39,21 +40,16 @@ export interface ApiAppDependencies {
   readonly onInteractiveRequest?: () => () => void;
   /** Uploads larger than this are bulk, not interactive. */
   readonly bulkUploadBytes?: number;
-  /** Called for every caller refused after TLS (the audit journal will record these). */
-  readonly onAuthenticationRefused?: (refusal: { code: string; certificateSha256?: unknown; requestId: string }) => void | Promise<void>;
+  /** Where refusals (401/403) on /v1 are journaled. */
+  readonly refusals: RefusalJournal;
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** Envelope downloads, and uploads above `bulkBytes` (or of unknown size), are bulk work. */
-function isBulkContent(method: string, url: string, contentLength: string | undefined, bulkBytes: number): boolean {
-  if (!/^\/v1\/transfers\/[^/?]+\/content(\?|$)/.test(url)) return false;
-  return method === 'GET' || contentLength === undefined || Number(contentLength) > bulkBytes;
-}
-
-/** Only the /v1 API is about principals; /.well-known and /docs are for any zone certificate. */
-function requiresPrincipal(url: string): boolean {
-  return url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
+function isBulkContent(bulkContent: 'upload' | 'download' | undefined, contentLength: string | undefined, bulkBytes: number): boolean {
+  if (bulkContent === undefined) return false;
+  return bulkContent === 'download' || contentLength === undefined || Number(contentLength) > bulkBytes;
 }
 
 export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInstance> {
@@ -97,22 +93,8 @@ export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInst
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (deps.onInteractiveRequest && !isBulkContent(request.method, request.url, request.headers['content-length'], deps.bulkUploadBytes ?? 0)) {
+    if (deps.onInteractiveRequest && !isBulkContent(request.routeOptions.config?.bulkContent, request.headers['content-length'], deps.bulkUploadBytes ?? 0)) {
       reply.raw.once('close', deps.onInteractiveRequest());
-    }
-    if (!requiresPrincipal(request.url)) return;
-    try {
-      const principal = deps.authenticate(request.raw.socket as TLSSocket);
-      request.principal = principal;
-      request.log = request.log.child({ principal: principal.id, role: principal.role });
-      reply.log = request.log;
-    } catch (error) {
-      if (error instanceof GatewayError) {
-        deps.metrics.authRefusals.inc({ code: error.code });
-        // Recorded (durably) before the 403 leaves.
-        await deps.onAuthenticationRefused?.({ code: error.code, certificateSha256: error.details?.certificateSha256, requestId: request.id });
-      }
-      throw error;
     }
   });
 
@@ -136,10 +118,7 @@ export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInst
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  registerWhoamiRoute(app);
-  registerPolicyRoutes(app, deps.services);
-  registerTransferRoutes(app, deps.services.transfers);
-  registerAuditRoutes(app, deps.services.journal, deps.services.transfers);
+  await app.register(v1Api, { prefix: '/v1', services: deps.services, authenticate: deps.authenticate, metrics: deps.metrics, refusals: deps.refusals });
   app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'max-age=300').send(deps.services.jwks()));
   return app;
 }

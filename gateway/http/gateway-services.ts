@@ -1,17 +1,13 @@
-// What routes call: the core's current state and operations. Routes translate HTTP to these calls.
-import type { AuditJournal } from '../audit/create-audit-journal.js';
-import type { Registry } from '../identity/registry.js';
-import type { PolicySet } from '../policy/load-policy-set.js';
-import type { ReloadResult } from '../reloadable.js';
+// What routes call: the core's services. Routes translate HTTP to these calls; each service checks
+// who may do what.
+import type { AuditService } from '../audit/audit-service.js';
+import type { PolicyService } from '../policy/policy-service.js';
 import type { TransferService } from '../transfer/transfer-service.js';
 
 export interface GatewayServices {
-  registry(): Registry;
-  policies(): PolicySet;
-  reloadPolicies(trigger: string): Promise<ReloadResult>;
-  now(): Date;
   readonly transfers: TransferService;
-  readonly journal: AuditJournal;
+  readonly policies: PolicyService;
+  readonly audit: AuditService;
   /** The gateway's public signing keys (current first), served at /.well-known/jwks.json. */
   jwks(): { keys: object[] };
 }

@@ -17,6 +17,9 @@ import { loadPolicySet, POLICY_FILE_SUFFIX } from '../policy/load-policy-set.js'
 import { policyCheckContext } from '../policy/check-policy-files.js';
 import type { AuditActor, AuditEvent } from '../audit/audit-entry.js';
 import { createAuditJournal } from '../audit/create-audit-journal.js';
+import { createAuditService } from '../audit/audit-service.js';
+import { createRefusalJournal } from '../audit/refusal-journal.js';
+import { createPolicyService } from '../policy/policy-service.js';
 import { createGatewaySigner } from '../envelope/gateway-signer.js';
 import { policyDeniedEvent, transferChangeEvent, transferDownloadEvent } from '../transfer/transfer-audit-events.js';
 import { createFilesystemStore } from '../storage/filesystem-store.js';
@@ -203,6 +206,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   }, RETENTION_SWEEP_MS);
   retentionSweep.unref();
 
+  const refusals = createRefusalJournal({ append: (event) => journal.append(event), clock: () => new Date(), windowMs: REFUSAL_WINDOW_MS });
+  const refusalFlush = setInterval(() => {
+    refusals.flush().catch((error: unknown) => logger.error({ err: error }, 'repeated refusals could not be written to the audit journal'));
+  }, REFUSAL_WINDOW_MS);
+  refusalFlush.unref();
+
   const api = await buildApiApp({
     logger,
     tls: tls.current(),
@@ -210,16 +219,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     metrics,
     onInteractiveRequest: () => bulkLane.interactive(),
     bulkUploadBytes: BULK_UPLOAD_BYTES,
-    onAuthenticationRefused: async (refusal) => {
-      await journal.append({ type: 'auth.refused', actor: { kind: 'gateway', id: 'gateway' }, details: { ...refusal } });
-    },
+    refusals,
     services: {
-      registry: () => registry.current(),
-      policies: () => policies.current(),
-      reloadPolicies: (trigger) => policies.reload(trigger),
-      now: () => new Date(),
       transfers,
-      journal,
+      policies: createPolicyService({
+        policies: () => policies.current(),
+        registry: () => registry.current(),
+        reload: (trigger) => policies.reload(trigger),
+        clock: () => new Date(),
+      }),
+      audit: createAuditService({ journal, transferVisibleTo: (id, caller) => transfers.get(id, caller).id }),
       jwks: () => signer.publicJwks(),
     },
   });
@@ -245,6 +254,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     for (const reloadable of [tls, registry, policies]) reloadable.close();
     clearInterval(retentionSweep);
     clearInterval(reconcileTimer);
+    clearInterval(refusalFlush);
     await Promise.allSettled([api.close(), ops.close(), queue.close()]);
     await journal.close();
     await sealingThreads?.close();
@@ -278,6 +288,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         await ops.close();
         // Running stages finish (inline) or hand their jobs back (BullMQ) before the journal closes.
         await queue.close();
+        clearInterval(refusalFlush);
+        await refusals.flush({ all: true }).catch((error: unknown) => logger.error({ err: error }, 'repeated refusals could not be written to the audit journal'));
         // A final checkpoint covers every entry written before shutdown.
         await journal.close();
         await sealingThreads?.close();
@@ -304,6 +316,9 @@ const AUDIT_CHECKPOINT_MS = 60_000;
 
 /** What a large upload refused for want of Redis is told to wait. */
 const QUEUE_RETRY_AFTER_S = 30;
+
+/** Repeats of one refusal (principal, route, code) within this window are journaled as one entry with their count. */
+const REFUSAL_WINDOW_MS = 60_000;
 
 /** How often transfers past their retention lose their content. */
 const RETENTION_SWEEP_MS = 60_000;

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
+import { requireRole } from '../identity/require-role.js';
 import type { Party } from '../policy/decision-input.js';
 import { decideTransfer } from '../policy/decide-transfer.js';
 import type { Decision } from '../policy/evaluate-policy.js';
@@ -173,7 +174,12 @@ export function createTransferService(deps: TransferServiceDependencies) {
       return visible(id, caller);
     },
 
+    /**
+     * The calling institution's transfers, as sender or recipient, newest first.
+     * @throws GatewayError ERR_IDENTITY_ROLE_FORBIDDEN for people: officers, admins and regulators have no transfers of their own
+     */
     list(caller: Caller, query: { as: 'sender' | 'recipient'; status?: TransferStatus; after?: string; limit: number }) {
+      requireRole(caller, ['institution'], 'the transfer list');
       return deps.records.list({ party: caller.institution, ...query });
     },
 

@@ -94,7 +94,7 @@ describe('audit journal', () => {
     expect(verification.firstError).toBeUndefined();
     expect(verification.ok).toBe(true);
     const types = exported.text.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { entry?: { type: string } }).entry?.type).filter(Boolean);
-    expect(types).toEqual(expect.arrayContaining(['transfer.authorized', 'transfer.upload-started', 'transfer.upload-completed', 'transfer.received', 'policy.denied', 'auth.refused']));
+    expect(types).toEqual(expect.arrayContaining(['transfer.authorized', 'transfer.upload-started', 'transfer.upload-completed', 'transfer.received', 'policy.denied', 'access.refused']));
     expect(exported.text).not.toContain('site,score');
   });
 
@@ -103,7 +103,7 @@ describe('audit journal', () => {
     const jwks = (await call(gw.gateway.apiUrl, regulator, '/.well-known/jwks.json')).body;
     const verification = await verifyExport(Readable.from([Buffer.from(exported.text)]), jwks as never);
     expect(verification.ok).toBe(true);
-    expect(exported.text).not.toContain('"auth.refused"');
+    expect(exported.text).not.toContain('"access.refused"');
   });
 
   it('renders CSV for spreadsheets', async () => {

@@ -79,9 +79,10 @@ describe('registry', () => {
     expect(result.body.requestId).toBe(result.headers['x-request-id']);
   });
 
-  it('refuses a registered-but-suspended caller on every /v1 route, known or not', async () => {
+  it('answers a path that names no route 404 for any caller: authentication hangs on the routes, not on the URL', async () => {
     const result = await call(url(), devIdentity('institutions/hk-suspended-lab'), '/v1/no-such-route');
-    expect(result.status).toBe(403);
+    expect(result.status).toBe(404);
+    expect(result.body).toMatchObject({ code: 'ERR_ROUTE_NOT_FOUND' });
   });
 
   it('counts refusals in a metric', async () => {

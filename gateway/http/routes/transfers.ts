@@ -1,19 +1,13 @@
 // Transfer routes: manifest → decision, streamed upload, record, list, envelope download with
 // Range, receipt, cancel. Each handler parses, calls the transfer service, and replies.
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import type { Caller } from '../../transfer/caller.js';
 import { TRANSFER_STATUSES, type TransferStatus } from '../../transfer/transfer-record.js';
 import type { TransferService } from '../../transfer/transfer-service.js';
+import { callerOf } from '../principal-of.js';
 
-export const ENVELOPE_MEDIA_TYPE = 'application/vnd.hetao.envelope';
-
-function callerOf(request: FastifyRequest): Caller {
-  const principal = request.principal;
-  if (!principal) throw new GatewayError('ERR_IDENTITY_CERTIFICATE_MISSING', 'no authenticated principal');
-  return { id: principal.id, role: principal.role, institution: principal.institution.id };
-}
+const ENVELOPE_MEDIA_TYPE = 'application/vnd.hetao.envelope';
 
 /** `bytes=a-b`, `bytes=a-` or `bytes=-n` (one range); undefined when there is no Range header. */
 function parseRange(header: string | undefined, total: () => number): { start: number; end?: number } | undefined {
@@ -26,11 +20,12 @@ function parseRange(header: string | undefined, total: () => number): { start: n
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^tr-[0-9a-z]{9}-[0-9a-f]{16}$' } } } as const;
 
-export function registerTransferRoutes(app: FastifyInstance, transfers: TransferService): void {
-  // The upload body is handed on as the raw stream: the transfer service reads it in one pass.
+export async function transferRoutes(app: FastifyInstance, { transfers }: { transfers: TransferService }): Promise<void> {
+  // The upload body is handed on as the raw stream: the transfer service reads it in one pass. The
+  // parser lives in this plugin only: no other route takes octet-streams.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
-  app.post('/v1/transfers', async (request, reply) => {
+  app.post('/transfers', async (request, reply) => {
     const record = await transfers.create(callerOf(request), request.body);
     return reply
       .code(201)
@@ -38,17 +33,17 @@ export function registerTransferRoutes(app: FastifyInstance, transfers: Transfer
       .send({ ...record, upload: { method: 'PUT', href: `/v1/transfers/${record.id}/content`, contentType: 'application/octet-stream', sizeBytes: record.manifest.dataset.sizeBytes } });
   });
 
-  app.put<{ Params: { id: string } }>('/v1/transfers/:id/content', { schema: { params: idParams } }, async (request, reply) => {
+  app.put<{ Params: { id: string } }>('/transfers/:id/content', { schema: { params: idParams }, config: { bulkContent: 'upload' } }, async (request, reply) => {
     if (!(request.headers['content-type'] ?? '').startsWith('application/octet-stream')) throw new GatewayError('ERR_REQUEST_MEDIA_TYPE_UNSUPPORTED', 'upload the content as application/octet-stream');
     const record = await transfers.upload(request.params.id, callerOf(request), request.body as Readable);
     // Queued: the content is stored, the heavy stages are still to run; poll the record for the outcome.
     return record.status === 'queued' ? reply.code(202).header('location', `/v1/transfers/${record.id}`).send(record) : record;
   });
 
-  app.get<{ Params: { id: string } }>('/v1/transfers/:id', { schema: { params: idParams } }, async (request) => transfers.get(request.params.id, callerOf(request)));
+  app.get<{ Params: { id: string } }>('/transfers/:id', { schema: { params: idParams } }, async (request) => transfers.get(request.params.id, callerOf(request)));
 
   app.get<{ Querystring: { as: 'sender' | 'recipient'; status?: TransferStatus; after?: string; limit: number } }>(
-    '/v1/transfers',
+    '/transfers',
     {
       schema: {
         querystring: {
@@ -69,7 +64,7 @@ export function registerTransferRoutes(app: FastifyInstance, transfers: Transfer
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/transfers/:id/content', { schema: { params: idParams } }, async (request, reply) => {
+  app.get<{ Params: { id: string } }>('/transfers/:id/content', { schema: { params: idParams }, config: { bulkContent: 'download' } }, async (request, reply) => {
     const caller = callerOf(request);
     const record = transfers.get(request.params.id, caller);
     const range = parseRange(request.headers.range, () => record.content?.envelopeSize ?? 0);
@@ -84,10 +79,10 @@ export function registerTransferRoutes(app: FastifyInstance, transfers: Transfer
   });
 
   app.post<{ Params: { id: string }; Body: { sha256: string } }>(
-    '/v1/transfers/:id/receipt',
+    '/transfers/:id/receipt',
     { schema: { params: idParams, body: { type: 'object', additionalProperties: false, required: ['sha256'], properties: { sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } } },
     async (request) => transfers.receipt(request.params.id, callerOf(request), request.body.sha256),
   );
 
-  app.delete<{ Params: { id: string } }>('/v1/transfers/:id', { schema: { params: idParams } }, async (request) => transfers.cancel(request.params.id, callerOf(request)));
+  app.delete<{ Params: { id: string } }>('/transfers/:id', { schema: { params: idParams } }, async (request) => transfers.cancel(request.params.id, callerOf(request)));
 }

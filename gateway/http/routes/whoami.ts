@@ -1,6 +1,7 @@
 // GET /v1/whoami: the principal the gateway sees for the caller's certificate.
 import type { FastifyInstance } from 'fastify';
 import type { Principal } from '../../identity/resolve-principal.js';
+import { principalOf } from '../principal-of.js';
 
 const whoamiResponse = {
   type: 'object',
@@ -53,6 +54,6 @@ export function describePrincipal(principal: Principal) {
   };
 }
 
-export function registerWhoamiRoute(app: FastifyInstance): void {
-  app.get('/v1/whoami', { schema: { response: { 200: whoamiResponse } } }, async (request) => describePrincipal(request.principal as Principal));
+export async function whoamiRoutes(app: FastifyInstance): Promise<void> {
+  app.get('/whoami', { schema: { response: { 200: whoamiResponse } } }, async (request) => describePrincipal(principalOf(request)));
 }
