@@ -1,0 +1,105 @@
+// The README's API table as the tests walk it: every /v1 route (and the two open ones), which
+// principals may call it, and how to call it. `readme` and `who` are the table's first two cells,
+// word for word: the matrix test checks them against README.md.
+import { genomicsManifest, type PrincipalName } from './access.js';
+
+export interface AccessContext {
+  /** An escrowed genomics transfer, `available`. */
+  readonly availableId: string;
+  /** A transfer still `authorized` (nothing uploaded yet), for uploads. */
+  readonly authorizedId: string;
+  /** A transfer still `authorized`, for cancellation. */
+  readonly cancelId: string;
+  readonly content: Buffer;
+}
+
+export interface RouteCase {
+  readonly readme: string;
+  readonly who: string;
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path(context: AccessContext): string;
+  body?(context: AccessContext): { json?: unknown; bytes?: Buffer };
+  readonly allowed: readonly PrincipalName[];
+  /** Changes state: called by allowed principals only once, after every refusal. */
+  readonly mutates?: boolean;
+}
+
+const ALL_REGISTERED: readonly PrincipalName[] = ['sender', 'recipient', 'thirdParty', 'escrowHolder', 'officer', 'admin', 'regulator'];
+const INSTITUTIONS: readonly PrincipalName[] = ['sender', 'recipient', 'thirdParty', 'escrowHolder'];
+const EVERY_ZONE_CERTIFICATE: readonly PrincipalName[] = [...ALL_REGISTERED, 'suspended', 'unregistered'];
+/** The regulator of the dev registry belongs to the HGR office, the escrow holder of genomics transfers. */
+const TRANSFER_READERS: readonly PrincipalName[] = ['sender', 'recipient', 'escrowHolder', 'regulator'];
+
+export const ROUTES: readonly RouteCase[] = [
+  { readme: '`GET /v1/whoami`', who: 'any registered principal', method: 'GET', path: () => '/v1/whoami', allowed: ALL_REGISTERED },
+  { readme: '`GET /v1/policies`', who: 'security officer, admin, regulator', method: 'GET', path: () => '/v1/policies', allowed: ['officer', 'admin', 'regulator'] },
+  {
+    readme: '`POST /v1/policies/evaluate`',
+    who: 'security officer, admin',
+    method: 'POST',
+    path: () => '/v1/policies/evaluate',
+    body: (context) => ({ json: { from: 'sz-hospital', manifest: genomicsManifest(context.content) } }),
+    allowed: ['officer', 'admin'],
+  },
+  { readme: '`POST /v1/policies/reload`', who: 'security officer, admin', method: 'POST', path: () => '/v1/policies/reload', allowed: ['officer', 'admin'], mutates: true },
+  {
+    readme: '`POST /v1/transfers`',
+    who: 'institution (lab system)',
+    method: 'POST',
+    path: () => '/v1/transfers',
+    body: (context) => ({ json: genomicsManifest(context.content) }),
+    allowed: INSTITUTIONS,
+    mutates: true,
+  },
+  {
+    readme: '`PUT /v1/transfers/:id/content`',
+    who: 'the sender',
+    method: 'PUT',
+    path: (context) => `/v1/transfers/${context.authorizedId}/content`,
+    body: (context) => ({ bytes: context.content }),
+    allowed: ['sender'],
+    mutates: true,
+  },
+  { readme: '`GET /v1/transfers/:id`', who: 'sender, recipient, escrow holders, regulators', method: 'GET', path: (context) => `/v1/transfers/${context.availableId}`, allowed: TRANSFER_READERS },
+  { readme: '`GET /v1/transfers?as=sender\\|recipient&status=…&limit=…&after=…`', who: 'institution', method: 'GET', path: () => '/v1/transfers?as=recipient&limit=5', allowed: INSTITUTIONS },
+  {
+    readme: '`GET /v1/transfers/:id/content`',
+    who: 'recipient, escrow holders',
+    method: 'GET',
+    path: (context) => `/v1/transfers/${context.availableId}/content`,
+    allowed: ['recipient', 'escrowHolder', 'regulator'],
+  },
+  {
+    readme: '`POST /v1/transfers/:id/receipt`',
+    who: 'recipient',
+    method: 'POST',
+    path: (context) => `/v1/transfers/${context.availableId}/receipt`,
+    // A wrong digest: the recipient's call is answered 422 and the transfer stays available.
+    body: () => ({ json: { sha256: '0'.repeat(64) } }),
+    allowed: ['recipient'],
+    mutates: true,
+  },
+  { readme: '`DELETE /v1/transfers/:id`', who: 'sender, before receipt', method: 'DELETE', path: (context) => `/v1/transfers/${context.cancelId}`, allowed: ['sender'], mutates: true },
+  {
+    readme: '`GET /v1/audit/proof/:transferId`',
+    who: 'sender, recipient, escrow holders, regulators',
+    method: 'GET',
+    path: (context) => `/v1/audit/proof/${context.availableId}`,
+    allowed: TRANSFER_READERS,
+  },
+  { readme: '`GET /v1/audit/consistency?from=N&to=M`', who: 'any registered principal', method: 'GET', path: () => '/v1/audit/consistency?from=0&to=1', allowed: ALL_REGISTERED },
+  {
+    readme: '`GET /v1/audit/export?from=&to=&institution=&category=&direction=&format=ndjson\\|csv`',
+    who: 'regulator',
+    method: 'GET',
+    path: () => '/v1/audit/export?category=genomics',
+    allowed: ['regulator'],
+  },
+  { readme: '`GET /.well-known/jwks.json`', who: 'any zone certificate', method: 'GET', path: () => '/.well-known/jwks.json', allowed: EVERY_ZONE_CERTIFICATE },
+  { readme: '`GET /docs`', who: 'any zone certificate', method: 'GET', path: () => '/docs/json', allowed: EVERY_ZONE_CERTIFICATE },
+];
+
+/** A refusal of who the caller is or what it may do (not a policy decision). */
+export function isAccessRefusal(response: { status: number; body: Record<string, unknown> }): boolean {
+  return (response.status === 401 || response.status === 403) && response.body.code !== 'ERR_POLICY_DENIED';
+}
