@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import type { GatewaySigner } from '../envelope/gateway-signer.js';
 import { GatewayError } from '../errors.js';
 import { createFileJobs } from '../file-jobs.js';
+import { systemSchedule, type Schedule } from '../schedule.js';
 import { encodeAuditEntry, type AuditEvent } from './audit-entry.js';
 import { signCheckpoint, type SignedCheckpoint } from './checkpoint.js';
 import { CHECKPOINTS_FILE } from './checkpoint-log.js';
@@ -29,6 +30,8 @@ export interface AuditJournalOptions {
   readonly clock?: () => Date;
   /** A checkpoint is signed this often when the tree grew (default 60 s; 0: only on demand and at close). */
   readonly checkpointIntervalMs?: number;
+  /** Runs the interval checkpoints (default: Node's timers); a test passes one it ticks by hand. */
+  readonly schedule?: Schedule;
   /** The log's name in checkpoints (C2SP origin): printable ASCII, no spaces. */
   readonly origin?: string;
   /** Adds the C2SP signed-note form to every checkpoint. */
@@ -200,8 +203,8 @@ export async function createAuditJournal(options: AuditJournalOptions): Promise<
     checkpointing = run.catch(() => undefined);
     return run;
   }
-  const timer = state === 'ok' && intervalMs > 0 ? setInterval(() => void checkpoint().catch(() => undefined), intervalMs) : undefined;
-  timer?.unref();
+  // The task's promise settles once the checkpoint is written (or refused): a manual schedule awaits it.
+  const stopInterval = state === 'ok' && intervalMs > 0 ? (options.schedule ?? systemSchedule).every(intervalMs, () => checkpoint().catch(() => undefined)) : undefined;
 
   function assertReadable(): void {
     if (state === 'corrupt') throw refusal();
@@ -275,7 +278,7 @@ export async function createAuditJournal(options: AuditJournalOptions): Promise<
     async close() {
       if (state === 'closed' || closing) return;
       closing = true;
-      if (timer) clearInterval(timer);
+      stopInterval?.();
       try {
         await commit.idle();
         if (state === 'ok') await checkpoint(); // after a failed write, leave the files as they are

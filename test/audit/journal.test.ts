@@ -13,6 +13,7 @@ import type { AuditJournal } from '../../gateway/audit/create-audit-journal.js';
 import { decodeHash } from '../../gateway/audit/merkle-hash.js';
 import { verifyConsistency, verifyInclusion } from '../../gateway/audit/verify-proof.js';
 import { createGatewaySigner } from '../../gateway/envelope/gateway-signer.js';
+import { createManualSchedule } from '../support/manual-schedule.js';
 import { appendMany, devSigner, fakeClock, linesOf, newEd25519Pem, openJournal, SIGNING_KEY_PEM, tempDir, transferEvent } from './support.js';
 
 let dir: string;
@@ -117,17 +118,32 @@ describe('appending', () => {
 });
 
 describe('checkpoints and proofs', () => {
-  it('signs on an interval only when the tree grew, and at close', async () => {
-    const journal = await journalIn({ checkpointIntervalMs: 25 });
+  it('signs on each tick of its interval only when the tree grew, and at close', async () => {
+    // Time is an input: the test ticks the interval itself (a wall-clock interval raced the appends
+    // on a busy machine: a tick between two group commits signed twice).
+    const schedule = createManualSchedule();
+    const journal = await journalIn({ checkpointIntervalMs: 60_000, schedule });
+    expect(schedule.intervals()).toEqual([60_000]);
+    await schedule.tick();
+    expect(journal.latestCheckpoint()).toBeUndefined(); // nothing to sign yet
     await appendMany(journal, 5);
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    const lines = linesOf(await readFile(checkpointsFile()));
-    expect(lines).toHaveLength(1); // grew once; later ticks found nothing new
+    await schedule.tick();
+    expect(linesOf(await readFile(checkpointsFile()))).toHaveLength(1);
+    await schedule.tick();
+    await schedule.tick();
+    expect(linesOf(await readFile(checkpointsFile()))).toHaveLength(1); // grew once; later ticks found nothing new
     await journal.append(transferEvent(5));
     await journal.close();
+    expect(schedule.intervals()).toEqual([]); // closing stops the interval
     expect(linesOf(await readFile(checkpointsFile()))).toHaveLength(2);
     const body = await verifyCheckpointJws((JSON.parse(linesOf(await readFile(checkpointsFile()))[1] as string) as { jws: string }).jws, createCheckpointKeys(devSigner().publicJwks()));
     expect(body).toMatchObject({ origin: 'hetao-gateway.local/audit', treeSize: 6 });
+  });
+
+  it('runs no interval when checkpointIntervalMs is 0', async () => {
+    const schedule = createManualSchedule();
+    await journalIn({ checkpointIntervalMs: 0, schedule });
+    expect(schedule.intervals()).toEqual([]);
   });
 
   it('proves inclusion and consistency against signed checkpoints', async () => {
