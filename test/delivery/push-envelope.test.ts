@@ -7,7 +7,7 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import tls, { type PeerCertificate, type TLSSocket } from 'node:tls';
 import forge from 'node-forge';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   EnvelopeSizeMismatchError,
   PermanentPushError,
@@ -262,9 +262,10 @@ describe('pushEnvelope: delivery', () => {
     });
 
     const pushing = pushEnvelope(pushRequest(endpoint, envelope, { envelope: chunksOf(envelope, 64 * 1024, track) }));
+    // However slow the machine, first the body flows; then the source gets time to over-read.
+    await vi.waitFor(() => expect(track.yielded).toBeGreaterThan(0), { timeout: 10_000, interval: 10 });
     await new Promise((resolve) => setTimeout(resolve, 500));
     // Socket buffers on loopback hold a few MiB; without backpressure the whole 32 MiB would be read by now.
-    expect(track.started).toBe(true);
     expect(track.yielded).toBeLessThan(20 * 1024 * 1024);
     resume();
 
@@ -375,11 +376,11 @@ describe('pushEnvelope: endpoint answers', () => {
 describe('pushEnvelope: timeouts, aborts and network failures', () => {
   it('an endpoint that never answers is retryable PUSH_TIMEOUT', async () => {
     const { endpoint, received } = await startEndpoint({ answer: () => undefined });
-    const started = Date.now();
-    const error = await pushError(pushRequest(endpoint, randomBytes(1000), { timeoutMs: 300 }));
+    // An inactivity timeout: long enough that a busy machine still delivers the request before it
+    // (the endpoint must have received it: this is the no-answer case, not the no-handshake one).
+    const error = await pushError(pushRequest(endpoint, randomBytes(1000), { timeoutMs: 2000 }));
     expectPushError(error, RetryablePushError, 'PUSH_TIMEOUT');
     expect(error.message).toContain(endpoint);
-    expect(Date.now() - started).toBeLessThan(5000);
     expect(received).toHaveLength(1);
   });
 
@@ -405,10 +406,10 @@ describe('pushEnvelope: timeouts, aborts and network failures', () => {
   });
 
   it('aborting the signal mid-request is retryable PUSH_ABORTED', async () => {
-    const { endpoint } = await startEndpoint({ answer: () => undefined });
     const controller = new AbortController();
+    // Aborted once the endpoint has the request, not after a guess at how long that takes.
+    const { endpoint } = await startEndpoint({ answer: () => controller.abort() });
     const pushing = pushError(pushRequest(endpoint, randomBytes(1000), { signal: controller.signal }));
-    setTimeout(() => controller.abort(), 200);
     expectPushError(await pushing, RetryablePushError, 'PUSH_ABORTED');
   });
 
