@@ -44,12 +44,13 @@ export async function v1Api(app: FastifyInstance, options: V1ApiOptions): Promis
   app.setErrorHandler(async (error, request, reply) => {
     const refusal = toGatewayError(error);
     if (isAccessRefusal(refusal)) {
-      const principal = request.principal;
+      // The authenticated principal, or the registered one a suspension or revocation refused.
+      const actor = request.principal ?? (refusal.details?.principal as { kind: 'institution' | 'person'; id: string } | undefined);
       const certificateSha256 = refusal.details?.certificateSha256;
       // Journaled before the answer leaves; a journal that cannot write does not turn a 403 into a 500.
       await options.refusals
         .record({
-          ...(principal ? { actor: { kind: principal.kind, id: principal.id } } : {}),
+          ...(actor ? { actor: { kind: actor.kind, id: actor.id } } : {}),
           ...(typeof certificateSha256 === 'string' ? { certificateSha256 } : {}),
           method: request.method,
           route: request.routeOptions.url ?? 'unmatched',

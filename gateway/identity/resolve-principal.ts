@@ -44,16 +44,19 @@ export function resolvePrincipal(registry: Registry, cert: CertificateFacts): Pr
       certificateNames: claimed,
     });
   }
+  // Refusals of a known principal name it, so that the audit journal can.
+  const known = { ...fingerprint, principal: { kind, id } };
   if (entry.kind === 'person') {
-    assertActive(entry.person.status ?? 'active', `person ${id}`);
+    assertActive(entry.person.status ?? 'active', `person ${id}`, known);
     if (institution.status !== 'active') {
       throw new GatewayError('ERR_IDENTITY_INSTITUTION_INACTIVE', `institution ${institution.id} of person ${id} is ${institution.status}`, {
+        ...known,
         institution: institution.id,
         status: institution.status,
       });
     }
   } else {
-    assertActive(institution.status, `institution ${id}`);
+    assertActive(institution.status, `institution ${id}`, known);
   }
   return Object.freeze({
     kind,
@@ -66,7 +69,7 @@ export function resolvePrincipal(registry: Registry, cert: CertificateFacts): Pr
   });
 }
 
-function assertActive(status: RegistryStatus, who: string): void {
-  if (status === 'suspended') throw new GatewayError('ERR_IDENTITY_SUSPENDED', `${who} is suspended in the zone registry`, { status });
-  if (status === 'revoked') throw new GatewayError('ERR_IDENTITY_REVOKED', `${who} is revoked in the zone registry`, { status });
+function assertActive(status: RegistryStatus, who: string, known: Record<string, unknown>): void {
+  if (status === 'suspended') throw new GatewayError('ERR_IDENTITY_SUSPENDED', `${who} is suspended in the zone registry`, { ...known, status });
+  if (status === 'revoked') throw new GatewayError('ERR_IDENTITY_REVOKED', `${who} is revoked in the zone registry`, { ...known, status });
 }
