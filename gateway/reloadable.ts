@@ -3,6 +3,7 @@
 // changes (watching the folder, because editors replace files by rename) or explicitly on SIGHUP.
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
+import { systemSchedule, type Cancel, type Schedule } from './schedule.js';
 
 export type ReloadResult =
   | { readonly outcome: 'applied' | 'unchanged' }
@@ -37,6 +38,8 @@ export interface ReloadableOptions<T> {
   readonly onRejected?: (event: { name: string; trigger: string; error: unknown }) => void;
   /** Debounce for bursts of file events (an editor's save emits several). */
   readonly settleMs?: number;
+  /** Runs the debounced reload (default: Node's timers); a test passes one it runs by hand. */
+  readonly schedule?: Schedule;
 }
 
 /** Loads the first version (its error propagates: the gateway does not start on an invalid file). */
@@ -44,7 +47,7 @@ export async function createReloadable<T>(options: ReloadableOptions<T>): Promis
   let value: T = await options.load();
   let queue: Promise<ReloadResult> = Promise.resolve({ outcome: 'unchanged' });
   const watchers: FSWatcher[] = [];
-  let timer: NodeJS.Timeout | undefined;
+  let pending: Cancel | undefined;
 
   const reloadNow = async (trigger: string): Promise<ReloadResult> => {
     let next: T;
@@ -76,8 +79,8 @@ export async function createReloadable<T>(options: ReloadableOptions<T>): Promis
     for (const target of options.watch) {
       const watcher = watch(target.folder, { persistent: false }, (_event, filename) => {
         if (filename !== null && !target.accept(filename.toString())) return;
-        clearTimeout(timer);
-        timer = setTimeout(() => void reload('file-change'), options.settleMs ?? 150);
+        pending?.();
+        pending = (options.schedule ?? systemSchedule).after(options.settleMs ?? 150, () => reload('file-change'));
       });
       watcher.on('error', (error) => options.onRejected?.({ name: options.name, trigger: 'watch', error }));
       watchers.push(watcher);
@@ -88,7 +91,7 @@ export async function createReloadable<T>(options: ReloadableOptions<T>): Promis
     current: () => value,
     reload,
     close() {
-      clearTimeout(timer);
+      pending?.();
       for (const watcher of watchers) watcher.close();
     },
   };
