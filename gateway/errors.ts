@@ -26,6 +26,7 @@ export const ERROR_CATALOG = {
   ERR_TRANSFER_RANGE_INVALID: { status: 416, title: 'Range not satisfiable' },
   ERR_REQUEST_INVALID: { status: 400, title: 'Request invalid' },
   ERR_REQUEST_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  ERR_REQUEST_JSON_TOO_DEEP: { status: 400, title: 'JSON nested too deeply' },
   ERR_REQUEST_MEDIA_TYPE_UNSUPPORTED: { status: 415, title: 'Media type not supported' },
   ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No such resource' },
   ERR_SERVICE_UNAVAILABLE: { status: 503, title: 'Service not ready' },

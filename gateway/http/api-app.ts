@@ -12,6 +12,7 @@ import type { ConnectionAuthenticator } from '../identity/authenticate-connectio
 import type { Principal } from '../identity/resolve-principal.js';
 import type { TlsMaterial } from '../identity/tls-material.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
+import { registerJsonBodyParser } from './json-body-parser.js';
 import { PROBLEM_CONTENT_TYPE, sendProblem, toProblemDetails } from './problem-details.js';
 import type { GatewayServices } from './gateway-services.js';
 import { v1Api } from './v1-api.js';
@@ -80,6 +81,7 @@ export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInst
   });
 
   app.decorateRequest('principal', undefined);
+  registerJsonBodyParser(app); // depth, UTF-8 and lone surrogates bounded before any recursive work
 
   // While closing, answer what is in flight and ask keep-alive clients to leave, so close() need
   // not wait for idle sockets to time out.

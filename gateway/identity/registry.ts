@@ -1,11 +1,14 @@
 // The zone registry (white list): institutions and people, the certificates bound to them, their
-// encryption keys and approvals. Parsed and checked whole; an invalid file never becomes a registry.
+// encryption keys and approvals. Parsed and checked whole; an invalid file never becomes a registry
+// (nor does one nested deeper than the JSON bound or holding a lone surrogate).
 import { createHash, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { GatewayError } from '../errors.js';
+import { findJsonValueProblem } from '../json-bounds.js';
 import { describeSchemaErrors, formatProblems, parseYamlWithPositions, type FileProblem } from '../schema-problems.js';
+import { findYamlDepthProblem } from '../yaml-bounds.js';
 import registrySchema from '../../schemas/registry.schema.json' with { type: 'json' };
 
 export type Jurisdiction = string;
@@ -93,8 +96,17 @@ export async function loadRegistry(file: string): Promise<Registry> {
 
 /** Parses registry bytes; see {@link loadRegistry}. */
 export function parseRegistry(bytes: Buffer, file: string): Registry {
-  const parsed = parseYamlWithPositions(bytes.toString('utf8'), file);
+  const text = bytes.toString('utf8');
+  const tooDeep = findYamlDepthProblem(text);
+  if (tooDeep) throw invalid(file, [{ file, path: '', ...tooDeep }]);
+  const parsed = parseYamlWithPositions(text, file);
   if (Array.isArray(parsed)) throw invalid(file, parsed);
+  // Before the schema check and deepFreeze recurse over it.
+  const unfit = findJsonValueProblem(parsed.value);
+  if (unfit) {
+    const line = parsed.lineOf(unfit.path);
+    throw invalid(file, [{ file, ...unfit, ...(line === undefined ? {} : { line }) }]);
+  }
   if (!validateRegistryDocument(parsed.value)) {
     throw invalid(file, describeSchemaErrors(validateRegistryDocument.errors ?? [], parsed.lineOf).map((p) => ({ file, ...p })));
   }

@@ -1,14 +1,18 @@
 // Reads every `*.policy.yaml` in the policy folder, checks it (schema, then the semantic checks of
 // check-policy-files.ts), and compiles it into a PolicySet. An invalid set is refused whole: the
 // caller keeps the last good one. The revision is the SHA-256 of the canonical (RFC 8785) form of
-// all files, so it names exactly the rules a decision was made under, whatever the formatting.
+// all files, so it names exactly the rules a decision was made under, whatever the formatting. A
+// file nested deeper than the JSON bound, or with a lone surrogate (no canonical form, so no
+// revision), is refused before the schema check recurses over it.
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
-import canonicalize from 'canonicalize';
+import { toCanonicalJson } from '../audit/canonical-json.js';
 import { GatewayError } from '../errors.js';
+import { JSON_MAX_DEPTH, findJsonValueProblem } from '../json-bounds.js';
 import { describeSchemaErrors, formatProblems, parseYamlWithPositions } from '../schema-problems.js';
+import { findYamlDepthProblem } from '../yaml-bounds.js';
 import policySchema from '../../schemas/policy.schema.json' with { type: 'json' };
 import { checkPolicyFiles, type ParsedPolicyFile, type PolicyCheckContext } from './check-policy-files.js';
 import { compileCondition, type CompiledCondition, type ParameterValues } from './compile-condition.js';
@@ -80,9 +84,20 @@ export function buildPolicySet(
   if (sources.length === 0) problems.push({ file: context.dir, path: '', severity: 'error', message: `no *${POLICY_FILE_SUFFIX} files: every transfer would be denied` });
   for (const source of sources) {
     const file = path.join(context.dir, source.name);
+    const tooDeep = findYamlDepthProblem(source.text);
+    if (tooDeep) {
+      problems.push({ file, path: '', ...tooDeep, severity: 'error' });
+      continue;
+    }
     const document = parseYamlWithPositions(source.text, file);
     if (Array.isArray(document)) {
       problems.push(...document.map((p) => ({ ...p, severity: 'error' as const })));
+      continue;
+    }
+    const unfit = findJsonValueProblem(document.value);
+    if (unfit) {
+      const line = document.lineOf(unfit.path);
+      problems.push({ file, ...unfit, ...(line === undefined ? {} : { line }), severity: 'error' });
       continue;
     }
     if (!validatePolicyFile(document.value)) {
@@ -112,14 +127,14 @@ export function buildPolicySet(
     })),
   );
   const revision = createHash('sha256')
-    .update(canonicalize(parsed.map(({ name, content }) => ({ name, content }))) ?? '')
+    .update(toCanonicalJson(parsed.map(({ name, content }) => ({ name, content })), { code: 'ERR_POLICY_INVALID', maxDepth: JSON_MAX_DEPTH + 2 }) ?? '')
     .digest('hex');
   const set: PolicySet = Object.freeze({
     revision,
     dir: context.dir,
     files: parsed.map(({ name, content }) => ({
       name,
-      sha256: createHash('sha256').update(canonicalize(content) ?? '').digest('hex'),
+      sha256: createHash('sha256').update(toCanonicalJson(content, { code: 'ERR_POLICY_INVALID' }) ?? '').digest('hex'),
       rules: content.rules.length,
     })),
     loadedAt: (context.now ?? new Date()).toISOString(),

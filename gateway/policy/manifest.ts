@@ -1,9 +1,12 @@
 // The transfer manifest a lab system declares: validated against schemas/transfer-manifest.schema.json
-// with every error reported at once, defaults filled in, and hashed canonically (RFC 8785).
+// with every error reported at once, defaults filled in, and hashed canonically (RFC 8785). Before
+// anything recurses over it (structuredClone, ajv, the canonicaliser) its depth is bounded and its
+// strings must be well-formed Unicode: a manifest with a lone surrogate has no canonical hash.
 import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
-import canonicalize from 'canonicalize';
+import { toCanonicalJson } from '../audit/canonical-json.js';
 import { GatewayError } from '../errors.js';
+import { findJsonValueProblem } from '../json-bounds.js';
 import { describeSchemaErrors } from '../schema-problems.js';
 import manifestSchema from '../../schemas/transfer-manifest.schema.json' with { type: 'json' };
 
@@ -38,9 +41,13 @@ export { manifestSchema };
 
 /**
  * Validates a manifest (a deep copy is validated, so the caller's object is left as it was).
- * @throws GatewayError ERR_MANIFEST_INVALID with `problems` (JSON path + message) for every error.
+ * @throws GatewayError ERR_MANIFEST_INVALID with `problems` (JSON path + message) for every schema
+ *   error, or for the first value JSON may not carry (nesting deeper than the JSON bound, a lone
+ *   surrogate), which is looked for first.
  */
 export function parseManifest(body: unknown): Manifest {
+  const unfit = findJsonValueProblem(body);
+  if (unfit) throw new GatewayError('ERR_MANIFEST_INVALID', 'the transfer manifest is invalid', { problems: [unfit] });
   const copy = structuredClone(body) as unknown;
   if (!validate(copy)) {
     throw new GatewayError('ERR_MANIFEST_INVALID', 'the transfer manifest is invalid', { problems: describeSchemaErrors(validate.errors ?? []) });
@@ -48,9 +55,12 @@ export function parseManifest(body: unknown): Manifest {
   return deepFreeze(copy);
 }
 
-/** SHA-256 of the manifest's RFC 8785 canonical JSON, lowercase hex: the hash the audit records carry. */
+/**
+ * SHA-256 of the manifest's RFC 8785 canonical JSON, lowercase hex: the hash the audit records carry.
+ * @throws GatewayError ERR_MANIFEST_INVALID when the manifest has no canonical form.
+ */
 export function hashManifest(manifest: Manifest): string {
-  return createHash('sha256').update(canonicalize(manifest) ?? '').digest('hex');
+  return createHash('sha256').update(toCanonicalJson(manifest, { code: 'ERR_MANIFEST_INVALID' }) ?? '').digest('hex');
 }
 
 function deepFreeze<T>(value: T): T {
