@@ -45,6 +45,8 @@ export const ERROR_CATALOG = {
   ERR_QUEUE_UNAVAILABLE: { status: 503, title: 'Work queue unavailable' },
   ERR_AUDIT_RANGE_INVALID: { status: 400, title: 'Audit proof or export range invalid' },
   ERR_AUDIT_EXPORT_INVALID: { status: 400, title: 'Audit export fails verification' },
+  ERR_STORAGE_FULL: { status: 507, title: 'Gateway storage full' },
+  ERR_STORAGE_UNAVAILABLE: { status: 503, title: 'Gateway storage failing' },
   ERR_INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

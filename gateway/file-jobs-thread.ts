@@ -2,7 +2,7 @@
 // rename it into place, fsync the folder; or append and fdatasync), done with blocking calls in this thread. Done through the
 // libuv pool, the same step is six round trips between the event loop and a pool thread, and under
 // load each round trip waits for a busy core twice.
-import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 
@@ -11,7 +11,10 @@ export type FileJob =
   | { readonly kind: 'put'; readonly temp: string; readonly final: string; readonly bytes: Uint8Array }
   /** Fsyncs the written `temp`, renames it to `final`, fsyncs the folder; answers the final size. */
   | { readonly kind: 'commit'; readonly temp: string; readonly final: string }
-  /** Appends all of `bytes` to the open file `fd` (opened for appending), then fdatasync. */
+  /**
+   * Appends all of `bytes` to the open file `fd` (opened for appending), then fdatasync. A failed
+   * append (a full disk) is cut back off, so the file never ends in half a record.
+   */
   | { readonly kind: 'append'; readonly fd: number; readonly bytes: Uint8Array };
 
 export interface FileJobRequest {
@@ -50,11 +53,27 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
 }
 
+/** Truncates a failed append away; if even that fails, the error says so (the file may end mid-record). */
+function cutBack(fd: number, length: number, error: unknown): void {
+  try {
+    ftruncateSync(fd, length);
+    fdatasyncSync(fd);
+  } catch (truncateError) {
+    (error as Error).message += `; cutting the append back failed too: ${(truncateError as Error).message}`;
+  }
+}
+
 function run(job: FileJob): number {
   if (job.kind === 'append') {
-    writeAll(job.fd, job.bytes);
-    // On Linux that flushes the data and the file size, all an append changes, without timestamps.
-    fdatasyncSync(job.fd);
+    const before = fstatSync(job.fd).size;
+    try {
+      writeAll(job.fd, job.bytes);
+      // On Linux that flushes the data and the file size, all an append changes, without timestamps.
+      fdatasyncSync(job.fd);
+    } catch (error) {
+      cutBack(job.fd, before, error);
+      throw error;
+    }
     return job.bytes.length;
   }
   if (job.kind === 'put') syncFile(job.temp, 'wx', job.bytes);

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import type { GatewaySigner } from '../envelope/gateway-signer.js';
 import { GatewayError } from '../errors.js';
 import { createFileJobs } from '../file-jobs.js';
+import { isStorageError, toStorageError, type StorageErrorObserver } from '../storage/storage-errors.js';
 import { systemSchedule, type Schedule } from '../schedule.js';
 import { encodeAuditEntry, type AuditEvent } from './audit-entry.js';
 import { signCheckpoint, type SignedCheckpoint } from './checkpoint.js';
@@ -36,6 +37,8 @@ export interface AuditJournalOptions {
   readonly origin?: string;
   /** Adds the C2SP signed-note form to every checkpoint. */
   readonly noteSigner?: CheckpointNoteSigner;
+  /** Told when an append fails for want of space or on a failing disk (the journal then refuses with ERR_STORAGE_*). */
+  readonly onStorageError?: StorageErrorObserver;
   /** Called once per file whose torn last line (a crash mid-write) was cut off at open. */
   readonly onRecover?: (recovery: AuditRecovery) => void;
 }
@@ -153,14 +156,18 @@ export async function createAuditJournal(options: AuditJournalOptions): Promise<
     return new Date(lastMs).toISOString();
   };
 
+  /** A full or failing disk stopped the journal: it refuses with that storage code from then on. */
+  let failedOnStorage: 'ERR_STORAGE_FULL' | 'ERR_STORAGE_UNAVAILABLE' | undefined;
   const refusal = (): GatewayError =>
     state === 'corrupt'
       ? new GatewayError('ERR_AUDIT_CORRUPT', `the audit journal failed its integrity check: ${problem?.file ?? ''}${problem?.line ? ` line ${problem.line}` : ''}: ${problem?.reason ?? ''}`, { ...problem })
-      : new GatewayError('ERR_AUDIT_UNAVAILABLE', state === 'failed' ? `the audit journal cannot write: ${problem?.reason ?? ''}` : 'the audit journal is closed');
+      : new GatewayError(state === 'failed' && failedOnStorage ? failedOnStorage : 'ERR_AUDIT_UNAVAILABLE', state === 'failed' ? `the audit journal cannot write: ${problem?.reason ?? ''}` : 'the audit journal is closed');
   const fail = (file: string, error: unknown): GatewayError => {
     state = 'failed';
     problem = { file, reason: `write failed: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
-    return new GatewayError('ERR_AUDIT_UNAVAILABLE', `the audit journal cannot write: ${problem.reason}`, undefined, { cause: error });
+    const named = toStorageError(error, { path: `${dir}/${file}`, operation: 'audit-append' }, options.onStorageError);
+    if (isStorageError(named)) failedOnStorage = named.code as typeof failedOnStorage;
+    return new GatewayError(failedOnStorage ?? 'ERR_AUDIT_UNAVAILABLE', `the audit journal cannot write: ${problem.reason}`, undefined, { cause: error });
   };
 
   const commit = createGroupCommit<PendingEntry>(async (batch) => {

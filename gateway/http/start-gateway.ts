@@ -23,6 +23,7 @@ import { createPolicyService } from '../policy/policy-service.js';
 import { createGatewaySigner } from '../envelope/gateway-signer.js';
 import { policyDeniedEvent, transferChangeEvent, transferDownloadEvent } from '../transfer/transfer-audit-events.js';
 import { createFilesystemStore } from '../storage/filesystem-store.js';
+import type { StorageFailure } from '../storage/storage-errors.js';
 import { createRecordStore } from '../transfer/record-store.js';
 import { createTransferService } from '../transfer/transfer-service.js';
 import { createStageCoordinator, type StageCoordinator } from '../transfer/stage-coordinator.js';
@@ -114,9 +115,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   }
   const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readFile(file, 'utf8')));
   const signer = createGatewaySigner(signingKeyPem, { previousPublicKeys });
+  // A full or failing disk: logged with the path and errno, counted, and answered 507/503 by the writer.
+  const onStorageError = ({ code, errno, path: file, operation }: StorageFailure): void => {
+    metrics.storageErrors.inc({ code: errno, operation });
+    logger.error({ code, errno, path: file, operation }, `storage write failed (${errno}): nothing half-written is kept`);
+  };
   const journal = await createAuditJournal({
     dir: path.join(config.dataDir, 'audit'),
     signer,
+    onStorageError,
     checkpointIntervalMs: AUDIT_CHECKPOINT_MS,
     onRecover: (recovery) => logger.warn({ recovery }, 'audit journal: a torn last line from a crash was cut off'),
   });
@@ -127,13 +134,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const actorOf = (id: string): AuditActor =>
     id === 'gateway' ? { kind: 'gateway', id } : registry.current().people.has(id) ? { kind: 'person', id } : { kind: 'institution', id };
   pendingReloadAudit = (event) => journal.append(event).then(() => undefined);
-  const objects = await createFilesystemStore(config.dataDir);
+  const objects = await createFilesystemStore(config.dataDir, { onStorageError });
   const lookupInstitution = (id: string) => registry.current().institutions.get(id);
   const queue = createStageQueueFor(config);
   const processingKey = await loadProcessingKey(config);
   let coordinator: StageCoordinator | undefined;
   const bulkLane = createBulkLane({ chunksPerTurn: config.queue.bulkChunksPerTurn });
-  const sealingThreads = config.sealingThreads > 0 ? createSealingThreads({ threads: config.sealingThreads, niceness: SEALING_THREAD_NICENESS }) : undefined;
+  const sealingThreads = config.sealingThreads > 0 ? createSealingThreads({ threads: config.sealingThreads, niceness: SEALING_THREAD_NICENESS, onStorageError }) : undefined;
   const transfers = createTransferService({
     records: await createRecordStore(objects),
     objects,

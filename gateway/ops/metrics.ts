@@ -12,6 +12,8 @@ export interface GatewayMetrics {
   readonly stageRetries: Counter<'stage'>;
   readonly stageFailures: Counter<'stage'>;
   readonly stageReenqueued: Counter<'stage'>;
+  /** Writes that failed for want of space or on a failing disk, by errno (ENOSPC, EDQUOT, EROFS, EIO) and operation. */
+  readonly storageErrors: Counter<'code' | 'operation'>;
   /** Reports queue depth per stage at each scrape. */
   observeQueueDepth(depth: () => Promise<Record<string, number>>): void;
   /** Marks `revision` as the one in force for `source` (the previous one is removed). */
@@ -83,6 +85,12 @@ export function createMetrics(): GatewayMetrics {
       name: 'hetao_stage_reenqueued_total',
       help: 'Stages enqueued again because the queue had lost them (Redis flushed or restarted).',
       labelNames: ['stage'],
+      registers: [registry],
+    }),
+    storageErrors: new Counter({
+      name: 'hetao_storage_errors_total',
+      help: 'Writes to the data folder that failed for want of space or on a failing disk, by errno (code) and operation.',
+      labelNames: ['code', 'operation'],
       registers: [registry],
     }),
     observeQueueDepth(depth) {

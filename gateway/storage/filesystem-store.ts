@@ -1,6 +1,8 @@
 // The default object store: files under the data folder. Writes go to a temporary name in the same
 // folder, are fsynced, then renamed, so a crash leaves either the old object or the new one, never
-// half of one; leftovers of interrupted writes are removed at start-up.
+// half of one; leftovers of interrupted writes are removed at start-up. A write that fails for want of
+// space (or on a failing disk) is named ERR_STORAGE_FULL / ERR_STORAGE_UNAVAILABLE and reported with
+// its path to `onStorageError` (storage-errors.ts); what it had written is removed.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -9,6 +11,7 @@ import { Writable } from 'node:stream';
 import type { ObjectStore, PendingFile, PendingObject } from './object-store.js';
 import { createFileJobs } from '../file-jobs.js';
 import { createSteadyWriteStream, createSyncQueue } from './steady-write-stream.js';
+import { namingStorageErrors, toStorageError, type StorageErrorObserver } from './storage-errors.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const TEMP_MARK = '.tmp-';
@@ -29,8 +32,12 @@ function checkKey(key: string): void {
 /**
  * @param options.removeLeftovers false for a second process on the same folder (a `hetao worker`):
  *   only the gateway, which owns the uploads, may treat unfinished temp files as a crash's leftovers.
+ * @param options.onStorageError told of every write that fails for want of space or on a failing disk.
+ * Writes throw GatewayError ERR_STORAGE_FULL (ENOSPC, EDQUOT) or ERR_STORAGE_UNAVAILABLE (EROFS, EIO).
  */
-export async function createFilesystemStore(root: string, options: { removeLeftovers?: boolean } = {}): Promise<ObjectStore> {
+export async function createFilesystemStore(root: string, options: { removeLeftovers?: boolean; onStorageError?: StorageErrorObserver } = {}): Promise<ObjectStore> {
+  const observe = options.onStorageError;
+  const naming = <T>(file: string, operation: string, write: () => Promise<T>): Promise<T> => namingStorageErrors({ path: file, operation }, observe, write);
   await mkdir(root, { recursive: true });
   if (options.removeLeftovers !== false) await removeLeftovers(root);
   const fileOf = (key: string): string => {
@@ -44,7 +51,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     const folder = path.dirname(file);
     let made = folders.get(folder);
     if (!made) {
-      made = mkdir(folder, { recursive: true }).then(() => undefined);
+      made = naming(folder, 'mkdir', () => mkdir(folder, { recursive: true })).then(() => undefined);
       made.catch(() => folders.delete(folder));
       folders.set(folder, made);
     }
@@ -60,7 +67,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
       async commit() {
         if (settled) throw new Error(`object ${key} already settled`);
         settled = true;
-        return { size: await fileJobs.run({ kind: 'commit', temp, final }) };
+        return { size: await naming(temp, 'commit', () => fileJobs.run({ kind: 'commit', temp, final })) };
       },
       async abort() {
         settled = true;
@@ -78,8 +85,9 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     let small: Buffer[] = [];
     let smallBytes = 0;
     let settled = false;
+    const named = (error: Error | null | undefined): Error | null | undefined => (error ? (toStorageError(error, { path: temp, operation: 'write' }, observe) as Error) : error);
     const spillWrite = (chunk: Buffer): Promise<void> =>
-      new Promise((resolve, reject) => (spill as Writable).write(chunk, (error) => (error ? reject(error) : resolve())));
+      new Promise((resolve, reject) => (spill as Writable).write(chunk, (error) => (error ? reject(named(error)) : resolve())));
     const spillClosed = (): Promise<void> =>
       !spill || spill.closed
         ? Promise.resolve()
@@ -95,12 +103,15 @@ export async function createFilesystemStore(root: string, options: { removeLefto
         smallBytes += chunk.length;
         if (smallBytes <= WRITE_BUFFER_BYTES) return callback();
         spill = createSteadyWriteStream(temp, { highWaterMark: WRITE_BUFFER_BYTES, syncEveryBytes: SYNC_EVERY_BYTES, queueSync: bulkSyncs });
+        // Its failures reach this stream through the write and end callbacks; unheard, the 'error'
+        // event would be an uncaught exception that takes the whole process down.
+        spill.on('error', () => undefined);
         const held = small;
         small = [];
         Promise.all(held.map(spillWrite)).then(() => callback(), callback);
       },
       final(callback) {
-        if (spill) spill.end((error?: Error | null) => callback(error));
+        if (spill) spill.end((error?: Error | null) => callback(named(error)));
         else callback();
       },
       // Also runs after a clean finish (autoDestroy): the content stays for commit.
@@ -116,9 +127,10 @@ export async function createFilesystemStore(root: string, options: { removeLefto
         settled = true;
         if (spill) {
           await spillClosed();
-          return { size: await fileJobs.run({ kind: 'commit', temp, final }) };
+          return { size: await naming(temp, 'commit', () => fileJobs.run({ kind: 'commit', temp, final })) };
         }
-        return { size: await fileJobs.run({ kind: 'put', temp, final, bytes: Buffer.concat(small, smallBytes) }) };
+        const bytes = Buffer.concat(small, smallBytes);
+        return { size: await naming(temp, 'put', () => fileJobs.run({ kind: 'put', temp, final, bytes })) };
       },
       async abort() {
         settled = true;
@@ -135,7 +147,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
       const final = fileOf(key);
       await folderOf(final);
       const temp = `${final}${TEMP_MARK}${randomUUID()}`;
-      await (await open(temp, 'wx')).close();
+      await naming(temp, 'create', async () => (await open(temp, 'wx')).close());
       return pendingFileAt(temp, final, key);
     },
     async createPending(key): Promise<PendingObject> {
@@ -148,7 +160,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
       await folderOf(final);
       const temp = `${final}${TEMP_MARK}${randomUUID()}`;
       try {
-        await fileJobs.run({ kind: 'put', temp, final, bytes });
+        await naming(temp, 'put', () => fileJobs.run({ kind: 'put', temp, final, bytes }));
       } catch (error) {
         await rm(temp, { force: true });
         throw error;

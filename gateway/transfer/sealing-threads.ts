@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import type { BodySealingParams, BodyTotals } from '../envelope/seal-body.js';
 import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
+import { toStorageError, type StorageErrorObserver } from '../storage/storage-errors.js';
 import { threadEntry } from '../thread-entry.js';
 import { createThreadPool } from '../thread-pool.js';
 import type { FromSealingThread, SealingThreadData, ToSealingThread } from './sealing-thread.js';
@@ -42,13 +43,19 @@ export interface SealingThreads {
   close(): Promise<void>;
 }
 
-function threadError(error: { message: string; code?: string; gatewayCode?: string }): Error {
+/** A thread's failure as an error here; a full or failing disk is named and reported with the file. */
+function threadError(error: { message: string; code?: string; gatewayCode?: string }, file: string, observe: StorageErrorObserver | undefined): Error {
   if (error.gatewayCode) return new GatewayError(error.gatewayCode as ErrorCode, error.message);
-  return Object.assign(new Error(`sealing thread: ${error.message}`), error.code ? { code: error.code } : {});
+  const failure = Object.assign(new Error(`sealing thread: ${error.message}`), error.code ? { code: error.code } : {});
+  return toStorageError(failure, { path: file, operation: 'seal' }, observe) as Error;
 }
 
-/** @param options.threads at least 1; options.niceness for the threads (0 … 19). */
-export function createSealingThreads(options: { threads: number; niceness: number }): SealingThreads {
+/**
+ * @param options.threads at least 1; options.niceness for the threads (0 … 19).
+ * @param options.onStorageError told when a thread's write fails for want of space or on a failing disk;
+ *   the upload then fails with GatewayError ERR_STORAGE_FULL / ERR_STORAGE_UNAVAILABLE.
+ */
+export function createSealingThreads(options: { threads: number; niceness: number; onStorageError?: StorageErrorObserver }): SealingThreads {
   const workerData: SealingThreadData = { niceness: options.niceness };
   const pool = createThreadPool<FromSealingThread>({ entry: THREAD_ENTRY, threads: options.threads, workerData });
   let closed = false;
@@ -95,7 +102,7 @@ export function createSealingThreads(options: { threads: number; niceness: numbe
             settle.resolve({ body: message.body, report: message.report });
             wake();
           } else {
-            fail(threadError(message.error));
+            fail(threadError(message.error, request.file, options.onStorageError));
           }
         },
         onStopped: (error) => fail(new Error(`sealing thread: ${error.message}`)),

@@ -5,6 +5,7 @@
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../errors.js';
+import { storageErrnoOf, toStorageError } from '../storage/storage-errors.js';
 
 export interface UploadPassInput {
   readonly source: Readable;
@@ -49,7 +50,8 @@ export function createInspectionTap(inspect: (chunk: Buffer) => void): Transform
 /**
  * Runs the pass. Resolves with the byte count once everything is written to the pending object
  * (not yet committed); rejects (after aborting the pending object) on any failure.
- * @throws GatewayError ERR_TRANSFER_SIZE_MISMATCH, ERR_REQUEST_INVALID (connection cut or idle).
+ * @throws GatewayError ERR_TRANSFER_SIZE_MISMATCH, ERR_REQUEST_INVALID (connection cut or idle),
+ *   ERR_STORAGE_FULL / ERR_STORAGE_UNAVAILABLE (the sealed body could not be written).
  */
 export async function runUploadPass(input: UploadPassInput): Promise<{ bytes: number }> {
   const idle = new AbortController();
@@ -61,6 +63,9 @@ export async function runUploadPass(input: UploadPassInput): Promise<{ bytes: nu
   } catch (error) {
     await input.abort();
     if (error instanceof GatewayError) throw error;
+    // The sinks name their storage failures (and report them with the path); a disk error that
+    // reaches here unnamed is still the gateway's, never the client's.
+    if (storageErrnoOf(error)) throw toStorageError(error, { path: 'upload body', operation: 'write' });
     if (idle.signal.aborted) throw new GatewayError('ERR_REQUEST_INVALID', `the upload sent nothing for ${input.idleTimeoutMs} ms and was aborted`);
     // A cut connection surfaces as an aborted or premature-close error of the request stream.
     throw new GatewayError('ERR_REQUEST_INVALID', 'the upload stream ended abnormally (connection cut?); nothing was kept', undefined, { cause: error });
