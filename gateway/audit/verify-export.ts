@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import canonicalize from 'canonicalize';
 import { compactVerify, type JSONWebKeySet } from 'jose';
+import { findJsonValueProblem } from '../json-bounds.js';
 import { ACTOR_KINDS, type AuditActorKind } from './audit-entry.js';
 import { createCheckpointKeys, verifyCheckpointJws, type CheckpointBody, type CheckpointKeys } from './checkpoint.js';
 import { verifyCheckpointNote } from './checkpoint-note.js';
@@ -112,6 +113,9 @@ function checkEntry(line: Record<string, unknown>, state: State): void {
   if (state.previousSize !== undefined && seq < state.previousSize) return fail(`seq ${seq} was already covered by the previous checkpoint (tree size ${state.previousSize})`);
   if (entry.time > checkpoint.time) return fail(`the entry's time ${entry.time} is after its checkpoint's ${checkpoint.time}: an older checkpoint replayed?`);
   if (state.lastTime !== undefined && entry.time < state.lastTime) return fail(`the entry's time ${entry.time} is before the previous entry's ${state.lastTime}`);
+  // The reference canonicaliser recurses and throws bare Errors: give it only what JSON can carry.
+  const unfit = findJsonValueProblem(entry);
+  if (unfit) return fail(`the entry cannot be canonicalized: ${unfit.path} ${unfit.message}`);
   let canonical: string | undefined;
   try {
     canonical = canonicalize(entry);

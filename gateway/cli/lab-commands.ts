@@ -13,6 +13,7 @@ import { receiveTransfer, type ReceivedTransfer } from '../client/receive-transf
 import { sendFile } from '../client/send-file.js';
 import { isRejectedContent, isSettled, TRANSFER_STATUSES, type PolicyReason, type TransferStatus, type TransferView } from '../client/transfer-view.js';
 import { GatewayError } from '../errors.js';
+import { parseJsonText } from '../json-bounds.js';
 
 export const LAB_EXIT = { ok: 0, failure: 1, usage: 2, policyDenied: 3, contentRejected: 4 } as const;
 
@@ -67,7 +68,7 @@ async function readInput(file: string, what: string): Promise<string> {
 async function readJsonInput(file: string, what: string): Promise<Record<string, unknown>> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readInput(file, what));
+    parsed = parseJsonText(await readInput(file, what), `${what} ${file}`); // depth and lone surrogates bounded, as the gateway does
   } catch (error) {
     if (error instanceof GatewayError) throw error;
     throw new GatewayError('ERR_REQUEST_INVALID', `${what} ${file} is not JSON: ${(error as Error).message}`);

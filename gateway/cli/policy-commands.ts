@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
+import { parseJsonText } from '../json-bounds.js';
 import { loadRegistry, type Registry } from '../identity/registry.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
 import { decideTransfer } from '../policy/decide-transfer.js';
@@ -68,7 +69,7 @@ export async function explainManifest(options: PolicyCommandOptions & { manifest
   const sender = registry.institutions.get(options.from);
   if (!sender) throw new GatewayError('ERR_REQUEST_INVALID', `"${options.from}" is not a registered institution`);
   const lookupInstitution = (id: string) => registry.institutions.get(id);
-  const body = JSON.parse(await readFile(options.manifestFile, 'utf8')) as unknown;
+  const body = parseJsonText(await readFile(options.manifestFile), `the manifest ${options.manifestFile}`);
   const { manifest, decision } = decideTransfer(set, { sender, manifest: body, at: options.at, lookupInstitution });
   options.out(`${decision.effect.toUpperCase()}  ${sender.id} → ${manifest.recipient} (${decision.input.direction}), policy revision ${set.revision.slice(0, 12)}`);
   for (const reason of decision.reasons) options.out(`  reason [${reason.ruleId ?? 'default'}] ${reason.code}: ${reason.message}`);
