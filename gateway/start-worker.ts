@@ -11,6 +11,7 @@ import { createGatewaySigner } from './envelope/gateway-signer.js';
 import { buildOpsApp } from './http/ops-app.js';
 import { loadRegistry } from './identity/registry.js';
 import { createMetrics } from './ops/metrics.js';
+import { createStorageErrorReporter } from './ops/report-storage-errors.js';
 import { createReloadable, watchFile } from './reloadable.js';
 import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './stage-workers.js';
 import { createFilesystemStore } from './storage/filesystem-store.js';
@@ -38,7 +39,7 @@ export async function startWorker(config: GatewayConfig, logger: Logger): Promis
   const signingKeyPem = await readFile(config.signingKeyFile, 'utf8');
   const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readFile(file, 'utf8')));
   const signer = createGatewaySigner(signingKeyPem, { previousPublicKeys });
-  const objects = await createFilesystemStore(config.dataDir, { removeLeftovers: false });
+  const objects = await createFilesystemStore(config.dataDir, { removeLeftovers: false, onStorageError: createStorageErrorReporter(metrics, logger) });
   const queue = createStageQueueFor(config);
   await startStageWorkers({
     config,

@@ -12,6 +12,7 @@ import { createConnectionAuthenticator } from '../identity/authenticate-connecti
 import { loadRegistry } from '../identity/registry.js';
 import { findDevelopmentCertificates, loadTlsMaterial, type TlsMaterial } from '../identity/tls-material.js';
 import { createMetrics } from '../ops/metrics.js';
+import { createStorageErrorReporter } from '../ops/report-storage-errors.js';
 import { createReloadable, watchFile, type Reloadable, type WatchTarget } from '../reloadable.js';
 import { loadPolicySet, POLICY_FILE_SUFFIX } from '../policy/load-policy-set.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
@@ -23,7 +24,6 @@ import { createPolicyService } from '../policy/policy-service.js';
 import { createGatewaySigner } from '../envelope/gateway-signer.js';
 import { policyDeniedEvent, transferChangeEvent, transferDownloadEvent } from '../transfer/transfer-audit-events.js';
 import { createFilesystemStore } from '../storage/filesystem-store.js';
-import type { StorageFailure } from '../storage/storage-errors.js';
 import { createRecordStore } from '../transfer/record-store.js';
 import { createTransferService } from '../transfer/transfer-service.js';
 import { createStageCoordinator, type StageCoordinator } from '../transfer/stage-coordinator.js';
@@ -116,10 +116,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readFile(file, 'utf8')));
   const signer = createGatewaySigner(signingKeyPem, { previousPublicKeys });
   // A full or failing disk: logged with the path and errno, counted, and answered 507/503 by the writer.
-  const onStorageError = ({ code, errno, path: file, operation }: StorageFailure): void => {
-    metrics.storageErrors.inc({ code: errno, operation });
-    logger.error({ code, errno, path: file, operation }, `storage write failed (${errno}): nothing half-written is kept`);
-  };
+  const onStorageError = createStorageErrorReporter(metrics, logger);
   const journal = await createAuditJournal({
     dir: path.join(config.dataDir, 'audit'),
     signer,

@@ -1,7 +1,7 @@
 // A full disk, for real: the gateway's data folder is a small tmpfs (mounted here; these machines run
 // tests as root, and a machine where the mount fails fails this file rather than skipping it). Full
 // disks during uploads (sealed in a thread, on the event loop, small ones written at commit) and on
-// record writes answer 507 ERR_STORAGE_FULL, are logged at error level with the path and errno and
+// record writes answer 507 ERR_STORAGE_FULL (a read-only one 503 ERR_STORAGE_UNAVAILABLE), are logged at error level with the path and errno and
 // counted in hetao_storage_errors_total; nothing half-written is kept, the transfer is `authorized`
 // again, the journal still verifies, and once space is freed the same upload succeeds.
 import { createHash } from 'node:crypto';
@@ -95,6 +95,7 @@ describe.each([
     gw = await startTestGateway({ HETAO_DATA_DIR: mountPoint, HETAO_SEALING_THREADS: sealingThreads });
   });
   afterEach(async () => {
+    await tmpfs?.writable();
     await tmpfs?.empty();
   });
   afterAll(async () => {
@@ -167,5 +168,24 @@ describe.each([
     const created = await createTransfer(running.gateway.apiUrl, hospital, manifestFor(content));
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     await verifyJournal(running);
+  });
+
+  it('a read-only records folder (EROFS) → 503 ERR_STORAGE_UNAVAILABLE, logged and counted; writable again, accepted', async () => {
+    const running = gw as TestGateway;
+    const content = csv(4096);
+    const before = storageErrorsCounted(await metricsText(running), 'EROFS');
+    const logsBefore = running.logs.length;
+    await tmpfs?.readOnly(path.join(mountPoint, 'records'));
+    const refused = await createTransfer(running.gateway.apiUrl, hospital, manifestFor(content));
+    expect(refused.status, JSON.stringify(refused.body)).toBe(503);
+    expect(refused.body).toMatchObject({ code: 'ERR_STORAGE_UNAVAILABLE', errno: 'EROFS' });
+    expect(JSON.stringify(refused.body)).not.toContain(mountPoint);
+    const logged = running.logs.slice(logsBefore).filter((line) => line.errno === 'EROFS' && line.level === 50);
+    expect(logged.map((line) => line.path)).toContainEqual(expect.stringContaining(path.join(mountPoint, 'records', 'tr-')));
+    expect(storageErrorsCounted(await metricsText(running), 'EROFS')).toBeGreaterThan(before);
+
+    await tmpfs?.writable();
+    const created = await createTransfer(running.gateway.apiUrl, hospital, manifestFor(content));
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
   });
 });

@@ -2,7 +2,7 @@
 // mount fails, the test fails with the reason, it is never skipped), filled with a ballast file to a
 // chosen free space, emptied, unmounted.
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, rm, rmdir, statfs } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, rmdir, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +16,13 @@ export interface Tmpfs {
   fill(leave: number): Promise<void>;
   /** Removes the ballast. */
   empty(): Promise<void>;
+  /**
+   * Makes a folder of the file system read-only (EROFS), as a bind mount of itself: the whole file
+   * system cannot be remounted read-only while files are open for writing. Undone by `writable`.
+   */
+  readOnly(folder: string): Promise<void>;
+  /** Undoes every `readOnly`. */
+  writable(): Promise<void>;
   /** Unmounts (lazily: a file still open must not leave the mount behind) and removes the mount point. */
   unmount(): Promise<void>;
 }
@@ -34,6 +41,10 @@ export async function mountTmpfs(bytes: number): Promise<Tmpfs> {
     throw new Error(`cannot mount a tmpfs at ${dir} (these tests need root): ${(error as Error).message}`, { cause: error });
   }
   const ballast = path.join(dir, BALLAST);
+  const readOnlyFolders: string[] = [];
+  const writable = async (): Promise<void> => {
+    for (let folder = readOnlyFolders.pop(); folder !== undefined; folder = readOnlyFolders.pop()) await run('umount', [folder]);
+  };
   return {
     dir,
     async fill(leave) {
@@ -55,7 +66,15 @@ export async function mountTmpfs(bytes: number): Promise<Tmpfs> {
       }
     },
     empty: () => rm(ballast, { force: true }),
+    async readOnly(folder) {
+      await mkdir(folder, { recursive: true });
+      await run('mount', ['--bind', folder, folder]);
+      readOnlyFolders.push(folder);
+      await run('mount', ['-o', 'remount,bind,ro', folder]);
+    },
+    writable,
     async unmount() {
+      await writable().catch(() => undefined);
       await run('umount', ['-l', dir]);
       await rmdir(dir).catch(() => undefined);
     },
