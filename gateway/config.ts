@@ -41,6 +41,14 @@ export interface GatewayConfig {
   readonly clientKeyFile: string;
   /** EC P-256 key the gateway wraps queued transfers' data keys to, so its workers can inspect them. */
   readonly processingKeyFile: string;
+  /** Caps and idle timeout of the API's connections (http/connection-limits.ts). */
+  readonly connections: ConnectionsConfig;
+}
+
+export interface ConnectionsConfig {
+  readonly maxConnections: number;
+  readonly maxPerPrincipal: number;
+  readonly idleTimeoutMs: number;
 }
 
 export interface QueueConfig {
@@ -95,6 +103,9 @@ export const CONFIG_VARIABLES = {
   HETAO_PUSH_CLIENT_CERT: { default: 'certs-dev/gateway-client.dev-only.cert.pem', meaning: "the gateway's client certificate (PEM) for push delivery to recipients' endpoints over mTLS" },
   HETAO_PUSH_CLIENT_KEY: { default: 'certs-dev/gateway-client.dev-only.key.pem', meaning: 'private key (PEM) of that client certificate' },
   HETAO_PROCESSING_KEY: { default: 'certs-dev/gateway-processing.dev-only.key.pem', meaning: 'EC P-256 private key (PKCS#8 PEM) to which queued transfers\' data keys are also wrapped, so workers can inspect them; the wrap is deleted when the stages are done' },
+  HETAO_MAX_CONNECTIONS: { default: '1024', meaning: 'open connections the API serves at once, all callers together; the first request of a connection over it is answered 503 `ERR_CONNECTION_LIMIT` with `Retry-After` and the connection closed (beyond it plus 64 the listener stops accepting)' },
+  HETAO_MAX_CONNECTIONS_PER_PRINCIPAL: { default: '256', meaning: 'open connections one institution (with all its people), or one certificate the registry does not know, may hold at once; over it, as above' },
+  HETAO_CONNECTION_IDLE_TIMEOUT_MS: { default: '30000', meaning: 'an API connection with no request in flight (before the first, between keep-alive requests) is closed after this long; a request body (other than an upload, see `HETAO_UPLOAD_IDLE_TIMEOUT_MS`) that sends nothing for this long is answered 408 `ERR_REQUEST_TIMEOUT`' },
 } as const;
 
 type ConfigVariable = keyof typeof CONFIG_VARIABLES;
@@ -131,6 +142,9 @@ const envSchema = {
     HETAO_PUSH_CLIENT_CERT: { type: 'string', minLength: 1 },
     HETAO_PUSH_CLIENT_KEY: { type: 'string', minLength: 1 },
     HETAO_PROCESSING_KEY: { type: 'string', minLength: 1 },
+    HETAO_MAX_CONNECTIONS: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    HETAO_MAX_CONNECTIONS_PER_PRINCIPAL: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    HETAO_CONNECTION_IDLE_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 3_600_000 },
   },
 } as const;
 
@@ -203,5 +217,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     clientCertFile: embeddedFile('HETAO_PUSH_CLIENT_CERT'),
     clientKeyFile: embeddedFile('HETAO_PUSH_CLIENT_KEY'),
     processingKeyFile: embeddedFile('HETAO_PROCESSING_KEY'),
+    connections: Object.freeze({
+      maxConnections: Number(setting('HETAO_MAX_CONNECTIONS')),
+      maxPerPrincipal: Number(setting('HETAO_MAX_CONNECTIONS_PER_PRINCIPAL')),
+      idleTimeoutMs: Number(setting('HETAO_CONNECTION_IDLE_TIMEOUT_MS')),
+    }),
   });
 }

@@ -47,6 +47,8 @@ export const ERROR_CATALOG = {
   ERR_AUDIT_EXPORT_INVALID: { status: 400, title: 'Audit export fails verification' },
   ERR_STORAGE_FULL: { status: 507, title: 'Gateway storage full' },
   ERR_STORAGE_UNAVAILABLE: { status: 503, title: 'Gateway storage failing' },
+  ERR_CONNECTION_LIMIT: { status: 503, title: 'Too many connections' },
+  ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request body stalled' },
   ERR_INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

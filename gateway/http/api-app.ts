@@ -13,6 +13,8 @@ import type { Principal } from '../identity/resolve-principal.js';
 import type { TlsMaterial } from '../identity/tls-material.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
 import { registerJsonBodyParser } from './json-body-parser.js';
+import { idleTimerOptions, installConnectionGuards } from './connection-guards.js';
+import type { ConnectionLimits } from './connection-limits.js';
 import { PROBLEM_CONTENT_TYPE, sendProblem, toProblemDetails } from './problem-details.js';
 import type { GatewayServices } from './gateway-services.js';
 import { v1Api } from './v1-api.js';
@@ -43,6 +45,8 @@ export interface ApiAppDependencies {
   readonly bulkUploadBytes?: number;
   /** Where refusals (401/403) on /v1 are journaled. */
   readonly refusals: RefusalJournal;
+  /** Connection caps and idle timeout (connection-guards.ts). */
+  readonly connections: ConnectionLimits;
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -72,6 +76,7 @@ export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInst
     // Our own problem+json is the only error shape: let in-flight and kept-alive requests finish on close.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    ...idleTimerOptions(deps.connections),
     frameworkErrors: (error, request, reply) => sendProblem(request, reply, new GatewayError('ERR_REQUEST_INVALID', error.message)),
     clientErrorHandler(error, socket) {
       if ((error as NodeJS.ErrnoException).code === 'ECONNRESET' || !socket.writable) return;
@@ -81,6 +86,7 @@ export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInst
   });
 
   app.decorateRequest('principal', undefined);
+  installConnectionGuards(app, { limits: deps.connections, authenticate: deps.authenticate, metrics: deps.metrics, transfers: deps.services.transfers });
   registerJsonBodyParser(app); // depth, UTF-8 and lone surrogates bounded before any recursive work
 
   // While closing, answer what is in flight and ask keep-alive clients to leave, so close() need

@@ -217,6 +217,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   refusalFlush.unref();
 
   const api = await buildApiApp({
+    connections: config.connections,
     logger,
     tls: tls.current(),
     authenticate: createConnectionAuthenticator(() => registry.current()),

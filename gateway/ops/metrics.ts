@@ -14,6 +14,10 @@ export interface GatewayMetrics {
   readonly stageReenqueued: Counter<'stage'>;
   /** Writes that failed for want of space or on a failing disk, by errno (ENOSPC, EDQUOT, EROFS, EIO) and operation. */
   readonly storageErrors: Counter<'code' | 'operation'>;
+  /** API connections refused over a cap (http/connection-limits.ts), by which cap: total or principal. */
+  readonly connectionsRefused: Counter<'reason'>;
+  /** API connections open and counted against the caps. */
+  readonly connectionsOpen: Gauge;
   /** Reports queue depth per stage at each scrape. */
   observeQueueDepth(depth: () => Promise<Record<string, number>>): void;
   /** Marks `revision` as the one in force for `source` (the previous one is removed). */
@@ -93,6 +97,13 @@ export function createMetrics(): GatewayMetrics {
       labelNames: ['code', 'operation'],
       registers: [registry],
     }),
+    connectionsRefused: new Counter({
+      name: 'hetao_connections_refused_total',
+      help: 'API connections over HETAO_MAX_CONNECTIONS (reason total) or HETAO_MAX_CONNECTIONS_PER_PRINCIPAL (reason principal), answered 503 and closed.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    connectionsOpen: new Gauge({ name: 'hetao_connections_open', help: 'API connections open and counted against the connection caps.', registers: [registry] }),
     observeQueueDepth(depth) {
       queueDepth = depth;
     },

@@ -170,6 +170,32 @@ export function createTransferService(deps: TransferServiceDependencies) {
       });
     },
 
+    /**
+     * The refusals of an upload that are known before its first byte (the HTTP layer answers them
+     * instead of `100 Continue`, and without reading the body): `upload` would refuse the same.
+     * @param announcedBytes the request's Content-Length, when it has one.
+     * @throws GatewayError ERR_TRANSFER_NOT_FOUND, ERR_TRANSFER_FORBIDDEN, ERR_TRANSFER_STATE,
+     *   ERR_TRANSFER_SIZE_MISMATCH, ERR_QUEUE_UNAVAILABLE
+     */
+    checkUpload(id: string, caller: Caller, announcedBytes: number | undefined): void {
+      const record = find(id);
+      requireInstitution(caller, record.sender, 'upload to');
+      // An upload in progress holds the transfer's lock: a second one would wait for it, then fail.
+      if (record.status !== 'authorized') throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${id} is ${record.status}, not waiting for its content`, { status: record.status });
+      const declaredSize = record.manifest.dataset.sizeBytes;
+      if (announcedBytes !== undefined && announcedBytes !== declaredSize) {
+        throw new GatewayError('ERR_TRANSFER_SIZE_MISMATCH', `the request announces ${announcedBytes} bytes, the manifest declared ${declaredSize}; nothing was read`, {
+          declaredSize,
+          announcedSize: announcedBytes,
+        });
+      }
+      if (routeOf(record).queued && !deps.queueing?.available()) {
+        throw new GatewayError('ERR_QUEUE_UNAVAILABLE', 'large and heavy transfers go through the work queue, which is unreachable right now; nothing was read — try again later', {
+          retryAfterSeconds: deps.queueing?.retryAfterSeconds ?? 30,
+        });
+      }
+    },
+
     get(id: string, caller: Caller): TransferRecord {
       return visible(id, caller);
     },
