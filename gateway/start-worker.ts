@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { createBoundedShutdown, type ShutdownOutcome } from './bounded-shutdown.js';
 import type { GatewayConfig } from './config.js';
 import { GatewayError } from './errors.js';
 import { createGatewaySigner } from './envelope/gateway-signer.js';
@@ -19,8 +20,8 @@ import { createStageResults } from './transfer/stage-results.js';
 
 export interface RunningWorker {
   readonly opsUrl: string;
-  /** Lets running jobs finish (or hands them back), then closes. */
-  close(): Promise<void>;
+  /** Lets running jobs finish (or hands them back), then closes; every step within HETAO_SHUTDOWN_GRACE_MS. */
+  close(): Promise<ShutdownOutcome>;
 }
 
 export async function startWorker(config: GatewayConfig, logger: Logger): Promise<RunningWorker> {
@@ -60,7 +61,9 @@ export async function startWorker(config: GatewayConfig, logger: Logger): Promis
     await ops.listen({ host: config.opsHost, port: config.opsPort });
   } catch (error) {
     registry.close();
-    await queue.close();
+    // Bounded like a stop: an unreachable Redis must not keep a worker that failed to start alive.
+    await queue.close(AbortSignal.timeout(config.shutdownGraceMs)).catch(() => undefined);
+    await objects.close();
     throw error;
   }
   const address = ops.server.address() as AddressInfo;
@@ -68,9 +71,12 @@ export async function startWorker(config: GatewayConfig, logger: Logger): Promis
     opsUrl: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
     async close() {
       registry.close();
-      await queue.close();
-      await ops.close();
-      await objects.close();
+      const shutdown = createBoundedShutdown({ graceMs: config.shutdownGraceMs, logger });
+      // Jobs first, while /readyz still answers; a job still running at the deadline is handed back.
+      await shutdown.step('queue', 'drain', (deadline) => queue.close(deadline));
+      await shutdown.step('ops', 'final', () => ops.close());
+      await shutdown.step('object-store', 'final', () => objects.close());
+      return shutdown.finish();
     },
   };
 }

@@ -5,6 +5,7 @@ import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { createBoundedShutdown, NOTHING_LEFT, type ShutdownOutcome } from '../bounded-shutdown.js';
 import type { GatewayConfig } from '../config.js';
 import { PROJECT_ROOT } from '../config.js';
 import { GatewayError } from '../errors.js';
@@ -42,8 +43,8 @@ export interface RunningGateway {
   readonly opsUrl: string;
   /** Reloads CA/CRL, registry and policies (SIGHUP). Resolves when every attempt is done; never rejects. */
   reload(trigger: string): Promise<void>;
-  /** Stops accepting, lets in-flight requests finish (at most `graceMs`), then closes. */
-  close(): Promise<void>;
+  /** Stops accepting, lets in-flight requests finish, then closes: all within HETAO_SHUTDOWN_GRACE_MS (bounded-shutdown.ts). */
+  close(): Promise<ShutdownOutcome>;
 }
 
 /**
@@ -260,7 +261,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     clearInterval(retentionSweep);
     clearInterval(reconcileTimer);
     clearInterval(refusalFlush);
-    await Promise.allSettled([api.close(), ops.close(), queue.close()]);
+    await Promise.allSettled([api.close(), ops.close(), queue.close(AbortSignal.timeout(config.shutdownGraceMs))]);
     await journal.close();
     await sealingThreads?.close();
     await objects.close();
@@ -277,29 +278,33 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       await policies.reload(trigger);
     },
     async close() {
-      if (closing) return;
+      if (closing) return NOTHING_LEFT;
       closing = true;
       for (const reloadable of [tls, registry, policies]) reloadable.close();
       clearInterval(retentionSweep);
       clearInterval(reconcileTimer);
-      const grace = setTimeout(() => {
+      // One deadline for the whole stop; a step that hangs (a Redis that does not answer, a job
+      // stuck on a silent recipient) is abandoned and named, and the next one runs.
+      const shutdown = createBoundedShutdown({ graceMs: config.shutdownGraceMs, logger });
+      const cutRequests = (): void => {
         logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: closing remaining connections');
         apiServer?.closeAllConnections();
-      }, config.shutdownGraceMs);
-      try {
-        await api.close();
-      } finally {
-        clearTimeout(grace);
-        await ops.close();
-        // Running stages finish (inline) or hand their jobs back (BullMQ) before the journal closes.
-        await queue.close();
-        clearInterval(refusalFlush);
-        await refusals.flush({ all: true }).catch((error: unknown) => logger.error({ err: error }, 'repeated refusals could not be written to the audit journal'));
-        // A final checkpoint covers every entry written before shutdown.
-        await journal.close();
-        await sealingThreads?.close();
-        await objects.close();
-      }
+      };
+      shutdown.deadline('requests').addEventListener('abort', cutRequests, { once: true });
+      await shutdown.step('api', 'drain', () => api.close());
+      shutdown.deadline('requests').removeEventListener('abort', cutRequests);
+      await shutdown.step('ops', 'drain', () => ops.close());
+      // Running stages finish (inline) or hand their jobs back (BullMQ) before the journal closes.
+      await shutdown.step('queue', 'drain', (deadline) => queue.close(deadline));
+      clearInterval(refusalFlush);
+      await shutdown.step('refusals', 'final', () =>
+        refusals.flush({ all: true }).catch((error: unknown) => logger.error({ err: error }, 'repeated refusals could not be written to the audit journal')),
+      );
+      // A final checkpoint covers every entry written before shutdown.
+      await shutdown.step('journal', 'final', () => journal.close());
+      if (sealingThreads) await shutdown.step('sealing-threads', 'final', () => sealingThreads.close());
+      await shutdown.step('object-store', 'final', () => objects.close());
+      return shutdown.finish();
     },
   };
 }

@@ -5,6 +5,7 @@
 // production guide advises.
 import { DelayedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { whenAborted } from '../bounded-shutdown.js';
 import {
   STAGES,
   jobIdOf,
@@ -53,10 +54,13 @@ export function createBullmqStageQueue(options: BullmqStageQueueOptions): StageQ
   const queues = Object.fromEntries(STAGES.map((stage) => [stage, new Queue<JobData>(QUEUE_NAME[stage], { connection: producer, prefix })])) as Record<Stage, Queue<JobData>>;
   for (const queue of Object.values(queues)) queue.on('error', () => undefined);
   const closers: (() => Promise<unknown>)[] = [];
+  /** Every Redis client, to drop them all when a close must give up. */
+  const connections: Redis[] = [producer];
   /** A connection of its own for each blocking client (workers, event listeners). */
   const blockingConnection = (): Redis => {
     const connection = new Redis(options.url, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 200, 2000) });
     connection.on('error', () => undefined);
+    connections.push(connection);
     closers.push(() => connection.quit().catch(() => connection.disconnect()));
     return connection;
   };
@@ -141,10 +145,29 @@ export function createBullmqStageQueue(options: BullmqStageQueueOptions): StageQ
       );
       return Object.fromEntries(entries) as Record<Stage, number>;
     },
-    async close() {
-      for (const close of closers.splice(0)) await close().catch(() => undefined);
-      await Promise.all(STAGES.map((stage) => queues[stage].close().catch(() => undefined)));
-      await producer.quit().catch(() => producer.disconnect());
+    async close(deadline) {
+      // No reconnection news once closing (it would start a reconciliation on a closed queue).
+      availableListeners.length = 0;
+      const orderly = async (): Promise<void> => {
+        // Worker.close waits for running jobs, and it and QueueEvents.close wait forever for a Redis
+        // that does not answer: hence the deadline.
+        for (const close of closers.splice(0)) await close().catch(() => undefined);
+        await Promise.all(STAGES.map((stage) => queues[stage].close().catch(() => undefined)));
+        await producer.quit().catch(() => producer.disconnect());
+      };
+      if (!deadline) return orderly();
+      // Giving up: no reconnecting, no blocking command left; a running job keeps its lock until it
+      // runs out, and then another worker takes it.
+      const dropConnections = (): void => {
+        for (const connection of connections) connection.disconnect();
+      };
+      if (deadline.aborted) dropConnections();
+      else deadline.addEventListener('abort', dropConnections, { once: true });
+      try {
+        await Promise.race([orderly(), whenAborted(deadline)]);
+      } finally {
+        deadline.removeEventListener('abort', dropConnections);
+      }
     },
   };
 }

@@ -4,6 +4,7 @@
 // Two sides: workers run handlers (in the gateway process or in `hetao worker` processes); the
 // gateway observes what happens to jobs (active, completed, retried, failed for good) and records it.
 // Two implementations: inline (no Redis; the default) and BullMQ (bullmq-stage-queue.ts).
+import { whenAborted } from '../bounded-shutdown.js';
 
 export type Stage = 'inspect' | 'deliver';
 export const STAGES: readonly Stage[] = ['inspect', 'deliver'];
@@ -56,7 +57,13 @@ export interface StageQueue {
   onAvailable(listener: () => void): void;
   /** Jobs waiting, delayed or running, per stage. */
   depth(): Promise<Record<Stage, number>>;
-  close(): Promise<void>;
+  /**
+   * Lets running jobs finish (BullMQ: or hands them back), then lets go of the queue. When `deadline`
+   * aborts first it stops waiting and rejects with the signal's reason: connections are dropped and
+   * running jobs abandoned (BullMQ gives them to another worker once their lock runs out; inline
+   * stages are pending in their records and run again after a restart).
+   */
+  close(deadline?: AbortSignal): Promise<void>;
 }
 
 export function jobIdOf(transferId: string, stage: Stage): string {
@@ -134,9 +141,10 @@ export function createInlineStageQueue(options: { attempts?: number; retryDelayM
       for (const id of running.keys()) counts[id.endsWith('--inspect') ? 'inspect' : 'deliver'] += 1;
       return counts;
     },
-    async close() {
+    async close(deadline) {
       closed = true;
-      await Promise.allSettled(running.values());
+      const finished = Promise.allSettled(running.values());
+      await (deadline ? Promise.race([finished, whenAborted(deadline)]) : finished);
     },
   };
 }

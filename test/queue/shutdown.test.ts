@@ -1,0 +1,203 @@
+// Stopping for real: the gateway process and `hetao worker` receive SIGTERM while Redis (a private
+// redis-server this test starts and kills) is unreachable, or while a job hangs on a recipient that
+// stopped reading, with uploads and jobs in flight. Every shutdown step is bounded by
+// HETAO_SHUTDOWN_GRACE_MS: the process exits, 1 when a step had to be abandoned (the log names it),
+// and a second SIGTERM exits at once with 143. Only outcomes are asserted; the 20 s bounds are the
+// tests' own timeouts (the grace is 1 s), never a measure of speed.
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { REGISTRY_FILE, devIdentity } from '../support/dev-pki.js';
+import { call, editRegistry, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { killHetaoProcesses, spawnHetao, type HetaoProcess, type LogLine } from '../support/hetao-process.js';
+import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
+import { startPushEndpoint, type PushEndpoint } from '../support/push-endpoint.js';
+import { createTransfer, sha256, upload } from '../support/transfers.js';
+
+const hospital = devIdentity('institutions/sz-hospital');
+/** Far above the 1 s grace: a process still running by then hangs. */
+const EXIT_BOUND_MS = 20_000;
+const QUEUE_THRESHOLD = String(64 * 1024);
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await killHetaoProcesses();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+async function privateRedis(): Promise<PrivateRedis> {
+  const redis = await startPrivateRedis();
+  cleanups.push(() => redis.stop());
+  return redis;
+}
+
+async function scratchFolder(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'hetao-stop-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function researchCsv(bytes: number): Buffer {
+  const header = 'site,age_band,score,note\n';
+  const row = 'site-3,40-49,87,ok\n';
+  return Buffer.from((header + row.repeat(Math.ceil(bytes / row.length))).slice(0, bytes - 1) + '\n');
+}
+
+function manifestOf(content: Buffer) {
+  return {
+    project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
+    purpose: 'joint-research',
+    approvals: [],
+    consent: { basis: 'not-personal-information' },
+    retentionDays: 30,
+    recipient: 'hetao-sz-institute',
+    dataset: { category: 'research-other', format: 'csv', classification: { level: 'L2' }, deidentification: 'anonymised', subjects: 2000, humanGeneticResources: false, sizeBytes: content.length, sha256: sha256(content) },
+  };
+}
+
+/** An upload whose first KiB is sent and whose rest is held back: in flight until the stop cuts it. */
+async function uploadInFlight(apiUrl: string, content: Buffer): Promise<{ id: string; settled: Promise<unknown> }> {
+  const created = await createTransfer(apiUrl, hospital, manifestOf(content));
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const id = created.body.id as string;
+  const body = new PassThrough();
+  const settled = upload(apiUrl, hospital, id, body).catch((error: unknown) => error);
+  body.write(content.subarray(0, 1024));
+  await vi.waitFor(async () => expect((await call(apiUrl, hospital, `/v1/transfers/${id}`)).body.status).toBe('uploading'), { timeout: 10_000, interval: 50 });
+  return { id, settled };
+}
+
+async function redisState(opsUrl: string): Promise<string> {
+  const readiness = (await (await fetch(`${opsUrl}/readyz`)).json()) as { checks: { queue: { redis?: string } } };
+  return readiness.checks.queue.redis ?? 'none';
+}
+
+const abandonedSteps = (logs: readonly LogLine[]): unknown[] => logs.filter((line) => line.msg === 'shutdown step abandoned').map((line) => line.step);
+const lineSaying = (logs: readonly LogLine[], msg: string): LogLine | undefined => logs.find((line) => line.msg === msg);
+
+describe('gateway process stopped while Redis is unreachable', () => {
+  async function gatewayWithUploadsInFlight(graceMs: number): Promise<{ gateway: HetaoProcess; redis: PrivateRedis; uploads: Promise<unknown>[] }> {
+    const redis = await privateRedis();
+    const dir = await scratchFolder();
+    const registryFile = path.join(dir, 'registry.yaml');
+    await copyFile(REGISTRY_FILE, registryFile);
+    const gateway = spawnHetao(
+      'gateway',
+      {
+        REDIS_URL: redis.url,
+        HETAO_DATA_DIR: path.join(dir, 'data'),
+        HETAO_REGISTRY_FILE: registryFile,
+        HETAO_QUEUE_THRESHOLD_BYTES: QUEUE_THRESHOLD,
+        HETAO_SHUTDOWN_GRACE_MS: String(graceMs),
+      },
+      dir,
+    );
+    const listening = await gateway.waitForLog((line) => line.msg === 'gateway listening');
+    const apiUrl = listening.api as string;
+    // One upload for the queued path (above the threshold) and one small one, both mid-body.
+    const uploads = [await uploadInFlight(apiUrl, researchCsv(256 * 1024)), await uploadInFlight(apiUrl, researchCsv(8 * 1024))].map((inFlight) => inFlight.settled);
+    await redis.stop();
+    await vi.waitFor(async () => expect(await redisState(listening.ops as string)).toBe('unreachable'), { timeout: 10_000, interval: 100 });
+    return { gateway, redis, uploads };
+  }
+
+  it('SIGTERM exits 1 within the grace, abandoning the queue close (named in the log) and cutting the uploads in flight', async () => {
+    const { gateway, uploads } = await gatewayWithUploadsInFlight(1000);
+    gateway.child.kill('SIGTERM');
+
+    expect(await gateway.exitWithin(EXIT_BOUND_MS), JSON.stringify(gateway.logs.map((line) => line.msg))).toBe(1);
+    expect(gateway.logs.some((line) => line.msg === 'gateway shutting down: letting in-flight work finish')).toBe(true);
+    expect(gateway.logs.some((line) => line.msg === 'grace period over: closing remaining connections')).toBe(true);
+    expect(abandonedSteps(gateway.logs)).toContain('queue');
+    expect(lineSaying(gateway.logs, 'gateway stopped with steps left unfinished')).toMatchObject({ abandoned: expect.arrayContaining(['queue']) });
+    // The clients are not left hanging either: their connections were closed.
+    await Promise.all(uploads);
+  }, 90_000);
+
+  it('a second SIGTERM exits at once (143) while the first stop still waits', async () => {
+    // A grace far beyond the test's bound: only the second signal can end the process in time.
+    const { gateway } = await gatewayWithUploadsInFlight(600_000);
+    gateway.child.kill('SIGTERM');
+    await gateway.waitForLog((line) => line.msg === 'gateway shutting down: letting in-flight work finish');
+    gateway.child.kill('SIGTERM');
+
+    expect(await gateway.exitWithin(EXIT_BOUND_MS)).toBe(143);
+    expect(lineSaying(gateway.logs, 'gateway: second signal, exiting at once')).toMatchObject({ signal: 'SIGTERM' });
+    expect(lineSaying(gateway.logs, 'gateway stopped with steps left unfinished')).toBeUndefined();
+  }, 90_000);
+});
+
+describe('`hetao worker` stopped with a job in flight', () => {
+  interface Setup {
+    readonly gw: TestGateway;
+    readonly redis: PrivateRedis;
+    readonly endpoint: PushEndpoint;
+    readonly queueEnv: Record<string, string>;
+    readonly transferId: string;
+  }
+
+  /** A gateway (in this process, no workers of its own) whose only worker process is stuck pushing to a recipient that stopped reading. */
+  async function workerStuckOnPush(graceMs: number): Promise<Setup & { worker: HetaoProcess }> {
+    const redis = await privateRedis();
+    const queueEnv = { REDIS_URL: redis.url, HETAO_QUEUE_LOCK_MS: '1500', HETAO_QUEUE_BACKOFF_MS: '100', HETAO_QUEUE_THRESHOLD_BYTES: QUEUE_THRESHOLD };
+    const gw = await startTestGateway({ ...queueEnv, HETAO_QUEUE_WORKERS: '0', HETAO_QUEUE_RECONCILE_MS: '300', HETAO_SHUTDOWN_GRACE_MS: '1000' });
+    cleanups.push(() => gw.close());
+    const endpoint = await startPushEndpoint('hetao-sz-institute', ['stall', 'accept']);
+    cleanups.push(() => endpoint.close());
+    await editRegistry(gw.registryFile, (document) => {
+      const institution = document.institutions.find((entry) => entry.id === 'hetao-sz-institute');
+      if (institution) institution.pushEndpoint = endpoint.url;
+    });
+    await gw.gateway.reload('test');
+    const worker = spawnWorker(gw, { ...queueEnv, HETAO_SHUTDOWN_GRACE_MS: String(graceMs) });
+    await worker.waitForLog((line) => line.msg === 'worker running');
+
+    const content = researchCsv(128 * 1024);
+    const created = await createTransfer(gw.gateway.apiUrl, hospital, manifestOf(content));
+    const transferId = created.body.id as string;
+    expect((await upload(gw.gateway.apiUrl, hospital, transferId, content)).status).toBe(202);
+    await endpoint.stalled();
+    return { gw, redis, endpoint, queueEnv, transferId, worker };
+  }
+
+  function spawnWorker(gw: TestGateway, env: Record<string, string>): HetaoProcess {
+    return spawnHetao('worker', { HETAO_DATA_DIR: gw.config.dataDir, HETAO_REGISTRY_FILE: gw.registryFile, ...env });
+  }
+
+  it('Redis unreachable: SIGTERM exits 1 within the grace, the queue close abandoned and named in the log', async () => {
+    const { worker, redis } = await workerStuckOnPush(1000);
+    await redis.stop();
+    worker.child.kill('SIGTERM');
+
+    expect(await worker.exitWithin(EXIT_BOUND_MS), JSON.stringify(worker.logs.map((line) => line.msg))).toBe(1);
+    expect(abandonedSteps(worker.logs)).toContain('queue');
+    expect(lineSaying(worker.logs, 'worker stopped with steps left unfinished')).toMatchObject({ abandoned: expect.arrayContaining(['queue']) });
+  }, 90_000);
+
+  it('Redis up, the job hangs on its push: SIGTERM exits 1 within the grace, and another worker delivers the job handed back', async () => {
+    const { worker, gw, endpoint, queueEnv, transferId } = await workerStuckOnPush(1000);
+    worker.child.kill('SIGTERM');
+
+    expect(await worker.exitWithin(EXIT_BOUND_MS), JSON.stringify(worker.logs.map((line) => line.msg))).toBe(1);
+    expect(abandonedSteps(worker.logs)).toContain('queue');
+
+    // Nothing was lost: the job's lock runs out and the next worker pushes it.
+    const next = spawnWorker(gw, queueEnv);
+    await next.waitForLog((line) => line.msg === 'worker running');
+    await vi.waitFor(async () => expect((await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${transferId}`)).body.status).toBe('delivered'), { timeout: 30_000, interval: 100 });
+    expect(endpoint.requests.map((request) => request.outcome)).toEqual(['stalled', 'stored']);
+  }, 90_000);
+
+  it('a second SIGTERM exits at once (143) while the first stop waits for the job', async () => {
+    const { worker } = await workerStuckOnPush(600_000);
+    worker.child.kill('SIGTERM');
+    await worker.waitForLog((line) => line.msg === 'worker shutting down: letting in-flight work finish');
+    worker.child.kill('SIGTERM');
+
+    expect(await worker.exitWithin(EXIT_BOUND_MS)).toBe(143);
+    expect(lineSaying(worker.logs, 'worker: second signal, exiting at once')).toMatchObject({ signal: 'SIGTERM' });
+    expect(lineSaying(worker.logs, 'worker stopped with steps left unfinished')).toBeUndefined();
+  }, 90_000);
+});
