@@ -2,6 +2,7 @@
 // in-memory index for lookups and lists. The files are the truth; the index is rebuilt from them at
 // start-up, so nothing depends on Redis or on the process staying up.
 import type { ObjectStore } from '../storage/object-store.js';
+import { isStorageError } from '../storage/storage-errors.js';
 import type { TransferRecord, TransferStatus } from './transfer-record.js';
 
 export interface RecordQuery {
@@ -40,7 +41,16 @@ export async function createRecordStore(store: ObjectStore): Promise<RecordStore
   return {
     get: (id) => index.get(id),
     async save(record) {
-      await store.put(recordKey(record.id), Buffer.from(JSON.stringify(record)));
+      try {
+        await store.put(recordKey(record.id), Buffer.from(JSON.stringify(record)));
+      } catch (error) {
+        // A failed upload goes back to `authorized` even when the disk cannot take the record now:
+        // the record on disk still says `uploading`, which start-up recovery turns into `authorized`
+        // (recoverInterruptedUploads), so the index shows what a restart would, and the sender can
+        // upload again once there is space without waiting for one.
+        if (isStorageError(error) && record.status === 'authorized' && index.get(record.id)?.status === 'uploading') index.set(record.id, record);
+        throw error;
+      }
       index.set(record.id, record);
     },
     list({ party, as, status, after, limit }) {

@@ -12,6 +12,7 @@ import type { InspectionReport, InspectorOptions } from '../inspect/inspection-r
 import { judgeInspection } from '../inspect/judge-inspection.js';
 import type { Party } from '../policy/decision-input.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { isStorageError } from '../storage/storage-errors.js';
 import type { Caller } from './caller.js';
 import { transition, type TransferRecord } from './transfer-record.js';
 import type { BulkLane } from './bulk-lane.js';
@@ -107,7 +108,13 @@ export function createUploadHandler(deps: UploadDependencies) {
     }
     const fail = async (error: unknown): Promise<never> => {
       const code = error instanceof GatewayError ? error.code : 'ERR_INTERNAL';
-      await save(transition(started, 'authorized', { at: deps.clock(), event: 'upload-failed', by: 'gateway', detail: { code } }), { event: 'upload-failed', by: 'gateway' });
+      try {
+        await save(transition(started, 'authorized', { at: deps.clock(), event: 'upload-failed', by: 'gateway', detail: { code } }), { event: 'upload-failed', by: 'gateway' });
+      } catch (saveError) {
+        // The disk could not take the record (reported with its path where it failed); the transfer
+        // is `authorized` again all the same (record-store.ts), and the sender hears why the upload failed.
+        if (!isStorageError(saveError)) throw saveError;
+      }
       throw error;
     };
     const finishOptions = { ...wrapHolders, signer: deps.signer };

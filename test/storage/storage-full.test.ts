@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyExport } from '../../gateway/audit/verify-export.js';
 import { devIdentity } from '../support/dev-pki.js';
 import { call, mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -151,6 +151,33 @@ describe.each([
 
   it('a small upload (written whole at commit) on a nearly full disk → 507; then it succeeds', async () => {
     await uploadOnFullDisk(512 * 1024, 64 * 1024);
+  });
+
+  it('an upload failing while its record cannot be written either → 507; the transfer is authorized again and the same upload succeeds later', async () => {
+    const running = gw as TestGateway;
+    const content = csv(8 * MIB);
+    const created = await createTransfer(running.gateway.apiUrl, hospital, manifestFor(content));
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    const before = storageErrorsCounted(await metricsText(running), 'ENOSPC');
+    const body = new PassThrough();
+    const pending = upload(running.gateway.apiUrl, hospital, id, body);
+    body.write(content.subarray(0, 512 * 1024));
+    await vi.waitFor(async () => expect((await call(running.gateway.apiUrl, hospital, `/v1/transfers/${id}`)).body.status).toBe('uploading'), { timeout: 10_000, interval: 20 });
+    // The body cannot be written, and once it is deleted the record still cannot go back to `authorized` on disk.
+    await tmpfs?.readOnly(path.join(mountPoint, 'records'));
+    await tmpfs?.fill(0);
+    body.end(content.subarray(512 * 1024));
+    await expectStorageFull(await pending, before);
+    expect((await call(running.gateway.apiUrl, hospital, `/v1/transfers/${id}`)).body.status).toBe('authorized');
+    expect(await envelopeFiles(mountPoint, id)).toEqual([]);
+
+    await tmpfs?.writable();
+    await tmpfs?.empty();
+    const retried = await upload(running.gateway.apiUrl, hospital, id, content);
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    expect(retried.body.status).toBe('available');
+    await verifyJournal(running);
   });
 
   it('a record write on a full disk (POST /v1/transfers) → 507, not 500; then it is accepted', async () => {
