@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createBullmqStageQueue } from '../../gateway/queue/bullmq-stage-queue.js';
+import { createInlineStageQueue, type StageQueue } from '../../gateway/queue/stage-queue.js';
 import { REGISTRY_FILE, devIdentity } from '../support/dev-pki.js';
 import { call, editRegistry, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { killHetaoProcesses, spawnHetao, type HetaoProcess, type LogLine } from '../support/hetao-process.js';
@@ -127,6 +129,56 @@ describe('gateway process stopped while Redis is unreachable', () => {
     expect(lineSaying(gateway.logs, 'gateway: second signal, exiting at once')).toMatchObject({ signal: 'SIGTERM' });
     expect(lineSaying(gateway.logs, 'gateway stopped with steps left unfinished')).toBeUndefined();
   }, 90_000);
+});
+
+describe('stage queue close with a deadline', () => {
+  const stuck = { inspect: () => new Promise<void>(() => undefined), deliver: async () => undefined };
+  const closedAtDeadline = async (queue: StageQueue): Promise<void> => {
+    const deadline = new AbortController();
+    const closing = queue.close(deadline.signal);
+    deadline.abort(new Error('deadline passed'));
+    await expect(closing).rejects.toThrow('deadline passed');
+  };
+
+  it('BullMQ, Redis unreachable: close gives up when the deadline aborts (Worker and QueueEvents close would wait forever)', async () => {
+    const redis = await privateRedis();
+    const queue = createBullmqStageQueue({ url: redis.url, prefix: 'stop-test' });
+    await queue.observe({});
+    queue.startWorkers(stuck, 1);
+    await redis.stop();
+    await vi.waitFor(() => expect(queue.isAvailable()).toBe(false), { timeout: 10_000, interval: 50 });
+    await closedAtDeadline(queue);
+  });
+
+  it('inline: close gives up on a stage that never ends when the deadline aborts', async () => {
+    const queue = createInlineStageQueue();
+    queue.startWorkers(stuck, 1);
+    await queue.enqueue('tr-000000001-aaaaaaaaaaaaaaaa', 'inspect');
+    await closedAtDeadline(queue);
+  });
+});
+
+describe('inline queue (no Redis)', () => {
+  it('a stage stuck on a push that stopped reading: close() abandons the queue step at the deadline and names it', async () => {
+    const gw = await startTestGateway({ HETAO_QUEUE_THRESHOLD_BYTES: QUEUE_THRESHOLD, HETAO_SHUTDOWN_GRACE_MS: '1000' });
+    cleanups.push(() => gw.close());
+    const endpoint = await startPushEndpoint('hetao-sz-institute', ['stall']);
+    cleanups.push(() => endpoint.close());
+    await editRegistry(gw.registryFile, (document) => {
+      const institution = document.institutions.find((entry) => entry.id === 'hetao-sz-institute');
+      if (institution) institution.pushEndpoint = endpoint.url;
+    });
+    await gw.gateway.reload('test');
+    const content = researchCsv(8 * 1024);
+    const created = await createTransfer(gw.gateway.apiUrl, hospital, manifestOf(content));
+    expect((await upload(gw.gateway.apiUrl, hospital, created.body.id as string, content)).status).toBe(202);
+    await endpoint.stalled();
+
+    // The push would wait for its own 60 s timeout; the stop does not.
+    const outcome = await gw.gateway.close();
+    expect(outcome.abandoned).toContain('queue');
+    expect(abandonedSteps(gw.logs)).toContain('queue');
+  });
 });
 
 describe('`hetao worker` stopped with a job in flight', () => {
