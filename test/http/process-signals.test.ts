@@ -1,5 +1,6 @@
 // The real process: `gateway/main.ts` in a child process, driven by signals as an operator would.
-// SIGHUP reloads the registry; SIGTERM lets an in-flight request finish, then exits 0.
+// SIGHUP reloads the registry; SIGTERM lets an in-flight request finish, then exits 0 (the stops
+// that hang, and the second signal, are in test/queue/shutdown.test.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
@@ -118,5 +119,7 @@ describe('gateway process', () => {
     expect(JSON.parse(result.body)).toMatchObject({ code: 'ERR_ROUTE_NOT_FOUND' });
     expect(await running.exited).toBe(0);
     expect(running.logs.some((l) => l.msg === 'gateway stopped')).toBe(true);
+    // Nothing hung: every shutdown step finished within HETAO_SHUTDOWN_GRACE_MS.
+    expect(running.logs.filter((l) => l.msg === 'shutdown step abandoned' || l.msg === 'shutdown step failed')).toEqual([]);
   });
 });
