@@ -3,10 +3,10 @@
 // scripts what happened (see LAB_EXIT).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import { PROJECT_ROOT } from '../config.js';
-import { GatewayClientError, GatewayRequestError, TransferNotDownloadableError, WaitTimeoutError } from '../client/gateway-client-error.js';
+import { ClientCredentialsError, GatewayClientError, GatewayRequestError, TransferNotDownloadableError, WaitTimeoutError } from '../client/gateway-client-error.js';
 import { createGatewayClient, type GatewayClient } from '../client/gateway-client.js';
 import { createProgressDisplay, formatBytes, type ProgressDisplay, type ProgressOutput } from '../client/progress-display.js';
 import { receiveTransfer, type ReceivedTransfer } from '../client/receive-transfer.js';
@@ -14,6 +14,8 @@ import { sendFile } from '../client/send-file.js';
 import { isRejectedContent, isSettled, TRANSFER_STATUSES, type PolicyReason, type TransferStatus, type TransferView } from '../client/transfer-view.js';
 import { GatewayError } from '../errors.js';
 import { parseJsonText } from '../json-bounds.js';
+import { HelpRequested, parseCommandArgs, UsageError } from './command-args.js';
+import { usageOf } from './usage.js';
 
 export const LAB_EXIT = { ok: 0, failure: 1, usage: 2, policyDenied: 3, contentRejected: 4 } as const;
 
@@ -32,12 +34,7 @@ export interface LabIo {
   readonly stdout: ProgressOutput;
   /** Progress and notes; a TTY gets a progress bar. */
   readonly stderr: ProgressOutput;
-  /** Printed on a usage error. */
-  readonly usage: string;
 }
-
-/** Wrong invocation: exit 2 with the usage. */
-class UsageError extends Error {}
 
 const CONNECTION_OPTIONS = {
   gateway: { type: 'string' },
@@ -52,10 +49,18 @@ const CONNECTION_OPTIONS_WITH_KEY = { ...CONNECTION_OPTIONS, key: { type: 'strin
 interface ConnectionFlags {
   readonly gateway?: string | undefined;
   readonly cert?: string | undefined;
-  readonly 'tls-key'?: string | undefined;
-  readonly key?: string | undefined;
+  /** The TLS client key: --tls-key, or --key for the commands whose --key means that (never fetch). */
+  readonly tlsKey?: string | undefined;
   readonly ca?: string | undefined;
 }
+
+/** The connection flags of send, status and list, where --key is the TLS key. */
+const withTlsKeyFlag = (values: { gateway?: string | undefined; cert?: string | undefined; key?: string | undefined; 'tls-key'?: string | undefined; ca?: string | undefined }): ConnectionFlags => ({
+  gateway: values.gateway,
+  cert: values.cert,
+  tlsKey: values['tls-key'] ?? values.key,
+  ca: values.ca,
+});
 
 async function readInput(file: string, what: string): Promise<string> {
   try {
@@ -80,16 +85,23 @@ async function readJsonInput(file: string, what: string): Promise<Record<string,
 /** Flags first, then the environment; the CA falls back to the development bundle (with a note). */
 async function connect(flags: ConnectionFlags, io: LabIo): Promise<GatewayClient> {
   const certFile = flags.cert ?? io.env.HETAO_CLIENT_CERT;
-  const keyFile = flags['tls-key'] ?? flags.key ?? io.env.HETAO_CLIENT_KEY;
+  const keyFile = flags.tlsKey ?? io.env.HETAO_CLIENT_KEY;
   if (!certFile || !keyFile) throw new UsageError('no client certificate: pass --cert and --key (fetch: --tls-key), or set HETAO_CLIENT_CERT and HETAO_CLIENT_KEY');
   const caFile = flags.ca ?? io.env.HETAO_CLIENT_CA;
   if (!caFile) io.stderr.write('note: trusting the DEVELOPMENT zone CA (certs-dev/); pass --ca or set HETAO_CLIENT_CA for a real gateway\n');
-  return createGatewayClient({
+  const options = {
     baseUrl: flags.gateway ?? io.env.HETAO_GATEWAY_URL ?? DEFAULT_GATEWAY_URL,
     cert: await readInput(certFile, 'the client certificate'),
     key: await readInput(keyFile, 'the client key'),
     ca: await readInput(caFile ?? DEV_CA_BUNDLE, 'the zone CA bundle'),
-  });
+  };
+  try {
+    return createGatewayClient(options);
+  } catch (error) {
+    if (!(error instanceof ClientCredentialsError)) throw error;
+    const files = error.problem === 'unreadable-certificate' ? certFile : error.problem === 'unreadable-key' ? keyFile : `${certFile} and ${keyFile}`;
+    throw new ClientCredentialsError(error.problem, `${files}: ${error.message}`);
+  }
 }
 
 async function withClient(flags: ConnectionFlags, io: LabIo, work: (client: GatewayClient) => Promise<number>): Promise<number> {
@@ -136,10 +148,12 @@ function positiveSeconds(value: string | undefined, fallback: number, flag: stri
 }
 
 async function send(args: string[], io: LabIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { ...CONNECTION_OPTIONS_WITH_KEY, to: { type: 'string' }, manifest: { type: 'string' }, wait: { type: 'boolean', default: false }, timeout: { type: 'string' } },
+  const { values, positionals } = parseCommandArgs(args, {
+    ...CONNECTION_OPTIONS_WITH_KEY,
+    to: { type: 'string' },
+    manifest: { type: 'string' },
+    wait: { type: 'boolean', default: false },
+    timeout: { type: 'string' },
   });
   const [file] = positionals;
   if (!file || positionals.length > 1 || !values.manifest) throw new UsageError('send needs a file and --manifest');
@@ -147,7 +161,7 @@ async function send(args: string[], io: LabIo): Promise<number> {
   if (!values.to && typeof manifest.recipient !== 'string') throw new UsageError('name the recipient with --to (the manifest has none)');
   const timeoutMs = positiveSeconds(values.timeout, 3600, '--timeout') * 1000;
 
-  return withClient(values, io, async (client) => {
+  return withClient(withTlsKeyFlag(values), io, async (client) => {
     const hashing = createProgressDisplay({ label: `hashing ${path.basename(file)}`, out: io.stderr });
     let uploading: ProgressDisplay | undefined;
     const sent = await sendFile(client, {
@@ -216,10 +230,10 @@ function renderRecord(record: TransferView): string[] {
 }
 
 async function status(args: string[], io: LabIo): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...CONNECTION_OPTIONS_WITH_KEY, json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseCommandArgs(args, { ...CONNECTION_OPTIONS_WITH_KEY, json: { type: 'boolean', default: false } });
   const [id] = positionals;
   if (!id || positionals.length > 1) throw new UsageError('status needs one transfer id');
-  return withClient(values, io, async (client) => {
+  return withClient(withTlsKeyFlag(values), io, async (client) => {
     const record = await client.getTransfer(id);
     if (values.json) say(io.stdout, JSON.stringify(record, null, 2));
     else for (const line of renderRecord(record)) say(io.stdout, line);
@@ -233,16 +247,17 @@ function renderTable(rows: readonly (readonly string[])[]): string[] {
 }
 
 async function list(args: string[], io: LabIo): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs(
     args,
-    options: { ...CONNECTION_OPTIONS_WITH_KEY, as: { type: 'string', default: 'sender' }, status: { type: 'string' }, limit: { type: 'string' }, after: { type: 'string' }, json: { type: 'boolean', default: false } },
-  });
+    { ...CONNECTION_OPTIONS_WITH_KEY, as: { type: 'string', default: 'sender' }, status: { type: 'string' }, limit: { type: 'string' }, after: { type: 'string' }, json: { type: 'boolean', default: false } },
+    false,
+  );
   const as = values.as;
   if (as !== 'sender' && as !== 'recipient') throw new UsageError('--as is sender or recipient');
   if (values.status !== undefined && !(TRANSFER_STATUSES as readonly string[]).includes(values.status)) throw new UsageError(`--status is one of ${TRANSFER_STATUSES.join(', ')}`);
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 200)) throw new UsageError('--limit is a whole number from 1 to 200');
-  return withClient(values, io, async (client) => {
+  return withClient(withTlsKeyFlag(values), io, async (client) => {
     const page = await client.listTransfers({
       as,
       ...(values.status === undefined ? {} : { status: values.status as TransferStatus }),
@@ -278,17 +293,13 @@ function describeReceipt(received: ReceivedTransfer): string {
 }
 
 async function fetchTransfer(args: string[], io: LabIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { ...CONNECTION_OPTIONS, key: { type: 'string' }, output: { type: 'string', short: 'o' }, jwks: { type: 'string' } },
-  });
+  const { values, positionals } = parseCommandArgs(args, { ...CONNECTION_OPTIONS, key: { type: 'string' }, output: { type: 'string', short: 'o' }, jwks: { type: 'string' } });
   const [id] = positionals;
   if (!id || positionals.length > 1 || !values.output || !values.key) throw new UsageError('fetch needs a transfer id, -o <file> and --key <private key>');
   const privateKey = await readInput(values.key, 'the private key');
   const jwks = values.jwks ? ((await readJsonInput(values.jwks, 'the JWKS')) as unknown as JSONWebKeySet) : undefined;
   const outFile = values.output;
-  return withClient(values, io, async (client) => {
+  return withClient({ gateway: values.gateway, cert: values.cert, tlsKey: values['tls-key'], ca: values.ca }, io, async (client) => {
     const downloading = createProgressDisplay({ label: `downloading ${id}`, out: io.stderr });
     const received = await receiveTransfer(client, { id, privateKey, outFile, ...(jwks ? { jwks } : {}), onProgress: downloading.update }).catch((error: unknown) => {
       downloading.abandon();
@@ -331,9 +342,17 @@ export async function runLabCommand(command: string, args: string[], io: LabIo):
     if (!runner) throw new UsageError(`unknown command ${command}`);
     return await runner(args, io);
   } catch (error) {
-    if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`${(error as Error).message}\n${io.usage}\n`);
+    if (error instanceof HelpRequested) {
+      io.stdout.write(`${usageOf(command)}\n`);
+      return LAB_EXIT.ok;
+    }
+    if (error instanceof UsageError) {
+      io.stderr.write(`${error.message}\n${usageOf(command)}\n`);
       return LAB_EXIT.usage;
+    }
+    if (error instanceof ClientCredentialsError) {
+      say(io.stderr, error.message);
+      return LAB_EXIT.failure;
     }
     if (error instanceof GatewayClientError && error.isPolicyDenial) {
       printDenial(error, io.stderr);
