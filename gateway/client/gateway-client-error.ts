@@ -1,5 +1,6 @@
 // The errors of the lab-side client: the gateway answered with a problem (GatewayClientError), the
-// request got no answer at all (GatewayRequestError), or a wait ran out (WaitTimeoutError).
+// request got no answer at all (GatewayRequestError, with the cause in words when it is known), the
+// TLS identity is unusable (ClientCredentialsError), or a wait ran out (WaitTimeoutError).
 import type { PolicyReason, TransferView } from './transfer-view.js';
 
 /** RFC 9457 members the client reads by name; everything else is an extension member. */
@@ -55,10 +56,31 @@ export class GatewayClientError extends Error {
 
 /** The request failed without an answer: connection refused, TLS handshake refused, connection cut, unreadable upload source. */
 export class GatewayRequestError extends Error {
-  constructor(what: string, cause: unknown) {
-    const reason = cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause);
-    super(`${what} failed: ${reason}`, { cause });
+  /** The low-level error code (e.g. `UND_ERR_SOCKET`, `ECONNREFUSED`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`), when there is one. */
+  readonly code: string | undefined;
+  /** The cause in words (explain-connection-failure.ts), when it could be told. */
+  readonly explanation: string | undefined;
+
+  constructor(what: string, cause: unknown, explanation?: string) {
+    const code = cause instanceof Error ? (cause as NodeJS.ErrnoException).code : undefined;
+    const reason = cause instanceof Error ? (code ?? cause.message) : String(cause);
+    super(explanation ? `${what} failed: ${explanation} (${reason})` : `${what} failed: ${reason}`, { cause });
     this.name = 'GatewayRequestError';
+    this.code = code;
+    this.explanation = explanation;
+  }
+}
+
+export type ClientCredentialsProblem = 'unreadable-certificate' | 'unreadable-key' | 'key-mismatch';
+
+/** The client certificate or key cannot be used, found before connecting. */
+export class ClientCredentialsError extends Error {
+  readonly problem: ClientCredentialsProblem;
+
+  constructor(problem: ClientCredentialsProblem, message: string) {
+    super(message);
+    this.name = 'ClientCredentialsError';
+    this.problem = problem;
   }
 }
 

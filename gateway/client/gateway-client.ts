@@ -1,11 +1,15 @@
 // The lab-side client of the gateway: one mutual-TLS connection pool (undici Agent) and one method
 // per API call a lab system makes. Uploads and downloads stay streams end to end; every non-2xx
-// answer becomes a GatewayClientError carrying the problem document's members.
+// answer becomes a GatewayClientError carrying the problem document's members; a request that gets no
+// answer becomes a GatewayRequestError saying why in words (a refused certificate, an untrusted
+// gateway, nothing listening), and a key that is not the certificate's is refused before connecting.
 import { pipeline, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JSONWebKeySet } from 'jose';
 import { Agent, request, type Dispatcher } from 'undici';
+import { checkClientCredentials } from './check-client-credentials.js';
 import { byteCounter, countChunks, type ProgressCallback } from './count-bytes.js';
+import { explainConnectionFailure } from './explain-connection-failure.js';
 import { GatewayClientError, GatewayRequestError, WaitTimeoutError } from './gateway-client-error.js';
 import type { CreatedTransfer, TransferPage, TransferQuery, TransferView } from './transfer-view.js';
 
@@ -79,7 +83,12 @@ async function problemOf(response: Dispatcher.ResponseData<unknown>): Promise<Ga
   return new GatewayClientError(response.statusCode, problem);
 }
 
+/**
+ * A client of one gateway with one TLS identity.
+ * @throws ClientCredentialsError when the certificate or key is unreadable or the key is not the certificate's.
+ */
 export function createGatewayClient(options: GatewayClientOptions): GatewayClient {
+  const certificate = checkClientCredentials(options);
   const agent = new Agent({ connect: { cert: options.cert, key: options.key, ca: options.ca } });
   const base = options.baseUrl.replace(/\/+$/, '');
   const transferPath = (id: string, rest = ''): string => `/v1/transfers/${encodeURIComponent(id)}${rest}`;
@@ -89,7 +98,7 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
     try {
       response = await request(`${base}${path}`, { ...requestOptions, dispatcher: agent });
     } catch (error) {
-      throw new GatewayRequestError(what, error);
+      throw new GatewayRequestError(what, error, await explainConnectionFailure(error, { ...options, certificate }));
     }
     if (response.statusCode < 200 || response.statusCode > 299) throw await problemOf(response);
     return response;

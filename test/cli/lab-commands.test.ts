@@ -9,6 +9,9 @@ import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { runHetao } from '../support/run-cli.js';
 import { sha256 } from '../support/transfers.js';
 
+/** Child processes on a loaded 2-core machine: generous. */
+const CLI_TIMEOUT_MS = 180_000;
+
 let gw: TestGateway;
 let dir: string;
 beforeAll(async () => {
@@ -94,7 +97,7 @@ describe('hetao send, then hetao fetch', () => {
     const readable = await runHetao(['status', id as string, ...as('hk-uni-genomics')]);
     expect(readable.stdout).toMatch(/^status\s+received$/m);
     expect(readable.stdout).toMatch(/^route\s+hk-uni-genomics → sz-hospital$/m);
-  });
+  }, CLI_TIMEOUT_MS);
 
   it('takes the connection from HETAO_* environment variables', async () => {
     const result = await runHetao(['list', '--json'], {
@@ -105,7 +108,45 @@ describe('hetao send, then hetao fetch', () => {
     });
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toHaveProperty('transfers');
-  });
+  }, CLI_TIMEOUT_MS);
+});
+
+describe('the README walkthrough as written', () => {
+  it('fetch --key is the decryption key while HETAO_CLIENT_CERT/HETAO_CLIENT_KEY hold the TLS identity', async () => {
+    const content = vcf(4, 20);
+    const file = path.join(dir, 'env-fetch.vcf');
+    await writeFile(file, content);
+    const manifest = await writeManifest('env-fetch.json');
+    const sent = await runHetao(['send', file, '--to', 'sz-hospital', '--manifest', manifest, '--wait', ...as('hk-uni-genomics')]);
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = /^transfer (tr-\S+) authorized/m.exec(sent.stdout)?.[1] as string;
+
+    const outFile = path.join(dir, 'env-fetch-received.vcf');
+    const fetched = await runHetao(['fetch', id, '-o', outFile, '--key', institutionFile('sz-hospital', 'enc.key')], {
+      HETAO_GATEWAY_URL: gw.gateway.apiUrl,
+      HETAO_CLIENT_CERT: institutionFile('sz-hospital', 'cert'),
+      HETAO_CLIENT_KEY: institutionFile('sz-hospital', 'key'),
+      HETAO_CLIENT_CA: CA,
+    });
+    expect(fetched.code, fetched.stderr).toBe(0);
+    expect((await readFile(outFile)).equals(content)).toBe(true);
+    expect(fetched.stdout).toContain(`receipt posted: transfer ${id} is received`);
+  }, CLI_TIMEOUT_MS);
+});
+
+describe('TLS failures in words', () => {
+  it('names the files when the TLS key is not the certificate\'s, and a refused certificate as such', async () => {
+    const mismatch = await runHetao(['list', '--gateway', gw.gateway.apiUrl, '--ca', CA], {
+      HETAO_CLIENT_CERT: institutionFile('sz-hospital', 'cert'),
+      HETAO_CLIENT_KEY: institutionFile('sz-hospital', 'enc.key'),
+    });
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.stderr).toContain(`${institutionFile('sz-hospital', 'cert')} and ${institutionFile('sz-hospital', 'enc.key')}: the client key (ec key) does not match the client certificate`);
+
+    const revoked = await runHetao(['list', '--gateway', gw.gateway.apiUrl, '--cert', devFile('negative/revoked.dev-only.cert.pem'), '--key', devFile('negative/revoked.dev-only.key.pem'), '--ca', CA]);
+    expect(revoked.code).toBe(1);
+    expect(revoked.stderr).toMatch(/^GET \/v1\/transfers failed: the gateway refused our client certificate during the TLS handshake .*revoked/m);
+  }, CLI_TIMEOUT_MS);
 });
 
 describe('exit codes', () => {
@@ -118,7 +159,7 @@ describe('exit codes', () => {
     expect(result.stderr).toMatch(/^denied by policy \(decision \S+, policy revision [0-9a-f]{64}\):$/m);
     expect(result.stderr).toMatch(/^ {2}- \[hk-to-mainland-without-consent-deny\] .+ \(rule-denied\)$/m);
     expect(result.stdout).not.toContain('authorized');
-  });
+  }, CLI_TIMEOUT_MS);
 
   it('4 when the content is quarantined, saying why', async () => {
     const file = path.join(dir, 'too-many-samples.vcf');
@@ -128,7 +169,7 @@ describe('exit codes', () => {
     expect(result.code, result.stderr).toBe(4);
     expect(result.stdout).toMatch(/^transfer tr-\S+ quarantined$/m);
     expect(result.stdout).toMatch(/^ {2}- the VCF has 5 sample columns but 2 subjects are declared$/m);
-  });
+  }, CLI_TIMEOUT_MS);
 
   it('2 on a usage error, 1 on a problem answer', async () => {
     const usage = await runHetao(['send', '--to', 'sz-hospital']);
@@ -141,5 +182,5 @@ describe('exit codes', () => {
     const missing = await runHetao(['status', 'tr-000000000-0000000000000000', ...as('hk-uni-genomics')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^ERR_TRANSFER_NOT_FOUND \(HTTP 404\): /m);
-  });
+  }, CLI_TIMEOUT_MS);
 });
