@@ -88,7 +88,7 @@ export const CONFIG_VARIABLES = {
   HETAO_DATA_DIR: { default: './data', meaning: 'where records, envelopes and the audit journal are kept (relative to the working directory)' },
   HETAO_LOG_LEVEL: { default: 'info', meaning: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
   HETAO_WATCH_FILES: { default: 'true', meaning: 'reload registry and CRL when their files change (SIGHUP always reloads)' },
-  HETAO_SHUTDOWN_GRACE_MS: { default: '10000', meaning: 'how long SIGTERM waits for in-flight requests before closing connections' },
+  HETAO_SHUTDOWN_GRACE_MS: { default: '10000', meaning: 'the deadline of the whole stop after SIGTERM/SIGINT: in-flight requests get 80 % of it, then connections are cut; queue, journal checkpoint and files must close by the end or are abandoned (logged, exit 1)' },
   REDIS_URL: { default: '(unset)', meaning: 'Redis for the transfer queue (BullMQ); unset = every stage runs inline in the gateway process, no Redis needed' },
   HETAO_QUEUE_THRESHOLD_BYTES: { default: '67108864', meaning: 'transfers above this size (64 MiB) are answered 202 `queued` and inspected in full by a worker; smaller ones finish inline unless their obligations need full inspection or the recipient has a push endpoint' },
   HETAO_QUEUE_WORKERS: { default: '2', meaning: 'jobs per stage the gateway process runs itself; 0 = leave them to `hetao worker` processes' },
