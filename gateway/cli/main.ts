@@ -140,6 +140,14 @@ function describeFailure(error: unknown): string[] {
   return [(error as Error).stack ?? String(error)];
 }
 
+// A reader that stops early (`hetao list | head -1`) closes the pipe: stop quietly, as other tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 run(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;

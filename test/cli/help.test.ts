@@ -1,7 +1,11 @@
 // `hetao --help`, `hetao help <command>` and `<command> --help | -h` print the usage and exit 0; an
-// unknown option prints the usage and exits 2. Never a stack trace, and `serve --help` starts nothing.
+// unknown option prints the usage and exits 2. Never a stack trace, and `serve --help` starts nothing;
+// nor when the reader of the output goes away early (EPIPE).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runHetao } from '../support/run-cli.js';
+import { PROJECT_ROOT } from '../../gateway/config.js';
+import { runHetao, TSX_LOADER } from '../support/run-cli.js';
 
 /** Every command as gateway/cli/main.ts dispatches it, with the words of its usage line. */
 const COMMANDS: readonly { readonly args: readonly string[]; readonly usage: RegExp }[] = [
@@ -81,5 +85,19 @@ describe('hetao --help', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('/nonexistent/');
     expectNoStack(result);
+  }, TIMEOUT_MS);
+});
+
+describe('a reader that stops early', () => {
+  it('closing the pipe the usage is written to ends the command quietly, without a stack trace', async () => {
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'gateway/cli/main.ts'), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The read end is closed before the command writes: its write fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(stderr).not.toMatch(STACK_FRAME);
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(0);
   }, TIMEOUT_MS);
 });
