@@ -36,7 +36,7 @@ const ENV_IMPORT = {
 };
 
 export default defineConfig([
-  globalIgnores(['dist/', 'node_modules/', 'coverage/', 'data/']),
+  globalIgnores(['dist/', 'node_modules/', 'coverage/', 'data/', '.test-build/', '.test-readme-*/']),
 
   js.configs.recommended,
   tseslint.configs.recommended,

@@ -1,14 +1,19 @@
 // The gateway's configuration: read once from environment variables, validated against a schema,
 // frozen, and passed explicitly to every factory. Nothing else in the gateway reads process.env.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { GatewayError } from './errors.js';
 
 /** The project root (where certs-dev/ and policies/ live), whether running from gateway/ or dist/gateway/. */
+/** The nearest folder above this file with a package.json: the project, from source or from any build folder. */
 export const PROJECT_ROOT = (() => {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  return path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '../..') : path.resolve(here, '..');
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(here, '..');
+  }
 })();
 
 export interface GatewayConfig {

@@ -9,8 +9,9 @@
 //      port with no persistence, stopped again in teardown.
 // Runs in the Vitest main process: it must not import 'vitest' itself (only types).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +22,8 @@ import type { TestProject } from 'vitest/node';
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
+    /** The gateway compiled for this run (`<dir>/gateway/…js`), for child processes. */
+    compiledDir: string;
   }
 }
 
@@ -231,10 +234,36 @@ export async function discoverRedis(options: DiscoverOptions = {}): Promise<Disc
   );
 }
 
+/**
+ * Compiles the gateway once for the run (as `npm run build` does, into a folder of its own inside the
+ * project so that node_modules resolve), so that the many CLI and gateway child processes of the
+ * tests start as plain Node (≈0.1 s of CPU each) instead of through tsx (≈1 s each).
+ */
+async function compileForTests(): Promise<{ dir: string; remove(): Promise<void> }> {
+  const root = path.resolve(import.meta.dirname, '..');
+  await mkdir(path.join(root, '.test-build'), { recursive: true });
+  const dir = await mkdtemp(path.join(root, '.test-build', 'run-'));
+  const tsc = spawn(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  tsc.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  tsc.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const [code] = (await once(tsc, 'exit')) as [number | null];
+  if (code !== 0) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`the gateway does not compile (tsc exit ${String(code)}):\n${output}`);
+  }
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const redis = await discoverRedis();
+  const [redis, build] = await Promise.all([discoverRedis(), compileForTests()]);
   const how = { env: 'from HETAO_TEST_REDIS_URL', probe: 'already running', started: 'started for this run' }[redis.source];
-  console.log(`test Redis: ${redis.url} (${how})`);
+  console.log(`test Redis: ${redis.url} (${how}); gateway compiled for child processes in ${path.relative(process.cwd(), build.dir)}`);
   project.provide('redisUrl', redis.url);
-  return () => redis.stop();
+  project.provide('compiledDir', build.dir);
+  return async () => {
+    await Promise.all([redis.stop(), build.remove()]);
+  };
 }

@@ -2,10 +2,8 @@
 // unknown option prints the usage and exits 2. Never a stack trace, and `serve --help` starts nothing;
 // nor when the reader of the output goes away early (EPIPE).
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../gateway/config.js';
-import { runHetao, TSX_LOADER } from '../support/run-cli.js';
+import { nodeArgsFor, runHetao } from '../support/run-cli.js';
 
 /** Every command as gateway/cli/main.ts dispatches it, with the words of its usage line. */
 const COMMANDS: readonly { readonly args: readonly string[]; readonly usage: RegExp }[] = [
@@ -90,7 +88,7 @@ describe('hetao --help', () => {
 
 describe('a reader that stops early', () => {
   it('closing the pipe the usage is written to ends the command quietly, without a stack trace', async () => {
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'gateway/cli/main.ts'), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgsFor('cli/main'), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
     // The read end is closed before the command writes: its write fails with EPIPE.
     child.stdout.destroy();
     let stderr = '';

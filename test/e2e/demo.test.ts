@@ -15,7 +15,7 @@ import { PROJECT_ROOT } from '../../gateway/config.js';
 import { startGatewayProcess, type GatewayProcess } from '../../scripts/demo/gateway-process.js';
 import { devIdentity } from '../support/dev-pki.js';
 import { call, mtlsAgent } from '../support/gateway.js';
-import { TSX_LOADER } from '../support/run-cli.js';
+import { nodeArgsFor, TSX_LOADER } from '../support/run-cli.js';
 import { decrypt, download, encryptionKey, jwksOf, sha256 } from '../support/transfers.js';
 
 const hospital = devIdentity('institutions/sz-hospital');
@@ -58,7 +58,7 @@ let apiUrl: string;
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'hetao-e2e-demo-'));
   gateway = await startGatewayProcess({
-    nodeArgs: ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'gateway/main.ts')],
+    nodeArgs: nodeArgsFor('main'),
     dataDir: path.join(dir, 'data'),
     startTimeoutMs: 45_000,
   });

@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PROJECT_ROOT } from '../../gateway/config.js';
 import { REGISTRY_FILE, devIdentity, zoneCaBundle } from '../support/dev-pki.js';
 import { call, editRegistry } from '../support/gateway.js';
 
-import { TSX_LOADER } from '../support/run-cli.js';
+import { nodeArgsFor } from '../support/run-cli.js';
 
 interface GatewayProcess {
   readonly child: ChildProcess;
@@ -38,7 +37,7 @@ async function spawnGateway(): Promise<GatewayProcess> {
   dir = await mkdtemp(path.join(tmpdir(), 'hetao-proc-'));
   const registryFile = path.join(dir, 'registry.yaml');
   await copyFile(REGISTRY_FILE, registryFile);
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'gateway/main.ts')], {
+  const child = spawn(process.execPath, nodeArgsFor('main'), {
     cwd: dir,
     env: {
       PATH: process.env.PATH,

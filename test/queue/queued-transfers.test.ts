@@ -10,7 +10,6 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PROJECT_ROOT } from '../../gateway/config.js';
 import { createLogger } from '../../gateway/logger.js';
 import { startWorker } from '../../gateway/start-worker.js';
 import { devIdentity, zoneCaBundle } from '../support/dev-pki.js';
@@ -18,7 +17,7 @@ import { call, editRegistry, startTestGateway, type TestGateway } from '../suppo
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { startPushEndpoint, type PushBehaviour, type PushEndpoint } from '../support/push-endpoint.js';
 import { useRedis } from '../support/redis.js';
-import { TSX_LOADER } from '../support/run-cli.js';
+import { nodeArgsFor } from '../support/run-cli.js';
 import { createTransfer, decrypt, download, encryptionKey, jwksOf, sha256, upload } from '../support/transfers.js';
 
 const redis = useRedis();
@@ -118,7 +117,7 @@ async function withPushEndpoint(gw: TestGateway, behaviours: PushBehaviour[]): P
 
 /** `hetao worker` as a child process from source, sharing the gateway's configuration. */
 function spawnWorker(gw: TestGateway, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'gateway/cli/main.ts'), 'worker'], {
+  const child = spawn(process.execPath, [...nodeArgsFor('cli/main'), 'worker'], {
     env: {
       PATH: process.env.PATH,
       HETAO_DATA_DIR: gw.config.dataDir,

@@ -3,11 +3,9 @@
 // running when a test ends is killed (SIGKILL) by killHetaoProcesses().
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
-import { PROJECT_ROOT } from '../../gateway/config.js';
-import { TSX_LOADER } from './run-cli.js';
+import { nodeArgsFor } from './run-cli.js';
 
 export type LogLine = Record<string, unknown>;
 
@@ -26,8 +24,8 @@ export interface HetaoProcess {
 const started: HetaoProcess[] = [];
 
 export function spawnHetao(what: 'gateway' | 'worker', env: Record<string, string>, cwd?: string): HetaoProcess {
-  const args = what === 'gateway' ? [path.join(PROJECT_ROOT, 'gateway/main.ts')] : [path.join(PROJECT_ROOT, 'gateway/cli/main.ts'), 'worker'];
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, ...args], {
+  const args = what === 'gateway' ? nodeArgsFor('main') : [...nodeArgsFor('cli/main'), 'worker'];
+  const child = spawn(process.execPath, args, {
     ...(cwd ? { cwd } : {}),
     env: { PATH: process.env.PATH, HETAO_WATCH_FILES: 'false', HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
