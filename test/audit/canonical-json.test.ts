@@ -8,18 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { toCanonicalJson } from '../../gateway/audit/canonical-json.js';
 import { JSON_MAX_DEPTH } from '../../gateway/json-bounds.js';
 import { hashManifest, parseManifest, type Manifest } from '../../gateway/policy/manifest.js';
+import { CORE_GENOMICS_MANIFEST } from '../support/manifests.js';
 
 const gatewayError = (code: string) => expect.objectContaining({ name: 'GatewayError', code });
 
-const manifest = {
-  recipient: 'hk-uni-genomics',
-  project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
-  purpose: 'joint-research',
-  dataset: { category: 'genomics', format: 'vcf', classification: { level: 'L3', core: true }, deidentification: 'pseudonymised', subjects: 120, humanGeneticResources: true, sizeBytes: 1000 },
-  approvals: [],
-  consent: { basis: 'separate-consent' },
-  retentionDays: 365,
-};
+const manifest = CORE_GENOMICS_MANIFEST;
 
 describe('toCanonicalJson', () => {
   it.each([

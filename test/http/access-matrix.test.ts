@@ -3,11 +3,10 @@
 // transfer-access code, and every refusal after TLS is in the audit journal.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { agentsFor, genomicsContent, genomicsManifest, PRINCIPAL_NAMES, PRINCIPALS, rawRequest, type PrincipalName } from '../support/access.js';
-import { isAccessRefusal, ROUTES, type AccessContext } from '../support/access-routes.js';
-import { call, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createTransfer, upload } from '../support/transfers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentsFor, PRINCIPAL_NAMES, rawRequest, type PrincipalName } from '../support/access.js';
+import { isAccessRefusal, prepareAccessContext, ROUTES, type AccessContext } from '../support/access-routes.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let gw: TestGateway;
 let agents: ReturnType<typeof agentsFor>;
@@ -16,19 +15,7 @@ let context: AccessContext;
 beforeAll(async () => {
   gw = await startTestGateway();
   agents = agentsFor();
-  const content = genomicsContent();
-  const created = async () => {
-    const result = await createTransfer(gw.gateway.apiUrl, PRINCIPALS.sender, genomicsManifest(content));
-    expect(result.status).toBe(201);
-    return result.body.id as string;
-  };
-  const availableId = await created();
-  expect((await upload(gw.gateway.apiUrl, PRINCIPALS.sender, availableId, content)).status).toBe(202);
-  await vi.waitFor(async () => expect((await call(gw.gateway.apiUrl, PRINCIPALS.sender, `/v1/transfers/${availableId}`)).body.status).toBe('available'), {
-    timeout: 30_000,
-    interval: 100,
-  });
-  context = { availableId, authorizedId: await created(), cancelId: await created(), content };
+  context = await prepareAccessContext(gw.gateway.apiUrl);
 });
 
 afterAll(async () => {

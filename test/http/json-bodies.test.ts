@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JSON_MAX_DEPTH } from '../../gateway/json-bounds.js';
 import { devIdentity, type ClientIdentity } from '../support/dev-pki.js';
 import { call, mtlsAgent, startTestGateway, type CallResult, type TestGateway } from '../support/gateway.js';
-import { createTransfer, download, sha256, upload } from '../support/transfers.js';
+import { createTransfer, download, upload } from '../support/transfers.js';
+import { anonymisedResearchManifest, CORE_GENOMICS_MANIFEST } from '../support/manifests.js';
 
 let gw: TestGateway;
 let agents: Agent[] = [];
@@ -43,15 +44,7 @@ const agentFor = (() => {
   };
 })();
 
-const manifest = {
-  recipient: 'hk-uni-genomics',
-  project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
-  purpose: 'joint-research',
-  dataset: { category: 'genomics', format: 'vcf', classification: { level: 'L3', core: true }, deidentification: 'pseudonymised', subjects: 120, humanGeneticResources: true, sizeBytes: 1000 },
-  approvals: [],
-  consent: { basis: 'separate-consent' },
-  retentionDays: 365,
-};
+const manifest = CORE_GENOMICS_MANIFEST;
 
 const deepArray = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
 const deepObject = (levels: number): string => `${'{"a":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;
@@ -157,15 +150,7 @@ describe('query strings and headers stay 4xx', () => {
 
   it('every odd Range on a real envelope is 206 or 416, never 5xx', async () => {
     const content = Buffer.from(`site,score\n${Array.from({ length: 200 }, (_, i) => `site-${i % 7},${i % 100}`).join('\n')}\n`);
-    const created = await createTransfer(gw.gateway.apiUrl, hospital, {
-      recipient: 'hetao-sz-institute',
-      project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
-      purpose: 'joint-research',
-      approvals: [],
-      consent: { basis: 'not-personal-information' },
-      retentionDays: 365,
-      dataset: { category: 'research-other', format: 'csv', classification: { level: 'L2' }, deidentification: 'anonymised', subjects: 2000, humanGeneticResources: false, sizeBytes: content.length, sha256: sha256(content) },
-    });
+    const created = await createTransfer(gw.gateway.apiUrl, hospital, anonymisedResearchManifest(content, { retentionDays: 365 }));
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const id = created.body.id as string;
     expect((await upload(gw.gateway.apiUrl, hospital, id, content)).status).toBeLessThan(300);

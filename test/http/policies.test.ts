@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devIdentity } from '../support/dev-pki.js';
 import { call, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { CORE_GENOMICS_MANIFEST } from '../support/manifests.js';
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -18,15 +19,7 @@ const officer = devIdentity('people/officer-chan');
 const regulator = devIdentity('people/regulator-wang');
 const lab = devIdentity('institutions/sz-hospital');
 
-const manifest = {
-  recipient: 'hk-uni-genomics',
-  project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
-  purpose: 'joint-research',
-  dataset: { category: 'genomics', format: 'vcf', classification: { level: 'L3', core: true }, deidentification: 'pseudonymised', subjects: 120, humanGeneticResources: true, sizeBytes: 1000 },
-  approvals: [],
-  consent: { basis: 'separate-consent' },
-  retentionDays: 365,
-};
+const manifest = CORE_GENOMICS_MANIFEST;
 
 describe('GET /v1/policies', () => {
   it.each([

@@ -4,11 +4,11 @@
 // `Expect: 100-continue` a refusal known before the body comes instead of `100 Continue`.
 // Raw TLS sockets: what reaches the client, and whether the connection is closed, is the point.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createHash } from 'node:crypto';
 import { devIdentity, type ClientIdentity } from '../support/dev-pki.js';
 import { call, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { openRawTls, requestHead, type RawConnection, type RawResponse } from '../support/raw-tls.js';
+import { anonymisedResearchManifest } from '../support/manifests.js';
 
 const hospital = devIdentity('institutions/sz-hospital');
 const trialCentre = devIdentity('institutions/hk-ctc');
@@ -46,26 +46,7 @@ function csv(rows: number): Buffer {
 
 const content = csv(400);
 
-function manifest(body: Buffer) {
-  return {
-    project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
-    purpose: 'joint-research',
-    approvals: [],
-    consent: { basis: 'not-personal-information' },
-    retentionDays: 30,
-    recipient: 'hetao-sz-institute',
-    dataset: {
-      category: 'research-other',
-      format: 'csv',
-      classification: { level: 'L2' },
-      deidentification: 'anonymised',
-      subjects: 2000,
-      humanGeneticResources: false,
-      sizeBytes: body.length,
-      sha256: createHash('sha256').update(body).digest('hex'),
-    },
-  };
-}
+const manifest = anonymisedResearchManifest;
 
 async function authorizedTransfer(on: TestGateway = gw): Promise<string> {
   const created = await call(on.gateway.apiUrl, hospital, '/v1/transfers', { method: 'POST', json: manifest(content) });

@@ -2,11 +2,10 @@
 // slashes, dot segments, mixed case and parameters, as every kind of principal, either reaches the
 // route (with the route's authentication and access rules, so the same answer as the plain spelling)
 // or reaches no route (404). Never a 2xx for a caller the registry refuses, never a 5xx.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { agentsFor, genomicsContent, genomicsManifest, PRINCIPAL_NAMES, PRINCIPALS, rawRequest, type PrincipalName } from '../support/access.js';
-import { ROUTES, type AccessContext } from '../support/access-routes.js';
-import { call, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createTransfer, upload } from '../support/transfers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentsFor, PRINCIPAL_NAMES, rawRequest, type PrincipalName } from '../support/access.js';
+import { prepareAccessContext, ROUTES, type AccessContext } from '../support/access-routes.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let gw: TestGateway;
 let agents: ReturnType<typeof agentsFor>;
@@ -15,15 +14,7 @@ let context: AccessContext;
 beforeAll(async () => {
   gw = await startTestGateway();
   agents = agentsFor();
-  const content = genomicsContent();
-  const created = async () => (await createTransfer(gw.gateway.apiUrl, PRINCIPALS.sender, genomicsManifest(content))).body.id as string;
-  const availableId = await created();
-  expect((await upload(gw.gateway.apiUrl, PRINCIPALS.sender, availableId, content)).status).toBe(202);
-  await vi.waitFor(async () => expect((await call(gw.gateway.apiUrl, PRINCIPALS.sender, `/v1/transfers/${availableId}`)).body.status).toBe('available'), {
-    timeout: 30_000,
-    interval: 100,
-  });
-  context = { availableId, authorizedId: await created(), cancelId: await created(), content };
+  context = await prepareAccessContext(gw.gateway.apiUrl);
 });
 
 afterAll(async () => {

@@ -19,6 +19,7 @@ import { startPushEndpoint, type PushBehaviour, type PushEndpoint } from '../sup
 import { useRedis } from '../support/redis.js';
 import { nodeArgsFor } from '../support/run-cli.js';
 import { createTransfer, decrypt, download, encryptionKey, jwksOf, sha256, upload } from '../support/transfers.js';
+import { anonymisedResearchManifest } from '../support/manifests.js';
 
 const redis = useRedis();
 const hospital = devIdentity('institutions/sz-hospital');
@@ -40,17 +41,7 @@ function researchCsv(bytes: number, inject?: { at: number; text: string }): Buff
   return body;
 }
 
-function manifestOf(content: Buffer) {
-  return {
-    project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
-    purpose: 'joint-research',
-    approvals: [],
-    consent: { basis: 'not-personal-information' },
-    retentionDays: 30,
-    recipient: 'hetao-sz-institute',
-    dataset: { category: 'research-other', format: 'csv', classification: { level: 'L2' }, deidentification: 'anonymised', subjects: 2000, humanGeneticResources: false, sizeBytes: content.length, sha256: sha256(content) },
-  };
-}
+const manifestOf = anonymisedResearchManifest;
 
 async function gatewayWith(env: Record<string, string>): Promise<TestGateway> {
   const gw = await startTestGateway({ HETAO_QUEUE_THRESHOLD_BYTES: String(64 * 1024), HETAO_QUEUE_BACKOFF_MS: '100', HETAO_QUEUE_RECONCILE_MS: '300', ...env });

@@ -16,7 +16,8 @@ import { call, editRegistry, startTestGateway, type TestGateway } from '../suppo
 import { killHetaoProcesses, spawnHetao, type HetaoProcess, type LogLine } from '../support/hetao-process.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { startPushEndpoint, type PushEndpoint } from '../support/push-endpoint.js';
-import { createTransfer, sha256, upload } from '../support/transfers.js';
+import { createTransfer, upload } from '../support/transfers.js';
+import { anonymisedResearchManifest } from '../support/manifests.js';
 
 const hospital = devIdentity('institutions/sz-hospital');
 /** Far above the 1 s grace: a process still running by then hangs. */
@@ -47,17 +48,7 @@ function researchCsv(bytes: number): Buffer {
   return Buffer.from((header + row.repeat(Math.ceil(bytes / row.length))).slice(0, bytes - 1) + '\n');
 }
 
-function manifestOf(content: Buffer) {
-  return {
-    project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
-    purpose: 'joint-research',
-    approvals: [],
-    consent: { basis: 'not-personal-information' },
-    retentionDays: 30,
-    recipient: 'hetao-sz-institute',
-    dataset: { category: 'research-other', format: 'csv', classification: { level: 'L2' }, deidentification: 'anonymised', subjects: 2000, humanGeneticResources: false, sizeBytes: content.length, sha256: sha256(content) },
-  };
-}
+const manifestOf = anonymisedResearchManifest;
 
 /** An upload whose first KiB is sent and whose rest is held back: in flight until the stop cuts it. */
 async function uploadInFlight(apiUrl: string, content: Buffer): Promise<{ id: string; settled: Promise<unknown> }> {
@@ -238,9 +229,10 @@ describe('`hetao worker` stopped with a job in flight', () => {
     // Nothing was lost: the job's lock runs out and the next worker pushes it.
     const next = spawnWorker(gw, queueEnv);
     await next.waitForLog((line) => line.msg === 'worker running');
-    await vi.waitFor(async () => expect((await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${transferId}`)).body.status).toBe('delivered'), { timeout: 30_000, interval: 100 });
+    // A generous bound: on a loaded 2-core machine the lock expiry, the stalled-job check and a new process take a while.
+    await vi.waitFor(async () => expect((await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${transferId}`)).body.status).toBe('delivered'), { timeout: 90_000, interval: 200 });
     expect(endpoint.requests.map((request) => request.outcome)).toEqual(['stalled', 'stored']);
-  }, 90_000);
+  }, 180_000);
 
   it('a second SIGTERM exits at once (143) while the first stop waits for the job', async () => {
     const { worker } = await workerStuckOnPush(600_000);

@@ -14,7 +14,8 @@ import { verifyExport } from '../../gateway/audit/verify-export.js';
 import { devIdentity } from '../support/dev-pki.js';
 import { call, mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { mountTmpfs, type Tmpfs } from '../support/tmpfs.js';
-import { createTransfer, sha256, upload } from '../support/transfers.js';
+import { createTransfer, upload } from '../support/transfers.js';
+import { anonymisedResearchManifest } from '../support/manifests.js';
 
 const hospital = devIdentity('institutions/sz-hospital');
 const regulator = devIdentity('people/regulator-wang');
@@ -28,26 +29,7 @@ function csv(bytes: number): Buffer {
   return Buffer.concat([text, Buffer.from('\n')]);
 }
 
-function manifestFor(content: Buffer) {
-  return {
-    recipient: 'hetao-sz-institute',
-    project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
-    purpose: 'joint-research',
-    approvals: [],
-    consent: { basis: 'not-personal-information' },
-    retentionDays: 30,
-    dataset: {
-      category: 'research-other',
-      format: 'csv',
-      classification: { level: 'L2' },
-      deidentification: 'anonymised',
-      subjects: 2000,
-      humanGeneticResources: false,
-      sizeBytes: content.length,
-      sha256: sha256(content),
-    },
-  };
-}
+const manifestFor = anonymisedResearchManifest;
 
 async function metricsText(gw: TestGateway): Promise<string> {
   return (await fetch(`${gw.gateway.opsUrl}/metrics`)).text();

@@ -1,7 +1,10 @@
 // The README's API table as the tests walk it: every /v1 route (and the two open ones), which
 // principals may call it, and how to call it. `readme` and `who` are the table's first two cells,
 // word for word: the matrix test checks them against README.md.
-import { genomicsManifest, type PrincipalName } from './access.js';
+import { expect, vi } from 'vitest';
+import { genomicsContent, genomicsManifest, PRINCIPALS, type PrincipalName } from './access.js';
+import { call } from './gateway.js';
+import { createTransfer, upload } from './transfers.js';
 
 export interface AccessContext {
   /** An escrowed genomics transfer, `available`. */
@@ -11,6 +14,20 @@ export interface AccessContext {
   /** A transfer still `authorized`, for cancellation. */
   readonly cancelId: string;
   readonly content: Buffer;
+}
+
+/** Three escrowed genomics transfers from the sender: one made available (through the queued stages), two left authorized. */
+export async function prepareAccessContext(apiUrl: string): Promise<AccessContext> {
+  const content = genomicsContent();
+  const created = async (): Promise<string> => {
+    const result = await createTransfer(apiUrl, PRINCIPALS.sender, genomicsManifest(content));
+    expect(result.status, JSON.stringify(result.body)).toBe(201);
+    return result.body.id as string;
+  };
+  const availableId = await created();
+  expect((await upload(apiUrl, PRINCIPALS.sender, availableId, content)).status).toBe(202);
+  await vi.waitFor(async () => expect((await call(apiUrl, PRINCIPALS.sender, `/v1/transfers/${availableId}`)).body.status).toBe('available'), { timeout: 30_000, interval: 100 });
+  return { availableId, authorizedId: await created(), cancelId: await created(), content };
 }
 
 export interface RouteCase {
