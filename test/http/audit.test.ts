@@ -126,7 +126,7 @@ describe('audit journal', () => {
 describe("the README's plain-JOSE check of an export", () => {
   it('runs as written and finds the signed digest right (and a tampered export wrong)', async () => {
     const readme = await readFile(path.join(PROJECT_ROOT, 'README.md'), 'utf8');
-    const snippet = /```sh\n(node --input-type=module -e "[\s\S]*?\n")\n```/.exec(readme)?.[1];
+    const snippet = /```sh[^\n]*\n(node --input-type=module -e "[\s\S]*?\n")\n```/.exec(readme)?.[1];
     expect(snippet, 'the snippet is in the README').toBeDefined();
     // Inside the project, so that `import 'jose'` resolves as it does for a reader with `npm ci` done.
     const dir = await mkdtemp(path.join(PROJECT_ROOT, '.test-readme-'));

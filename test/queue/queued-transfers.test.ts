@@ -231,11 +231,12 @@ describe('queued path with push delivery', () => {
     expect((await recordOf(gw, sent.id)).status).toBe('available');
 
     spawnWorker(gw, queueEnv);
-    const record = await waitForStatus(gw, sent.id, 'delivered', 30_000);
+    // A generous bound: a new process, the lock's expiry and two stalled-job checks on a loaded 2-core machine.
+    const record = await waitForStatus(gw, sent.id, 'delivered', 90_000);
     expect(endpoint.requests.map((request) => request.outcome)).toEqual(['stalled', 'stored']);
     expect(endpoint.stored.size).toBe(1);
     expect(events(record).filter((event) => event === 'delivered')).toHaveLength(1);
-  }, 60_000);
+  }, 150_000);
 });
 
 /** PUT …/content with its headers only (the body is held back) and the gateway's answer to that. */
