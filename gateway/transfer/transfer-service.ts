@@ -113,6 +113,15 @@ export function createTransferService(deps: TransferServiceDependencies) {
     return heavy ? { queued: true, stages: push ? ['inspect', 'deliver'] : ['inspect'] } : { queued: false };
   };
 
+  /** @throws GatewayError ERR_QUEUE_UNAVAILABLE for a queued upload while the queue is unreachable (before any byte is read). */
+  const refuseWhileQueueDown = (route: UploadRoute): void => {
+    if (route.queued && !deps.queueing?.available()) {
+      throw new GatewayError('ERR_QUEUE_UNAVAILABLE', 'large and heavy transfers go through the work queue, which is unreachable right now; nothing was read — try again later', {
+        retryAfterSeconds: deps.queueing?.retryAfterSeconds ?? 30,
+      });
+    }
+  };
+
   /** Stage `stage` is the next one pending on `record`. */
   const isNextStage = (record: TransferRecord, stage: 'inspect' | 'deliver'): boolean => record.pendingStages?.[0] === stage;
 
@@ -161,11 +170,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
         const record = find(id);
         requireInstitution(caller, record.sender, 'upload to');
         const route = routeOf(record);
-        if (route.queued && record.status === 'authorized' && !deps.queueing?.available()) {
-          throw new GatewayError('ERR_QUEUE_UNAVAILABLE', 'large and heavy transfers go through the work queue, which is unreachable right now; nothing was read — try again later', {
-            retryAfterSeconds: deps.queueing?.retryAfterSeconds ?? 30,
-          });
-        }
+        if (record.status === 'authorized') refuseWhileQueueDown(route);
         return upload(record, caller, source, save, route);
       });
     },
@@ -189,11 +194,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
           announcedSize: announcedBytes,
         });
       }
-      if (routeOf(record).queued && !deps.queueing?.available()) {
-        throw new GatewayError('ERR_QUEUE_UNAVAILABLE', 'large and heavy transfers go through the work queue, which is unreachable right now; nothing was read — try again later', {
-          retryAfterSeconds: deps.queueing?.retryAfterSeconds ?? 30,
-        });
-      }
+      refuseWhileQueueDown(routeOf(record));
     },
 
     get(id: string, caller: Caller): TransferRecord {
