@@ -184,7 +184,7 @@ describe('`hetao worker` stopped with a job in flight', () => {
   /** A gateway (in this process, no workers of its own) whose only worker process is stuck pushing to a recipient that stopped reading. */
   async function workerStuckOnPush(graceMs: number): Promise<Setup & { worker: HetaoProcess }> {
     const redis = await privateRedis();
-    const queueEnv = { REDIS_URL: redis.url, HETAO_QUEUE_LOCK_MS: '1500', HETAO_QUEUE_BACKOFF_MS: '100', HETAO_QUEUE_THRESHOLD_BYTES: QUEUE_THRESHOLD };
+    const queueEnv = { REDIS_URL: redis.url, HETAO_QUEUE_LOCK_MS: '5000', HETAO_QUEUE_BACKOFF_MS: '100', HETAO_QUEUE_THRESHOLD_BYTES: QUEUE_THRESHOLD };
     const gw = await startTestGateway({ ...queueEnv, HETAO_QUEUE_WORKERS: '0', HETAO_QUEUE_RECONCILE_MS: '300', HETAO_SHUTDOWN_GRACE_MS: '1000' });
     cleanups.push(() => gw.close());
     const endpoint = await startPushEndpoint('hetao-sz-institute', ['stall', 'accept']);
