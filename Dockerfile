@@ -13,7 +13,7 @@ COPY gateway ./gateway
 # tsc -p tsconfig.build.json (rootDir '.') emits dist/gateway/**, and copies the JSON that
 # gateway/identity/registry.ts imports to dist/schemas/registry.schema.json, where
 # dist/gateway/identity/registry.js looks for it ('../../schemas/...').
-RUN npm run build && test -f dist/gateway/main.js && test -f dist/schemas/registry.schema.json
+RUN npm run build && test -f dist/gateway/app/main.js && test -f dist/schemas/registry.schema.json
 
 # --- prod-deps: node_modules without dev dependencies ------------------------------------------
 FROM node:20-bookworm-slim AS prod-deps
@@ -56,4 +56,4 @@ USER node
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HETAO_OPS_PORT || '9464') + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-CMD ["node", "dist/gateway/main.js"]
+CMD ["node", "dist/gateway/app/main.js"]

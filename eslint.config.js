@@ -17,7 +17,7 @@ const CORE_MODULES = [
 ];
 
 /** The only gateway files that may touch process.env: config.ts reads it; main.ts and the CLI pass it to loadConfig. */
-const ENV_READERS = ['gateway/config.ts', 'gateway/main.ts', 'gateway/cli/**'];
+const ENV_READERS = ['gateway/config.ts', 'gateway/app/main.ts', 'gateway/cli/**'];
 
 const INFRASTRUCTURE_PACKAGES = ['fastify', 'fastify/*', '@fastify/*', 'ioredis', 'ioredis/*', 'bullmq', 'bullmq/*'];
 const INFRASTRUCTURE_MESSAGE =

@@ -103,12 +103,12 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
   };
   const children: ChildProcess[] = [];
   try {
-    const gateway = await startChild([...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ') ?? []), path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { ...env, HETAO_LOG_LEVEL: 'info' }, (line) =>
+    const gateway = await startChild([...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ') ?? []), path.join(PROJECT_ROOT, 'dist/gateway/app/main.js')], { ...env, HETAO_LOG_LEVEL: 'info' }, (line) =>
       line.msg === 'gateway listening' ? `${String(line.api)} ${String(line.ops)}` : undefined,
     );
     children.push(gateway.child);
     if (mode === 'queued' && !process.env.BENCH_NO_WORKER) {
-      const worker = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/worker-main.js')], { ...env, HETAO_QUEUE_WORKERS: '2', HETAO_QUEUE_PER_RECIPIENT: '2', HETAO_LOG_LEVEL: 'info' }, (line) =>
+      const worker = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/app/worker-main.js')], { ...env, HETAO_QUEUE_WORKERS: '2', HETAO_QUEUE_PER_RECIPIENT: '2', HETAO_LOG_LEVEL: 'info' }, (line) =>
         line.msg === 'worker running' ? 'ok' : undefined,
       );
       children.push(worker.child);

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     }
 
     const dir = await mkdtemp(path.join(tmpdir(), 'hetao-bench-'));
-    const { child, url } = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/main.js')], { HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_DATA_DIR: dir, HETAO_LOG_LEVEL: 'info', HETAO_QUEUE_THRESHOLD_BYTES: String(2 ** 50) }, (line) =>
+    const { child, url } = await startChild([path.join(PROJECT_ROOT, 'dist/gateway/app/main.js')], { HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_DATA_DIR: dir, HETAO_LOG_LEVEL: 'info', HETAO_QUEUE_THRESHOLD_BYTES: String(2 ** 50) }, (line) =>
       line.msg === 'gateway listening' ? String(line.api) : undefined,
     );
     try {

@@ -41,7 +41,7 @@ async function main(): Promise<number> {
       say(`Hetao gateway demo, on the running gateway ${gatewayUrl} (as the development identities of certs-dev/).`);
     } else {
       gateway = await startGatewayProcess({
-        nodeArgs: [path.join(PROJECT_ROOT, 'dist/gateway/main.js')],
+        nodeArgs: [path.join(PROJECT_ROOT, 'dist/gateway/app/main.js')],
         dataDir: path.join(workDir, 'gateway-data'),
         onWarning: (line) => process.stderr.write(`${line}\n`),
       });

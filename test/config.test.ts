@@ -3,8 +3,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, loadConfig } from '../gateway/config.js';
 import { GatewayError } from '../gateway/errors.js';
-import { startGateway } from '../gateway/http/start-gateway.js';
-import { createLogger } from '../gateway/logger.js';
+import { composeGateway } from '../gateway/app/compose-gateway.js';
+import { createLogger } from '../gateway/ops/logger.js';
 
 describe('loadConfig', () => {
   it('runs on embedded defaults: dev PKI, dev registry, 127.0.0.1:8443, no Redis', () => {
@@ -57,7 +57,7 @@ describe('loadConfig', () => {
 describe('production mode', () => {
   it('refuses to start with the development CA and keys', async () => {
     const config = loadConfig({ NODE_ENV: 'production', HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_WATCH_FILES: 'false' });
-    await expect(startGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({
+    await expect(composeGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({
       code: 'ERR_CONFIG_INVALID',
       details: { devCertificates: expect.arrayContaining([expect.stringContaining('DEVELOPMENT ONLY')]) },
     });
@@ -82,7 +82,7 @@ describe('production mode', () => {
         HETAO_TLS_CA: await copy('zone-ca-bundle.dev-only.pem', 'ca.pem'),
         HETAO_TLS_CRL: await copy('zone-crl.dev-only.pem', 'crl.pem'),
       });
-      await expect(startGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+      await expect(composeGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID' });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -92,6 +92,6 @@ describe('production mode', () => {
 describe('startup', () => {
   it('does not start on an invalid registry', async () => {
     const config = loadConfig({ HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_WATCH_FILES: 'false', HETAO_REGISTRY_FILE: path.join(PROJECT_ROOT, 'schemas/registry.schema.json') });
-    await expect(startGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({ code: 'ERR_REGISTRY_INVALID' });
+    await expect(composeGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({ code: 'ERR_REGISTRY_INVALID' });
   });
 });

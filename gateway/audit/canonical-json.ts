@@ -7,7 +7,7 @@
 // they are looked for only when JSON.stringify escaped something as \udxxx, so well-formed strings
 // cost no second scan on the append path.
 import { GatewayError, type ErrorCode } from '../errors.js';
-import { JSON_MAX_DEPTH } from '../json-bounds.js';
+import { JSON_MAX_DEPTH } from '../input/json-bounds.js';
 
 export interface CanonicalJsonOptions {
   /** The code of the refusal: that of the thing being hashed (default `ERR_REQUEST_INVALID`). */

@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import canonicalize from 'canonicalize';
 import { GatewayError } from '../errors.js';
-import { appendDurably } from './append-durably.js';
+import { appendDurably } from '../durable/append-durably.js';
 import { readCheckpointJws, type SignedCheckpoint } from './checkpoint.js';
 import { readLines } from './read-lines.js';
 import type { JournalProblem } from './scan-journal-file.js';

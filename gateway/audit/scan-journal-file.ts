@@ -11,7 +11,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { threadEntry } from '../thread-entry.js';
+import { threadEntry } from '../threads/thread-entry.js';
 import { createEntryIndex, type EntryIndex } from './entry-index.js';
 import { createMerkleTree, type MerkleTree } from './merkle-tree.js';
 import { scanJournalRange, seqProblem, timeProblem, type RangeScan } from './scan-journal-range.js';

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import canonicalize from 'canonicalize';
 import { compactVerify, type JSONWebKeySet } from 'jose';
-import { findJsonValueProblem } from '../json-bounds.js';
+import { findJsonValueProblem } from '../input/json-bounds.js';
 import { ACTOR_KINDS, type AuditActorKind } from './audit-entry.js';
 import { createCheckpointKeys, verifyCheckpointJws, type CheckpointBody, type CheckpointKeys } from './checkpoint.js';
 import { verifyCheckpointNote } from './checkpoint-note.js';

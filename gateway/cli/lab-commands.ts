@@ -13,7 +13,7 @@ import { receiveTransfer, type ReceivedTransfer } from '../client/receive-transf
 import { sendFile } from '../client/send-file.js';
 import { isRejectedContent, isSettled, TRANSFER_STATUSES, type PolicyReason, type TransferStatus, type TransferView } from '../client/transfer-view.js';
 import { GatewayError } from '../errors.js';
-import { parseJsonText } from '../json-bounds.js';
+import { parseJsonText } from '../input/json-bounds.js';
 import { HelpRequested, parseCommandArgs, UsageError } from './command-args.js';
 import { usageOf } from './usage.js';
 

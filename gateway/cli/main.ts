@@ -82,11 +82,11 @@ async function runCommand(command: string, args: readonly string[]): Promise<num
   switch (command) {
     case 'serve':
       noArguments(command, args);
-      await import('../main.js');
+      await import('../app/main.js');
       return -1; // the server keeps the process alive and exits by itself
     case 'worker':
       noArguments(command, args);
-      await import('../worker-main.js');
+      await import('../app/worker-main.js');
       return -1; // the workers keep the process alive and exit by themselves
     case 'decrypt':
       return decrypt(args);

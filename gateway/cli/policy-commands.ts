@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
-import { parseJsonText } from '../json-bounds.js';
+import { parseJsonText } from '../input/json-bounds.js';
 import { loadRegistry, type Registry } from '../identity/registry.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
 import { decideTransfer } from '../policy/decide-transfer.js';

@@ -4,7 +4,7 @@
 // canonicalisation recurse over it), and hold only values JSON may carry (no lone surrogates, no
 // prototype-poisoning members). Every refusal is a 400 with a stable code, never a 500.
 import type { FastifyInstance } from 'fastify';
-import { JSON_MAX_DEPTH, parseJsonText } from '../json-bounds.js';
+import { JSON_MAX_DEPTH, parseJsonText } from '../input/json-bounds.js';
 
 /**
  * Replaces the default JSON parser of `app` (call it on the root instance before any route).

@@ -6,9 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { GatewayError } from '../errors.js';
-import { findJsonValueProblem } from '../json-bounds.js';
-import { describeSchemaErrors, formatProblems, parseYamlWithPositions, type FileProblem } from '../schema-problems.js';
-import { findYamlDepthProblem } from '../yaml-bounds.js';
+import { findJsonValueProblem } from '../input/json-bounds.js';
+import { describeSchemaErrors, formatProblems, parseYamlWithPositions, type FileProblem } from '../input/schema-problems.js';
+import { findYamlDepthProblem } from '../input/yaml-bounds.js';
 import registrySchema from '../../schemas/registry.schema.json' with { type: 'json' };
 
 export type Jurisdiction = string;

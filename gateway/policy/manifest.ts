@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
 import { toCanonicalJson } from '../audit/canonical-json.js';
 import { GatewayError } from '../errors.js';
-import { findJsonValueProblem } from '../json-bounds.js';
-import { describeSchemaErrors } from '../schema-problems.js';
+import { findJsonValueProblem } from '../input/json-bounds.js';
+import { describeSchemaErrors } from '../input/schema-problems.js';
 import manifestSchema from '../../schemas/transfer-manifest.schema.json' with { type: 'json' };
 
 export type DatasetCategory = 'genomics' | 'medical-records' | 'clinical-trial' | 'research-other';

@@ -1,5 +1,5 @@
 // The shape of a policy file as officers write it (schemas/policy.schema.json), before compilation.
-import type { FileProblem } from '../schema-problems.js';
+import type { FileProblem } from '../input/schema-problems.js';
 
 export type Scalar = string | number | boolean;
 export interface ParamRef {

@@ -3,7 +3,7 @@
 import { GatewayError } from '../errors.js';
 import type { Registry } from '../identity/registry.js';
 import { requireRole, type Role } from '../identity/require-role.js';
-import type { ReloadResult } from '../reloadable.js';
+import type { ReloadResult } from '../reload/reloadable.js';
 import { decideTransfer } from './decide-transfer.js';
 import { explainPolicy } from './explain-policy.js';
 import type { PolicySet } from './load-policy-set.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { GatewayError } from '../errors.js';
-import { describeSchemaErrors, parseYamlWithPositions, type FileProblem } from '../schema-problems.js';
+import { describeSchemaErrors, parseYamlWithPositions, type FileProblem } from '../input/schema-problems.js';
 import casesSchema from '../../schemas/policy-cases.schema.json' with { type: 'json' };
 import type { Party } from './decision-input.js';
 import { decideTransfer } from './decide-transfer.js';

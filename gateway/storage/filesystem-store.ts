@@ -9,8 +9,8 @@ import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { ObjectStore, PendingFile, PendingObject } from './object-store.js';
-import { createFileJobs } from '../file-jobs.js';
-import { createSteadyWriteStream, createSyncQueue } from './steady-write-stream.js';
+import { createFileJobs } from '../durable/file-jobs.js';
+import { createSteadyWriteStream, createSyncQueue } from '../durable/steady-write-stream.js';
 import { namingStorageErrors, toStorageError, type StorageErrorObserver } from './storage-errors.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;

@@ -11,8 +11,8 @@ import { GatewayError, type ErrorCode } from '../errors.js';
 import type { BodySealingParams, BodyTotals } from '../envelope/seal-body.js';
 import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
 import { toStorageError, type StorageErrorObserver } from '../storage/storage-errors.js';
-import { threadEntry } from '../thread-entry.js';
-import { createThreadPool } from '../thread-pool.js';
+import { threadEntry } from '../threads/thread-entry.js';
+import { createThreadPool } from '../threads/thread-pool.js';
 import type { FromSealingThread, SealingThreadData, ToSealingThread } from './sealing-thread.js';
 
 const BATCH_BYTES = 256 * 1024;

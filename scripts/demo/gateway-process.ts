@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { PROJECT_ROOT } from '../../gateway/config.js';
 
 export interface GatewayProcessOptions {
-  /** Node arguments that run the gateway, e.g. `['dist/gateway/main.js']` or `['--import', tsxLoader, 'gateway/main.ts']`. */
+  /** Node arguments that run the gateway, e.g. `['dist/gateway/app/main.js']` or `['--import', tsxLoader, 'gateway/app/main.ts']`. */
   readonly nodeArgs: readonly string[];
   readonly dataDir: string;
   /** Sees every log line at warn or above (and any non-JSON output). */

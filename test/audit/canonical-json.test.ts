@@ -6,7 +6,7 @@ import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toCanonicalJson } from '../../gateway/audit/canonical-json.js';
-import { JSON_MAX_DEPTH } from '../../gateway/json-bounds.js';
+import { JSON_MAX_DEPTH } from '../../gateway/input/json-bounds.js';
 import { hashManifest, parseManifest, type Manifest } from '../../gateway/policy/manifest.js';
 import { CORE_GENOMICS_MANIFEST } from '../support/manifests.js';
 

@@ -58,7 +58,7 @@ let apiUrl: string;
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'hetao-e2e-demo-'));
   gateway = await startGatewayProcess({
-    nodeArgs: nodeArgsFor('main'),
+    nodeArgs: nodeArgsFor('app/main'),
     dataDir: path.join(dir, 'data'),
     startTimeoutMs: 45_000,
   });

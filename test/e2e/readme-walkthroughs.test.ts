@@ -141,9 +141,9 @@ beforeAll(async () => {
   });
   // tsc emits even with type errors (exit 2); a type error is the typecheck's to report, a missing CLI is ours.
   expect(existsSync(path.join(checkout, 'dist/gateway/cli/main.js')), `the build produced no CLI:\n${build.stdout}${build.stderr}`).toBe(true);
-  expect(existsSync(path.join(checkout, 'dist/gateway/main.js')), `the build produced no gateway:\n${build.stdout}${build.stderr}`).toBe(true);
-  // The gateway as `npm start` runs it: node dist/gateway/main.js on the embedded defaults.
-  gateway = await startGatewayProcess({ nodeArgs: [path.join(checkout, 'dist/gateway/main.js')], dataDir: path.join(root, 'data'), startTimeoutMs: 120_000 });
+  expect(existsSync(path.join(checkout, 'dist/gateway/app/main.js')), `the build produced no gateway:\n${build.stdout}${build.stderr}`).toBe(true);
+  // The gateway as `npm start` runs it: node dist/gateway/app/main.js on the embedded defaults.
+  gateway = await startGatewayProcess({ nodeArgs: [path.join(checkout, 'dist/gateway/app/main.js')], dataDir: path.join(root, 'data'), startTimeoutMs: 120_000 });
   apiAddress = new URL(gateway.apiUrl).host;
 }, BUILD_TIMEOUT_MS);
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JSON_MAX_DEPTH } from '../../gateway/json-bounds.js';
+import { JSON_MAX_DEPTH } from '../../gateway/input/json-bounds.js';
 import { devIdentity, type ClientIdentity } from '../support/dev-pki.js';
 import { call, mtlsAgent, startTestGateway, type CallResult, type TestGateway } from '../support/gateway.js';
 import { createTransfer, download, upload } from '../support/transfers.js';

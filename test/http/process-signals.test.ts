@@ -37,7 +37,7 @@ async function spawnGateway(): Promise<GatewayProcess> {
   dir = await mkdtemp(path.join(tmpdir(), 'hetao-proc-'));
   const registryFile = path.join(dir, 'registry.yaml');
   await copyFile(REGISTRY_FILE, registryFile);
-  const child = spawn(process.execPath, nodeArgsFor('main'), {
+  const child = spawn(process.execPath, nodeArgsFor('app/main'), {
     cwd: dir,
     env: {
       PATH: process.env.PATH,

@@ -10,8 +10,8 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger } from '../../gateway/logger.js';
-import { startWorker } from '../../gateway/start-worker.js';
+import { createLogger } from '../../gateway/ops/logger.js';
+import { composeWorker } from '../../gateway/app/compose-worker.js';
 import { devIdentity, zoneCaBundle } from '../support/dev-pki.js';
 import { call, editRegistry, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
@@ -332,7 +332,7 @@ describe('Redis outages', () => {
     await client.flushall();
 
     // Workers come up only now (as `hetao worker` would, in this process): the job they need was flushed.
-    const worker = await startWorker({ ...gw.config, queue: { ...gw.config.queue, workers: 2 } }, createLogger({ level: 'silent' }));
+    const worker = await composeWorker({ ...gw.config, queue: { ...gw.config.queue, workers: 2 } }, createLogger({ level: 'silent' }));
     cleanups.push(() => worker.close());
     await waitForStatus(gw, sent.id, 'available', 20_000);
     expect(await metric(gw, 'hetao_stage_reenqueued_total{stage="inspect"}')).toBeGreaterThanOrEqual(1);

@@ -7,8 +7,8 @@ import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { parse, stringify } from 'yaml';
 import { loadConfig, type GatewayConfig } from '../../gateway/config.js';
-import { startGateway, type RunningGateway } from '../../gateway/http/start-gateway.js';
-import { createLogger } from '../../gateway/logger.js';
+import { composeGateway, type RunningGateway } from '../../gateway/app/compose-gateway.js';
+import { createLogger } from '../../gateway/ops/logger.js';
 import { POLICY_DIR, REGISTRY_FILE, devFile, zoneCaBundle, type ClientIdentity } from './dev-pki.js';
 
 export interface TestGateway {
@@ -55,7 +55,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
       callback();
     },
   });
-  const gateway = await startGateway(config, createLogger({ level: config.logLevel, destination }));
+  const gateway = await composeGateway(config, createLogger({ level: config.logLevel, destination }));
   return {
     gateway,
     config,

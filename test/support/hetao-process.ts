@@ -1,4 +1,4 @@
-// The gateway (`gateway/main.ts`) or `hetao worker` from source in a child process, as an operator
+// The gateway (`gateway/app/main.ts`) or `hetao worker` from source in a child process, as an operator
 // runs them: JSON log lines parsed as they arrive, signals sent, the exit awaited. Whatever is still
 // running when a test ends is killed (SIGKILL) by killHetaoProcesses().
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,7 +24,7 @@ export interface HetaoProcess {
 const started: HetaoProcess[] = [];
 
 export function spawnHetao(what: 'gateway' | 'worker', env: Record<string, string>, cwd?: string): HetaoProcess {
-  const args = what === 'gateway' ? nodeArgsFor('main') : [...nodeArgsFor('cli/main'), 'worker'];
+  const args = what === 'gateway' ? nodeArgsFor('app/main') : [...nodeArgsFor('cli/main'), 'worker'];
   const child = spawn(process.execPath, args, {
     ...(cwd ? { cwd } : {}),
     env: { PATH: process.env.PATH, HETAO_WATCH_FILES: 'false', HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_LOG_LEVEL: 'info', ...env },

@@ -1,7 +1,7 @@
 // A Schedule (gateway/schedule.ts) that runs nothing by itself: the test says when the interval
 // tasks tick and when the delayed tasks come due, and awaits what they started. Tests that depend
 // on "every N ms" or "after N ms of quiet" use it instead of sleeping on the wall clock.
-import type { Cancel, Schedule } from '../../gateway/schedule.js';
+import type { Cancel, Schedule } from '../../gateway/clock/schedule.js';
 
 interface Entry {
   readonly ms: number;

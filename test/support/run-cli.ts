@@ -9,7 +9,7 @@ import { PROJECT_ROOT } from '../../gateway/config.js';
 /** tsx's loader by absolute URL, so the child may run in any working directory. */
 export const TSX_LOADER = pathToFileURL(path.join(PROJECT_ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 
-/** Node arguments that run `gateway/<entry>` (e.g. 'cli/main', 'main'): the compiled .js if the run has one. */
+/** Node arguments that run `gateway/<entry>` (e.g. 'cli/main', 'app/main'): the compiled .js if the run has one. */
 export function nodeArgsFor(entry: string): string[] {
   const compiled = inject('compiledDir');
   return compiled ? [path.join(compiled, 'gateway', `${entry}.js`)] : ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'gateway', `${entry}.ts`)];

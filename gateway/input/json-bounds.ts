@@ -5,7 +5,7 @@
 // are refused rather than hashed: RFC 8785 §3.2.2.2 and I-JSON (RFC 7493 §2.1) admit only
 // well-formed Unicode, so a manifest holding one has no canonical form and no stable hash.
 import { isUtf8 } from 'node:buffer';
-import { GatewayError } from './errors.js';
+import { GatewayError } from '../errors.js';
 
 /** Deepest nesting of arrays and objects accepted anywhere (`[]` is 1 level, `[[]]` 2). */
 export const JSON_MAX_DEPTH = 64;

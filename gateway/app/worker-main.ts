@@ -1,9 +1,9 @@
 // Process entry of `hetao worker`: configuration → stage workers → signals. SIGTERM and SIGINT let
 // running jobs finish (BullMQ hands unfinished ones to another worker after HETAO_QUEUE_LOCK_MS).
 import os from 'node:os';
-import { GatewayError } from './errors.js';
-import { createLogger } from './logger.js';
-import { startWorker } from './start-worker.js';
+import { GatewayError } from '../errors.js';
+import { createLogger } from '../ops/logger.js';
+import { composeWorker } from './compose-worker.js';
 import { loadConfigOrExit, stopOnSignals } from './process-entry.js';
 
 async function main(): Promise<void> {
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   }
   let worker;
   try {
-    worker = await startWorker(config, logger);
+    worker = await composeWorker(config, logger);
   } catch (error) {
     const known = error instanceof GatewayError;
     logger.fatal({ err: known ? undefined : error, code: known ? error.code : undefined }, `worker did not start: ${(error as Error).message}`);

@@ -5,8 +5,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createReloadable, watchFile, type Reloadable } from '../gateway/reloadable.js';
-import { createManualSchedule, type ManualSchedule } from './support/manual-schedule.js';
+import { createReloadable, watchFile, type Reloadable } from '../../gateway/reload/reloadable.js';
+import { createManualSchedule, type ManualSchedule } from '../support/manual-schedule.js';
 
 let dir: string;
 let file: string;

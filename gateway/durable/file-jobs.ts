@@ -1,7 +1,7 @@
 // Durable small-file steps (an object store write, a journal append) run as whole jobs in a few
 // threads (file-jobs-thread.ts): one round trip per step instead of one per system call.
-import { threadEntry } from './thread-entry.js';
-import { createThreadPool } from './thread-pool.js';
+import { threadEntry } from '../threads/thread-entry.js';
+import { createThreadPool } from '../threads/thread-pool.js';
 import type { FileJob, FileJobRequest, FileJobResponse } from './file-jobs-thread.js';
 
 const THREAD_ENTRY = threadEntry('file-jobs-thread', import.meta.url);

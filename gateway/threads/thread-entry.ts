@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const TSX_API = new URL('../node_modules/tsx/dist/esm/api/index.mjs', import.meta.url);
+const TSX_API = new URL('../../node_modules/tsx/dist/esm/api/index.mjs', import.meta.url);
 
 /** @param moduleName the worker module's file name without extension, beside `callerUrl`. */
 export function threadEntry(moduleName: string, callerUrl: string): URL {

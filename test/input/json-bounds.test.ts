@@ -3,8 +3,8 @@
 // values and cycles without recursing, and parseJsonText turns every refusal into a GatewayError.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { JSON_MAX_DEPTH, exceedsJsonDepth, findJsonValueProblem, parseJsonText } from '../gateway/json-bounds.js';
-import { findYamlDepthProblem } from '../gateway/yaml-bounds.js';
+import { JSON_MAX_DEPTH, exceedsJsonDepth, findJsonValueProblem, parseJsonText } from '../../gateway/input/json-bounds.js';
+import { findYamlDepthProblem } from '../../gateway/input/yaml-bounds.js';
 
 /** Nesting of a parsed value, measured iteratively. */
 function depthOf(value: unknown): number {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSteadyWriteStream } from '../../gateway/storage/steady-write-stream.js';
+import { createSteadyWriteStream } from '../../gateway/durable/steady-write-stream.js';
 
 let dir: string | undefined;
 afterEach(async () => {

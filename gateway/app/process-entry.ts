@@ -6,7 +6,7 @@
 import { constants } from 'node:os';
 import type { Logger } from 'pino';
 import { stoppedCleanly, type ShutdownOutcome } from './bounded-shutdown.js';
-import { loadConfig, type GatewayConfig } from './config.js';
+import { loadConfig, type GatewayConfig } from '../config.js';
 
 export function loadConfigOrExit(): GatewayConfig {
   try {

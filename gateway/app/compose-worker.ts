@@ -6,17 +6,17 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createBoundedShutdown, type ShutdownOutcome } from './bounded-shutdown.js';
-import type { GatewayConfig } from './config.js';
-import { GatewayError } from './errors.js';
-import { createGatewaySigner } from './envelope/gateway-signer.js';
-import { buildOpsApp } from './http/ops-app.js';
-import { loadRegistry } from './identity/registry.js';
-import { createMetrics } from './ops/metrics.js';
-import { createStorageErrorReporter } from './ops/report-storage-errors.js';
-import { createReloadable, watchFile } from './reloadable.js';
+import type { GatewayConfig } from '../config.js';
+import { GatewayError } from '../errors.js';
+import { createGatewaySigner } from '../envelope/gateway-signer.js';
+import { buildOpsApp } from '../http/ops-app.js';
+import { loadRegistry } from '../identity/registry.js';
+import { createMetrics } from '../ops/metrics.js';
+import { createStorageErrorReporter } from '../ops/report-storage-errors.js';
+import { createReloadable, watchFile } from '../reload/reloadable.js';
 import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './stage-workers.js';
-import { createFilesystemStore } from './storage/filesystem-store.js';
-import { createStageResults } from './transfer/stage-results.js';
+import { createFilesystemStore } from '../storage/filesystem-store.js';
+import { createStageResults } from '../transfer/stage-results.js';
 
 export interface RunningWorker {
   readonly opsUrl: string;
@@ -24,7 +24,7 @@ export interface RunningWorker {
   close(): Promise<ShutdownOutcome>;
 }
 
-export async function startWorker(config: GatewayConfig, logger: Logger): Promise<RunningWorker> {
+export async function composeWorker(config: GatewayConfig, logger: Logger): Promise<RunningWorker> {
   if (!config.redisUrl) throw new GatewayError('ERR_CONFIG_INVALID', 'a worker process needs REDIS_URL (without Redis every stage runs inside the gateway)');
   if (config.queue.workers < 1) throw new GatewayError('ERR_CONFIG_INVALID', 'HETAO_QUEUE_WORKERS must be at least 1 for a worker process');
   const metrics = createMetrics();

@@ -1,7 +1,7 @@
 // The logger's redaction backstop: credentials and key fields never reach the log stream.
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../gateway/logger.js';
+import { createLogger } from '../../gateway/ops/logger.js';
 
 describe('createLogger', () => {
   it('redacts authorization headers and key material', () => {

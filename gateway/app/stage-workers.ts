@@ -5,17 +5,17 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
-import type { GatewayConfig } from './config.js';
-import { GatewayError } from './errors.js';
-import type { PushTls } from './delivery/push-envelope.js';
-import type { GatewaySigner } from './envelope/gateway-signer.js';
-import { createBullmqStageQueue } from './queue/bullmq-stage-queue.js';
-import { createInlineStageQueue, type StageQueue, type StageWorkerEvents } from './queue/stage-queue.js';
-import type { GatewayMetrics } from './ops/metrics.js';
-import type { ObjectStore } from './storage/object-store.js';
-import type { BulkLane } from './transfer/bulk-lane.js';
-import { createStageHandlers } from './transfer/stage-handlers.js';
-import type { StageResults } from './transfer/stage-results.js';
+import type { GatewayConfig } from '../config.js';
+import { GatewayError } from '../errors.js';
+import type { PushTls } from '../delivery/push-envelope.js';
+import type { GatewaySigner } from '../envelope/gateway-signer.js';
+import { createBullmqStageQueue } from '../queue/bullmq-stage-queue.js';
+import { createInlineStageQueue, type StageQueue, type StageWorkerEvents } from '../queue/stage-queue.js';
+import type { GatewayMetrics } from '../ops/metrics.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { BulkLane } from '../transfer/bulk-lane.js';
+import { createStageHandlers } from '../transfer/stage-handlers.js';
+import type { StageResults } from '../transfer/stage-results.js';
 
 export function createStageQueueFor(config: GatewayConfig): StageQueue {
   const { queue } = config;

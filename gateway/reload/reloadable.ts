@@ -3,7 +3,7 @@
 // changes (watching the folder, because editors replace files by rename) or explicitly on SIGHUP.
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { systemSchedule, type Cancel, type Schedule } from './schedule.js';
+import { systemSchedule, type Cancel, type Schedule } from '../clock/schedule.js';
 
 export type ReloadResult =
   | { readonly outcome: 'applied' | 'unchanged' }

@@ -3,8 +3,8 @@
 // gives up on the deadline signal counts as abandoned, not failed. No timer runs here.
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createBoundedShutdown, stoppedCleanly, type Schedule } from '../gateway/bounded-shutdown.js';
-import { createLogger } from '../gateway/logger.js';
+import { createBoundedShutdown, stoppedCleanly, type Schedule } from '../../gateway/app/bounded-shutdown.js';
+import { createLogger } from '../../gateway/ops/logger.js';
 
 function manualSchedule(): { schedule: Schedule; fire(ms: number): void; pending(): number[] } {
   const timers = new Set<{ ms: number; fire: () => void }>();

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFileJobs, type FileJobs } from '../gateway/file-jobs.js';
+import { createFileJobs, type FileJobs } from '../../gateway/durable/file-jobs.js';
 
 let dir: string;
 let jobs: FileJobs;

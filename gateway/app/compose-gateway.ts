@@ -5,7 +5,7 @@ import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { createBoundedShutdown, NOTHING_LEFT, type ShutdownOutcome } from '../bounded-shutdown.js';
+import { createBoundedShutdown, NOTHING_LEFT, type ShutdownOutcome } from './bounded-shutdown.js';
 import type { GatewayConfig } from '../config.js';
 import { PROJECT_ROOT } from '../config.js';
 import { GatewayError } from '../errors.js';
@@ -14,7 +14,7 @@ import { loadRegistry } from '../identity/registry.js';
 import { findDevelopmentCertificates, loadTlsMaterial, type TlsMaterial } from '../identity/tls-material.js';
 import { createMetrics } from '../ops/metrics.js';
 import { createStorageErrorReporter } from '../ops/report-storage-errors.js';
-import { createReloadable, watchFile, type Reloadable, type WatchTarget } from '../reloadable.js';
+import { createReloadable, watchFile, type Reloadable, type WatchTarget } from '../reload/reloadable.js';
 import { loadPolicySet, POLICY_FILE_SUFFIX } from '../policy/load-policy-set.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
 import type { AuditActor, AuditEvent } from '../audit/audit-entry.js';
@@ -32,9 +32,9 @@ import { createStageResults } from '../transfer/stage-results.js';
 import { createBulkLane } from '../transfer/bulk-lane.js';
 import { createSealingThreads } from '../transfer/sealing-threads.js';
 import { BULK_UPLOAD_BYTES } from '../transfer/upload-transfer.js';
-import { createStageQueueFor, loadProcessingKey, startStageWorkers, workerMetricsEvents } from '../stage-workers.js';
-import { buildApiApp } from './api-app.js';
-import { buildOpsApp } from './ops-app.js';
+import { createStageQueueFor, loadProcessingKey, startStageWorkers, workerMetricsEvents } from './stage-workers.js';
+import { buildApiApp } from '../http/api-app.js';
+import { buildOpsApp } from '../http/ops-app.js';
 
 export interface RunningGateway {
   /** e.g. https://127.0.0.1:8443 */
@@ -52,7 +52,7 @@ export interface RunningGateway {
  * @throws GatewayError ERR_CONFIG_INVALID (unusable TLS files, dev material in production),
  *   ERR_CRL_INVALID, ERR_REGISTRY_INVALID: the gateway does not start on invalid files.
  */
-export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+export async function composeGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const metrics = createMetrics();
   const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile, crlFile: config.tlsCrlFile };
 

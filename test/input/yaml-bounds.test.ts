@@ -3,9 +3,9 @@
 // same way at start-up as on reload, never by a stack overflow or a bare Error from hashing.
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { parseRegistry } from '../gateway/identity/registry.js';
-import { buildPolicySet, readPolicySources } from '../gateway/policy/load-policy-set.js';
-import { POLICY_DIR, REGISTRY_FILE } from './support/dev-pki.js';
+import { parseRegistry } from '../../gateway/identity/registry.js';
+import { buildPolicySet, readPolicySources } from '../../gateway/policy/load-policy-set.js';
+import { POLICY_DIR, REGISTRY_FILE } from '../support/dev-pki.js';
 
 const deepFlow = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
 const deepBlock = (levels: number): string => `\n${Array.from({ length: levels }, (_, i) => `${' '.repeat(i + 1)}a:`).join('\n')} 1`;

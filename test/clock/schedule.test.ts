@@ -2,7 +2,7 @@
 // check waits for an event, and "did not run" is judged when a later-due timer fires (Node runs
 // due timers in order of their due time), not after a sleep.
 import { describe, expect, it } from 'vitest';
-import { systemSchedule } from '../gateway/schedule.js';
+import { systemSchedule } from '../../gateway/clock/schedule.js';
 
 const firedAfter = (ms: number): Promise<void> => new Promise((resolve) => systemSchedule.after(ms, resolve));
 
