@@ -1,11 +1,18 @@
 // Loads what the TLS listener trusts and presents: server certificate and key, the zone CAs, and
 // their CRLs. Everything is checked before it is used, so a bad CRL or CA file is refused and the
 // listener keeps the material it had (reload never fails open).
-import { X509Certificate, createHash, createPrivateKey, verify as verifySignature } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, webcrypto } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import forge from 'node-forge';
+// @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect metadata API
+// installed before the library is evaluated; imports are evaluated in this order.
+import 'reflect-metadata';
+import { PublicKey, X509Crl, cryptoProvider } from '@peculiar/x509';
 import { GatewayError } from '../errors.js';
+
+// The library's documented provider call: its key import and signature check use this WebCrypto
+// rather than whatever global it found when it was loaded.
+cryptoProvider.set(webcrypto);
 
 export interface TlsMaterial {
   readonly key: Buffer;
@@ -56,7 +63,7 @@ export async function loadTlsMaterial(files: TlsFiles, now: Date = new Date()): 
     throw new GatewayError('ERR_CONFIG_INVALID', `${files.keyFile}: ${(cause as Error).message}`, undefined, { cause });
   }
   const crl = crlFile === undefined ? undefined : pemBlocks(crlFile, 'X509 CRL');
-  const crls = crl === undefined || files.crlFile === undefined ? [] : checkCrls(crl, files.crlFile, caCertificates, now);
+  const crls = crl === undefined || files.crlFile === undefined ? [] : await checkCrls(crl, files.crlFile, caCertificates, now);
   try {
     createSecureContext({ key, cert, ca, ...(crl ? { crl: [...crl] } : {}) });
   } catch (cause) {
@@ -101,22 +108,21 @@ function parseCertificates(bytes: Buffer, file: string): X509Certificate[] {
  * Every CA needs a current CRL signed by itself: Node's TLS checks the CRL of every certificate in
  * the chain, so a missing, expired or forged CRL would otherwise refuse every caller or none.
  */
-function checkCrls(blocks: readonly string[], file: string, cas: readonly X509Certificate[], now: Date): CrlSummary[] {
+async function checkCrls(blocks: readonly string[], file: string, cas: readonly X509Certificate[], now: Date): Promise<CrlSummary[]> {
   const fail = (message: string): GatewayError => new GatewayError('ERR_CRL_INVALID', `${file}: ${message}`, { file });
   if (blocks.length === 0) throw fail('holds no PEM CRL');
-  const summaries = blocks.map((block, index) => {
-    let parsed: ParsedCrl;
-    try {
-      parsed = parseCrl(block);
-    } catch {
-      throw fail(`CRL #${index + 1} cannot be parsed`);
-    }
-    const issuer = cas.find((ca) => safeVerify(parsed, ca));
+  const caKeys = cas.map((ca) => ({ ca, key: new PublicKey(ca.publicKey.export({ type: 'spki', format: 'der' })) }));
+  const summaries: CrlSummary[] = [];
+  for (const [index, block] of blocks.entries()) {
+    const parsed = readCrl(block);
+    if (!parsed) throw fail(`CRL #${index + 1} cannot be parsed`);
+    const issuer = await findSigner(parsed.crl, caKeys);
     if (!issuer) throw fail(`CRL #${index + 1} is not signed by any configured zone CA`);
-    if (parsed.nextUpdate && parsed.nextUpdate <= now) throw fail(`CRL of ${issuer.subject.replace(/\n/g, ', ')} expired at ${parsed.nextUpdate.toISOString()}`);
-    if (parsed.thisUpdate > now) throw fail(`CRL of ${issuer.subject.replace(/\n/g, ', ')} is not valid before ${parsed.thisUpdate.toISOString()}`);
-    return { issuer: issuer.subject, thisUpdate: parsed.thisUpdate, nextUpdate: parsed.nextUpdate, revokedSerials: parsed.revokedSerials };
-  });
+    const { thisUpdate, nextUpdate, revokedSerials } = parsed;
+    if (nextUpdate && nextUpdate <= now) throw fail(`CRL of ${issuer.subject.replace(/\n/g, ', ')} expired at ${nextUpdate.toISOString()}`);
+    if (thisUpdate > now) throw fail(`CRL of ${issuer.subject.replace(/\n/g, ', ')} is not valid before ${thisUpdate.toISOString()}`);
+    summaries.push({ issuer: issuer.subject, thisUpdate, nextUpdate, revokedSerials });
+  }
   for (const ca of cas) {
     if (!summaries.some((crl) => crl.issuer === ca.subject)) throw fail(`no CRL for CA ${ca.subject.replace(/\n/g, ', ')}`);
   }
@@ -124,59 +130,35 @@ function checkCrls(blocks: readonly string[], file: string, cas: readonly X509Ce
 }
 
 interface ParsedCrl {
-  readonly tbs: Buffer;
-  readonly signatureAlgorithm: string;
-  readonly signature: Buffer;
+  readonly crl: X509Crl;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date | undefined;
   readonly revokedSerials: string[];
 }
 
-const DIGEST_OF_SIGNATURE_OID: Readonly<Record<string, string>> = {
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-};
-
-/** RFC 5280 §5.1 CertificateList, read with node-forge's ASN.1 reader (it has no CRL type). */
-function parseCrl(pem: string): ParsedCrl {
-  const der = forge.pem.decode(pem)[0]?.body ?? '';
-  const list = forge.asn1.fromDer(der);
-  const [tbs, algorithm, signature] = list.value as forge.asn1.Asn1[];
-  if (!tbs || !algorithm || !signature) throw new Error('not a CertificateList');
-  const fields = (tbs.value as forge.asn1.Asn1[]).slice();
-  if (fields[0]?.type === forge.asn1.Type.INTEGER) fields.shift(); // version
-  const [, , thisUpdateField, ...rest] = fields;
-  const time = (field: forge.asn1.Asn1): Date =>
-    field.type === forge.asn1.Type.UTCTIME ? forge.asn1.utcTimeToDate(field.value as string) : forge.asn1.generalizedTimeToDate(field.value as string);
-  const isTime = (field: forge.asn1.Asn1 | undefined): field is forge.asn1.Asn1 =>
-    field !== undefined && field.tagClass === forge.asn1.Class.UNIVERSAL && (field.type === forge.asn1.Type.UTCTIME || field.type === forge.asn1.Type.GENERALIZEDTIME);
-  if (!isTime(thisUpdateField)) throw new Error('no thisUpdate');
-  const nextUpdateField = isTime(rest[0]) ? rest.shift() : undefined;
-  const revoked = rest[0]?.tagClass === forge.asn1.Class.UNIVERSAL && rest[0].type === forge.asn1.Type.SEQUENCE ? (rest[0].value as forge.asn1.Asn1[]) : [];
-  const algorithmOid = forge.asn1.derToOid((algorithm.value as forge.asn1.Asn1[])[0]?.value as string);
-  return {
-    tbs: Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary'),
-    signatureAlgorithm: algorithmOid,
-    // BIT STRING: the first octet counts unused bits (always 0 for signatures).
-    signature: Buffer.from((signature.value as string).slice(1), 'binary'),
-    thisUpdate: time(thisUpdateField),
-    nextUpdate: nextUpdateField ? time(nextUpdateField) : undefined,
-    revokedSerials: revoked.map((entry) => forge.util.bytesToHex((entry.value as forge.asn1.Asn1[])[0]?.value as string).replace(/^0+(?=.)/, '')),
-  };
+/** Every field read up front: the library decodes lazily, so a bad field would throw later. */
+function readCrl(pem: string): ParsedCrl | undefined {
+  try {
+    const crl = new X509Crl(pem);
+    return {
+      crl,
+      thisUpdate: crl.thisUpdate,
+      nextUpdate: crl.nextUpdate,
+      // Lowercase hex without leading zeros, one spelling whatever the encoder padded.
+      revokedSerials: crl.entries.map((entry) => entry.serialNumber.toLowerCase().replace(/^0+(?=.)/, '')),
+    };
+  } catch {
+    return undefined;
+  }
 }
 
-function safeVerify(crl: ParsedCrl, ca: X509Certificate): boolean {
-  const digest = DIGEST_OF_SIGNATURE_OID[crl.signatureAlgorithm];
-  if (!digest) return false;
-  try {
-    return verifySignature(digest, crl.tbs, ca.publicKey, crl.signature);
-  } catch {
-    return false;
+/** The CA whose key verifies the CRL's signature; a signature that cannot even be checked verifies nothing. */
+async function findSigner(crl: X509Crl, caKeys: readonly { ca: X509Certificate; key: PublicKey }[]): Promise<X509Certificate | undefined> {
+  for (const { ca, key } of caKeys) {
+    const signed = await crl.verify({ publicKey: key }).catch(() => false);
+    if (signed) return ca;
   }
+  return undefined;
 }
 
 /** The marker every certificate of the dev PKI carries in its subject. */
