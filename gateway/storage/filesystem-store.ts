@@ -195,7 +195,9 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     async list(prefix) {
       const folder = fileOf(prefix.replace(/\/$/, ''));
       try {
-        return (await readdir(folder)).filter((name) => !name.includes(TEMP_MARK)).map((name) => `${prefix.replace(/\/$/, '')}/${name}`);
+        // Objects only: a sub-folder holds keys of its own, listed from it, and is no object to get.
+        const entries = await readdir(folder, { withFileTypes: true });
+        return entries.filter((entry) => entry.isFile() && !entry.name.includes(TEMP_MARK)).map((entry) => `${prefix.replace(/\/$/, '')}/${entry.name}`);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
         throw error;

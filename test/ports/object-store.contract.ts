@@ -1,0 +1,300 @@
+// The object store port's contract: what every ObjectStore (gateway/storage/object-store.ts) does,
+// run by test/ports/object-store.test.ts against each implementation. Small objects (put, get, stat,
+// ranged reads, overwrite, delete), folders (list), pending objects (invisible until commit, abort
+// leaves nothing, a second commit refused, several MiB streamed in many chunks), key rules, close.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ObjectStore, PendingObject } from '../../gateway/storage/object-store.js';
+
+export interface ObjectStoreUnderTest {
+  /** A store with no objects in it. */
+  readonly store: ObjectStore;
+  /** Removes what the store left behind (called after the store is closed). */
+  cleanup(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Bytes `offset … offset + length` of an endless deterministic pattern (SHA-256 of each 32-byte
+ * block's number): no period a misplaced range could hide in, and any window is cheap to rebuild.
+ */
+function patternBytes(offset: number, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  let written = 0;
+  while (written < length) {
+    const at = offset + written;
+    const block = createHash('sha256').update(`block ${Math.floor(at / 32)}`).digest();
+    written += block.copy(out, written, at % 32, Math.min(32, (at % 32) + length - written));
+  }
+  return out;
+}
+
+/** `total` bytes of the pattern in chunks of uneven sizes (~40–80 kB), generated one at a time. */
+function* patternChunks(total: number): Generator<Buffer> {
+  for (let offset = 0, i = 0; offset < total; i += 1) {
+    const size = Math.min(total - offset, 40_000 + (i % 13) * 3_001);
+    yield patternBytes(offset, size);
+    offset += size;
+  }
+}
+
+async function sha256Of(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of source) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+async function bytesOf(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** Writes with backpressure: resolves once the stream took the chunk. */
+function write(pending: PendingObject, chunk: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => pending.stream.write(chunk, (error) => (error ? reject(error) : resolve())));
+}
+
+function end(pending: PendingObject): Promise<void> {
+  return new Promise((resolve) => pending.stream.end(resolve));
+}
+
+/** The error a read fails with, thrown at once or emitted by the stream; undefined if it read through. */
+async function readFailure(read: () => Readable): Promise<unknown> {
+  try {
+    await bytesOf(read());
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
+const INVALID_KEYS = ['../escape', 'records/../../escape', 'records//a.json', '/absolute/a.json', '', 'records/', 'records/./a.json', '.', 'back\\slash'];
+
+export function describeObjectStoreContract(name: string, open: () => Promise<ObjectStoreUnderTest>): void {
+  describe(`${name}: the object store contract`, () => {
+    let store: ObjectStore;
+    let cleanup: () => Promise<void>;
+    let closed: boolean;
+    beforeEach(async () => {
+      ({ store, cleanup } = await open());
+      closed = false;
+    });
+    afterEach(async () => {
+      if (!closed) await store.close();
+      await cleanup();
+    });
+
+    describe('small objects', () => {
+      it('put, get and stat: the same bytes back, absent objects undefined', async () => {
+        const bytes = new Uint8Array([0, 1, 2, 254, 255]);
+        await store.put('envelopes/a.header', bytes);
+        await store.put('records/empty.json', new Uint8Array(0));
+        const got = await store.get('envelopes/a.header');
+        expect(Buffer.isBuffer(got)).toBe(true);
+        expect(got).toEqual(Buffer.from(bytes));
+        expect(await store.stat('envelopes/a.header')).toEqual({ size: 5 });
+        expect(await store.get('records/empty.json')).toEqual(Buffer.alloc(0));
+        expect(await store.stat('records/empty.json')).toEqual({ size: 0 });
+        expect(await store.get('envelopes/absent.header')).toBeUndefined();
+        expect(await store.stat('envelopes/absent.header')).toBeUndefined();
+        expect(await store.get('no-such-folder/absent')).toBeUndefined();
+      });
+
+      it('keeps its own copy: changing the array after put changes nothing stored', async () => {
+        const bytes = Buffer.from('original');
+        await store.put('records/copy.json', bytes);
+        bytes.write('CHANGED!');
+        expect((await store.get('records/copy.json'))?.toString()).toBe('original');
+      });
+
+      it('reads whole or by inclusive byte range: first byte, last byte, middle, whole', async () => {
+        const bytes = patternBytes(0, 1000);
+        await store.put('envelopes/r.body', bytes);
+        const read = (range?: { start: number; end: number }): Promise<Buffer> => bytesOf(store.read('envelopes/r.body', range));
+        expect(await read()).toEqual(bytes);
+        expect(await read({ start: 0, end: 0 })).toEqual(bytes.subarray(0, 1));
+        expect(await read({ start: 999, end: 999 })).toEqual(bytes.subarray(999));
+        expect(await read({ start: 100, end: 353 })).toEqual(bytes.subarray(100, 354));
+        expect(await read({ start: 0, end: 999 })).toEqual(bytes);
+      });
+
+      it('fails to read an absent object', async () => {
+        expect(await readFailure(() => store.read('envelopes/absent.body'))).toBeInstanceOf(Error);
+      });
+
+      it('an overwrite replaces the object as a whole, shorter or longer', async () => {
+        await store.put('records/o.json', Buffer.from('a much longer first version'));
+        await store.put('records/o.json', Buffer.from('short'));
+        expect((await store.get('records/o.json'))?.toString()).toBe('short');
+        expect(await store.stat('records/o.json')).toEqual({ size: 5 });
+        await store.put('records/o.json', Buffer.from('longer third version'));
+        expect((await bytesOf(store.read('records/o.json'))).toString()).toBe('longer third version');
+      });
+
+      it('runs many puts at once, each to its own object', async () => {
+        const keys = Array.from({ length: 40 }, (_, i) => `records/r${i}.json`);
+        await Promise.all(keys.map((key, i) => store.put(key, Buffer.from(`record ${i}`))));
+        for (const [i, key] of keys.entries()) expect((await store.get(key))?.toString()).toBe(`record ${i}`);
+      });
+
+      it('deletes: the object is gone; deleting an absent object, or twice, is fine', async () => {
+        await store.put('envelopes/d.body', Buffer.from('doomed'));
+        await store.put('envelopes/kept.body', Buffer.from('kept'));
+        await store.delete('envelopes/d.body');
+        expect(await store.get('envelopes/d.body')).toBeUndefined();
+        expect(await store.stat('envelopes/d.body')).toBeUndefined();
+        await store.delete('envelopes/d.body');
+        await store.delete('envelopes/never-was.body');
+        await store.delete('no-such-folder/never-was.body');
+        expect(await store.list('envelopes')).toEqual(['envelopes/kept.body']);
+        expect((await store.get('envelopes/kept.body'))?.toString()).toBe('kept');
+      });
+    });
+
+    describe('listing', () => {
+      it('lists the committed objects directly under a folder, with or without the trailing slash', async () => {
+        await store.put('box/a', Buffer.from('a'));
+        await store.put('box/b.json', Buffer.from('b'));
+        await store.put('box/inner/c', Buffer.from('c'));
+        await store.put('boxes/d', Buffer.from('d')); // shares the prefix string, not the folder
+        await store.put('top', Buffer.from('t'));
+        const pending = await store.createPending('box/pending');
+        await write(pending, Buffer.from('not yet'));
+        expect((await store.list('box')).sort()).toEqual(['box/a', 'box/b.json']);
+        expect((await store.list('box/')).sort()).toEqual(['box/a', 'box/b.json']);
+        expect(await store.list('box/inner')).toEqual(['box/inner/c']);
+        expect(await store.list('boxes/')).toEqual(['boxes/d']);
+        expect(await store.list('nothing-here')).toEqual([]);
+        await end(pending);
+        await pending.commit();
+        expect((await store.list('box')).sort()).toEqual(['box/a', 'box/b.json', 'box/pending']);
+      });
+    });
+
+    describe('pending objects', () => {
+      it('are invisible until commit (not on finishing the stream), then visible whole with their size', async () => {
+        const first = patternBytes(0, 2 * MiB); // past any in-memory buffer a store may keep
+        const second = patternBytes(2 * MiB, 1000);
+        const pending = await store.createPending('envelopes/p.body');
+        await write(pending, first);
+        const invisible = async (): Promise<void> => {
+          expect(await store.get('envelopes/p.body')).toBeUndefined();
+          expect(await store.stat('envelopes/p.body')).toBeUndefined();
+          expect(await store.list('envelopes')).toEqual([]);
+          expect(await readFailure(() => store.read('envelopes/p.body'))).toBeInstanceOf(Error);
+        };
+        await invisible();
+        await write(pending, second);
+        await end(pending);
+        await invisible();
+        await expect(pending.commit()).resolves.toEqual({ size: 2 * MiB + 1000 });
+        expect(await store.stat('envelopes/p.body')).toEqual({ size: 2 * MiB + 1000 });
+        expect(await sha256Of(store.read('envelopes/p.body'))).toBe(await sha256Of([first, second]));
+        expect(await store.list('envelopes')).toEqual(['envelopes/p.body']);
+      });
+
+      it('commit of an empty pending object makes an empty object', async () => {
+        const pending = await store.createPending('envelopes/empty.body');
+        await end(pending);
+        await expect(pending.commit()).resolves.toEqual({ size: 0 });
+        expect(await store.get('envelopes/empty.body')).toEqual(Buffer.alloc(0));
+      });
+
+      it('replace an existing object only at commit', async () => {
+        await store.put('envelopes/o.body', Buffer.from('old'));
+        const pending = await store.createPending('envelopes/o.body');
+        await write(pending, Buffer.from('new content'));
+        await end(pending);
+        expect((await store.get('envelopes/o.body'))?.toString()).toBe('old');
+        await pending.commit();
+        expect((await store.get('envelopes/o.body'))?.toString()).toBe('new content');
+      });
+
+      it('abort leaves nothing, small or large, and leaves an existing object as it was; aborting twice is fine', async () => {
+        for (const size of [100, 3 * MiB]) {
+          const pending = await store.createPending('envelopes/gone.body');
+          await write(pending, patternBytes(0, size));
+          await pending.abort();
+          await pending.abort();
+          expect(await store.stat('envelopes/gone.body')).toBeUndefined();
+        }
+        await store.put('envelopes/kept.body', Buffer.from('kept'));
+        const over = await store.createPending('envelopes/kept.body');
+        await write(over, Buffer.from('never to be seen'));
+        await over.abort();
+        expect((await store.get('envelopes/kept.body'))?.toString()).toBe('kept');
+        expect(await store.list('envelopes')).toEqual(['envelopes/kept.body']);
+      });
+
+      it('refuse a second commit, and a commit after abort', async () => {
+        const pending = await store.createPending('envelopes/once.body');
+        await write(pending, Buffer.from('once'));
+        await end(pending);
+        await pending.commit();
+        await expect(pending.commit()).rejects.toThrow();
+        expect((await store.get('envelopes/once.body'))?.toString()).toBe('once');
+        const aborted = await store.createPending('envelopes/aborted.body');
+        await write(aborted, Buffer.from('aborted'));
+        await aborted.abort();
+        await expect(aborted.commit()).rejects.toThrow();
+        expect(await store.stat('envelopes/aborted.body')).toBeUndefined();
+      });
+
+      it('stream several MiB in many chunks, with backpressure, and read back the same bytes, whole and by range', async () => {
+        const size = 6 * MiB + 12_345;
+        const pending = await store.createPending('envelopes/large.body');
+        await pipeline(Readable.from(patternChunks(size)), pending.stream);
+        expect(await store.stat('envelopes/large.body')).toBeUndefined();
+        await expect(pending.commit()).resolves.toEqual({ size });
+        expect(await store.stat('envelopes/large.body')).toEqual({ size });
+        expect(await sha256Of(store.read('envelopes/large.body'))).toBe(await sha256Of(patternChunks(size)));
+        const window = { start: MiB - 3, end: MiB + 70_000 }; // across chunk boundaries
+        expect((await bytesOf(store.read('envelopes/large.body', window))).equals(patternBytes(window.start, window.end - window.start + 1))).toBe(true);
+        expect(await bytesOf(store.read('envelopes/large.body', { start: size - 1, end: size - 1 }))).toEqual(patternBytes(size - 1, 1));
+      });
+    });
+
+    describe('keys', () => {
+      it.each(INVALID_KEYS)('refuses the key %j in every operation', async (key) => {
+        const refused = expect.objectContaining({ message: expect.stringMatching(/key/) });
+        await expect(store.put(key, Buffer.from('x'))).rejects.toEqual(refused);
+        await expect(store.get(key)).rejects.toEqual(refused);
+        await expect(store.stat(key)).rejects.toEqual(refused);
+        await expect(store.delete(key)).rejects.toEqual(refused);
+        await expect(store.createPending(key)).rejects.toEqual(refused);
+        expect(await readFailure(() => store.read(key))).toEqual(refused);
+      });
+
+      it.each(['../escape', 'box//inner', '/absolute'])('refuses to list the folder %j', async (prefix) => {
+        await expect(store.list(prefix)).rejects.toThrow(/key/);
+      });
+
+      it('accepts segments of letters, digits, dots, dashes and underscores', async () => {
+        const key = 'Envelopes_2/tr-0m7x3k2a1-0123456789abcdef.body.v1';
+        await store.put(key, Buffer.from('fine'));
+        expect((await store.get(key))?.toString()).toBe('fine');
+        expect(await store.list('Envelopes_2')).toEqual([key]);
+      });
+    });
+
+    describe('closing', () => {
+      it('close resolves once the store has been used, pending objects settled', async () => {
+        await store.put('records/a.json', Buffer.from('{}'));
+        const committed = await store.createPending('envelopes/c.body');
+        await write(committed, patternBytes(0, 2 * MiB));
+        await end(committed);
+        await committed.commit();
+        const aborted = await store.createPending('envelopes/a.body');
+        await write(aborted, patternBytes(0, 2 * MiB));
+        await aborted.abort();
+        expect(await bytesOf(store.read('envelopes/c.body', { start: 0, end: 9 }))).toEqual(patternBytes(0, 10));
+        closed = true;
+        await expect(store.close()).resolves.toBeUndefined();
+      });
+    });
+  });
+}
