@@ -1,40 +1,42 @@
-// Composition root: loads trust material and the registry, builds the API and ops listeners, wires
-// reloads, and returns a handle to close everything gracefully. main.ts and the tests both use it.
-import { readFile } from 'node:fs/promises';
+// Composition root of the gateway process: reads keys and files once, opens the back-ends, builds the
+// services and wires their subscriptions (journal, stage coordinator, metrics), starts the API and ops
+// listeners, and returns a handle to reload and to close everything within the grace period. The
+// only place a gateway is assembled: main.ts and the tests call it; nothing else imports app/.
 import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createBoundedShutdown, NOTHING_LEFT, type ShutdownOutcome } from './bounded-shutdown.js';
 import type { GatewayConfig } from '../config.js';
-import { PROJECT_ROOT } from '../config.js';
-import { GatewayError } from '../errors.js';
 import { createConnectionAuthenticator } from '../identity/authenticate-connection.js';
+import { refuseDevelopmentTls } from '../identity/development-material.js';
 import { loadRegistry } from '../identity/registry.js';
-import { findDevelopmentCertificates, loadTlsMaterial, type TlsMaterial } from '../identity/tls-material.js';
+import { loadTlsMaterial } from '../identity/tls-material.js';
+import { countTransferEvents } from '../ops/count-transfer-events.js';
 import { createMetrics } from '../ops/metrics.js';
 import { createStorageErrorReporter } from '../ops/report-storage-errors.js';
-import { createReloadable, watchFile, type Reloadable, type WatchTarget } from '../reload/reloadable.js';
+import { watchFile } from '../reload/reloadable.js';
 import { loadPolicySet, POLICY_FILE_SUFFIX } from '../policy/load-policy-set.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
-import type { AuditActor, AuditEvent } from '../audit/audit-entry.js';
 import { createAuditJournal } from '../audit/create-audit-journal.js';
 import { createAuditService } from '../audit/audit-service.js';
 import { createRefusalJournal } from '../audit/refusal-journal.js';
 import { createPolicyService } from '../policy/policy-service.js';
-import { createGatewaySigner } from '../envelope/gateway-signer.js';
-import { policyDeniedEvent, transferChangeEvent, transferDownloadEvent } from '../transfer/transfer-audit-events.js';
-import { createFilesystemStore } from '../storage/filesystem-store.js';
-import { createRecordStore } from '../transfer/record-store.js';
+import { openFileRecordStore } from '../records/file-record-store.js';
+import { journalTransferEvents } from '../transfer/transfer-audit-events.js';
+import { createTransferEvents } from '../transfer/transfer-events.js';
 import { createTransferService } from '../transfer/transfer-service.js';
-import { createStageCoordinator, type StageCoordinator } from '../transfer/stage-coordinator.js';
+import { createStageCoordinator } from '../transfer/stage-coordinator.js';
 import { createStageResults } from '../transfer/stage-results.js';
 import { createBulkLane } from '../transfer/bulk-lane.js';
 import { createSealingThreads } from '../transfer/sealing-threads.js';
 import { BULK_UPLOAD_BYTES } from '../transfer/upload-transfer.js';
-import { createStageQueueFor, loadProcessingKey, startStageWorkers, workerMetricsEvents } from './stage-workers.js';
 import { buildApiApp } from '../http/api-app.js';
 import { buildOpsApp } from '../http/ops-app.js';
+import { loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
+import { openFilesystemStore, type OpenObjectStore } from './object-stores.js';
+import { observeReloads } from './observed-reloads.js';
+import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './start-stage-workers.js';
 
 export interface RunningGateway {
   /** e.g. https://127.0.0.1:8443 */
@@ -47,77 +49,34 @@ export interface RunningGateway {
   close(): Promise<ShutdownOutcome>;
 }
 
+/** Back-ends other than the configured ones: what a test (or a new back-end) plugs in. */
+export interface GatewayBackends {
+  readonly openObjectStore?: OpenObjectStore;
+}
+
 /**
  * Starts the gateway.
  * @throws GatewayError ERR_CONFIG_INVALID (unusable TLS files, dev material in production),
  *   ERR_CRL_INVALID, ERR_REGISTRY_INVALID: the gateway does not start on invalid files.
  */
-export async function composeGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
-  const metrics = createMetrics();
-  const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile, crlFile: config.tlsCrlFile };
-
-  let apiServer: HttpsServer | undefined;
-  /** Set once the journal is open (it needs the signer, which comes after the first loads). */
-  let pendingReloadAudit: ((event: AuditEvent) => Promise<void>) | undefined;
-  const reloadActor = (trigger: string): AuditActor =>
-    trigger.startsWith('officer:') ? { kind: 'person', id: trigger.slice('officer:'.length) } : { kind: 'gateway', id: 'gateway' };
-  /** A reloadable whose every outcome is logged (with revisions before → after) and counted. */
-  const observed = async <T extends { revision: string }>(
-    source: string,
-    watch: readonly WatchTarget[],
-    load: () => Promise<T>,
-    apply?: (next: T) => void,
-  ): Promise<Reloadable<T>> => {
-    const reloadable = await createReloadable<T>({
-      name: source,
-      watch,
-      load,
-      revisionOf: (value) => value.revision,
-      watchFiles: config.watchFiles,
-      onReloaded: async ({ trigger, before, after }) => {
-        apply?.(after);
-        metrics.reloads.inc({ source, result: 'applied' });
-        metrics.markRevision(source, after.revision);
-        logger.info({ source, trigger, before: before.revision, after: after.revision }, `${source} reloaded`);
-        // The new version is already in force: a journal failure is logged, it does not undo the reload.
-        await pendingReloadAudit?.({ type: `${source}.reloaded`, actor: reloadActor(trigger), details: { trigger, before: before.revision, after: after.revision } }).catch((error: unknown) =>
-          logger.error({ source, err: error }, `${source} reload could not be written to the audit journal`),
-        );
-      },
-      onRejected: ({ trigger, error }) => {
-        metrics.reloads.inc({ source, result: 'rejected' });
-        void pendingReloadAudit?.({ type: `${source}.reload-rejected`, actor: reloadActor(trigger), details: { trigger, code: (error as GatewayError).code ?? 'ERR_INTERNAL' } }).catch(() => undefined);
-        const problems = error instanceof GatewayError ? error.details?.problems : undefined;
-        logger.error({ source, trigger, code: (error as GatewayError).code, problems, err: error }, `${source} reload refused; the previous ${source} stays in force`);
-      },
-    });
-    metrics.markRevision(source, reloadable.current().revision);
-    return reloadable;
-  };
-
-  const tls = await observed(
-    'tls',
-    [config.tlsCaFile, ...(config.tlsCrlFile ? [config.tlsCrlFile] : [])].map(watchFile),
-    async () => assertAllowedInEnvironment(await loadTlsMaterial(tlsFiles), config),
-    // setSecureContext throws on material OpenSSL refuses: the reloadable then keeps the old one.
-    (after) => apiServer?.setSecureContext({ key: after.key, cert: after.cert, ca: after.ca, ...(after.crl ? { crl: [...after.crl] } : {}) }),
-  );
-  const registry = await observed('registry', [watchFile(config.registryFile)], () => loadRegistry(config.registryFile));
-  const policies = await observed('policy', [{ folder: config.policyDir, accept: (name) => name.endsWith(POLICY_FILE_SUFFIX) }], () =>
-    loadPolicySet(config.policyDir, policyCheckContext(registry.current())),
-  );
-
-  const signingKeyPem = await readFile(config.signingKeyFile, 'utf8').catch((cause: unknown) => {
-    throw new GatewayError('ERR_CONFIG_INVALID', `${config.signingKeyFile} cannot be read`, { file: config.signingKeyFile }, { cause });
-  });
-  const devKeys = [config.signingKeyFile, config.processingKeyFile, config.clientCertFile, config.clientKeyFile].filter(isDevelopmentFile);
-  if (config.nodeEnv === 'production' && devKeys.length > 0) {
-    throw new GatewayError('ERR_CONFIG_INVALID', 'production refuses the development signing, processing and push-client keys', { devFiles: devKeys });
+export async function composeGateway(config: GatewayConfig, logger: Logger, backends: GatewayBackends = {}): Promise<RunningGateway> {
+  /** What is open so far, closed in reverse order if the start fails half-way. */
+  const opened: (() => unknown)[] = [];
+  try {
+    return await compose(config, logger, backends, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) await Promise.resolve().then(close).catch(() => undefined);
+    throw error;
   }
-  const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readFile(file, 'utf8')));
-  const signer = createGatewaySigner(signingKeyPem, { previousPublicKeys });
+}
+
+async function compose(config: GatewayConfig, logger: Logger, backends: GatewayBackends, opened: (() => unknown)[]): Promise<RunningGateway> {
+  const metrics = createMetrics();
   // A full or failing disk: logged with the path and errno, counted, and answered 507/503 by the writer.
   const onStorageError = createStorageErrorReporter(metrics, logger);
+  const signer = await loadSigner(config);
+  const processingKey = await loadProcessingKey(config);
+  const pushTls = await loadPushTls(config);
   const journal = await createAuditJournal({
     dir: path.join(config.dataDir, 'audit'),
     signer,
@@ -125,23 +84,48 @@ export async function composeGateway(config: GatewayConfig, logger: Logger): Pro
     checkpointIntervalMs: AUDIT_CHECKPOINT_MS,
     onRecover: (recovery) => logger.warn({ recovery }, 'audit journal: a torn last line from a crash was cut off'),
   });
+  opened.push(() => journal.close());
   if (journal.status().state !== 'ok') {
     logger.error({ audit: journal.status() }, 'audit journal is corrupt: the gateway refuses to record (and so to accept) anything until it is restored');
   }
-  /** Who did it, as the journal names actors. */
-  const actorOf = (id: string): AuditActor =>
-    id === 'gateway' ? { kind: 'gateway', id } : registry.current().people.has(id) ? { kind: 'person', id } : { kind: 'institution', id };
-  pendingReloadAudit = (event) => journal.append(event).then(() => undefined);
-  const objects = await createFilesystemStore(config.dataDir, { onStorageError });
-  const lookupInstitution = (id: string) => registry.current().institutions.get(id);
+
+  let apiServer: HttpsServer | undefined;
+  const observe = observeReloads({ config, metrics, logger, journal: (event) => journal.append(event) });
+  const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile, crlFile: config.tlsCrlFile };
+  const tls = await observe(
+    'tls',
+    [config.tlsCaFile, ...(config.tlsCrlFile ? [config.tlsCrlFile] : [])].map(watchFile),
+    async () => refuseDevelopmentTls(await loadTlsMaterial(tlsFiles), config),
+    // setSecureContext throws on material OpenSSL refuses: the reloadable then keeps the old one.
+    (after) => apiServer?.setSecureContext({ key: after.key, cert: after.cert, ca: after.ca, ...(after.crl ? { crl: [...after.crl] } : {}) }),
+  );
+  opened.push(() => tls.close());
+  const registry = await observe('registry', [watchFile(config.registryFile)], () => loadRegistry(config.registryFile));
+  opened.push(() => registry.close());
+  const policies = await observe('policy', [{ folder: config.policyDir, accept: (name) => name.endsWith(POLICY_FILE_SUFFIX) }], () =>
+    loadPolicySet(config.policyDir, policyCheckContext(registry.current())),
+  );
+  opened.push(() => policies.close());
+
+  const objects = await (backends.openObjectStore ?? openFilesystemStore)(config, { onStorageError, role: 'gateway' });
+  opened.push(() => objects.close());
+  const records = await openFileRecordStore(objects);
+  opened.push(() => records.close());
   const queue = createStageQueueFor(config);
-  const processingKey = await loadProcessingKey(config);
-  let coordinator: StageCoordinator | undefined;
+  opened.push(() => queue.close(AbortSignal.timeout(config.shutdownGraceMs)));
   const bulkLane = createBulkLane({ chunksPerTurn: config.queue.bulkChunksPerTurn });
   const sealingThreads = config.sealingThreads > 0 ? createSealingThreads({ threads: config.sealingThreads, niceness: SEALING_THREAD_NICENESS, onStorageError }) : undefined;
+  if (sealingThreads) opened.push(() => sealingThreads.close());
+  const lookupInstitution = (id: string) => registry.current().institutions.get(id);
+
+  const events = createTransferEvents((error, event) => logger.error({ err: error, event: event.type }, 'a transfer event subscriber failed'));
+  // Within the change: its journal entry is durable before the API answers.
+  events.within(journalTransferEvents((event) => journal.append(event)));
+  events.within(countTransferEvents(metrics));
   const transfers = createTransferService({
-    records: await createRecordStore(objects),
+    records,
     objects,
+    events,
     signer,
     policies: () => policies.current(),
     lookupInstitution,
@@ -151,23 +135,12 @@ export async function composeGateway(config: GatewayConfig, logger: Logger): Pro
     bulkLane,
     ...(sealingThreads ? { sealingThreads } : {}),
     queueing: { thresholdBytes: config.queue.thresholdBytes, available: () => queue.isAvailable(), retryAfterSeconds: QUEUE_RETRY_AFTER_S },
-    onChange: async (record, change) => {
-      await journal.append(transferChangeEvent(record, change, actorOf(change.by)));
-      // Not awaited: the upload holds the transfer's lock, and an inline stage starts by taking it.
-      if (change.event === 'queued') void coordinator?.afterUpload(record);
-    },
-    onDenied: async (decision, manifest, by) => {
-      await journal.append(policyDeniedEvent(decision, manifest.dataset.category, actorOf(by)));
-    },
-    onAccess: async (record, access) => {
-      await journal.append(transferDownloadEvent(record, access, actorOf(access.by)));
-    },
   });
   const interrupted = await transfers.recoverInterruptedUploads();
   if (interrupted > 0) logger.warn({ interrupted }, 'uploads cut short by the last stop were reset to authorized');
 
   const results = createStageResults(objects);
-  coordinator = await createStageCoordinator({
+  const coordinator = await createStageCoordinator({
     transfers,
     queue,
     results,
@@ -181,15 +154,19 @@ export async function composeGateway(config: GatewayConfig, logger: Logger): Pro
       onReenqueued: (stage, count) => metrics.stageReenqueued.inc({ stage }, count),
     },
   });
+  events.after((event) => coordinator.onTransferEvent(event));
   metrics.observeQueueDepth(() => queue.depth());
   // Inline mode has nobody else to run the stages; with Redis, HETAO_QUEUE_WORKERS=0 leaves them to `hetao worker`.
   if (!config.redisUrl || config.queue.workers > 0) {
-    await startStageWorkers({
+    startStageWorkers({
       config,
       queue,
       objects,
+      records,
       results,
       signer,
+      processingKey: processingKey.privateKey,
+      pushTls,
       pushEndpointOf: (id) => registry.current().institutions.get(id)?.pushEndpoint,
       concurrency: Math.max(config.queue.workers, 1),
       events: workerMetricsEvents(metrics, logger),
@@ -198,7 +175,7 @@ export async function composeGateway(config: GatewayConfig, logger: Logger): Pro
   }
   const reconcile = (trigger: string): void => {
     coordinator
-      ?.reconcile()
+      .reconcile()
       .then((count) => count > 0 && logger.info({ trigger, reenqueued: count }, 'stages missing from the queue were enqueued again from the records'))
       .catch((error: unknown) => logger.warn({ trigger, err: error }, 'queue reconciliation failed; it is tried again later'));
   };
@@ -206,16 +183,19 @@ export async function composeGateway(config: GatewayConfig, logger: Logger): Pro
   reconcile('start');
   const reconcileTimer = setInterval(() => reconcile('periodic'), config.queue.reconcileMs);
   reconcileTimer.unref();
+  opened.push(() => clearInterval(reconcileTimer));
   const retentionSweep = setInterval(() => {
     transfers.expireDue().catch((error: unknown) => logger.error({ err: error }, 'retention sweep failed'));
   }, RETENTION_SWEEP_MS);
   retentionSweep.unref();
+  opened.push(() => clearInterval(retentionSweep));
 
   const refusals = createRefusalJournal({ append: (event) => journal.append(event), clock: () => new Date(), windowMs: REFUSAL_WINDOW_MS });
   const refusalFlush = setInterval(() => {
     refusals.flush().catch((error: unknown) => logger.error({ err: error }, 'repeated refusals could not be written to the audit journal'));
   }, REFUSAL_WINDOW_MS);
   refusalFlush.unref();
+  opened.push(() => clearInterval(refusalFlush));
 
   const api = await buildApiApp({
     connections: config.connections,
@@ -234,7 +214,7 @@ export async function composeGateway(config: GatewayConfig, logger: Logger): Pro
         reload: (trigger) => policies.reload(trigger),
         clock: () => new Date(),
       }),
-      audit: createAuditService({ journal, transferVisibleTo: (id, caller) => transfers.get(id, caller).id }),
+      audit: createAuditService({ journal, transferVisibleTo: async (id, caller) => (await transfers.get(id, caller)).id }),
       jwks: () => signer.publicJwks(),
     },
   });
@@ -253,20 +233,9 @@ export async function composeGateway(config: GatewayConfig, logger: Logger): Pro
     }),
   });
 
-  try {
-    await api.listen({ host: config.host, port: config.port });
-    await ops.listen({ host: config.opsHost, port: config.opsPort });
-  } catch (error) {
-    for (const reloadable of [tls, registry, policies]) reloadable.close();
-    clearInterval(retentionSweep);
-    clearInterval(reconcileTimer);
-    clearInterval(refusalFlush);
-    await Promise.allSettled([api.close(), ops.close(), queue.close(AbortSignal.timeout(config.shutdownGraceMs))]);
-    await journal.close();
-    await sealingThreads?.close();
-    await objects.close();
-    throw error;
-  }
+  opened.push(() => Promise.allSettled([api.close(), ops.close()]));
+  await api.listen({ host: config.host, port: config.port });
+  await ops.listen({ host: config.opsHost, port: config.opsPort });
   apiServer = api.server as unknown as HttpsServer;
 
   return {
@@ -303,6 +272,7 @@ export async function composeGateway(config: GatewayConfig, logger: Logger): Pro
       // A final checkpoint covers every entry written before shutdown.
       await shutdown.step('journal', 'final', () => journal.close());
       if (sealingThreads) await shutdown.step('sealing-threads', 'final', () => sealingThreads.close());
+      await shutdown.step('records', 'final', () => records.close());
       await shutdown.step('object-store', 'final', () => objects.close());
       return shutdown.finish();
     },
@@ -316,11 +286,6 @@ function urlHost(address: AddressInfo): string {
   return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 }
 
-/** Files of the development PKI: in certs-dev/ or named `*.dev-only.*` wherever they were copied. */
-function isDevelopmentFile(file: string): boolean {
-  return file.startsWith(path.join(PROJECT_ROOT, 'certs-dev') + path.sep) || path.basename(file).includes('.dev-only.');
-}
-
 /** How often a checkpoint is signed when the journal grew. */
 const AUDIT_CHECKPOINT_MS = 60_000;
 
@@ -332,17 +297,3 @@ const REFUSAL_WINDOW_MS = 60_000;
 
 /** How often transfers past their retention lose their content. */
 const RETENTION_SWEEP_MS = 60_000;
-
-/** Production never trusts the development PKI: its private keys are public in this repository. */
-function assertAllowedInEnvironment(material: TlsMaterial, config: GatewayConfig): TlsMaterial {
-  if (config.nodeEnv !== 'production') return material;
-  const devFiles = [config.tlsCertFile, config.tlsKeyFile, config.tlsCaFile, config.tlsCrlFile].filter(
-    (file): file is string => file !== undefined && isDevelopmentFile(file),
-  );
-  const devCertificates = findDevelopmentCertificates(material);
-  if (devFiles.length > 0 || devCertificates.length > 0) {
-    throw new GatewayError('ERR_CONFIG_INVALID', 'production refuses the development CA and keys', { devFiles, devCertificates });
-  }
-  return material;
-}
-

@@ -2,21 +2,22 @@
 // configuration and data directory and needs REDIS_URL; it writes stage results, never records or
 // the audit journal (the gateway applies the results). Its ops listener serves /healthz, /readyz and
 // its own /metrics (attempts, retries) on HETAO_OPS_PORT.
-import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createBoundedShutdown, type ShutdownOutcome } from './bounded-shutdown.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
-import { createGatewaySigner } from '../envelope/gateway-signer.js';
 import { buildOpsApp } from '../http/ops-app.js';
 import { loadRegistry } from '../identity/registry.js';
 import { createMetrics } from '../ops/metrics.js';
 import { createStorageErrorReporter } from '../ops/report-storage-errors.js';
-import { createReloadable, watchFile } from '../reload/reloadable.js';
-import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './stage-workers.js';
-import { createFilesystemStore } from '../storage/filesystem-store.js';
+import { openFileRecordReader } from '../records/file-record-store.js';
+import { watchFile } from '../reload/reloadable.js';
 import { createStageResults } from '../transfer/stage-results.js';
+import { loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
+import { openFilesystemStore } from './object-stores.js';
+import { observeReloads } from './observed-reloads.js';
+import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './start-stage-workers.js';
 
 export interface RunningWorker {
   readonly opsUrl: string;
@@ -28,26 +29,21 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
   if (!config.redisUrl) throw new GatewayError('ERR_CONFIG_INVALID', 'a worker process needs REDIS_URL (without Redis every stage runs inside the gateway)');
   if (config.queue.workers < 1) throw new GatewayError('ERR_CONFIG_INVALID', 'HETAO_QUEUE_WORKERS must be at least 1 for a worker process');
   const metrics = createMetrics();
-  const registry = await createReloadable({
-    name: 'registry',
-    watch: [watchFile(config.registryFile)],
-    load: () => loadRegistry(config.registryFile),
-    revisionOf: (value) => value.revision,
-    watchFiles: config.watchFiles,
-    onReloaded: ({ after }) => logger.info({ revision: after.revision }, 'registry reloaded'),
-    onRejected: ({ error }) => logger.error({ err: error }, 'registry reload refused; the previous one stays in force'),
-  });
-  const signingKeyPem = await readFile(config.signingKeyFile, 'utf8');
-  const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readFile(file, 'utf8')));
-  const signer = createGatewaySigner(signingKeyPem, { previousPublicKeys });
-  const objects = await createFilesystemStore(config.dataDir, { removeLeftovers: false, onStorageError: createStorageErrorReporter(metrics, logger) });
+  const signer = await loadSigner(config);
+  const processingKey = await loadProcessingKey(config);
+  const pushTls = await loadPushTls(config);
+  const registry = await observeReloads({ config, metrics, logger })('registry', [watchFile(config.registryFile)], () => loadRegistry(config.registryFile));
+  const objects = await openFilesystemStore(config, { onStorageError: createStorageErrorReporter(metrics, logger), role: 'worker' });
   const queue = createStageQueueFor(config);
-  await startStageWorkers({
+  startStageWorkers({
     config,
     queue,
     objects,
+    records: openFileRecordReader(objects),
     results: createStageResults(objects),
     signer,
+    processingKey: processingKey.privateKey,
+    pushTls,
     pushEndpointOf: (id) => registry.current().institutions.get(id)?.pushEndpoint,
     events: workerMetricsEvents(metrics, logger),
   });

@@ -37,12 +37,12 @@ export interface AuditService {
 export function createAuditService(deps: {
   journal: AuditJournal;
   /** Throws unless the caller may see the transfer (party or regulator); returns its id. */
-  transferVisibleTo(transferId: string, caller: AuditCaller): string;
+  transferVisibleTo(transferId: string, caller: AuditCaller): Promise<string>;
 }): AuditService {
   const { journal } = deps;
   return {
     async proveTransfer(transferId, caller) {
-      const id = deps.transferVisibleTo(transferId, caller);
+      const id = await deps.transferVisibleTo(transferId, caller);
       const checkpoint = await journal.checkpoint();
       if (!checkpoint) throw new GatewayError('ERR_SERVICE_UNAVAILABLE', 'no checkpoint yet');
       const proofs = journal

@@ -33,7 +33,7 @@ function hasBody(request: FastifyRequest): boolean {
  * What the route would refuse once it had read the body, when the request already shows it.
  * @throws GatewayError ERR_ROUTE_NOT_FOUND, ERR_REQUEST_BODY_TOO_LARGE, and those of TransferService.checkUpload
  */
-function checkBeforeBody(request: FastifyRequest, checks: PreBodyChecks, awaitingContinue: boolean): void {
+async function checkBeforeBody(request: FastifyRequest, checks: PreBodyChecks, awaitingContinue: boolean): Promise<void> {
   // Whatever the router resolved to no route: the not-found answer (api-app.ts), rather than asking
   // for a body only to drop it. Without Expect the body is read first, so its own faults come first.
   if (awaitingContinue && request.is404) throw new GatewayError('ERR_ROUTE_NOT_FOUND', `no resource at ${request.method} ${request.url.split('?')[0]}`);
@@ -47,7 +47,7 @@ function checkBeforeBody(request: FastifyRequest, checks: PreBodyChecks, awaitin
   if (request.routeOptions.config?.bulkContent === 'upload' && request.principal) {
     const { id } = request.params as { id: string };
     const principal = request.principal;
-    checks.transfers.checkUpload(id, { id: principal.id, role: principal.role, institution: principal.institution.id }, length);
+    await checks.transfers.checkUpload(id, { id: principal.id, role: principal.role, institution: principal.institution.id }, length);
   }
 }
 
@@ -60,7 +60,7 @@ export function installRefuseBeforeBody(app: FastifyInstance, checks: PreBodyChe
   });
   app.addHook('preParsing', async (request, reply, payload) => {
     const expectsContinue = awaitingContinue.delete(request.raw);
-    if (hasBody(request)) checkBeforeBody(request, checks, expectsContinue);
+    if (hasBody(request)) await checkBeforeBody(request, checks, expectsContinue);
     if (expectsContinue && !reply.raw.headersSent) reply.raw.writeContinue();
     return payload;
   });

@@ -9,6 +9,12 @@ export type DeclaredDataset = Pick<
   'format' | 'subjects' | 'humanGeneticResources' | 'deidentification' | 'category'
 >;
 
+/** The claims of a manifest's dataset the inspector checks: the one place they are picked. */
+export function declaredDataset(dataset: Manifest['dataset']): DeclaredDataset {
+  const { format, subjects, humanGeneticResources, deidentification, category } = dataset;
+  return { format, subjects, humanGeneticResources, deidentification, category };
+}
+
 /** What the content looks like. `unknown` when no detector was sure. */
 export type DetectedFormat =
   | 'vcf'

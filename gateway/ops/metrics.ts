@@ -18,6 +18,8 @@ export interface GatewayMetrics {
   readonly connectionsRefused: Counter<'reason'>;
   /** API connections open and counted against the caps. */
   readonly connectionsOpen: Gauge;
+  /** Transfer events (domain events of the transfer service), by event: changes, downloads, refusals. */
+  readonly transferEvents: Counter<'event'>;
   /** Reports queue depth per stage at each scrape. */
   observeQueueDepth(depth: () => Promise<Record<string, number>>): void;
   /** Marks `revision` as the one in force for `source` (the previous one is removed). */
@@ -104,6 +106,12 @@ export function createMetrics(): GatewayMetrics {
       registers: [registry],
     }),
     connectionsOpen: new Gauge({ name: 'hetao_connections_open', help: 'API connections open and counted against the connection caps.', registers: [registry] }),
+    transferEvents: new Counter({
+      name: 'hetao_transfer_events_total',
+      help: 'Transfer events by event: each change of a record (authorized, upload-completed, queued, received, …), downloaded, policy-denied.',
+      labelNames: ['event'],
+      registers: [registry],
+    }),
     observeQueueDepth(depth) {
       queueDepth = depth;
     },

@@ -1,48 +1,51 @@
-// Transfer records on the object store (one JSON object per transfer, written atomically) with an
-// in-memory index for lookups and lists. The files are the truth; the index is rebuilt from them at
-// start-up, so nothing depends on Redis or on the process staying up.
+// Transfer records on the object store: one JSON object per transfer (written atomically by the
+// store), with an in-memory index for lookups, lists and sweeps. The objects are the truth; the index
+// is rebuilt from them at open, so nothing depends on Redis or on the process staying up. One process
+// (the gateway) writes them; a `hetao worker` reads them with `openFileRecordReader`.
 import type { ObjectStore } from '../storage/object-store.js';
 import { isStorageError } from '../storage/storage-errors.js';
-import type { TransferRecord, TransferStatus } from './transfer-record.js';
-
-export interface RecordQuery {
-  readonly party: string;
-  readonly as: 'sender' | 'recipient';
-  readonly status?: TransferStatus;
-  /** Id of the last record of the previous page. */
-  readonly after?: string;
-  readonly limit: number;
-}
-
-export interface RecordStore {
-  get(id: string): TransferRecord | undefined;
-  save(record: TransferRecord): Promise<void>;
-  /** Newest first (ids are time-ordered). */
-  list(query: RecordQuery): { records: TransferRecord[]; next: string | undefined };
-  all(): Iterable<TransferRecord>;
-}
+import type { RecordReader, RecordSelection, RecordStore } from '../transfer/record-store.js';
+import type { TransferRecord } from '../transfer/transfer-record.js';
 
 const recordKey = (id: string): string => `records/${id}.json`;
 
-/** A record read from the store itself, not from an index: what a worker process sees. */
-export async function readRecord(store: ObjectStore, id: string): Promise<TransferRecord | undefined> {
-  const bytes = await store.get(recordKey(id));
-  return bytes ? (JSON.parse(bytes.toString('utf8')) as TransferRecord) : undefined;
+const parse = (bytes: Buffer): TransferRecord => JSON.parse(bytes.toString('utf8')) as TransferRecord;
+
+/** Newest first: ids are time-ordered. */
+const newestFirst = (a: TransferRecord, b: TransferRecord): number => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+function matches(record: TransferRecord, selection: RecordSelection): boolean {
+  if (selection.statuses && !selection.statuses.includes(record.status)) return false;
+  if (selection.retentionEndsBy !== undefined && record.retentionUntil > selection.retentionEndsBy) return false;
+  if (selection.withPendingStages && (record.pendingStages?.length ?? 0) === 0) return false;
+  return true;
 }
 
-export async function createRecordStore(store: ObjectStore): Promise<RecordStore> {
+/** Reads each record from the store itself, not from an index: what another process sees. */
+export function openFileRecordReader(objects: ObjectStore): RecordReader {
+  return {
+    async get(id) {
+      const bytes = await objects.get(recordKey(id));
+      return bytes ? parse(bytes) : undefined;
+    },
+  };
+}
+
+export async function openFileRecordStore(objects: ObjectStore): Promise<RecordStore> {
   const index = new Map<string, TransferRecord>();
-  for (const key of await store.list('records')) {
-    const bytes = await store.get(key);
+  for (const key of await objects.list('records')) {
+    const bytes = await objects.get(key);
     if (!bytes) continue;
-    const record = JSON.parse(bytes.toString('utf8')) as TransferRecord;
+    const record = parse(bytes);
     index.set(record.id, record);
   }
   return {
-    get: (id) => index.get(id),
+    async get(id) {
+      return index.get(id);
+    },
     async save(record) {
       try {
-        await store.put(recordKey(record.id), Buffer.from(JSON.stringify(record)));
+        await objects.put(recordKey(record.id), Buffer.from(JSON.stringify(record)));
       } catch (error) {
         // A failed upload goes back to `authorized` even when the disk cannot take the record now:
         // the record on disk still says `uploading`, which start-up recovery turns into `authorized`
@@ -53,14 +56,20 @@ export async function createRecordStore(store: ObjectStore): Promise<RecordStore
       }
       index.set(record.id, record);
     },
-    list({ party, as, status, after, limit }) {
+    async list({ party, as, status, after, limit }) {
       const matching = [...index.values()]
-        .filter((record) => record[as] === party && (status === undefined || record.status === status))
-        .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-      const rest = after === undefined ? matching : matching.filter((record) => record.id < after);
-      const page = rest.slice(0, limit);
-      return { records: page, next: rest.length > limit ? page.at(-1)?.id : undefined };
+        .filter((record) => record[as] === party && (status === undefined || record.status === status) && (after === undefined || record.id < after))
+        .sort(newestFirst);
+      const page = matching.slice(0, limit);
+      return { records: page, next: matching.length > limit ? page.at(-1)?.id : undefined };
     },
-    all: () => index.values(),
+    async *select(selection) {
+      // A snapshot: the sweep may save the records it visits.
+      const selected = [...index.values()].filter((record) => matches(record, selection)).sort((a, b) => newestFirst(b, a));
+      yield* selected;
+    },
+    async close() {
+      index.clear();
+    },
   };
 }

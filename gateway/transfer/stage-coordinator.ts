@@ -4,6 +4,7 @@
 // a record says is pending but the queue does not hold (flushed, lost) is enqueued again.
 import type { JobState, Stage, StageQueue } from '../queue/stage-queue.js';
 import type { StageResults } from './stage-results.js';
+import type { TransferEvent } from './transfer-events.js';
 import type { TransferService } from './transfer-service.js';
 
 export interface StageObserver {
@@ -62,13 +63,13 @@ export async function createStageCoordinator(options: { transfers: TransferServi
   /** Brings the queue in line with the records; returns how many stages were enqueued again. */
   const reconcileOnce = async (): Promise<number> => {
     let reenqueued = 0;
-    for (const { id, stage } of [...transfers.pendingStages()]) {
+    for await (const { id, stage } of transfers.pendingStages()) {
       // The queue first: a worker writes its result before its job completes, so once the job is
       // gone the result (if the stage ran) is there to apply, and only then is the stage missing.
       const state: JobState = await queue.jobState(id, stage);
       if (state === 'pending') continue;
       if (await apply(id, stage)) continue;
-      if (!transfers.isPending(id, stage)) continue; // applied meanwhile (the job's own completion)
+      if (!(await transfers.isPending(id, stage))) continue; // applied meanwhile (the job's own completion)
       if (state === 'absent') {
         await queue.enqueue(id, stage);
         reenqueued += 1;
@@ -82,10 +83,14 @@ export async function createStageCoordinator(options: { transfers: TransferServi
   };
 
   return {
-    /** After an upload: a queued transfer's first stage goes on the queue. */
-    async afterUpload(record: { id: string; status: string; pendingStages?: readonly Stage[] }): Promise<void> {
-      const first = record.pendingStages?.[0];
-      if (record.status === 'queued' && first) await enqueue(record.id, first);
+    /**
+     * Its subscription to the transfer events: a transfer just queued gets its first stage enqueued.
+     * Subscribed `after` the change: an inline stage starts by taking the transfer's lock.
+     */
+    async onTransferEvent(event: TransferEvent): Promise<void> {
+      if (event.type !== 'changed' || event.change !== 'queued') return;
+      const first = event.record.pendingStages?.[0];
+      if (first) await enqueue(event.record.id, first);
     },
     /** One reconciliation at a time; a call during one waits for it. Rejects when Redis is down. */
     reconcile(): Promise<number> {

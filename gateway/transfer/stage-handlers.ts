@@ -10,17 +10,20 @@ import { pushEnvelope, PermanentPushError, type PushTls } from '../delivery/push
 import { createEnvelopeDecryptor } from '../envelope/decrypt-envelope.js';
 import type { WrappedKey } from '../envelope/envelope-header.js';
 import { createInspector } from '../inspect/create-inspector.js';
+import { declaredDataset } from '../inspect/inspection-report.js';
 import { judgeInspection } from '../inspect/judge-inspection.js';
 import { PermanentStageError, StageDeferredError, type Stage, type StageHandler } from '../queue/stage-queue.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { readRecord } from './record-store.js';
+import type { RecordReader } from './record-store.js';
 import { NO_LANE, type BulkLane } from './bulk-lane.js';
 import type { StageResults } from './stage-results.js';
-import { envelopeKeys, processingWrapKey } from './upload-transfer.js';
+import { envelopeKeys, processingWrapKey } from './envelope-objects.js';
 import type { TransferRecord } from './transfer-record.js';
 
 export interface StageHandlerDependencies {
   readonly objects: ObjectStore;
+  /** The records as their store has them now (the gateway, maybe another process, writes them). */
+  readonly records: RecordReader;
   readonly results: StageResults;
   /** The gateway's processing private key (EC P-256). */
   readonly processingKey: KeyObject;
@@ -56,7 +59,7 @@ export function createStageHandlers(deps: StageHandlerDependencies): Record<Stag
   };
 
   const load = async (transferId: string): Promise<TransferRecord> => {
-    const record = await readRecord(deps.objects, transferId);
+    const record = await deps.records.get(transferId);
     if (!record) throw new PermanentStageError(`no record of transfer ${transferId}`);
     return record;
   };
@@ -90,14 +93,7 @@ export function createStageHandlers(deps: StageHandlerDependencies): Record<Stag
         const wrapBytes = await deps.objects.get(processingWrapKey(transferId));
         if (!wrapBytes) throw new PermanentStageError(`the processing key wrap of ${transferId} is missing`);
         const wrap = JSON.parse(wrapBytes.toString('utf8')) as WrappedKey;
-        const { dataset } = record.manifest;
-        const declared = {
-          format: dataset.format,
-          subjects: dataset.subjects,
-          humanGeneticResources: dataset.humanGeneticResources,
-          deidentification: dataset.deidentification,
-          category: dataset.category,
-        };
+        const declared = declaredDataset(record.manifest.dataset);
         const inspector = createInspector({ declared, mode: 'full' });
         const decryptor = createEnvelopeDecryptor({ privateKey: deps.processingKey, jwks: deps.jwks(), extraWrappedKeys: [wrap] });
         // The plaintext goes to the inspector and nowhere else.

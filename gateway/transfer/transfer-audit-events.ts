@@ -1,6 +1,7 @@
-// What the audit journal records of a transfer: one event per change of state and per download,
+// What the audit journal records of a transfer: one entry per change of state and per download,
 // and one per denied decision. Ids, hashes, decision facts; never a key or a byte of content.
 import type { AuditActor, AuditEvent } from '../audit/audit-entry.js';
+import type { TransferEvent } from './transfer-events.js';
 import type { Decision } from '../policy/evaluate-policy.js';
 import type { TransferRecord } from './transfer-record.js';
 
@@ -61,5 +62,14 @@ export function policyDeniedEvent(decision: Decision, category: string, actor: A
       matchedRules: decision.matchedRules,
       reasons: decision.reasons.map(({ ruleId, code }) => ({ ruleId, code })),
     },
+  };
+}
+
+/** The journal's subscription to the transfer events: one entry per event, appended durably. */
+export function journalTransferEvents(append: (event: AuditEvent) => Promise<unknown>): (event: TransferEvent) => Promise<void> {
+  return async (event) => {
+    if (event.type === 'changed') await append(transferChangeEvent(event.record, { event: event.change }, event.actor));
+    else if (event.type === 'downloaded') await append(transferDownloadEvent(event.record, event.range, event.actor));
+    else await append(policyDeniedEvent(event.decision, event.manifest.dataset.category, event.actor));
   };
 }

@@ -1,33 +1,27 @@
 // The transfer service: the state machine's operations, each checking who may do what. Routes
-// translate HTTP to these calls; the queue (later) calls the same operations. Every operation
-// saves the record (atomically, fsynced) before it returns.
+// translate HTTP to these calls; the stage coordinator calls the queue's. Every operation saves the
+// record (durably, through the RecordStore port) and emits its domain event before it returns: the
+// journal's entry for it is written before the API answers (transfer-events.ts).
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import { requireRole } from '../identity/require-role.js';
 import type { Party } from '../policy/decision-input.js';
 import { decideTransfer } from '../policy/decide-transfer.js';
-import type { Decision } from '../policy/evaluate-policy.js';
-import type { Manifest } from '../policy/manifest.js';
 import type { PolicySet } from '../policy/load-policy-set.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Caller } from './caller.js';
-import type { RecordStore } from './record-store.js';
+import { contentKeys, envelopeKeys, processingWrapKey } from './envelope-objects.js';
+import type { RecordPage, RecordStore } from './record-store.js';
+import { actorOf, GATEWAY_ACTOR, type TransferActor, type TransferChange, type TransferEvents } from './transfer-events.js';
 import { contentIsAvailable, recordEvent, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
 import type { StageResult } from './stage-results.js';
-import { createUploadHandler, envelopeKeys, processingWrapKey, type UploadDependencies, type UploadRoute } from './upload-transfer.js';
+import { createUploadHandler, type UploadDependencies, type UploadRoute } from './upload-transfer.js';
 
-export interface TransferEvents {
-  /** Called after every saved change (the audit journal subscribes here). */
-  onChange?(record: TransferRecord, change: { event: string; by: string }): void | Promise<void>;
-  /** Called for a denied decision (no transfer is created); awaited, so it is durable first. */
-  onDenied?(decision: Decision, manifest: Manifest, by: string): void | Promise<void>;
-  /** Called for reads that change nothing (downloads). */
-  onAccess?(record: TransferRecord, access: { event: 'downloaded'; by: string; start: number; end: number }): void | Promise<void>;
-}
-
-export interface TransferServiceDependencies extends UploadDependencies, TransferEvents {
+export interface TransferServiceDependencies extends UploadDependencies {
   readonly records: RecordStore;
+  /** Where every change, download and refusal is announced; the journal subscribes within it. */
+  readonly events: TransferEvents;
   readonly objects: ObjectStore;
   readonly policies: () => PolicySet;
   readonly lookupInstitution: (id: string) => Party | undefined;
@@ -49,7 +43,7 @@ export function newTransferId(now: Date): string {
 
 const DAY_MS = 86_400_000;
 /** An upload in progress finishes (or fails) first; finished states have nothing left to expire. */
-const EXPIRABLE = new Set<TransferStatus>(['authorized', 'available', 'delivered', 'received', 'quarantined']);
+const EXPIRABLE: readonly TransferStatus[] = ['authorized', 'available', 'delivered', 'received', 'quarantined'];
 
 export function createTransferService(deps: TransferServiceDependencies) {
   const locks = new Map<string, Promise<unknown>>();
@@ -66,14 +60,14 @@ export function createTransferService(deps: TransferServiceDependencies) {
     }
   };
 
-  const save = async (record: TransferRecord, change: { event: string; by: string }): Promise<TransferRecord> => {
+  const save = async (record: TransferRecord, change: TransferChange, actor: TransferActor): Promise<TransferRecord> => {
     await deps.records.save(record);
-    await deps.onChange?.(record, change);
+    await deps.events.emit({ type: 'changed', change, record, actor });
     return record;
   };
 
-  const find = (id: string): TransferRecord => {
-    const record = deps.records.get(id);
+  const find = async (id: string): Promise<TransferRecord> => {
+    const record = await deps.records.get(id);
     if (!record) throw new GatewayError('ERR_TRANSFER_NOT_FOUND', `no transfer ${id}`);
     return record;
   };
@@ -84,8 +78,8 @@ export function createTransferService(deps: TransferServiceDependencies) {
     caller.role === 'regulator' || caller.institution === record.sender || caller.institution === record.recipient || record.obligations.escrowTo.includes(caller.institution);
 
   /** A record the caller is a party to (sender, recipient, escrow holder) or supervises (regulator). */
-  const visible = (id: string, caller: Caller): TransferRecord => {
-    const record = find(id);
+  const visible = async (id: string, caller: Caller): Promise<TransferRecord> => {
+    const record = await find(id);
     if (!canRead(record, caller)) throw new GatewayError('ERR_TRANSFER_FORBIDDEN', `${caller.institution} is not a party to transfer ${id}`);
     return record;
   };
@@ -97,7 +91,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
   };
 
   const removeContent = async (id: string): Promise<void> => {
-    for (const key of [...envelopeKeys(id), processingWrapKey(id)]) await deps.objects.delete(key);
+    for (const key of contentKeys(id)) await deps.objects.delete(key);
   };
 
   const upload = createUploadHandler(deps);
@@ -137,7 +131,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
       const now = deps.clock();
       const { manifest, decision } = decideTransfer(deps.policies(), { sender, manifest: manifestBody, at: now, lookupInstitution: deps.lookupInstitution });
       if (decision.effect === 'deny') {
-        await deps.onDenied?.(decision, manifest, caller.id);
+        await deps.events.emit({ type: 'refused', decision, manifest, actor: actorOf(caller) });
         throw new GatewayError('ERR_POLICY_DENIED', 'the transfer is denied by policy', {
           decisionId: decision.decisionId,
           policyRevision: decision.policyRevision,
@@ -161,17 +155,17 @@ export function createTransferService(deps: TransferServiceDependencies) {
         receipts: [],
         history: [{ at: now.toISOString(), status: 'authorized', event: 'authorized', by: caller.id, detail: { decisionId: decision.decisionId } }],
       };
-      return save(record, { event: 'authorized', by: caller.id });
+      return save(record, 'authorized', actorOf(caller));
     },
 
     /** Streams the content in; see upload-transfer.ts. */
     upload(id: string, caller: Caller, source: Readable): Promise<TransferRecord> {
       return exclusive(id, async () => {
-        const record = find(id);
+        const record = await find(id);
         requireInstitution(caller, record.sender, 'upload to');
         const route = routeOf(record);
         if (record.status === 'authorized') refuseWhileQueueDown(route);
-        return upload(record, caller, source, save, route);
+        return upload(record, actorOf(caller), source, save, route);
       });
     },
 
@@ -182,8 +176,8 @@ export function createTransferService(deps: TransferServiceDependencies) {
      * @throws GatewayError ERR_TRANSFER_NOT_FOUND, ERR_TRANSFER_FORBIDDEN, ERR_TRANSFER_STATE,
      *   ERR_TRANSFER_SIZE_MISMATCH, ERR_QUEUE_UNAVAILABLE
      */
-    checkUpload(id: string, caller: Caller, announcedBytes: number | undefined): void {
-      const record = find(id);
+    async checkUpload(id: string, caller: Caller, announcedBytes: number | undefined): Promise<void> {
+      const record = await find(id);
       requireInstitution(caller, record.sender, 'upload to');
       // An upload in progress holds the transfer's lock: a second one would wait for it, then fail.
       if (record.status !== 'authorized') throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${id} is ${record.status}, not waiting for its content`, { status: record.status });
@@ -197,7 +191,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
       refuseWhileQueueDown(routeOf(record));
     },
 
-    get(id: string, caller: Caller): TransferRecord {
+    get(id: string, caller: Caller): Promise<TransferRecord> {
       return visible(id, caller);
     },
 
@@ -205,7 +199,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
      * The calling institution's transfers, as sender or recipient, newest first.
      * @throws GatewayError ERR_IDENTITY_ROLE_FORBIDDEN for people: officers, admins and regulators have no transfers of their own
      */
-    list(caller: Caller, query: { as: 'sender' | 'recipient'; status?: TransferStatus; after?: string; limit: number }) {
+    list(caller: Caller, query: { as: 'sender' | 'recipient'; status?: TransferStatus; after?: string; limit: number }): Promise<RecordPage> {
       requireRole(caller, ['institution'], 'the transfer list');
       return deps.records.list({ party: caller.institution, ...query });
     },
@@ -215,7 +209,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
      * @throws GatewayError ERR_TRANSFER_FORBIDDEN, ERR_TRANSFER_STATE, ERR_TRANSFER_RANGE_INVALID
      */
     async openDownload(id: string, caller: Caller, range?: { start: number; end?: number }) {
-      const record = visible(id, caller);
+      const record = await visible(id, caller);
       if (!holdersOf(record).includes(caller.institution)) throw new GatewayError('ERR_TRANSFER_FORBIDDEN', 'only the recipient and escrow holders may download the content');
       if (!contentIsAvailable(record.status) || !record.content) throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${id} is ${record.status}`, { status: record.status });
       const [headerKey, bodyKey] = envelopeKeys(id);
@@ -226,7 +220,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
       const start = range?.start ?? 0;
       const end = Math.min(range?.end ?? total - 1, total - 1);
       if (start > end || start >= total) throw new GatewayError('ERR_TRANSFER_RANGE_INVALID', `range ${start}-${range?.end ?? ''} is outside 0-${total - 1}`, { size: total });
-      await deps.onAccess?.(record, { event: 'downloaded', by: caller.id, start, end });
+      await deps.events.emit({ type: 'downloaded', record, actor: actorOf(caller), range: { start, end } });
       return {
         total,
         start,
@@ -245,37 +239,37 @@ export function createTransferService(deps: TransferServiceDependencies) {
     /** The recipient confirms what it decrypted. A mismatch is recorded and refused. */
     receipt(id: string, caller: Caller, sha256: string): Promise<TransferRecord> {
       return exclusive(id, async () => {
-        const record = visible(id, caller);
+        const record = await visible(id, caller);
         requireInstitution(caller, record.recipient, 'confirm receipt of');
         if (!contentIsAvailable(record.status) || !record.content) throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${id} is ${record.status}`, { status: record.status });
         const at = deps.clock();
         const matches = sha256 === record.content.plaintextSha256;
         const receipts = [...record.receipts, { at: at.toISOString(), by: caller.id, sha256, matches }];
         if (!matches) {
-          await save(recordEvent(record, { at, event: 'receipt-mismatch', by: caller.id, detail: { sha256 } }, { receipts }), { event: 'receipt-mismatch', by: caller.id });
+          await save(recordEvent(record, { at, event: 'receipt-mismatch', by: caller.id, detail: { sha256 } }, { receipts }), 'receipt-mismatch', actorOf(caller));
           throw new GatewayError('ERR_TRANSFER_RECEIPT_MISMATCH', 'the receipt digest differs from the SHA-256 of the content sent', { expectedLength: 64 });
         }
-        return save(transition(record, 'received', { at, event: 'received', by: caller.id, detail: { sha256 } }, { receipts }), { event: 'received', by: caller.id });
+        return save(transition(record, 'received', { at, event: 'received', by: caller.id, detail: { sha256 } }, { receipts }), 'received', actorOf(caller));
       });
     },
 
     /** The sender withdraws a transfer before receipt; its content is deleted. */
     cancel(id: string, caller: Caller): Promise<TransferRecord> {
       return exclusive(id, async () => {
-        const record = visible(id, caller);
+        const record = await visible(id, caller);
         requireInstitution(caller, record.sender, 'cancel');
         const cancelled = transition(record, 'cancelled', { at: deps.clock(), event: 'cancelled', by: caller.id }, { pendingStages: [] });
         await removeContent(id);
-        return save(cancelled, { event: 'cancelled', by: caller.id });
+        return save(cancelled, 'cancelled', actorOf(caller));
       });
     },
 
     /** A worker started the inspect stage: queued → processing (once; a restarted job changes nothing). */
     markProcessing(id: string): Promise<TransferRecord | undefined> {
       return exclusive(id, async () => {
-        const record = deps.records.get(id);
+        const record = await deps.records.get(id);
         if (!record || record.status !== 'queued' || !isNextStage(record, 'inspect')) return record;
-        return save(transition(record, 'processing', { at: deps.clock(), event: 'processing-started', by: 'gateway' }), { event: 'processing-started', by: 'gateway' });
+        return save(transition(record, 'processing', { at: deps.clock(), event: 'processing-started', by: 'gateway' }), 'processing-started', GATEWAY_ACTOR);
       });
     },
 
@@ -285,7 +279,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
      */
     applyStageResult(id: string, result: StageResult): Promise<TransferRecord | undefined> {
       return exclusive(id, async () => {
-        const record = deps.records.get(id);
+        const record = await deps.records.get(id);
         if (!record || !isNextStage(record, result.stage)) return record;
         const at = deps.clock();
         const rest = (record.pendingStages ?? []).slice(1);
@@ -293,48 +287,42 @@ export function createTransferService(deps: TransferServiceDependencies) {
           await deps.objects.delete(processingWrapKey(id));
           const inspection = { ...(record.inspection ?? {}), full: result.inspection };
           if (result.outcome === 'quarantine') {
-            return save(transition(record, 'quarantined', { at, event: 'quarantined', by: 'gateway', detail: { reasons: result.reasons, stage: 'inspect' } }, { inspection, pendingStages: [] }), {
-              event: 'quarantined',
-              by: 'gateway',
-            });
+            return save(transition(record, 'quarantined', { at, event: 'quarantined', by: 'gateway', detail: { reasons: result.reasons, stage: 'inspect' } }, { inspection, pendingStages: [] }), 'quarantined', GATEWAY_ACTOR);
           }
-          return save(transition(record, 'available', { at, event: 'processing-completed', by: 'gateway', detail: { reasons: result.reasons } }, { inspection, pendingStages: rest }), {
-            event: 'processing-completed',
-            by: 'gateway',
-          });
+          return save(transition(record, 'available', { at, event: 'processing-completed', by: 'gateway', detail: { reasons: result.reasons } }, { inspection, pendingStages: rest }), 'processing-completed', GATEWAY_ACTOR);
         }
         const detail = { endpoint: result.delivery.endpoint, envelopeSha256: result.delivery.envelopeSha256, duplicate: result.delivery.duplicate };
         // The recipient may have pulled and confirmed it already; the push is then recorded, the state kept.
         if (record.status !== 'available') {
-          return save(recordEvent({ ...record, delivery: result.delivery }, { at, event: 'delivered', by: 'gateway', detail }, { pendingStages: rest }), { event: 'delivered', by: 'gateway' });
+          return save(recordEvent({ ...record, delivery: result.delivery }, { at, event: 'delivered', by: 'gateway', detail }, { pendingStages: rest }), 'delivered', GATEWAY_ACTOR);
         }
-        return save(transition(record, 'delivered', { at, event: 'delivered', by: 'gateway', detail }, { delivery: result.delivery, pendingStages: rest }), { event: 'delivered', by: 'gateway' });
+        return save(transition(record, 'delivered', { at, event: 'delivered', by: 'gateway', detail }, { delivery: result.delivery, pendingStages: rest }), 'delivered', GATEWAY_ACTOR);
       });
     },
 
     /** A stage failed for good: inspection failures fail the transfer (content deleted); a failed push leaves it to pull. */
     failStage(id: string, stage: 'inspect' | 'deliver', reason: string): Promise<TransferRecord | undefined> {
       return exclusive(id, async () => {
-        const record = deps.records.get(id);
+        const record = await deps.records.get(id);
         if (!record || !isNextStage(record, stage)) return record;
         const at = deps.clock();
         if (stage === 'inspect') {
           await removeContent(id);
-          return save(transition(record, 'failed', { at, event: 'processing-failed', by: 'gateway', detail: { reason } }, { pendingStages: [] }), { event: 'processing-failed', by: 'gateway' });
+          return save(transition(record, 'failed', { at, event: 'processing-failed', by: 'gateway', detail: { reason } }, { pendingStages: [] }), 'processing-failed', GATEWAY_ACTOR);
         }
-        return save(recordEvent(record, { at, event: 'delivery-failed', by: 'gateway', detail: { reason } }, { pendingStages: [] }), { event: 'delivery-failed', by: 'gateway' });
+        return save(recordEvent(record, { at, event: 'delivery-failed', by: 'gateway', detail: { reason } }, { pendingStages: [] }), 'delivery-failed', GATEWAY_ACTOR);
       });
     },
 
     /** Whether `stage` is the next stage pending on transfer `id`. */
-    isPending(id: string, stage: 'inspect' | 'deliver'): boolean {
-      const record = deps.records.get(id);
+    async isPending(id: string, stage: 'inspect' | 'deliver'): Promise<boolean> {
+      const record = await deps.records.get(id);
       return record !== undefined && isNextStage(record, stage);
     },
 
     /** Transfers with a stage still to run, and that stage: what the queue must hold. */
-    *pendingStages(): Generator<{ id: string; stage: 'inspect' | 'deliver' }> {
-      for (const record of deps.records.all()) {
+    async *pendingStages(): AsyncGenerator<{ id: string; stage: 'inspect' | 'deliver' }> {
+      for await (const record of deps.records.select({ withPendingStages: true })) {
         const stage = record.pendingStages?.[0];
         if (stage && (record.status === 'queued' || record.status === 'processing' || stage === 'deliver')) yield { id: record.id, stage };
       }
@@ -346,10 +334,9 @@ export function createTransferService(deps: TransferServiceDependencies) {
      */
     async recoverInterruptedUploads(): Promise<number> {
       let recovered = 0;
-      for (const record of [...deps.records.all()]) {
-        if (record.status !== 'uploading') continue;
+      for await (const record of deps.records.select({ statuses: ['uploading'] })) {
         await exclusive(record.id, async () => {
-          await save(transition(find(record.id), 'authorized', { at: deps.clock(), event: 'upload-interrupted', by: 'gateway' }), { event: 'upload-interrupted', by: 'gateway' });
+          await save(transition(await find(record.id), 'authorized', { at: deps.clock(), event: 'upload-interrupted', by: 'gateway' }), 'upload-interrupted', GATEWAY_ACTOR);
           recovered += 1;
         });
       }
@@ -360,12 +347,12 @@ export function createTransferService(deps: TransferServiceDependencies) {
     async expireDue(): Promise<number> {
       const now = deps.clock();
       let expired = 0;
-      for (const record of [...deps.records.all()]) {
-        if (record.retentionUntil > now.toISOString() || !EXPIRABLE.has(record.status)) continue;
+      for await (const record of deps.records.select({ statuses: EXPIRABLE, retentionEndsBy: now.toISOString() })) {
         await exclusive(record.id, async () => {
-          const current = find(record.id);
+          const current = await find(record.id);
+          if (!EXPIRABLE.includes(current.status)) return; // changed since the selection
           await removeContent(current.id);
-          await save(transition(current, 'expired', { at: now, event: 'retention-expired', by: 'gateway' }), { event: 'retention-expired', by: 'gateway' });
+          await save(transition(current, 'expired', { at: now, event: 'retention-expired', by: 'gateway' }), 'retention-expired', GATEWAY_ACTOR);
           expired += 1;
         });
       }

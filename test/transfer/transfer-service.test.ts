@@ -1,5 +1,6 @@
 // The transfer service without HTTP, on real files: records survive a restart, retention expiry
-// deletes content and records it, and the state machine refuses moves it does not allow.
+// deletes content and records it, the state machine refuses moves it does not allow, and every
+// change is announced as one domain event that the operation waits for.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,7 +10,8 @@ import { createGatewaySigner } from '../../gateway/envelope/gateway-signer.js';
 import { policyCheckContext } from '../../gateway/policy/check-policy-files.js';
 import { loadPolicySet } from '../../gateway/policy/load-policy-set.js';
 import { createFilesystemStore } from '../../gateway/storage/filesystem-store.js';
-import { createRecordStore } from '../../gateway/transfer/record-store.js';
+import { openFileRecordStore } from '../../gateway/records/file-record-store.js';
+import { createTransferEvents, type TransferEvent } from '../../gateway/transfer/transfer-events.js';
 import { transition } from '../../gateway/transfer/transfer-record.js';
 import { createTransferService } from '../../gateway/transfer/transfer-service.js';
 import { POLICY_DIR, REGISTRY_FILE, devFile } from '../support/dev-pki.js';
@@ -27,17 +29,23 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function service(now: { value: Date }, overrides: Record<string, object> = {}) {
+async function service(now: { value: Date }, overrides: Record<string, object> = {}, subscribers: { within?: (event: TransferEvent) => Promise<void> } = {}) {
   const registry = await loadRegistry(REGISTRY_FILE);
   const policies = await loadPolicySet(POLICY_DIR, policyCheckContext(registry));
   const objects = await createFilesystemStore(dir);
   stores.push(objects);
-  const records = await createRecordStore(objects);
+  const records = await openFileRecordStore(objects);
+  const events = createTransferEvents(() => undefined);
+  const emitted: TransferEvent[] = [];
+  events.within(async (event) => void emitted.push(event));
+  if (subscribers.within) events.within(subscribers.within);
   return {
     records,
+    emitted,
     transfers: createTransferService({
       records,
       objects,
+      events,
       signer: createGatewaySigner(readFileSync(devFile('gateway-signing.dev-only.key.pem'), 'utf8')),
       policies: () => policies,
       lookupInstitution: (id) => {
@@ -67,7 +75,7 @@ describe('transfer service', () => {
     const first = await service(now);
     const created = await first.transfers.create(hospital, manifest);
     const second = await service(now);
-    expect(second.transfers.get(created.id, hospital)).toEqual(created);
+    expect(await second.transfers.get(created.id, hospital)).toEqual(created);
   });
 
   it('expires a transfer after its retention and records it', async () => {
@@ -77,7 +85,7 @@ describe('transfer service', () => {
     expect(await transfers.expireDue()).toBe(0);
     now.value = new Date('2027-03-03T00:00:01Z');
     expect(await transfers.expireDue()).toBe(1);
-    const expired = transfers.get(created.id, hospital);
+    const expired = await transfers.get(created.id, hospital);
     expect(expired.status).toBe('expired');
     expect(expired.history.at(-1)).toMatchObject({ event: 'retention-expired', by: 'gateway' });
   });
@@ -92,13 +100,54 @@ describe('transfer service', () => {
   });
 });
 
+describe('domain events', () => {
+  it('announces every change once, with who caused it, and a denial without a transfer', async () => {
+    const now = { value: new Date('2027-03-01T00:00:00Z') };
+    const { transfers, emitted } = await service(now);
+    const created = await transfers.create(hospital, manifest);
+    await transfers.cancel(created.id, hospital);
+    await expect(transfers.create(hospital, { ...manifest, recipient: 'no-such-institute' })).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
+    now.value = new Date('2027-03-03T00:00:01Z');
+    expect(emitted.map((event) => [event.type, event.type === 'changed' ? event.change : undefined, event.actor])).toEqual([
+      ['changed', 'authorized', { kind: 'institution', id: 'sz-hospital' }],
+      ['changed', 'cancelled', { kind: 'institution', id: 'sz-hospital' }],
+      ['refused', undefined, { kind: 'institution', id: 'sz-hospital' }],
+    ]);
+    const changed = emitted[1];
+    expect(changed?.type === 'changed' && changed.record.status).toBe('cancelled');
+  });
+
+  it('fails the operation when a subscriber within it fails (the journal could not record it)', async () => {
+    const now = { value: new Date('2027-03-01T00:00:00Z') };
+    const { transfers } = await service(now, {}, { within: async () => Promise.reject(new Error('journal unavailable')) });
+    await expect(transfers.create(hospital, manifest)).rejects.toThrow('journal unavailable');
+  });
+
+  it('tells `after` subscribers once the operation is done, and a failing one fails nothing', async () => {
+    const events = createTransferEvents((error) => failures.push(error));
+    const failures: unknown[] = [];
+    const order: string[] = [];
+    events.within(async () => void order.push('within'));
+    events.after(async () => {
+      order.push('after');
+      throw new Error('subscriber broke');
+    });
+    const emitting = events.emit({ type: 'refused', decision: {} as never, manifest: {} as never, actor: { kind: 'gateway', id: 'gateway' } });
+    await emitting;
+    expect(order).toEqual(['within']);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual(['within', 'after']);
+    expect(failures).toEqual([expect.objectContaining({ message: 'subscriber broke' })]);
+  });
+});
+
 describe('uploads that cannot or did not finish', () => {
   it('refuses an upload to a recipient suspended since the decision, leaving the transfer authorized', async () => {
     const now = { value: new Date('2027-03-01T00:00:00Z') };
     const created = await (await service(now)).transfers.create(hospital, manifest);
     const { transfers } = await service(now, { 'hetao-sz-institute': { status: 'suspended' } });
     await expect(transfers.upload(created.id, hospital, Readable.from([Buffer.alloc(10)]))).rejects.toMatchObject({ code: 'ERR_TRANSFER_STATE' });
-    expect(transfers.get(created.id, hospital).status).toBe('authorized');
+    expect((await transfers.get(created.id, hospital)).status).toBe('authorized');
   });
 
   it('resets uploads interrupted by a stop to authorized at start-up', async () => {
@@ -108,6 +157,6 @@ describe('uploads that cannot or did not finish', () => {
     await first.records.save(transition(created, 'uploading', { at: now.value, event: 'upload-started', by: 'sz-hospital' }));
     const second = await service(now);
     expect(await second.transfers.recoverInterruptedUploads()).toBe(1);
-    expect(second.transfers.get(created.id, hospital)).toMatchObject({ status: 'authorized', history: expect.arrayContaining([expect.objectContaining({ event: 'upload-interrupted' })]) });
+    expect(await second.transfers.get(created.id, hospital)).toMatchObject({ status: 'authorized', history: expect.arrayContaining([expect.objectContaining({ event: 'upload-interrupted' })]) });
   });
 });

@@ -59,14 +59,14 @@ export async function transferRoutes(app: FastifyInstance, { transfers }: { tran
       },
     },
     async (request) => {
-      const page = transfers.list(callerOf(request), request.query);
+      const page = await transfers.list(callerOf(request), request.query);
       return { transfers: page.records, next: page.next ?? null };
     },
   );
 
   app.get<{ Params: { id: string } }>('/transfers/:id/content', { schema: { params: idParams }, config: { bulkContent: 'download' } }, async (request, reply) => {
     const caller = callerOf(request);
-    const record = transfers.get(request.params.id, caller);
+    const record = await transfers.get(request.params.id, caller);
     const range = parseRange(request.headers.range, () => record.content?.envelopeSize ?? 0);
     const download = await transfers.openDownload(request.params.id, caller, range);
     reply

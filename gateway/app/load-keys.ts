@@ -1,0 +1,56 @@
+// The gateway's own keys, read once at start by whichever process needs them: the signing key (with
+// the previous public keys still trusted for old checkpoints and envelopes), the processing key pair
+// (queued transfers are wrapped to it; workers open them with it) and the push client's TLS identity.
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { JWK } from 'jose';
+import type { GatewayConfig } from '../config.js';
+import type { PushTls } from '../delivery/push-envelope.js';
+import { createGatewaySigner, type GatewaySigner } from '../envelope/gateway-signer.js';
+import { GatewayError } from '../errors.js';
+import { refuseDevelopmentKeys } from '../identity/development-material.js';
+
+const readConfigured = (file: string, what: string): Promise<string> =>
+  readFile(file, 'utf8').catch((cause: unknown) => {
+    throw new GatewayError('ERR_CONFIG_INVALID', `${file} (${what}) cannot be read`, { file }, { cause });
+  });
+
+/** @throws GatewayError ERR_CONFIG_INVALID: unreadable key files, development keys in production. */
+export async function loadSigner(config: GatewayConfig): Promise<GatewaySigner> {
+  refuseDevelopmentKeys(config);
+  const signingKeyPem = await readConfigured(config.signingKeyFile, 'HETAO_SIGNING_KEY');
+  const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readConfigured(file, 'HETAO_PREVIOUS_SIGNING_KEYS')));
+  return createGatewaySigner(signingKeyPem, { previousPublicKeys });
+}
+
+export interface ProcessingKey {
+  readonly privateKey: KeyObject;
+  readonly publicJwk: JWK;
+}
+
+/** The processing key pair: workers open queued transfers with the private half; uploads wrap to the public one. */
+export async function loadProcessingKey(config: GatewayConfig): Promise<ProcessingKey> {
+  const pem = await readConfigured(config.processingKeyFile, 'HETAO_PROCESSING_KEY');
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(pem);
+  } catch (cause) {
+    throw new GatewayError('ERR_CONFIG_INVALID', `${config.processingKeyFile} is not a PEM private key`, { file: config.processingKeyFile }, { cause });
+  }
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new GatewayError('ERR_CONFIG_INVALID', `${config.processingKeyFile} is not an EC P-256 key`, { file: config.processingKeyFile });
+  }
+  const { kty, crv, x, y } = createPublicKey(privateKey).export({ format: 'jwk' });
+  return { privateKey, publicJwk: { kty, crv, x, y } as JWK };
+}
+
+/** The client identity push delivery presents to recipients' endpoints, and the CAs it trusts. */
+export async function loadPushTls(config: GatewayConfig): Promise<PushTls> {
+  const [cert, key, caBundle] = await Promise.all([
+    readConfigured(config.clientCertFile, 'HETAO_PUSH_CLIENT_CERT'),
+    readConfigured(config.clientKeyFile, 'HETAO_PUSH_CLIENT_KEY'),
+    readConfigured(config.tlsCaFile, 'HETAO_TLS_CA'),
+  ]);
+  const ca = caBundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return { cert, key, ca };
+}

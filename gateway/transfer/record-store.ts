@@ -1,0 +1,46 @@
+// The transfer records port: where the transfer service keeps its records. One file-backed
+// implementation today (records/file-record-store.ts); the shared-mode PostgreSQL one plugs in here.
+// A list or a sweep is a query the store answers (filters, order, cursor), not a scan in the caller,
+// so an indexed back-end can answer it without reading every record. Every implementation passes
+// test/ports/record-store.contract.ts.
+import type { TransferRecord, TransferStatus } from './transfer-record.js';
+
+export interface RecordQuery {
+  /** The institution whose transfers are listed. */
+  readonly party: string;
+  /** Its side of the transfers. */
+  readonly as: 'sender' | 'recipient';
+  readonly status?: TransferStatus;
+  /** Keyset cursor: the id of the last record of the previous page (ids are time-ordered). */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export interface RecordPage {
+  /** Newest first. */
+  readonly records: TransferRecord[];
+  /** The cursor of the next page; undefined on the last one. */
+  readonly next: string | undefined;
+}
+
+/** Which records a sweep (recovery, retention, reconciliation) visits; every given filter applies. */
+export interface RecordSelection {
+  readonly statuses?: readonly TransferStatus[];
+  /** Only records whose retention ends at or before this instant (ISO 8601). */
+  readonly retentionEndsBy?: string;
+  /** Only records with a stage still to run (`pendingStages` not empty). */
+  readonly withPendingStages?: boolean;
+}
+
+export interface RecordStore {
+  get(id: string): Promise<TransferRecord | undefined>;
+  /** Stores the record durably (created or replaced as a whole) before it resolves. */
+  save(record: TransferRecord): Promise<void>;
+  list(query: RecordQuery): Promise<RecordPage>;
+  /** The records a selection names, oldest first; a sweep may save records while it iterates. */
+  select(selection: RecordSelection): AsyncIterable<TransferRecord>;
+  close(): Promise<void>;
+}
+
+/** What a stage worker needs: the current record, read from the store itself (another process writes it). */
+export type RecordReader = Pick<RecordStore, 'get'>;
