@@ -1,0 +1,300 @@
+// The transfer records port's contract: what every RecordStore (gateway/transfer/record-store.ts)
+// does, run by test/ports/record-store.test.ts against each implementation. Records are saved whole
+// and durably (a store opened again, and a reader in another process, see them); a list is a query
+// the store answers — one party's side, a status, newest first, a keyset cursor that neither repeats
+// nor skips a record while new ones arrive; a sweep selects by statuses, retention and pending stages,
+// oldest first, and may save what it visits.
+import { parseManifest } from '../../gateway/policy/manifest.js';
+import type { RecordReader, RecordStore } from '../../gateway/transfer/record-store.js';
+import type { TransferRecord, TransferStatus } from '../../gateway/transfer/transfer-record.js';
+import { newTransferId } from '../../gateway/transfer/transfer-service.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { anonymisedResearchManifest } from '../support/manifests.js';
+
+export interface RecordStoreUnderTest {
+  /** A store with no records in it. */
+  readonly store: RecordStore;
+  /** A reader on the same records, opened as another process (a `hetao worker`) would. */
+  openReader(): Promise<RecordReader>;
+  /** Closes the store given and opens another on the same records (as after a restart). */
+  reopen(store: RecordStore): Promise<RecordStore>;
+  /** Closes what the harness opened besides the stores and removes what they left behind. */
+  cleanup(): Promise<void>;
+}
+
+const DAY_MS = 86_400_000;
+const START = Date.parse('2025-03-01T08:00:00.000Z');
+const MANIFEST = parseManifest(anonymisedResearchManifest(Buffer.from('id,value\n1,2\n')));
+
+/** A valid record as the transfer service makes it, created `minute` minutes after START. */
+export function transferRecord(
+  minute: number,
+  fields: { sender?: string; recipient?: string; status?: TransferStatus; retentionDays?: number; pendingStages?: TransferRecord['pendingStages'] } = {},
+): TransferRecord {
+  const created = new Date(START + minute * 60_000);
+  const sender = fields.sender ?? 'sz-hospital';
+  const recipient = fields.recipient ?? 'hetao-sz-institute';
+  const at = created.toISOString();
+  const obligations = { requireApprovals: [], escrowTo: [], recipientReceipt: true, fullInspection: false, noOnwardTransfer: false };
+  return {
+    id: newTransferId(created),
+    status: fields.status ?? 'authorized',
+    sender,
+    recipient,
+    createdAt: at,
+    updatedAt: at,
+    retentionUntil: new Date(created.getTime() + (fields.retentionDays ?? 30) * DAY_MS).toISOString(),
+    manifest: { ...MANIFEST, recipient },
+    manifestSha256: 'a'.repeat(64),
+    decision: {
+      decisionId: `dec-${minute}`,
+      time: at,
+      effect: 'allow',
+      policyRevision: 'sha256:test',
+      input: {
+        sender,
+        recipient,
+        direction: 'within-sz',
+        manifestSha256: 'a'.repeat(64),
+        project: MANIFEST.project.id,
+        purpose: MANIFEST.purpose,
+        category: MANIFEST.dataset.category,
+        level: MANIFEST.dataset.classification.level,
+        deidentification: MANIFEST.dataset.deidentification,
+        subjects: MANIFEST.dataset.subjects,
+        humanGeneticResources: false,
+        sizeBytes: MANIFEST.dataset.sizeBytes,
+      },
+      matchedRules: ['allow-anonymised-research'],
+      reasons: [],
+      obligations,
+      evalMicros: 12,
+    },
+    obligations,
+    receipts: [],
+    ...(fields.pendingStages ? { pendingStages: fields.pendingStages } : {}),
+    history: [{ at, status: 'authorized', event: 'authorized', by: sender }],
+  };
+}
+
+/** The record moved to `status` a minute later, as a transition would leave it. */
+function moved(record: TransferRecord, status: TransferStatus, patch: Partial<TransferRecord> = {}): TransferRecord {
+  const at = new Date(Date.parse(record.updatedAt) + 60_000).toISOString();
+  return { ...record, ...patch, status, updatedAt: at, history: [...record.history, { at, status: record.status, event: `to-${status}`, by: 'gateway' }] };
+}
+
+const idsOf = (records: readonly TransferRecord[]): string[] => records.map((record) => record.id);
+
+async function collect(selection: AsyncIterable<TransferRecord>): Promise<TransferRecord[]> {
+  const records: TransferRecord[] = [];
+  for await (const record of selection) records.push(record);
+  return records;
+}
+
+export function describeRecordStoreContract(name: string, open: () => Promise<RecordStoreUnderTest>): void {
+  describe(`${name}: the record store contract`, () => {
+    let harness: RecordStoreUnderTest;
+    let store: RecordStore;
+    beforeEach(async () => {
+      harness = await open();
+      store = harness.store;
+    });
+    afterEach(async () => {
+      await store.close();
+      await harness.cleanup();
+    });
+
+    const saveAll = (records: readonly TransferRecord[]): Promise<unknown> => Promise.all(records.map((record) => store.save(record)));
+
+    describe('get and save', () => {
+      it('gets what was saved; an unknown id is undefined', async () => {
+        const record = transferRecord(1);
+        await store.save(record);
+        expect(await store.get(record.id)).toEqual(record);
+        expect(await store.get(transferRecord(2).id)).toBeUndefined();
+      });
+
+      it('a save replaces the record as a whole', async () => {
+        const record = transferRecord(1, { pendingStages: ['inspect'] });
+        await store.save(record);
+        const { pendingStages: _done, ...withoutStages } = moved(record, 'uploading');
+        await store.save(withoutStages);
+        expect(await store.get(record.id)).toEqual(withoutStages);
+        const page = await store.list({ party: 'sz-hospital', as: 'sender', limit: 10 });
+        expect(page.records).toEqual([withoutStages]);
+      });
+
+      it('keeps records across a reopen: get, list and select see them', async () => {
+        const first = transferRecord(1, { status: 'available' });
+        const second = transferRecord(2, { status: 'queued', pendingStages: ['inspect'] });
+        await saveAll([first, second]);
+        await store.save(moved(first, 'received'));
+        store = await harness.reopen(store);
+        expect(await store.get(first.id)).toEqual(moved(first, 'received'));
+        expect(await store.get(second.id)).toEqual(second);
+        expect(idsOf((await store.list({ party: 'sz-hospital', as: 'sender', limit: 10 })).records)).toEqual([second.id, first.id]);
+        expect(idsOf(await collect(store.select({ withPendingStages: true })))).toEqual([second.id]);
+        const third = transferRecord(3);
+        await store.save(third); // and it goes on saving
+        expect(await store.get(third.id)).toEqual(third);
+      });
+
+      it('a reader in another process sees what the store saved, replacements included', async () => {
+        const reader = await harness.openReader();
+        const record = transferRecord(1, { status: 'queued', pendingStages: ['inspect', 'deliver'] });
+        expect(await reader.get(record.id)).toBeUndefined();
+        await store.save(record);
+        expect(await reader.get(record.id)).toEqual(record);
+        const processing = moved(record, 'processing', { pendingStages: ['deliver'] });
+        await store.save(processing);
+        expect(await reader.get(record.id)).toEqual(processing);
+      });
+    });
+
+    describe('lists', () => {
+      it("list one party's side of its transfers, newest first, optionally of one status", async () => {
+        const sent = [
+          transferRecord(1, { sender: 'sz-hospital', recipient: 'hk-uni-genomics', status: 'available' }),
+          transferRecord(2, { sender: 'sz-hospital', recipient: 'hetao-sz-institute', status: 'authorized' }),
+          transferRecord(3, { sender: 'sz-hospital', recipient: 'hk-uni-genomics', status: 'available' }),
+        ];
+        const received = [transferRecord(4, { sender: 'hk-uni-genomics', recipient: 'sz-hospital', status: 'available' })];
+        const unrelated = [transferRecord(5, { sender: 'hk-ctc', recipient: 'hk-uni-genomics', status: 'available' })];
+        await saveAll([...unrelated, ...received, ...sent]);
+        const list = (query: Omit<Parameters<RecordStore['list']>[0], 'limit'>) => store.list({ ...query, limit: 10 });
+        expect(await list({ party: 'sz-hospital', as: 'sender' })).toEqual({ records: [...sent].reverse(), next: undefined });
+        expect(await list({ party: 'sz-hospital', as: 'recipient' })).toEqual({ records: received, next: undefined });
+        expect(idsOf((await list({ party: 'sz-hospital', as: 'sender', status: 'available' })).records)).toEqual([sent[2]?.id, sent[0]?.id]);
+        expect(idsOf((await list({ party: 'hk-uni-genomics', as: 'recipient' })).records)).toEqual(idsOf([unrelated[0], sent[2], sent[0]] as TransferRecord[]));
+        expect(await list({ party: 'sz-hospital', as: 'sender', status: 'expired' })).toEqual({ records: [], next: undefined });
+        expect(await list({ party: 'nobody', as: 'sender' })).toEqual({ records: [], next: undefined });
+      });
+
+      it('a status filter sees the status a save left, not an earlier one', async () => {
+        const record = transferRecord(1, { status: 'uploading' });
+        await store.save(record);
+        await store.save(moved(record, 'available'));
+        expect((await store.list({ party: 'sz-hospital', as: 'sender', status: 'uploading', limit: 10 })).records).toEqual([]);
+        expect(idsOf((await store.list({ party: 'sz-hospital', as: 'sender', status: 'available', limit: 10 })).records)).toEqual([record.id]);
+      });
+
+      it('page through 250 records, 7 at a time, by keyset cursor: no duplicate, no gap, no cursor on the last page', async () => {
+        const mine = Array.from({ length: 250 }, (_, i) => transferRecord(i, { status: i % 3 === 0 ? 'available' : 'received' }));
+        const others = Array.from({ length: 40 }, (_, i) => transferRecord(1000 + i, { sender: 'hk-ctc' }));
+        await saveAll([...mine, ...others]);
+        const pages: TransferRecord[][] = [];
+        let after: string | undefined;
+        do {
+          const page = await store.list({ party: 'sz-hospital', as: 'sender', limit: 7, ...(after === undefined ? {} : { after }) });
+          pages.push(page.records);
+          if (page.next !== undefined) expect(page.next).toBe(page.records.at(-1)?.id);
+          after = page.next;
+        } while (after !== undefined && pages.length <= 40);
+        expect(pages).toHaveLength(36); // 35 full pages and 5 on the last
+        expect(pages.slice(0, 35).every((page) => page.length === 7)).toBe(true);
+        expect(pages.at(-1)).toHaveLength(5);
+        expect(idsOf(pages.flat())).toEqual(idsOf([...mine].reverse()));
+      });
+
+      it('page a status filter by cursor too', async () => {
+        const mine = Array.from({ length: 30 }, (_, i) => transferRecord(i, { status: i % 3 === 0 ? 'available' : 'received' }));
+        await saveAll(mine);
+        const available = idsOf(mine.filter((record) => record.status === 'available').reverse());
+        const first = await store.list({ party: 'sz-hospital', as: 'sender', status: 'available', limit: 4 });
+        const second = await store.list({ party: 'sz-hospital', as: 'sender', status: 'available', limit: 4, after: first.next as string });
+        const third = await store.list({ party: 'sz-hospital', as: 'sender', status: 'available', limit: 4, after: second.next as string });
+        expect([idsOf(first.records), idsOf(second.records), idsOf(third.records)]).toEqual([available.slice(0, 4), available.slice(4, 8), available.slice(8)]);
+        expect(third.next).toBeUndefined();
+      });
+
+      it('a last page that is exactly full has no cursor: no empty page follows', async () => {
+        const mine = Array.from({ length: 14 }, (_, i) => transferRecord(i));
+        await saveAll(mine);
+        const first = await store.list({ party: 'sz-hospital', as: 'sender', limit: 7 });
+        expect(first.next).toBeDefined();
+        const second = await store.list({ party: 'sz-hospital', as: 'sender', limit: 7, after: first.next as string });
+        expect(second.records).toHaveLength(7);
+        expect(second.next).toBeUndefined();
+      });
+
+      it('the cursor is a position, not an offset: records saved while paging neither repeat nor shift a page', async () => {
+        const mine = Array.from({ length: 20 }, (_, i) => transferRecord(i));
+        await saveAll(mine);
+        const first = await store.list({ party: 'sz-hospital', as: 'sender', limit: 6 });
+        await saveAll(Array.from({ length: 5 }, (_, i) => transferRecord(100 + i))); // newer than every page
+        await store.save(moved(mine[0] as TransferRecord, 'uploading')); // a replacement keeps its place
+        const rest: TransferRecord[] = [];
+        let after = first.next;
+        while (after !== undefined) {
+          const page = await store.list({ party: 'sz-hospital', as: 'sender', limit: 6, after });
+          rest.push(...page.records);
+          after = page.next;
+        }
+        expect(idsOf([...first.records, ...rest])).toEqual(idsOf([...mine].reverse()));
+      });
+    });
+
+    describe('sweeps', () => {
+      const fixture = () => ({
+        authorizedOld: transferRecord(1, { status: 'authorized', retentionDays: 1 }),
+        queued: transferRecord(2, { status: 'queued', pendingStages: ['inspect'] }),
+        availableOld: transferRecord(3, { status: 'available', retentionDays: 2 }),
+        delivering: transferRecord(4, { status: 'available', pendingStages: ['deliver'], retentionDays: 30 }),
+        stagesDone: transferRecord(5, { status: 'available', pendingStages: [], retentionDays: 3 }),
+        received: transferRecord(6, { status: 'received', retentionDays: 90 }),
+      });
+      type Fixture = ReturnType<typeof fixture>;
+      const selected = async (selection: Parameters<RecordStore['select']>[0]): Promise<string[]> => idsOf(await collect(store.select(selection)));
+      const named = (records: Fixture, ...names: (keyof Fixture)[]): string[] => names.map((name) => records[name].id);
+
+      it('select by statuses, oldest first', async () => {
+        const records = fixture();
+        await saveAll(Object.values(records));
+        expect(await selected({ statuses: ['available', 'queued'] })).toEqual(named(records, 'queued', 'availableOld', 'delivering', 'stagesDone'));
+        expect(await selected({ statuses: ['received'] })).toEqual(named(records, 'received'));
+        expect(await selected({ statuses: ['expired'] })).toEqual([]);
+        expect(await selected({})).toEqual(named(records, 'authorizedOld', 'queued', 'availableOld', 'delivering', 'stagesDone', 'received'));
+      });
+
+      it('select by the end of retention, inclusive', async () => {
+        const records = fixture();
+        await saveAll(Object.values(records));
+        expect(await selected({ retentionEndsBy: records.availableOld.retentionUntil })).toEqual(named(records, 'authorizedOld', 'availableOld'));
+        const justBefore = new Date(Date.parse(records.availableOld.retentionUntil) - 1).toISOString();
+        expect(await selected({ retentionEndsBy: justBefore })).toEqual(named(records, 'authorizedOld'));
+        expect(await selected({ retentionEndsBy: '2025-01-01T00:00:00.000Z' })).toEqual([]);
+      });
+
+      it('select the records with stages still to run (an empty list is none)', async () => {
+        const records = fixture();
+        await saveAll(Object.values(records));
+        expect(await selected({ withPendingStages: true })).toEqual(named(records, 'queued', 'delivering'));
+      });
+
+      it('every given filter applies', async () => {
+        const records = fixture();
+        await saveAll(Object.values(records));
+        const byRetention = records.stagesDone.retentionUntil;
+        expect(await selected({ statuses: ['available'], retentionEndsBy: byRetention })).toEqual(named(records, 'availableOld', 'stagesDone'));
+        expect(await selected({ statuses: ['available'], withPendingStages: true })).toEqual(named(records, 'delivering'));
+        expect(await selected({ statuses: ['available', 'authorized'], retentionEndsBy: byRetention, withPendingStages: true })).toEqual([]);
+      });
+
+      it('a sweep may save what it visits, and new records, while it iterates: each selected record is visited once', async () => {
+        const queued = Array.from({ length: 30 }, (_, i) => transferRecord(i, { status: 'queued', pendingStages: ['inspect'] }));
+        await saveAll(queued);
+        const visited: string[] = [];
+        for await (const record of store.select({ statuses: ['queued'], withPendingStages: true })) {
+          visited.push(record.id);
+          // Stops matching as it is saved, as a recovery sweep moves each record on.
+          await store.save(moved(record, 'processing', { pendingStages: [] }));
+          if (visited.length % 10 === 0) await store.save(transferRecord(500 + visited.length, { status: 'queued', pendingStages: ['inspect'] }));
+        }
+        expect(visited.slice(0, 30)).toEqual(idsOf(queued));
+        expect(new Set(visited).size).toBe(visited.length);
+        expect(visited.length).toBeLessThanOrEqual(33); // records saved during the sweep may or may not be visited
+        for (const record of queued) expect((await store.get(record.id))?.status).toBe('processing');
+      });
+    });
+  });
+}
