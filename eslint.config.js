@@ -3,6 +3,10 @@ import js from '@eslint/js';
 import { defineConfig, globalIgnores } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const PROJECT_DIR = path.dirname(fileURLToPath(import.meta.url));
 
 /** Modules that hold the gateway's logic: they take what they need as arguments. */
 const CORE_MODULES = [
@@ -12,6 +16,14 @@ const CORE_MODULES = [
   'gateway/audit/**',
   'gateway/storage/**',
   'gateway/identity/**',
+  'gateway/transfer/**',
+  'gateway/records/**',
+  'gateway/delivery/**',
+  'gateway/durable/**',
+  'gateway/threads/**',
+  'gateway/clock/**',
+  'gateway/input/**',
+  'gateway/reload/**',
   'gateway/config.ts',
   'gateway/errors.ts',
 ];
@@ -33,6 +45,74 @@ const DYNAMIC_INFRASTRUCTURE_IMPORT = {
 const ENV_IMPORT = {
   selector: "ImportDeclaration[source.value=/^(node:)?process$/] > ImportSpecifier[imported.name='env']",
   message: ENV_MESSAGE,
+};
+
+/**
+ * Each folder of gateway/ is one capability; other folders may import only these files of it (its
+ * public surface). Its other files are internals it may change freely. A folder not listed exposes
+ * nothing. app/ is the composition root: nothing imports it but the CLI, which runs its entries (scripts/check-import-cycles.mjs checks
+ * the direction of every folder-to-folder import).
+ */
+const PUBLIC_SURFACE = {
+  app: ['main', 'worker-main'],
+  audit: ['audit-entry', 'audit-service', 'create-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json'],
+  cli: [],
+  client: ['gateway-client', 'gateway-client-error', 'progress-display', 'receive-transfer', 'send-file', 'transfer-view'],
+  clock: ['schedule', 'when-aborted'],
+  delivery: ['push-envelope'],
+  durable: ['file-jobs', 'steady-write-stream', 'append-durably', 'durable-files'],
+  envelope: ['decrypt-envelope', 'encrypt-envelope', 'envelope-header', 'gateway-signer', 'read-envelope-header', 'seal-body'],
+  http: ['api-app', 'ops-app'],
+  identity: ['authenticate-connection', 'development-material', 'registry', 'require-role', 'resolve-principal', 'tls-material'],
+  input: ['json-bounds', 'schema-problems', 'yaml-bounds'],
+  inspect: ['create-inspector', 'inspection-report', 'judge-inspection'],
+  ops: ['count-transfer-events', 'logger', 'metrics', 'report-storage-errors'],
+  policy: ['check-policy-files', 'decide-transfer', 'decision-input', 'evaluate-policy', 'explain-policy', 'load-policy-set', 'manifest', 'policy-file', 'policy-service', 'run-policy-cases'],
+  queue: ['bullmq-stage-queue', 'stage-queue'],
+  records: ['file-record-store'],
+  reload: ['reload-audit', 'reloadable'],
+  storage: ['filesystem-store', 'object-store', 'storage-errors'],
+  threads: ['thread-entry', 'thread-pool'],
+  transfer: [
+    'bulk-lane',
+    'caller',
+    'record-store',
+    'sealing-threads',
+    'stage-coordinator',
+    'stage-handlers',
+    'stage-results',
+    'transfer-audit-events',
+    'transfer-events',
+    'transfer-record',
+    'transfer-service',
+    'upload-transfer',
+  ],
+};
+
+/** `local/folder-surface`: an import into another folder of gateway/ names a file of its public surface. */
+const folderSurfaceRule = {
+  meta: { type: 'problem', schema: [], messages: { internal: "{{file}} is internal to gateway/{{folder}}/; import one of its public files ({{surface}}) or add this one to PUBLIC_SURFACE in eslint.config.js if it is meant to be public" } },
+  create(context) {
+    const here = path.relative(path.join(PROJECT_DIR, 'gateway'), context.filename).split(path.sep);
+    if (here[0] === '..' || here.length < 2) return {};
+    const check = (node, source) => {
+      if (typeof source !== 'string' || !source.startsWith('.')) return;
+      const target = path.relative(path.join(PROJECT_DIR, 'gateway'), path.resolve(path.dirname(context.filename), source)).split(path.sep);
+      if (target[0] === '..' || target.length < 2 || target[0] === here[0]) return;
+      const [folder] = target;
+      const file = path.basename(source).replace(/\.[jt]s$/, '');
+      const surface = PUBLIC_SURFACE[folder] ?? [];
+      if (target.length !== 2 || !surface.includes(file)) {
+        context.report({ node, messageId: 'internal', data: { file: target.join('/'), folder, surface: surface.join(', ') || 'none' } });
+      }
+    };
+    return {
+      ImportDeclaration: (node) => check(node.source, node.source.value),
+      ExportNamedDeclaration: (node) => node.source && check(node.source, node.source.value),
+      ExportAllDeclaration: (node) => check(node.source, node.source.value),
+      ImportExpression: (node) => node.source.type === 'Literal' && check(node.source, node.source.value),
+    };
+  },
 };
 
 export default defineConfig([
@@ -76,6 +156,13 @@ export default defineConfig([
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: ENV_MESSAGE }],
       'no-restricted-syntax': ['error', ENV_IMPORT],
     },
+  },
+
+  // Folders import each other's public files only.
+  {
+    files: ['gateway/**/*.ts'],
+    plugins: { local: { rules: { 'folder-surface': folderSurfaceRule } } },
+    rules: { 'local/folder-surface': 'error' },
   },
 
   // Core modules: no Fastify, Redis or BullMQ.

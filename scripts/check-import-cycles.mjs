@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Fails (exit 1) if the gateway's modules import each other in a cycle, printing each cycle as
-// `gateway/a.ts -> gateway/b.ts -> gateway/a.ts`. Run by `npm run lint`.
+// `gateway/a.ts -> gateway/b.ts -> gateway/a.ts`, or if an import points the wrong way between
+// folders: nothing imports app/ (the composition root) but the CLI's entry, and only app/ imports
+// http/ (an adapter, like the CLI). Run by `npm run lint`.
 //
 // The graph comes from dpdm (its own TypeScript parser), which resolves NodeNext-style `./x.js`
 // specifiers to `./x.ts`. Type-only imports count as edges too: a cycle through types is still a
@@ -60,5 +62,24 @@ if (cycles.length > 0) {
   for (const cycle of cycles) console.error(`  ${[...cycle, cycle[0]].join(' -> ')}`);
 }
 
+/** Folders only these others may import (besides themselves). */
+const IMPORTED_ONLY_BY = { app: ['cli'], http: ['app'], cli: [] };
+const folderOf = (file) => file.split('/')[1];
+const wrongWay = [];
+for (const id of modules) {
+  const from = folderOf(rel(id));
+  for (const dependency of tree[id] ?? []) {
+    if (dependency.id === null || !rel(dependency.id).startsWith('gateway/')) continue;
+    const to = folderOf(rel(dependency.id));
+    const allowed = IMPORTED_ONLY_BY[to];
+    if (allowed && to !== from && !allowed.includes(from)) wrongWay.push(`${rel(id)} -> ${rel(dependency.id)}`);
+  }
+}
+if (wrongWay.length > 0) {
+  failed = true;
+  console.error(`import-cycles: ${wrongWay.length} import(s) point the wrong way (app/ is imported by entries only, http/ by app/ only):`);
+  for (const line of wrongWay) console.error(`  ${line}`);
+}
+
 if (failed) process.exit(1);
-console.log(`import-cycles: no cycles among ${modules.length} modules (${internalEdges} internal imports)`);
+console.log(`import-cycles: no cycles among ${modules.length} modules (${internalEdges} internal imports); no import into app/ or http/ from below`);

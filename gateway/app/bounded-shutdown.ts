@@ -6,6 +6,7 @@
 // ends at 90 %, and the last 10 % is kept for local closing (the journal's final checkpoint,
 // threads, files), so that a hung drain does not cost the journal its checkpoint.
 import type { Logger } from 'pino';
+import { whenAborted } from '../clock/when-aborted.js';
 
 export type ShutdownPhase = 'requests' | 'drain' | 'final';
 
@@ -84,12 +85,4 @@ export function createBoundedShutdown(options: { graceMs: number; logger: Logger
       return { abandoned: [...abandoned], failed: [...failed] };
     },
   };
-}
-
-/** Rejects with the signal's reason once it aborts (at once if it already has). */
-export function whenAborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_resolve, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
 }

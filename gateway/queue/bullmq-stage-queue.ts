@@ -5,7 +5,7 @@
 // production guide advises.
 import { DelayedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { whenAborted } from '../app/bounded-shutdown.js';
+import { whenAborted } from '../clock/when-aborted.js';
 import {
   STAGES,
   jobIdOf,

@@ -4,7 +4,7 @@
 // Two sides: workers run handlers (in the gateway process or in `hetao worker` processes); the
 // gateway observes what happens to jobs (active, completed, retried, failed for good) and records it.
 // Two implementations: inline (no Redis; the default) and BullMQ (bullmq-stage-queue.ts).
-import { whenAborted } from '../app/bounded-shutdown.js';
+import { whenAborted } from '../clock/when-aborted.js';
 
 export type Stage = 'inspect' | 'deliver';
 export const STAGES: readonly Stage[] = ['inspect', 'deliver'];
