@@ -1,4 +1,4 @@
-// The versions package.json pins through `overrides` (README, Dependencies) still do their
+// The versions package.json pins through `overrides` (docs/development.md) still do their
 // dependents' work: cookie 1 under Fastify's light-my-request (inject), and the Swagger UI, served
 // by @fastify/static (content-disposition 2), answers at /docs. Both pins exist because the later
 // versions require Node 22 and we run Node 20.

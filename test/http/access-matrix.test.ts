@@ -1,4 +1,4 @@
-// Who may call what: every route × every kind of principal, against the README's API table. Allowed
+// Who may call what: every route × every kind of principal, against the API table of docs/api.md. Allowed
 // callers are never refused for who they are; everyone else gets 403 problem+json with an identity or
 // transfer-access code, and every refusal after TLS is in the audit journal.
 import { readFile } from 'node:fs/promises';
@@ -24,17 +24,17 @@ afterAll(async () => {
 });
 
 describe('the access matrix', () => {
-  it('walks the README table row for row', async () => {
-    const readme = await readFile(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+  it('walks the table of docs/api.md row for row', async () => {
+    const doc = await readFile(path.resolve(import.meta.dirname, '../../docs/api.md'), 'utf8');
     for (const route of ROUTES) {
-      const row = readme.split('\n').find((line) => line.startsWith(`| ${route.readme} |`));
-      expect(row, `README row for ${route.readme}`).toBeDefined();
-      expect(row?.split(' | ')[1], route.readme).toBe(route.who);
+      const row = doc.split('\n').find((line) => line.startsWith(`| ${route.row} |`));
+      expect(row, `docs/api.md row for ${route.row}`).toBeDefined();
+      expect(row?.split(' | ')[1], route.row).toBe(route.who);
     }
   });
 
   for (const route of ROUTES) {
-    it(`${route.method} ${route.readme}: ${route.who}`, async () => {
+    it(`${route.method} ${route.row}: ${route.who}`, async () => {
       // Refused callers first: an allowed call may change the state (upload, cancel).
       const order = [...PRINCIPAL_NAMES].sort((a, b) => Number(route.allowed.includes(a)) - Number(route.allowed.includes(b)));
       const outcomes: Record<string, string> = {};

@@ -1,6 +1,6 @@
-// The README's API table as the tests walk it: every /v1 route (and the two open ones), which
-// principals may call it, and how to call it. `readme` and `who` are the table's first two cells,
-// word for word: the matrix test checks them against README.md.
+// The API table of docs/api.md as the tests walk it: every /v1 route (and the two open ones), which
+// principals may call it, and how to call it. `row` and `who` are the table's first two cells,
+// word for word: the matrix test checks them against docs/api.md.
 import { expect, vi } from 'vitest';
 import { genomicsContent, genomicsManifest, PRINCIPALS, type PrincipalName } from './access.js';
 import { call } from './gateway.js';
@@ -31,7 +31,7 @@ export async function prepareAccessContext(apiUrl: string): Promise<AccessContex
 }
 
 export interface RouteCase {
-  readonly readme: string;
+  readonly row: string;
   readonly who: string;
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path(context: AccessContext): string;
@@ -48,19 +48,19 @@ const EVERY_ZONE_CERTIFICATE: readonly PrincipalName[] = [...ALL_REGISTERED, 'su
 const TRANSFER_READERS: readonly PrincipalName[] = ['sender', 'recipient', 'escrowHolder', 'regulator'];
 
 export const ROUTES: readonly RouteCase[] = [
-  { readme: '`GET /v1/whoami`', who: 'any registered principal', method: 'GET', path: () => '/v1/whoami', allowed: ALL_REGISTERED },
-  { readme: '`GET /v1/policies`', who: 'security officer, admin, regulator', method: 'GET', path: () => '/v1/policies', allowed: ['officer', 'admin', 'regulator'] },
+  { row: '`GET /v1/whoami`', who: 'any registered principal', method: 'GET', path: () => '/v1/whoami', allowed: ALL_REGISTERED },
+  { row: '`GET /v1/policies`', who: 'security officer, admin, regulator', method: 'GET', path: () => '/v1/policies', allowed: ['officer', 'admin', 'regulator'] },
   {
-    readme: '`POST /v1/policies/evaluate`',
+    row: '`POST /v1/policies/evaluate`',
     who: 'security officer, admin',
     method: 'POST',
     path: () => '/v1/policies/evaluate',
     body: (context) => ({ json: { from: 'sz-hospital', manifest: genomicsManifest(context.content) } }),
     allowed: ['officer', 'admin'],
   },
-  { readme: '`POST /v1/policies/reload`', who: 'security officer, admin', method: 'POST', path: () => '/v1/policies/reload', allowed: ['officer', 'admin'], mutates: true },
+  { row: '`POST /v1/policies/reload`', who: 'security officer, admin', method: 'POST', path: () => '/v1/policies/reload', allowed: ['officer', 'admin'], mutates: true },
   {
-    readme: '`POST /v1/transfers`',
+    row: '`POST /v1/transfers`',
     who: 'institution (lab system)',
     method: 'POST',
     path: () => '/v1/transfers',
@@ -69,7 +69,7 @@ export const ROUTES: readonly RouteCase[] = [
     mutates: true,
   },
   {
-    readme: '`PUT /v1/transfers/:id/content`',
+    row: '`PUT /v1/transfers/:id/content`',
     who: 'the sender',
     method: 'PUT',
     path: (context) => `/v1/transfers/${context.authorizedId}/content`,
@@ -77,17 +77,17 @@ export const ROUTES: readonly RouteCase[] = [
     allowed: ['sender'],
     mutates: true,
   },
-  { readme: '`GET /v1/transfers/:id`', who: 'sender, recipient, escrow holders, regulators', method: 'GET', path: (context) => `/v1/transfers/${context.availableId}`, allowed: TRANSFER_READERS },
-  { readme: '`GET /v1/transfers?as=sender\\|recipient&status=…&limit=…&after=…`', who: 'institution', method: 'GET', path: () => '/v1/transfers?as=recipient&limit=5', allowed: INSTITUTIONS },
+  { row: '`GET /v1/transfers/:id`', who: 'sender, recipient, escrow holders, regulators', method: 'GET', path: (context) => `/v1/transfers/${context.availableId}`, allowed: TRANSFER_READERS },
+  { row: '`GET /v1/transfers?as=sender\\|recipient&status=…&limit=…&after=…`', who: 'institution', method: 'GET', path: () => '/v1/transfers?as=recipient&limit=5', allowed: INSTITUTIONS },
   {
-    readme: '`GET /v1/transfers/:id/content`',
+    row: '`GET /v1/transfers/:id/content`',
     who: 'recipient, escrow holders',
     method: 'GET',
     path: (context) => `/v1/transfers/${context.availableId}/content`,
     allowed: ['recipient', 'escrowHolder', 'regulator'],
   },
   {
-    readme: '`POST /v1/transfers/:id/receipt`',
+    row: '`POST /v1/transfers/:id/receipt`',
     who: 'recipient',
     method: 'POST',
     path: (context) => `/v1/transfers/${context.availableId}/receipt`,
@@ -96,24 +96,24 @@ export const ROUTES: readonly RouteCase[] = [
     allowed: ['recipient'],
     mutates: true,
   },
-  { readme: '`DELETE /v1/transfers/:id`', who: 'sender, before receipt', method: 'DELETE', path: (context) => `/v1/transfers/${context.cancelId}`, allowed: ['sender'], mutates: true },
+  { row: '`DELETE /v1/transfers/:id`', who: 'sender, before receipt', method: 'DELETE', path: (context) => `/v1/transfers/${context.cancelId}`, allowed: ['sender'], mutates: true },
   {
-    readme: '`GET /v1/audit/proof/:transferId`',
+    row: '`GET /v1/audit/proof/:transferId`',
     who: 'sender, recipient, escrow holders, regulators',
     method: 'GET',
     path: (context) => `/v1/audit/proof/${context.availableId}`,
     allowed: TRANSFER_READERS,
   },
-  { readme: '`GET /v1/audit/consistency?from=N&to=M`', who: 'any registered principal', method: 'GET', path: () => '/v1/audit/consistency?from=0&to=1', allowed: ALL_REGISTERED },
+  { row: '`GET /v1/audit/consistency?from=N&to=M`', who: 'any registered principal', method: 'GET', path: () => '/v1/audit/consistency?from=0&to=1', allowed: ALL_REGISTERED },
   {
-    readme: '`GET /v1/audit/export?from=&to=&institution=&category=&direction=&format=ndjson\\|csv`',
+    row: '`GET /v1/audit/export?from=&to=&institution=&category=&direction=&format=ndjson\\|csv`',
     who: 'regulator',
     method: 'GET',
     path: () => '/v1/audit/export?category=genomics',
     allowed: ['regulator'],
   },
-  { readme: '`GET /.well-known/jwks.json`', who: 'any zone certificate', method: 'GET', path: () => '/.well-known/jwks.json', allowed: EVERY_ZONE_CERTIFICATE },
-  { readme: '`GET /docs`', who: 'any zone certificate', method: 'GET', path: () => '/docs/json', allowed: EVERY_ZONE_CERTIFICATE },
+  { row: '`GET /.well-known/jwks.json`', who: 'any zone certificate', method: 'GET', path: () => '/.well-known/jwks.json', allowed: EVERY_ZONE_CERTIFICATE },
+  { row: '`GET /docs`', who: 'any zone certificate', method: 'GET', path: () => '/docs/json', allowed: EVERY_ZONE_CERTIFICATE },
 ];
 
 /** A refusal of who the caller is or what it may do (not a policy decision). */
