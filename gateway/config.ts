@@ -74,7 +74,7 @@ export interface QueueConfig {
   readonly bulkChunksPerTurn: number;
 }
 
-/** One row per variable: the README's configuration table is checked against this list by a test. */
+/** One row per variable: the configuration table of docs/configuration.md is checked against this list by a test. */
 export const CONFIG_VARIABLES = {
   NODE_ENV: { default: 'development', meaning: '`production` refuses the dev CA and dev keys and requires a CRL' },
   HETAO_HOST: { default: '127.0.0.1', meaning: 'address of the mTLS API listener' },
