@@ -6,6 +6,8 @@
 // a journal with a problem is left untouched, as evidence.
 import path from 'node:path';
 import type { JWK } from 'jose';
+import type { DurableFiles } from '../durable/durable-files.js';
+import type { ThreadPool } from '../threads/thread-pool.js';
 import { createCheckpointKeys, verifyCheckpointJws } from './checkpoint.js';
 import { CHECKPOINTS_FILE, openCheckpointLog, type CheckpointCheck, type CheckpointLog } from './checkpoint-log.js';
 import { verifyCheckpointNote } from './checkpoint-note.js';
@@ -30,10 +32,18 @@ export interface OpenedJournal {
   readonly recovered: readonly JournalRecovery[];
 }
 
-/** Checks the journal in `dir` (files absent = empty) against `origin` and the gateway's JWKS. */
-export async function checkJournalAtOpen(dir: string, origin: string, jwks: { readonly keys: readonly JWK[] }): Promise<OpenedJournal> {
+/**
+ * Checks the journal in `dir` (files absent = empty) against `origin` and the gateway's JWKS; a large
+ * journal is scanned in the io lane of `io.threads`, checkpoints are appended through `io.files`.
+ */
+export async function checkJournalAtOpen(
+  dir: string,
+  origin: string,
+  jwks: { readonly keys: readonly JWK[] },
+  io: { readonly threads: ThreadPool<'io'>; readonly files: DurableFiles },
+): Promise<OpenedJournal> {
   const journalFile = path.join(dir, JOURNAL_FILE);
-  const scan = await scanJournalFile(journalFile, JOURNAL_FILE);
+  const scan = await scanJournalFile(journalFile, JOURNAL_FILE, { threads: io.threads });
   const { tree } = scan;
   const recovered: JournalRecovery[] = [];
   const kids = new Set(jwks.keys.map((key) => key.kid));
@@ -51,7 +61,7 @@ export async function checkJournalAtOpen(dir: string, origin: string, jwks: { re
     }
     return undefined;
   };
-  const opening = await openCheckpointLog(path.join(dir, CHECKPOINTS_FILE), check);
+  const opening = await openCheckpointLog(path.join(dir, CHECKPOINTS_FILE), check, io.files);
   const checkpoints = opening.log;
   let problem = opening.problem;
   if (opening.truncatedBytes > 0) recovered.push({ file: CHECKPOINTS_FILE, truncatedBytes: opening.truncatedBytes, kept: checkpoints.count });

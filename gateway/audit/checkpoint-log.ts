@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import canonicalize from 'canonicalize';
 import { GatewayError } from '../errors.js';
-import { appendDurably } from '../durable/append-durably.js';
+import type { DurableFiles } from '../durable/durable-files.js';
 import { readCheckpointJws, type SignedCheckpoint } from './checkpoint.js';
 import { readLines } from './read-lines.js';
 import type { JournalProblem } from './scan-journal-file.js';
@@ -50,9 +50,9 @@ function parseLine(bytes: Buffer): { checkpoint: SignedCheckpoint; kid: string |
 /**
  * Opens (creating if absent) the checkpoint file, checking every line with `check` in order. A torn
  * last line is cut off when everything before it is fine; otherwise the first problem is returned
- * and nothing is changed.
+ * and nothing is changed. Checkpoints are appended durably through `files`.
  */
-export async function openCheckpointLog(file: string, check: CheckpointCheck): Promise<CheckpointLogOpening> {
+export async function openCheckpointLog(file: string, check: CheckpointCheck, files: Pick<DurableFiles, 'append'>): Promise<CheckpointLogOpening> {
   const handle: FileHandle = await open(file, 'a+');
   const sizes: number[] = [];
   const offsets: number[] = [];
@@ -118,7 +118,7 @@ export async function openCheckpointLog(file: string, check: CheckpointCheck): P
     async append(checkpoint) {
       const line = Buffer.from(`${canonicalize({ jws: checkpoint.jws, ...(checkpoint.note === undefined ? {} : { note: checkpoint.note }) })}\n`, 'utf8');
       const { size: offset } = await handle.stat();
-      await appendDurably(handle, line);
+      await files.append(handle.fd, line);
       sizes.push(checkpoint.treeSize);
       offsets.push(offset);
       lengths.push(line.length - 1);

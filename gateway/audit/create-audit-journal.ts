@@ -4,12 +4,14 @@
 // accepting messages when it cannot log them, for the same reason). Single writer: one process owns
 // the directory.
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { GatewaySigner } from '../envelope/gateway-signer.js';
 import { GatewayError } from '../errors.js';
-import { createFileJobs } from '../durable/file-jobs.js';
+import { createDurableFiles } from '../durable/durable-files.js';
 import { isStorageError, toStorageError, type StorageErrorObserver } from '../storage/storage-errors.js';
 import { systemSchedule, type Schedule } from '../clock/schedule.js';
+import { createThreadPool, type ThreadPool } from '../threads/thread-pool.js';
 import { encodeAuditEntry, type AuditEvent } from './audit-entry.js';
 import { signCheckpoint, type SignedCheckpoint } from './checkpoint.js';
 import { CHECKPOINTS_FILE } from './checkpoint-log.js';
@@ -41,6 +43,11 @@ export interface AuditJournalOptions {
   readonly onStorageError?: StorageErrorObserver;
   /** Called once per file whose torn last line (a crash mid-write) was cut off at open. */
   readonly onRecover?: (recovery: AuditRecovery) => void;
+  /**
+   * The process's thread pool: its io lane scans a large journal at open and runs the appends
+   * (write + fdatasync, one job per group commit). Without one the journal makes its own, closed with it.
+   */
+  readonly threads?: ThreadPool<'io'>;
 }
 
 /** A torn last line cut off at open: which file, how many bytes, how many complete lines kept. */
@@ -114,6 +121,8 @@ interface PendingEntry {
 }
 
 const NEWLINE = Buffer.from('\n');
+/** Threads of a journal's own pool: the start-up scan of a large journal uses them all, appends one. */
+const OWN_IO_THREADS = Math.min(availableParallelism(), 4);
 
 /**
  * Opens (or creates) the journal in `options.dir` and runs the start-up check. A journal that fails
@@ -129,7 +138,20 @@ export async function createAuditJournal(options: AuditJournalOptions): Promise<
   if (!Number.isSafeInteger(intervalMs) || intervalMs < 0) throw new GatewayError('ERR_CONFIG_INVALID', 'checkpointIntervalMs must be a non-negative integer');
 
   await mkdir(dir, { recursive: true });
-  const opened = await checkJournalAtOpen(dir, origin, signer.publicJwks());
+  const threads = options.threads ?? createThreadPool({ lanes: { io: { threads: OWN_IO_THREADS } } });
+  const closeOwnThreads = async (): Promise<void> => {
+    if (threads !== options.threads) await threads.close();
+  };
+  // Appends (write + fdatasync) run as one job in a pool thread: one round trip to another thread
+  // per group commit instead of two through the libuv pool, which a busy gateway shares.
+  const files = createDurableFiles(threads);
+  let opened;
+  try {
+    opened = await checkJournalAtOpen(dir, origin, signer.publicJwks(), { threads, files });
+  } catch (error) {
+    await closeOwnThreads();
+    throw error;
+  }
   const { journalFile, scan, checkpoints, recovered } = opened;
   const { tree, index } = scan;
   let problem: JournalProblem | undefined = opened.problem;
@@ -139,9 +161,6 @@ export async function createAuditJournal(options: AuditJournalOptions): Promise<
   let state: AuditJournalState = problem ? 'corrupt' : 'ok';
   let closing = false;
   let handle: FileHandle | undefined;
-  // Appends (write + fdatasync) run as one job in a thread of their own: one round trip to another
-  // thread per group commit instead of two through the libuv pool, which a busy gateway shares.
-  const appendJobs = createFileJobs({ threads: 1 });
   if (state === 'ok') {
     handle = await open(journalFile, 'a');
     // The files may have just been created: make their directory entries durable too.
@@ -179,7 +198,7 @@ export async function createAuditJournal(options: AuditJournalOptions): Promise<
         parts.push(entry.bytes, NEWLINE);
         length += entry.bytes.length + 1;
       }
-      await appendJobs.run({ kind: 'append', fd: handle.fd, bytes: Buffer.concat(parts, length) });
+      await files.append(handle.fd, Buffer.concat(parts, length));
     } catch (error) {
       throw fail(JOURNAL_FILE, error);
     }
@@ -290,9 +309,9 @@ export async function createAuditJournal(options: AuditJournalOptions): Promise<
         await commit.idle();
         if (state === 'ok') await checkpoint(); // after a failed write, leave the files as they are
       } finally {
-        await appendJobs.close();
         await handle?.close();
         await checkpoints?.close();
+        await closeOwnThreads();
         state = 'closed';
         closing = false;
       }

@@ -4,18 +4,18 @@
 // its whole line, newline included, was fsynced) and are reported for truncation. Anything wrong
 // before that is corruption, and the scan stops there.
 //
-// A large journal is cut at line starts into one byte range per worker thread (scan-journal-range,
-// run by scan-journal-worker); the ranges are then joined here in file order, checking each range's
-// first entry against the entries before it, so the result — the first problem, tree, index — is
-// exactly that of one scan from the start. A small one is scanned in this thread as a single range.
+// A large journal is cut at line starts into one byte range per thread (scan-journal-range, run as
+// jobs in the io lane of the thread pool by scan-journal-thread); the ranges are then joined here in
+// file order, checking each range's first entry against the entries before it, so the result — the
+// first problem, tree, index — is exactly that of one scan from the start. A small one is scanned in
+// this thread as a single range.
 import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { threadEntry } from '../threads/thread-entry.js';
+import { createThreadPool, type ThreadPool } from '../threads/thread-pool.js';
 import { createEntryIndex, type EntryIndex } from './entry-index.js';
 import { createMerkleTree, type MerkleTree } from './merkle-tree.js';
 import { scanJournalRange, seqProblem, timeProblem, type RangeScan } from './scan-journal-range.js';
-import type { RangeRequest, RangeResponse } from './scan-journal-worker.js';
+import type { RangeRequest } from './scan-journal-thread.js';
 
 export interface JournalProblem {
   readonly file: string;
@@ -34,18 +34,24 @@ export interface JournalScan {
   /** Time of the last entry. */
   readonly lastTime: string | undefined;
   readonly problem?: JournalProblem;
-  /** Worker threads the scan used (0: it ran in this thread). */
+  /** Ranges the scan ran in threads, one per thread (0: it ran in this thread). */
   readonly workerThreads: number;
 }
 
 export interface ScanOptions {
-  /** Worker threads for a large journal (default: the available parallelism, at most 4). */
+  /**
+   * The process's pool, whose io lane scans the ranges; without one a large journal is scanned in a
+   * pool made for the scan and closed after it.
+   */
+  readonly threads?: ThreadPool<'io'>;
+  /** Threads for a large journal (default: the available parallelism, at most 4; never more than the io lane has). */
   readonly workers?: number;
-  /** Fewer bytes than this per worker and the scan runs in this thread (default 16 MiB). */
+  /** Fewer bytes than this per thread and the scan runs in this thread (default 16 MiB). */
   readonly minBytesPerWorker?: number;
 }
 
 const MAX_DEFAULT_WORKERS = 4;
+const RANGE_SCAN = new URL('./scan-journal-thread.js', import.meta.url);
 /**
  * Each thread costs ~20 ms to start and ~60 ms of CPU while V8 optimises the scan again for it; on
  * 2 cores the parallel scan only wins from ~32 MiB (measured with bench/audit-journal's entries).
@@ -63,21 +69,33 @@ export async function scanJournalFile(file: string, fileLabel = 'journal.ndjson'
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { tree: createMerkleTree(), index: createEntryIndex(), completeLength: 0, fileLength: 0, lastTime: undefined, workerThreads: 0 };
     throw error;
   }
-  const workers: ScanWorker[] = [];
+  let ownThreads: ThreadPool<'io'> | undefined;
   try {
     const { size } = await handle.stat();
-    const wanted = Math.min(options.workers ?? Math.min(availableParallelism(), MAX_DEFAULT_WORKERS), Math.floor(size / (options.minBytesPerWorker ?? MIN_BYTES_PER_WORKER)));
+    const wanted = Math.min(
+      options.workers ?? Math.min(availableParallelism(), MAX_DEFAULT_WORKERS),
+      options.threads?.threads('io') ?? Infinity,
+      Math.floor(size / (options.minBytesPerWorker ?? MIN_BYTES_PER_WORKER)),
+    );
     if (wanted < 2) return await joinRanges([0], [scanJournalRange(handle, 0, Infinity)], fileLabel, handle, 0);
-    // Threads start up while the cuts are found.
-    for (let i = 0; i < wanted; i += 1) workers.push(startScanWorker());
+    const threads = options.threads ?? (ownThreads = createThreadPool({ lanes: { io: { threads: wanted } } }));
     const starts = await rangeStarts(handle, size, wanted);
-    const scans = starts.map((start, i) => (workers[i] as ScanWorker).scan({ file, start, end: starts[i + 1] ?? Infinity }));
+    const scans = starts.map((start, i) => scanRange(threads, { file, start, end: starts[i + 1] ?? Infinity }));
     return await joinRanges(starts, scans, fileLabel, handle, starts.length);
   } finally {
-    // Those still running are past a problem (or an error): their results are not needed.
-    for (const worker of workers) worker.stop();
+    // Ranges still running are past a problem (or an error): their results are not needed.
+    await ownThreads?.close();
     await handle.close();
   }
+}
+
+function scanRange(threads: ThreadPool<'io'>, request: RangeRequest): Promise<RangeScan> {
+  const scan = threads.run<RangeScan>('io', RANGE_SCAN, request).catch((error: Error) => {
+    throw Object.assign(new Error(`journal scan thread: ${error.message}`), 'code' in error ? { code: error.code } : {});
+  });
+  // Results are awaited in file order and the join may stop early: a failure nobody awaits is not unhandled.
+  scan.catch(() => undefined);
+  return scan;
 }
 
 /**
@@ -133,41 +151,6 @@ async function joinRanges(starts: readonly number[], scans: readonly Promise<Ran
     if (scan.readEnd !== scan.completeEnd || scan.completeEnd !== starts[k + 1]) throw new Error(`${fileLabel} changed while it was being checked`);
   }
   throw new Error('no range to join'); // unreachable: there is always at least one range
-}
-
-interface ScanWorker {
-  scan(request: RangeRequest): Promise<RangeScan>;
-  /** Terminates the thread if it still runs. */
-  stop(): void;
-}
-
-const WORKER_ENTRY = threadEntry('scan-journal-worker', import.meta.url);
-
-function startScanWorker(): ScanWorker {
-  const worker = new Worker(WORKER_ENTRY);
-  let exited = false;
-  const answer = new Promise<RangeScan>((resolve, reject) => {
-    worker.once('message', (response: RangeResponse) => {
-      if ('scan' in response) resolve(response.scan);
-      else reject(Object.assign(new Error(`journal scan worker: ${response.error.message}`), response.error.code ? { code: response.error.code } : {}));
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => {
-      exited = true;
-      reject(new Error(`journal scan worker stopped (exit code ${code}) before answering`));
-    });
-  });
-  // Results are awaited in file order and the join may stop early: a failure nobody awaits is not unhandled.
-  answer.catch(() => undefined);
-  return {
-    scan(request) {
-      worker.postMessage(request);
-      return answer;
-    },
-    stop() {
-      if (!exited) void worker.terminate();
-    },
-  };
 }
 
 /** Cuts `file` back to `length` bytes, durably. */

@@ -2,15 +2,17 @@
 // folder, are fsynced, then renamed, so a crash leaves either the old object or the new one, never
 // half of one; leftovers of interrupted writes are removed at start-up. A write that fails for want of
 // space (or on a failing disk) is named ERR_STORAGE_FULL / ERR_STORAGE_UNAVAILABLE and reported with
-// its path to `onStorageError` (storage-errors.ts); what it had written is removed.
+// its path to `onStorageError` (storage-errors.ts); what it had written is removed. Durable steps
+// (put, commit) run as jobs in the io lane of the thread pool (durable/durable-files.ts).
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import type { ObjectStore, PendingFile, PendingObject } from './object-store.js';
-import { createFileJobs } from '../durable/file-jobs.js';
+import type { ObjectStore, PendingObject } from './object-store.js';
+import { createDurableFiles } from '../durable/durable-files.js';
 import { createSteadyWriteStream, createSyncQueue } from '../durable/steady-write-stream.js';
+import { createThreadPool, type ThreadPool } from '../threads/thread-pool.js';
 import { namingStorageErrors, toStorageError, type StorageErrorObserver } from './storage-errors.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
@@ -20,8 +22,8 @@ const WRITE_BUFFER_BYTES = 1024 * 1024;
 /** Large objects are handed to the disk every this many bytes (see steady-write-stream.ts). */
 const SYNC_EVERY_BYTES = 1024 * 1024;
 
-/** Threads for small durable writes; fsyncs on one disk gain little from more. */
-const FILE_JOB_THREADS = 2;
+/** Threads of a store's own pool (when it is given none); fsyncs on one disk gain little from more. */
+const OWN_IO_THREADS = 2;
 
 function checkKey(key: string): void {
   if (!KEY_PATTERN.test(key) || key.split('/').some((segment) => segment === '.' || segment === '..' || segment.includes(TEMP_MARK))) {
@@ -29,13 +31,22 @@ function checkKey(key: string): void {
   }
 }
 
+export interface FilesystemStoreOptions {
+  /**
+   * false for a second process on the same folder (a `hetao worker`): only the gateway, which owns
+   * the uploads, may treat unfinished temp files as a crash's leftovers.
+   */
+  readonly removeLeftovers?: boolean;
+  /** Told of every write that fails for want of space or on a failing disk. */
+  readonly onStorageError?: StorageErrorObserver;
+  /** The process's thread pool (its io lane runs the durable steps); without one the store makes its own and closes it. */
+  readonly threads?: ThreadPool<'io'>;
+}
+
 /**
- * @param options.removeLeftovers false for a second process on the same folder (a `hetao worker`):
- *   only the gateway, which owns the uploads, may treat unfinished temp files as a crash's leftovers.
- * @param options.onStorageError told of every write that fails for want of space or on a failing disk.
  * Writes throw GatewayError ERR_STORAGE_FULL (ENOSPC, EDQUOT) or ERR_STORAGE_UNAVAILABLE (EROFS, EIO).
  */
-export async function createFilesystemStore(root: string, options: { removeLeftovers?: boolean; onStorageError?: StorageErrorObserver } = {}): Promise<ObjectStore> {
+export async function createFilesystemStore(root: string, options: FilesystemStoreOptions = {}): Promise<ObjectStore> {
   const observe = options.onStorageError;
   const naming = <T>(file: string, operation: string, write: () => Promise<T>): Promise<T> => namingStorageErrors({ path: file, operation }, observe, write);
   await mkdir(root, { recursive: true });
@@ -58,27 +69,12 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     return made;
   };
   const bulkSyncs = createSyncQueue();
-  const fileJobs = createFileJobs({ threads: FILE_JOB_THREADS });
-
-  const pendingFileAt = (temp: string, final: string, key: string): PendingFile => {
-    let settled = false;
-    return {
-      path: temp,
-      async commit() {
-        if (settled) throw new Error(`object ${key} already settled`);
-        settled = true;
-        return { size: await naming(temp, 'commit', () => fileJobs.run({ kind: 'commit', temp, final })) };
-      },
-      async abort() {
-        settled = true;
-        await rm(temp, { force: true });
-      },
-    };
-  };
+  const threads = options.threads ?? createThreadPool({ lanes: { io: { threads: OWN_IO_THREADS } } });
+  const files = createDurableFiles(threads);
 
   /**
    * Content up to WRITE_BUFFER_BYTES stays in memory and is written whole at commit, as `put` does
-   * (one file job); beyond that it spills to a steady write stream on the temporary file.
+   * (one durable step); beyond that it spills to a steady write stream on the temporary file.
    */
   const pendingObjectAt = (temp: string, final: string, key: string): PendingObject => {
     let spill: Writable | undefined;
@@ -127,10 +123,17 @@ export async function createFilesystemStore(root: string, options: { removeLefto
         settled = true;
         if (spill) {
           await spillClosed();
-          return { size: await naming(temp, 'commit', () => fileJobs.run({ kind: 'commit', temp, final })) };
+          return { size: await naming(temp, 'commit', () => files.commit(temp, final)) };
         }
-        const bytes = Buffer.concat(small, smallBytes);
-        return { size: await naming(temp, 'put', () => fileJobs.run({ kind: 'put', temp, final, bytes })) };
+        // A buffer of its own (Buffer.concat may use the shared pool), so that it moves to the thread uncopied.
+        const bytes = new Uint8Array(smallBytes);
+        let at = 0;
+        for (const chunk of small) {
+          bytes.set(chunk, at);
+          at += chunk.length;
+        }
+        small = [];
+        return { size: await naming(temp, 'put', () => files.put(temp, final, bytes, { handOver: true })) };
       },
       async abort() {
         settled = true;
@@ -143,13 +146,6 @@ export async function createFilesystemStore(root: string, options: { removeLefto
   };
 
   return {
-    async createPendingFile(key): Promise<PendingFile> {
-      const final = fileOf(key);
-      await folderOf(final);
-      const temp = `${final}${TEMP_MARK}${randomUUID()}`;
-      await naming(temp, 'create', async () => (await open(temp, 'wx')).close());
-      return pendingFileAt(temp, final, key);
-    },
     async createPending(key): Promise<PendingObject> {
       const final = fileOf(key);
       await folderOf(final);
@@ -160,7 +156,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
       await folderOf(final);
       const temp = `${final}${TEMP_MARK}${randomUUID()}`;
       try {
-        await naming(temp, 'put', () => fileJobs.run({ kind: 'put', temp, final, bytes }));
+        await naming(temp, 'put', () => files.put(temp, final, bytes));
       } catch (error) {
         await rm(temp, { force: true });
         throw error;
@@ -190,7 +186,7 @@ export async function createFilesystemStore(root: string, options: { removeLefto
     },
     async close() {
       folders.clear();
-      await fileJobs.close();
+      if (threads !== options.threads) await threads.close();
     },
     async list(prefix) {
       const folder = fileOf(prefix.replace(/\/$/, ''));

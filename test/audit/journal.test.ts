@@ -13,6 +13,7 @@ import type { AuditJournal } from '../../gateway/audit/create-audit-journal.js';
 import { decodeHash } from '../../gateway/audit/merkle-hash.js';
 import { verifyConsistency, verifyInclusion } from '../../gateway/audit/verify-proof.js';
 import { createGatewaySigner } from '../../gateway/envelope/gateway-signer.js';
+import { createThreadPool } from '../../gateway/threads/thread-pool.js';
 import { createManualSchedule } from '../support/manual-schedule.js';
 import { appendMany, devSigner, fakeClock, linesOf, newEd25519Pem, openJournal, SIGNING_KEY_PEM, tempDir, transferEvent } from './support.js';
 
@@ -114,6 +115,25 @@ describe('appending', () => {
     await journal.close();
     await expect(journal.append(transferEvent(0))).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
     expect(journal.status().state).toBe('closed');
+  });
+
+  it("given the process's thread pool, appends and checkpoints through its io lane and leaves it open at close", async () => {
+    const threads = createThreadPool({ lanes: { io: { threads: 1 } } });
+    try {
+      const first = await journalIn({ threads });
+      await appendMany(first, 5);
+      await first.close(); // signs a final checkpoint through the pool
+      const second = await journalIn({ threads }); // the pool outlived the first journal
+      expect(second.status()).toMatchObject({ state: 'ok', size: 5, checkpoint: { treeSize: 5 } });
+      await appendMany(second, 3, 5);
+      expect(linesOf(await readFile(journalFile()))).toHaveLength(8);
+      // The appends need the pool: without it the journal fails closed, as after any failed write.
+      await threads.close();
+      await expect(second.append(transferEvent(8))).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+      expect(second.status()).toMatchObject({ state: 'failed', size: 8 });
+    } finally {
+      await threads.close();
+    }
   });
 });
 

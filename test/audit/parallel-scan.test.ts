@@ -10,6 +10,7 @@ import { hashLeaf } from '../../gateway/audit/merkle-hash.js';
 import { createMerkleTree, hashSubtreeLevels, type MerkleTree } from '../../gateway/audit/merkle-tree.js';
 import { scanCanonicalEntry } from '../../gateway/audit/scan-canonical-entry.js';
 import { rangeStarts, scanJournalFile, type JournalProblem, type JournalScan } from '../../gateway/audit/scan-journal-file.js';
+import { createThreadPool } from '../../gateway/threads/thread-pool.js';
 import { appendMany, fakeClock, openJournal, tempDir, transferEvent } from './support.js';
 
 const WORKERS = 3;
@@ -261,6 +262,35 @@ describe('a tree assembled from ranges hashed apart', () => {
     for (const leaf of leaves.slice(start, end)) tree.append(leaf);
     return tree.rootHash();
   }
+});
+
+describe('parallel start-up scan in the process\'s thread pool', () => {
+  it('scans the ranges in the io lane (never more than it has threads) and leaves the pool open', async () => {
+    await writeFile(file(), clean);
+    const reference = await referenceScan(file());
+    const threads = createThreadPool({ lanes: { io: { threads: 2 } } });
+    try {
+      const scan = await scanJournalFile(file(), 'journal.ndjson', { ...PARALLEL, threads });
+      expect(scan.workerThreads).toBe(2); // WORKERS asked for, the lane has 2
+      expectSameScan(scan, reference);
+      const again = await scanJournalFile(file(), 'journal.ndjson', { ...PARALLEL, threads });
+      expect(again.workerThreads).toBe(2);
+      expectSameScan(again, reference);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('a range that fails in its thread fails the scan with the reason', async () => {
+    await writeFile(file(), clean);
+    const threads = createThreadPool({ lanes: { io: { threads: 3 } } });
+    try {
+      await threads.close(); // every range job is refused
+      await expect(scanJournalFile(file(), 'journal.ndjson', { ...PARALLEL, threads })).rejects.toThrow('journal scan thread: the thread pool is closed');
+    } finally {
+      await threads.close();
+    }
+  });
 });
 
 describe('journal start-up with a parallel scan', () => {

@@ -1,12 +1,12 @@
-// The filesystem object store on real files: small writes go through file jobs (one job per durable
-// write, in a thread), large ones through pending objects or pending files.
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+// The filesystem object store on real files: small writes are durable steps (one job each in an
+// io-lane thread of the pool), large ones stream through pending objects.
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFilesystemStore } from '../../gateway/storage/filesystem-store.js';
 import type { ObjectStore } from '../../gateway/storage/object-store.js';
+import { createThreadPool } from '../../gateway/threads/thread-pool.js';
 
 let root: string;
 let store: ObjectStore;
@@ -48,17 +48,17 @@ describe('filesystem store', () => {
     expect((await filesUnder(root)).sort()).toEqual(['blocked', 'records/ok.json']);
   });
 
-  it('a pending file becomes visible only on commit, with its size; an aborted one disappears', async () => {
-    const pending = await store.createPendingFile?.('envelopes/c.body');
-    if (!pending) throw new Error('the filesystem store has pending files');
-    await writeFile(pending.path, Buffer.alloc(5000, 7));
-    expect(await store.get('envelopes/c.body')).toBeUndefined();
-    await expect(pending.commit()).resolves.toEqual({ size: 5000 });
-    expect((await readFile(path.join(root, 'envelopes/c.body'))).length).toBe(5000);
-    const aborted = await store.createPendingFile?.('envelopes/d.body');
-    await aborted?.abort();
-    expect(existsSync(aborted?.path ?? '')).toBe(false);
-    expect(await filesUnder(root)).toEqual(['envelopes/c.body']);
+  it("runs its durable steps in the pool it is given, and leaves that pool open when it closes", async () => {
+    const threads = createThreadPool({ lanes: { io: { threads: 1 } } });
+    const first = await createFilesystemStore(root, { threads });
+    await first.put('records/shared.json', Buffer.from('{}'));
+    await first.close();
+    const second = await createFilesystemStore(root, { threads });
+    await second.put('records/after.json', Buffer.from('{"after":1}')); // the pool outlived the first store
+    expect((await second.get('records/after.json'))?.toString()).toBe('{"after":1}');
+    await threads.close();
+    await expect(second.put('records/closed.json', Buffer.from('{}'))).rejects.toThrow('the thread pool is closed');
+    await second.close();
   });
 
   it.each([

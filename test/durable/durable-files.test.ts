@@ -1,0 +1,97 @@
+// Durable file steps (gateway/durable/durable-files.ts) on real files, run as jobs in real pool
+// threads: each step is whole, a failing step reports the system's error code without stopping the
+// others, and an append that does not fit (a real full tmpfs) is cut back off.
+import { closeSync, openSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDurableFiles, type DurableFiles } from '../../gateway/durable/durable-files.js';
+import { createThreadPool, type ThreadPool } from '../../gateway/threads/thread-pool.js';
+import { mountTmpfs } from '../support/tmpfs.js';
+
+let dir: string;
+let pool: ThreadPool<'io'>;
+let files: DurableFiles;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'hetao-durable-'));
+  pool = createThreadPool({ lanes: { io: { threads: 2 } } });
+  files = createDurableFiles(pool);
+});
+afterAll(async () => {
+  await pool.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('durable files', () => {
+  it('put writes a new file whole and renames it into place', async () => {
+    const final = path.join(dir, 'a.json');
+    await expect(files.put(`${final}.tmp`, final, Buffer.from('{"a":1}'))).resolves.toBe(7);
+    expect(await readFile(final, 'utf8')).toBe('{"a":1}');
+    await expect(stat(`${final}.tmp`)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('put with handOver moves the bytes to the thread instead of copying them', async () => {
+    const final = path.join(dir, 'moved.body');
+    const bytes = new Uint8Array(300_000).fill(9);
+    await expect(files.put(`${final}.tmp`, final, bytes, { handOver: true })).resolves.toBe(300_000);
+    expect(bytes.byteLength).toBe(0); // detached here
+    expect((await readFile(final)).equals(Buffer.alloc(300_000, 9))).toBe(true);
+  });
+
+  it('commit renames a written file into place and answers its size', async () => {
+    const final = path.join(dir, 'b.body');
+    await writeFile(`${final}.tmp`, Buffer.alloc(12_345));
+    await expect(files.commit(`${final}.tmp`, final)).resolves.toBe(12_345);
+    expect((await stat(final)).size).toBe(12_345);
+  });
+
+  it('append adds to the end of an open file, one append after another', async () => {
+    const file = path.join(dir, 'journal');
+    const fd = openSync(file, 'a');
+    try {
+      for (let i = 0; i < 20; i += 1) await files.append(fd, Buffer.from(`line ${i}\n`));
+    } finally {
+      closeSync(fd);
+    }
+    expect((await readFile(file, 'utf8')).split('\n').slice(0, -1)).toEqual(Array.from({ length: 20 }, (_, i) => `line ${i}`));
+  });
+
+  it('failures carry the system error code, and the threads go on', async () => {
+    const taken = path.join(dir, 'taken');
+    await writeFile(taken, 'x');
+    await expect(files.put(taken, path.join(dir, 'c'), Buffer.from('y'))).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(files.commit(path.join(dir, 'missing'), path.join(dir, 'd'))).rejects.toMatchObject({ code: 'ENOENT' });
+    const readOnly = openSync(taken, 'r');
+    try {
+      await expect(files.append(readOnly, Buffer.from('z'))).rejects.toMatchObject({ code: 'EBADF' });
+    } finally {
+      closeSync(readOnly);
+    }
+    const final = path.join(dir, 'e');
+    await expect(files.put(`${final}.tmp`, final, Buffer.from('ok'))).resolves.toBe(2);
+  });
+});
+
+describe('durable files on a full disk', () => {
+  it('an append that does not fit fails with ENOSPC and is cut back off: the file ends where it ended', async () => {
+    const tmpfs = await mountTmpfs(1024 * 1024);
+    try {
+      const file = path.join(tmpfs.dir, 'log');
+      const fd = openSync(file, 'a');
+      try {
+        await files.append(fd, Buffer.from('kept line\n'));
+        await tmpfs.fill(0);
+        // Larger than a page: what fits in the file's last page is written before ENOSPC.
+        await expect(files.append(fd, Buffer.alloc(64 * 1024, 0x61))).rejects.toMatchObject({ code: 'ENOSPC' });
+      } finally {
+        closeSync(fd);
+      }
+      expect(await readFile(file, 'utf8')).toBe('kept line\n');
+      await expect(files.put(path.join(tmpfs.dir, 'x.tmp'), path.join(tmpfs.dir, 'x'), Buffer.alloc(64 * 1024))).rejects.toMatchObject({ code: 'ENOSPC' });
+    } finally {
+      await tmpfs.unmount();
+    }
+  });
+});
