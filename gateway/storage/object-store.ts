@@ -11,22 +11,9 @@ export interface PendingObject {
   abort(): Promise<void>;
 }
 
-/** A file being written by the caller itself (a sealing thread): invisible until `commit`. */
-export interface PendingFile {
-  /** Where to write; created empty, exclusively for this writer. */
-  readonly path: string;
-  commit(): Promise<{ size: number }>;
-  abort(): Promise<void>;
-}
-
 export interface ObjectStore {
   /** Starts writing `key` (keys are `a/b/c`-style, `[A-Za-z0-9._-]` segments). */
   createPending(key: string): Promise<PendingObject>;
-  /**
-   * Starts writing `key` as a local file the caller writes directly, for stores that have one (the
-   * filesystem store); others leave it out and get their writes through `createPending`.
-   */
-  createPendingFile?(key: string): Promise<PendingFile>;
   /** Writes a small object atomically (temp file, fsync, rename). */
   put(key: string, bytes: Uint8Array): Promise<void>;
   /** Reads a small object; undefined when absent. */

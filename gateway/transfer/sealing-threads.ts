@@ -1,29 +1,28 @@
-// Sealing threads: large uploads are inspected, encrypted and written in worker threads, so the event
-// loop only moves their bytes (TLS, HTTP, one copy into a batch) and stays free for small requests.
-// Measured on 2 cores with 20 large uploads in flight (bench/queue-latency.ts): sealing on the event
-// loop kept it busy ≈ 80 % of the time with cipher, hash, inspector and the garbage their buffers make.
+// Sealing threads: large uploads are inspected and sealed in the bulk lane of the thread pool (below
+// the event loop's CPU priority), so the event loop only moves their bytes (TLS, HTTP, one copy into
+// a batch) and stays free for small requests. Measured on 2 cores with 20 large uploads in flight
+// (bench/queue-latency.ts): sealing on the event loop kept it busy ≈ 80 % of the time with cipher,
+// hash, inspector and the garbage their buffers make.
 //
-// Each upload gets a sink: plaintext written to it is copied into batch buffers that are transferred
-// to the thread, at most MAX_BATCHES_IN_FLIGHT at a time (backpressure reaches the sender's TCP
-// window), and recycled once the thread is done with them, so memory stays flat.
-import { Writable } from 'node:stream';
+// Each upload is a duplex stream, plaintext in and sealed body out, talking to one thread: plaintext
+// is copied into batch buffers that move to the thread, at most MAX_BATCHES_IN_FLIGHT at a time, and
+// come back to be reused once the thread is done with them; each batch's sealed bytes come back in a
+// buffer of their own, moved, not copied, and are pushed out in order. While its readable side is
+// full (a slow store) the stream takes no more plaintext, so backpressure reaches the sender's TCP
+// window, and memory stays flat. The sealed body is written by the store's pending object like any
+// other: one upload pipeline whatever the store.
+import { Duplex } from 'node:stream';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import type { BodySealingParams, BodyTotals } from '../envelope/seal-body.js';
 import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
-import { toStorageError, type StorageErrorObserver } from '../storage/storage-errors.js';
-import { threadEntry } from '../threads/thread-entry.js';
-import { createThreadPool } from '../threads/thread-pool.js';
-import type { FromSealingThread, SealingThreadData, ToSealingThread } from './sealing-thread.js';
+import type { ThreadPool } from '../threads/thread-pool.js';
+import type { FromSealingThread, ToSealingThread } from './sealing-thread.js';
 
 const BATCH_BYTES = 256 * 1024;
 const MAX_BATCHES_IN_FLIGHT = 2;
-/** Sealed bytes between fdatasyncs: the disk gets the data as it comes, not all at commit. */
-const SYNC_EVERY_BYTES = 1024 * 1024;
-const THREAD_ENTRY = threadEntry('sealing-thread', import.meta.url);
+const SEALING = new URL('./sealing-thread.js', import.meta.url);
 
 export interface SealingRequest {
-  /** An existing empty file (a pending file of the object store) the sealed body is written to. */
-  readonly file: string;
   readonly sealing: BodySealingParams;
   readonly inspector: InspectorOptions;
 }
@@ -33,127 +32,146 @@ export interface SealedUpload {
   readonly report: InspectionReport;
 }
 
-export interface SealingThreads {
+export interface SealingUpload {
   /**
-   * A sink for one upload's plaintext. `result` settles when the sink has finished (the body is
-   * written and synced, the file closed) or failed; on failure the caller deletes the file.
+   * Plaintext in, the sealed envelope body out, in order. Fails (is destroyed) with the sealer's
+   * error or when its thread stops; destroying it (an aborted upload) makes the thread forget it.
    */
-  seal(request: SealingRequest): { sink: Writable; result: Promise<SealedUpload> };
-  /** Stops the threads; uploads still running fail. */
-  close(): Promise<void>;
+  readonly transform: Duplex;
+  /** Settles once the transform has flushed its last sealed bytes; rejects when it fails or is destroyed. */
+  readonly result: Promise<SealedUpload>;
 }
 
-/** A thread's failure as an error here; a full or failing disk is named and reported with the file. */
-function threadError(error: { message: string; code?: string; gatewayCode?: string }, file: string, observe: StorageErrorObserver | undefined): Error {
+export interface SealingThreads {
+  /** @throws Error when the thread pool is closed. */
+  seal(request: SealingRequest): SealingUpload;
+}
+
+/** A thread's failure as an error here: the gateway's own codes (ERR_ENVELOPE_SIZE) are kept. */
+function threadError(error: { message: string; code?: string; gatewayCode?: string }): Error {
   if (error.gatewayCode) return new GatewayError(error.gatewayCode as ErrorCode, error.message);
-  const failure = Object.assign(new Error(`sealing thread: ${error.message}`), error.code ? { code: error.code } : {});
-  return toStorageError(failure, { path: file, operation: 'seal' }, observe) as Error;
+  return Object.assign(new Error(`sealing thread: ${error.message}`), error.code ? { code: error.code } : {});
 }
 
-/**
- * @param options.threads at least 1; options.niceness for the threads (0 … 19).
- * @param options.onStorageError told when a thread's write fails for want of space or on a failing disk;
- *   the upload then fails with GatewayError ERR_STORAGE_FULL / ERR_STORAGE_UNAVAILABLE.
- */
-export function createSealingThreads(options: { threads: number; niceness: number; onStorageError?: StorageErrorObserver }): SealingThreads {
-  const workerData: SealingThreadData = { niceness: options.niceness };
-  const pool = createThreadPool<FromSealingThread>({ entry: THREAD_ENTRY, threads: options.threads, workerData });
-  let closed = false;
-
+/** @param options.threads the process's thread pool; uploads are sealed in its `bulk` lane. */
+export function createSealingThreads(options: { threads: ThreadPool<'bulk'> }): SealingThreads {
   return {
     seal(request) {
-      if (closed) throw new GatewayError('ERR_INTERNAL', 'the sealing threads are closed');
       const batchBytes = Math.max(BATCH_BYTES, request.sealing.segmentSize);
       const recycled: ArrayBuffer[] = [];
       let batch: Uint8Array | undefined;
       let filled = 0;
       let inFlight = 0;
-      let failure: Error | undefined;
-      let ended = false;
-      let finished = false;
-      /** A write or final waiting for an ack, the thread's answer, or a failure. */
-      let waiting: ((error?: Error) => void) | undefined;
+      /** The readable side is above its high-water mark: take no more plaintext until it is read. */
+      let readableFull = false;
+      /** A write whose chunk is not all in batches yet, or whose callback waits for room. */
+      let writing: { readonly chunk: Buffer; offset: number; readonly callback: (error?: Error | null) => void } | undefined;
+      /** The final callback, waiting for the last batch to be sent, then for the thread's 'done'. */
+      let finishing: ((error?: Error | null) => void) | undefined;
+      let endSent = false;
+      let settled = false;
       let settle!: { resolve: (sealed: SealedUpload) => void; reject: (error: Error) => void };
       const result = new Promise<SealedUpload>((resolve, reject) => (settle = { resolve, reject }));
-      result.catch(() => undefined); // the sink's own error is what the pipeline reports
+      result.catch(() => undefined); // the transform's own error is what the pipeline reports
 
-      const wake = (error?: Error): void => {
-        const next = waiting;
-        waiting = undefined;
-        next?.(error);
+      const pushSealed = (sealed: ArrayBuffer | undefined): void => {
+        if (sealed && !transform.push(Buffer.from(sealed))) readableFull = true;
       };
-      const fail = (error: Error): void => {
-        if (failure) return;
-        failure = error;
-        channel.close();
-        send({ type: 'abort', id }); // lets the thread forget the upload (a no-op if the thread is gone)
-        settle.reject(error);
-        wake(error);
-      };
-      const channel = pool.open({
+
+      const channel = options.threads.open<ToSealingThread, FromSealingThread>('bulk', SEALING, {
         onMessage(message) {
-          if (message.type === 'ack') {
+          if (message.type === 'sealed') {
             inFlight -= 1;
             if (message.recycle) recycled.push(message.recycle);
-            if (inFlight < MAX_BATCHES_IN_FLIGHT && !ended) wake();
+            pushSealed(message.sealed);
+            pump();
           } else if (message.type === 'done') {
-            finished = true;
+            pushSealed(message.sealed);
+            transform.push(null);
+            settled = true;
             channel.close();
             settle.resolve({ body: message.body, report: message.report });
-            wake();
+            const callback = finishing;
+            finishing = undefined;
+            callback?.();
           } else {
-            fail(threadError(message.error, request.file, options.onStorageError));
+            transform.destroy(threadError(message.error));
           }
         },
-        onStopped: (error) => fail(new Error(`sealing thread: ${error.message}`)),
+        onFailed: (error) => transform.destroy(new Error(`sealing thread: ${error.message}`)),
       });
-      const id = channel.id;
-      const send = (message: ToSealingThread, transfer: ArrayBuffer[] = []): void => channel.post(message, transfer);
-      send({ type: 'start', id, file: request.file, sealing: request.sealing, inspector: request.inspector, syncEveryBytes: SYNC_EVERY_BYTES });
+      channel.post({ type: 'start', sealing: request.sealing, inspector: request.inspector });
 
       const sendBatch = (): void => {
         const full = batch as Uint8Array;
-        send({ type: 'data', id, buffer: full.buffer as ArrayBuffer, length: filled }, [full.buffer as ArrayBuffer]);
+        channel.post({ type: 'data', buffer: full.buffer as ArrayBuffer, length: filled }, [full.buffer as ArrayBuffer]);
         inFlight += 1;
         batch = undefined;
         filled = 0;
       };
 
-      const sink = new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          if (failure) return callback(failure);
-          for (let offset = 0; offset < chunk.length; ) {
+      /** Moves the waiting write (or the end) along as far as the batches in flight and the readable side allow. */
+      function pump(): void {
+        if (writing) {
+          const current = writing;
+          for (;;) {
+            if (filled === batchBytes) {
+              if (inFlight >= MAX_BATCHES_IN_FLIGHT) return; // on with the thread's next answer
+              sendBatch();
+            }
+            if (current.offset === current.chunk.length) break;
             batch ??= new Uint8Array(recycled.pop() ?? new ArrayBuffer(batchBytes));
-            const take = Math.min(batchBytes - filled, chunk.length - offset);
-            batch.set(chunk.subarray(offset, offset + take), filled);
+            const take = Math.min(batchBytes - filled, current.chunk.length - current.offset);
+            batch.set(current.chunk.subarray(current.offset, current.offset + take), filled);
             filled += take;
-            offset += take;
-            if (filled === batchBytes) sendBatch();
+            current.offset += take;
           }
-          if (inFlight < MAX_BATCHES_IN_FLIGHT) return callback();
-          waiting = (error) => callback(error);
+          if (readableFull) return; // on when the readable side is read
+          writing = undefined;
+          current.callback();
+        } else if (finishing && !endSent) {
+          if (filled > 0) {
+            if (inFlight >= MAX_BATCHES_IN_FLIGHT) return;
+            sendBatch();
+          }
+          endSent = true;
+          channel.post({ type: 'end' });
+        }
+      }
+
+      const transform = new Duplex({
+        readableHighWaterMark: batchBytes,
+        write(chunk: Buffer, _encoding, callback) {
+          writing = { chunk, offset: 0, callback };
+          pump();
         },
         final(callback) {
-          if (failure) return callback(failure);
-          ended = true;
-          if (filled > 0) sendBatch();
-          waiting = (error) => callback(error);
-          send({ type: 'end', id });
+          finishing = callback;
+          pump();
+        },
+        read() {
+          readableFull = false;
+          pump();
         },
         destroy(error, callback) {
-          if (!failure && !finished) {
-            channel.close();
-            send({ type: 'abort', id });
+          if (!settled) {
+            settled = true;
+            channel.close(); // the thread forgets the upload (a no-op if the thread is gone)
             settle.reject(error ?? new Error('the upload was aborted'));
           }
+          const failure = error ?? new Error('the upload was aborted');
+          const waitingWrite = writing?.callback;
+          const waitingFinal = finishing;
+          writing = undefined;
+          finishing = undefined;
+          batch = undefined;
+          recycled.length = 0;
+          waitingWrite?.(failure);
+          waitingFinal?.(failure);
           callback(error);
         },
       });
-      return { sink, result };
-    },
-    async close() {
-      closed = true;
-      await pool.close();
+      return { transform, result };
     },
   };
 }

@@ -1,24 +1,24 @@
-// Sealing threads (transfer/sealing-threads.ts): real worker threads, real files. What a thread
-// seals must be exactly what the event loop would have sealed: an envelope the recipient opens to
-// the same bytes, with the same inspection report; failures and aborts lose nothing else.
+// Sealing threads (transfer/sealing-threads.ts) in real pool threads: plaintext in, sealed body out.
+// What a thread seals must be exactly what the event loop would have sealed: an envelope the
+// recipient opens to the same bytes, with the same inspection report. Failures and aborts fail the
+// transform and lose nothing else; a slow consumer holds the sender back; memory stays flat.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Readable, type Writable } from 'node:stream';
+import { Readable, Writable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDetachedEnvelopeEncryptor } from '../../gateway/envelope/encrypt-envelope.js';
 import { createInspector } from '../../gateway/inspect/create-inspector.js';
 import type { InspectorOptions } from '../../gateway/inspect/inspection-report.js';
+import { createThreadPool, type ThreadPool } from '../../gateway/threads/thread-pool.js';
 import { createSealingThreads, type SealingThreads } from '../../gateway/transfer/sealing-threads.js';
 import { BINDING_FIELDS, chunk, decryptEnvelope, DEFAULT_HOLDERS, devSigner } from '../envelope/envelope-fixtures.js';
+import type { EchoRequest } from '../threads/echo-thread.js';
 
 const INSPECTOR: InspectorOptions = {
   declared: { format: 'csv', subjects: 0, humanGeneticResources: false, deidentification: 'anonymised', category: 'research-other' },
   mode: 'sampled',
 };
+const MiB = 1024 * 1024;
 
 /** CSV-like text with a mainland identity number planted at `plantAt` (if given). */
 function csv(size: number, plantAt?: number): Buffer {
@@ -28,36 +28,43 @@ function csv(size: number, plantAt?: number): Buffer {
   return text;
 }
 
-let dir: string;
+let pool: ThreadPool<'bulk'>;
 let threads: SealingThreads;
-let fileCount = 0;
 
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'hetao-sealing-'));
-  threads = createSealingThreads({ threads: 2, niceness: 5 });
+beforeAll(() => {
+  pool = createThreadPool({ lanes: { bulk: { threads: 2, niceness: 5 } } });
+  threads = createSealingThreads({ threads: pool });
 });
 afterAll(async () => {
-  await threads.close();
-  await rm(dir, { recursive: true, force: true });
+  await pool.close();
 });
 
-async function emptyFile(): Promise<string> {
-  const file = path.join(dir, `body-${(fileCount += 1)}`);
-  await writeFile(file, '');
-  return file;
+/** A writable that keeps what it is given. */
+function collector(): Writable & { bytes(): Buffer } {
+  const pieces: Buffer[] = [];
+  const sink = new Writable({
+    write(piece: Buffer, _encoding, callback) {
+      pieces.push(piece);
+      callback();
+    },
+  });
+  return Object.assign(sink, { bytes: () => Buffer.concat(pieces) });
 }
 
 /** Seals `plaintext` (written in chunks of `writeSizes`) in a thread; returns the envelope and report. */
-async function sealInThread(plaintext: Buffer, options: { segmentSize?: number; writeSizes?: number[]; inspector?: InspectorOptions } = {}) {
+async function sealInThread(plaintext: Buffer, options: { segmentSize?: number; writeSizes?: number[]; on?: SealingThreads } = {}) {
   const encryptor = createDetachedEnvelopeEncryptor({ ...BINDING_FIELDS, ...(options.segmentSize ? { segmentSize: options.segmentSize } : {}) });
-  const file = await emptyFile();
-  const { sink, result } = threads.seal({ file, sealing: encryptor.sealing, inspector: options.inspector ?? INSPECTOR });
+  const { transform, result } = (options.on ?? threads).seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+  const body = collector();
   // Written buffers are reused at once by this writer: the thread must have taken its copy.
-  await pipeline(Readable.from(chunk(plaintext, options.writeSizes).map((piece) => Buffer.from(piece))), sink);
+  await pipeline(Readable.from(chunk(plaintext, options.writeSizes).map((piece) => Buffer.from(piece))), transform, body);
   const sealed = await result;
   const finished = await encryptor.finish({ holders: DEFAULT_HOLDERS, signer: devSigner, body: sealed.body });
-  const envelope = Buffer.concat([finished.prefix, await readFile(file)]);
-  return { envelope, sealed, finished };
+  return { envelope: Buffer.concat([finished.prefix, body.bytes()]), sealed, finished };
+}
+
+function write(stream: Duplex, bytes: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => stream.write(bytes, (error) => (error ? reject(error) : resolve())));
 }
 
 describe('sealing threads', () => {
@@ -67,8 +74,9 @@ describe('sealing threads', () => {
     ['one segment less a byte', 1023, 1024, [100]],
     ['exactly one segment', 1024, 1024, [1024]],
     ['a batch and a byte, odd chunks', 256 * 1024 + 1, 1024, [7, 4096, 65_537]],
-    ['3 MiB, default segments, TLS-sized chunks', 3 * 1024 * 1024 + 5, undefined, [16_384]],
-    ['segments larger than a batch', 1024 * 1024 + 3, 300 * 1024, [65_536, 1]],
+    ['3 MiB, default segments, TLS-sized chunks', 3 * MiB + 5, undefined, [16_384]],
+    ['segments larger than a batch', MiB + 3, 300 * 1024, [65_536, 1]],
+    ['one write of many batches', 2 * MiB + 9, undefined, [2 * MiB + 9]],
   ])('%s: the recipient opens the envelope to the same bytes, with the header the thread reported', async (_name, size, segmentSize, writeSizes) => {
     const plaintext = randomBytes(size);
     const { envelope, sealed, finished } = await sealInThread(plaintext, { ...(segmentSize ? { segmentSize } : {}), writeSizes });
@@ -79,16 +87,15 @@ describe('sealing threads', () => {
   });
 
   it('reports what the inspector on the event loop reports for the same bytes (an identity number found)', async () => {
-    const plaintext = csv(2 * 1024 * 1024, 300_000);
+    const plaintext = csv(2 * MiB, 300_000);
     const { sealed } = await sealInThread(plaintext, { writeSizes: [16_384, 999] });
     const local = createInspector(INSPECTOR);
     for (const piece of chunk(plaintext, [65_536])) local.write(piece);
-    const expected = local.finish();
-    expect(sealed.report).toEqual(expected);
+    expect(sealed.report).toEqual(local.finish());
     expect(sealed.report.findings.map((finding) => finding.kind)).toContain('mainland-id');
   });
 
-  it('seals many uploads at once on two threads, each to its own file', async () => {
+  it('seals many uploads at once on two threads, each to its own body', async () => {
     const inputs = Array.from({ length: 8 }, (_, i) => randomBytes(512 * 1024 + i * 4099));
     const results = await Promise.all(inputs.map((input, i) => sealInThread(input, { writeSizes: [16_384 + i] })));
     for (const [i, { envelope }] of results.entries()) {
@@ -98,57 +105,194 @@ describe('sealing threads', () => {
 
   it('an upload destroyed midway fails its result, and the thread goes on sealing others', async () => {
     const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-    const file = await emptyFile();
-    const { sink, result } = threads.seal({ file, sealing: encryptor.sealing, inspector: INSPECTOR });
-    const sinkError = new Promise((resolve) => sink.once('error', resolve));
-    await write(sink, randomBytes(600 * 1024));
-    sink.destroy(new Error('connection cut'));
-    expect(await sinkError).toMatchObject({ message: 'connection cut' });
+    const { transform, result } = threads.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+    const failed = new Promise((resolve) => transform.once('error', resolve));
+    transform.resume(); // its sealed output is dropped here
+    await write(transform, randomBytes(600 * 1024));
+    transform.destroy(new Error('connection cut'));
+    expect(await failed).toMatchObject({ message: 'connection cut' });
     await expect(result).rejects.toThrow('connection cut');
     const other = randomBytes(300 * 1024);
-    const { envelope } = await sealInThread(other);
-    expect((await decryptEnvelope(envelope)).plaintext.equals(other)).toBe(true);
+    expect((await decryptEnvelope((await sealInThread(other)).envelope)).plaintext.equals(other)).toBe(true);
   });
 
-  it('a file the thread cannot open fails the sink and its result with the reason', async () => {
+  it('a sealer that refuses its parameters fails the transform and its result with the gateway code', async () => {
     const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-    const missing = path.join(dir, 'no-such-folder', 'body');
-    const { sink, result } = threads.seal({ file: missing, sealing: encryptor.sealing, inspector: INSPECTOR });
-    await expect(pipeline(Readable.from([randomBytes(1024 * 1024)]), sink)).rejects.toThrow(/ENOENT/);
-    await expect(result).rejects.toThrow(/ENOENT/);
-    expect(existsSync(missing)).toBe(false);
+    const { transform, result } = threads.seal({ sealing: { ...encryptor.sealing, salt: new Uint8Array(5) }, inspector: INSPECTOR });
+    await expect(pipeline(Readable.from([randomBytes(MiB)]), transform, collector())).rejects.toMatchObject({ code: 'ERR_ENVELOPE_FORMAT', message: expect.stringMatching(/salt/) });
+    await expect(result).rejects.toMatchObject({ code: 'ERR_ENVELOPE_FORMAT' });
     const again = randomBytes(70_000);
     expect((await decryptEnvelope((await sealInThread(again)).envelope)).plaintext.equals(again)).toBe(true);
   });
+});
 
-  it('holds the writer back while batches are in flight (backpressure, not buffering)', async () => {
-    const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-    const file = await emptyFile();
-    const { sink, result } = threads.seal({ file, sealing: encryptor.sealing, inspector: INSPECTOR });
-    // Three full batches at once: the third waits for the thread to finish one.
-    let acknowledged = 0;
-    const writes = [0, 1, 2].map(() => write(sink, randomBytes(256 * 1024)).then(() => (acknowledged += 1)));
-    expect(acknowledged).toBe(0);
-    await Promise.all(writes);
-    expect(acknowledged).toBe(3);
-    sink.end();
-    await expect(result).resolves.toMatchObject({ body: { plaintextSize: 3 * 256 * 1024 } });
+/**
+ * Waits until nothing moves any more: an upload sealed whole on the same (one) thread afterwards means
+ * every message sent to it before was answered, in order, and its answers were handled here.
+ */
+async function settle(sealing: SealingThreads, state: () => readonly number[]): Promise<void> {
+  let before: string | undefined;
+  for (let now = state().join(); now !== before; now = state().join()) {
+    before = now;
+    await sealInThread(randomBytes(1000), { on: sealing });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe('backpressure', () => {
+  it('takes at most two batches ahead of the thread, and no more plaintext while its sealed side is unread', async () => {
+    const own = createThreadPool({ lanes: { bulk: { threads: 1 } } });
+    try {
+      const sealing = createSealingThreads({ threads: own });
+      const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
+      const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+      // Eight full batches at once: two go to the thread, a third when it answers the first; its sealed
+      // bytes fill the readable side (nobody reads it), and the rest wait for a reader.
+      let acknowledged = 0;
+      const writes = Array.from({ length: 8 }, () => write(transform, randomBytes(256 * 1024)).then(() => (acknowledged += 1)));
+      await settle(sealing, () => [acknowledged, transform.readableLength]);
+      expect(acknowledged).toBeGreaterThan(0);
+      expect(acknowledged).toBeLessThanOrEqual(3);
+      expect(transform.readableLength).toBeGreaterThanOrEqual(256 * 1024);
+      expect(transform.readableLength).toBeLessThan(4 * 256 * 1024);
+
+      const body = collector();
+      const piped = pipeline(transform, body);
+      await Promise.all(writes);
+      transform.end();
+      await piped;
+      await expect(result).resolves.toMatchObject({ body: { plaintextSize: 8 * 256 * 1024 } });
+      const finished = await encryptor.finish({ holders: DEFAULT_HOLDERS, signer: devSigner, body: (await result).body });
+      expect((await decryptEnvelope(Buffer.concat([finished.prefix, body.bytes()]))).plaintext.length).toBe(8 * 256 * 1024);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a slow consumer holds the sender back: little of a large source is read while the sealed side is not', async () => {
+    const own = createThreadPool({ lanes: { bulk: { threads: 1 } } });
+    const sealing = createSealingThreads({ threads: own });
+    try {
+      const total = 32 * MiB;
+      const pieces = Array.from({ length: 16 }, () => randomBytes(16_384));
+      let pulled = 0;
+      const source = Readable.from(
+        (function* () {
+          for (let i = 0; i < total / 16_384; i += 1) {
+            pulled += 16_384;
+            yield pieces[i % 16] as Buffer;
+          }
+        })(),
+      );
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let received = 0;
+      const store = new Writable({
+        highWaterMark: 64 * 1024,
+        write(piece: Buffer, _encoding, callback) {
+          received += piece.length;
+          void released.then(() => callback());
+        },
+      });
+      const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
+      const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+      const piped = pipeline(source, transform, store);
+
+      await settle(sealing, () => [pulled, transform.readableLength, transform.writableLength, received]);
+      expect(received).toBeGreaterThan(0);
+      // Two batches in flight, the readable side's high-water mark (a batch) and the streams' buffers.
+      expect(pulled).toBeLessThan(4 * MiB);
+      expect(transform.readableLength).toBeLessThan(MiB);
+
+      release();
+      await piped;
+      expect(pulled).toBe(total);
+      await expect(result).resolves.toMatchObject({ body: { plaintextSize: total } });
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('memory', () => {
+  it('stays flat over 256 MiB sealed: buffers held grow by less than 16 MiB, RSS by less than 64 MiB', async () => {
+    const own = createThreadPool({ lanes: { bulk: { threads: 1 } } });
+    try {
+      const sealing = createSealingThreads({ threads: own });
+      const pieces = Array.from({ length: 16 }, () => randomBytes(16_384));
+      /** Seals `total` bytes into a store that drops them; the peaks of RSS and array buffers seen on the way. */
+      const sealAndMeasure = async (total: number): Promise<{ rss: number; arrayBuffers: number }> => {
+        const start = process.memoryUsage();
+        const peak = { rss: start.rss, arrayBuffers: start.arrayBuffers };
+        const measure = (): void => {
+          const now = process.memoryUsage();
+          peak.rss = Math.max(peak.rss, now.rss);
+          peak.arrayBuffers = Math.max(peak.arrayBuffers, now.arrayBuffers);
+        };
+        let count = 0;
+        const source = Readable.from(
+          (function* () {
+            for (let i = 0; i < total / 16_384; i += 1) yield pieces[i % 16] as Buffer;
+          })(),
+        );
+        const store = new Writable({
+          write(_piece: Buffer, _encoding, callback) {
+            if ((count += 1) % 16 === 0) measure();
+            callback();
+          },
+        });
+        const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
+        const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+        await pipeline(source, transform, store);
+        measure();
+        expect((await result).body.plaintextSize).toBe(total);
+        return { rss: peak.rss - start.rss, arrayBuffers: peak.arrayBuffers - start.arrayBuffers };
+      };
+      await sealAndMeasure(64 * MiB); // the thread is up, its heap and the allocator warm
+      const growth = await sealAndMeasure(256 * MiB);
+      expect(growth.arrayBuffers).toBeLessThan(16 * MiB);
+      expect(growth.rss).toBeLessThan(64 * MiB);
+    } finally {
+      await own.close();
+    }
   });
 });
 
 describe('a sealing thread that stops', () => {
   it('fails the uploads it was sealing, with the reason; nothing hangs', async () => {
-    const own = createSealingThreads({ threads: 1, niceness: 0 });
+    const own = createThreadPool({ lanes: { bulk: { threads: 1 } } });
+    try {
+      const sealing = createSealingThreads({ threads: own });
+      const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
+      const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+      const failed = new Promise<Error>((resolve) => transform.once('error', resolve));
+      transform.resume();
+      await write(transform, randomBytes(300 * 1024));
+      // The lane's one thread is killed mid-upload (the test's own entry module exits it).
+      let exited!: (error: Error) => void;
+      const killer = own.open<EchoRequest, unknown>('bulk', new URL('../threads/echo-thread.js', import.meta.url), { onMessage: () => undefined, onFailed: (error) => exited(error) });
+      const killed = new Promise<Error>((resolve) => (exited = resolve));
+      killer.post({ kind: 'exit', code: 9 });
+      expect((await killed).message).toBe('a thread of the bulk lane stopped: exit code 9');
+      expect((await failed).message).toBe('sealing thread: a thread of the bulk lane stopped: exit code 9');
+      await expect(result).rejects.toThrow('sealing thread: a thread of the bulk lane stopped: exit code 9');
+      await expect(write(transform, randomBytes(1024))).rejects.toThrow();
+      // The lane starts another thread for the next upload.
+      const next = randomBytes(100_000);
+      expect((await decryptEnvelope((await sealInThread(next, { on: sealing })).envelope)).plaintext.equals(next)).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a closed pool fails the uploads still running, and refuses new ones', async () => {
+    const own = createThreadPool({ lanes: { bulk: { threads: 1 } } });
+    const sealing = createSealingThreads({ threads: own });
     const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-    const { sink, result } = own.seal({ file: await emptyFile(), sealing: encryptor.sealing, inspector: INSPECTOR });
-    sink.on('error', () => undefined);
-    await write(sink, randomBytes(300 * 1024));
+    const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+    transform.on('error', () => undefined);
     await own.close();
-    await expect(result).rejects.toThrow(/sealing thread: worker thread stopped/);
-    await expect(write(sink, randomBytes(1024))).rejects.toThrow(/sealing thread: worker thread stopped/);
+    await expect(result).rejects.toThrow('sealing thread: the thread pool was closed');
+    expect(() => sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR })).toThrow('the thread pool is closed');
   });
 });
-
-function write(sink: Writable, bytes: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => sink.write(bytes, (error) => (error ? reject(error) : resolve())));
-}
