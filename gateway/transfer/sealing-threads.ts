@@ -35,7 +35,8 @@ export interface SealedUpload {
 export interface SealingUpload {
   /**
    * Plaintext in, the sealed envelope body out, in order. Fails (is destroyed) with the sealer's
-   * error or when its thread stops; destroying it (an aborted upload) makes the thread forget it.
+   * GatewayError (ERR_ENVELOPE_SIZE…), or ERR_INTERNAL when its thread stops; destroying it (an
+   * aborted upload) makes the thread forget it.
    */
   readonly transform: Duplex;
   /** Settles once the transform has flushed its last sealed bytes; rejects when it fails or is destroyed. */
@@ -47,10 +48,13 @@ export interface SealingThreads {
   seal(request: SealingRequest): SealingUpload;
 }
 
-/** A thread's failure as an error here: the gateway's own codes (ERR_ENVELOPE_SIZE) are kept. */
-function threadError(error: { message: string; code?: string; gatewayCode?: string }): Error {
+/**
+ * A thread's failure as an error here: the gateway's own codes (ERR_ENVELOPE_SIZE) are kept; anything
+ * else is the gateway's fault (ERR_INTERNAL), never to be mistaken for a cut connection.
+ */
+function threadError(error: { message: string; code?: string; gatewayCode?: string }): GatewayError {
   if (error.gatewayCode) return new GatewayError(error.gatewayCode as ErrorCode, error.message);
-  return Object.assign(new Error(`sealing thread: ${error.message}`), error.code ? { code: error.code } : {});
+  return new GatewayError('ERR_INTERNAL', `sealing thread: ${error.message}`, error.code ? { code: error.code } : undefined);
 }
 
 /** @param options.threads the process's thread pool; uploads are sealed in its `bulk` lane. */
@@ -98,7 +102,7 @@ export function createSealingThreads(options: { threads: ThreadPool<'bulk'> }): 
             transform.destroy(threadError(message.error));
           }
         },
-        onFailed: (error) => transform.destroy(new Error(`sealing thread: ${error.message}`)),
+        onFailed: (error) => transform.destroy(threadError(error)),
       });
       channel.post({ type: 'start', sealing: request.sealing, inspector: request.inspector });
 

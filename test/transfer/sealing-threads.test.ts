@@ -274,7 +274,7 @@ describe('a sealing thread that stops', () => {
       const killed = new Promise<Error>((resolve) => (exited = resolve));
       killer.post({ kind: 'exit', code: 9 });
       expect((await killed).message).toBe('a thread of the bulk lane stopped: exit code 9');
-      expect((await failed).message).toBe('sealing thread: a thread of the bulk lane stopped: exit code 9');
+      expect(await failed).toMatchObject({ code: 'ERR_INTERNAL', message: 'sealing thread: a thread of the bulk lane stopped: exit code 9' });
       await expect(result).rejects.toThrow('sealing thread: a thread of the bulk lane stopped: exit code 9');
       await expect(write(transform, randomBytes(1024))).rejects.toThrow();
       // The lane starts another thread for the next upload.
@@ -292,7 +292,7 @@ describe('a sealing thread that stops', () => {
     const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
     transform.on('error', () => undefined);
     await own.close();
-    await expect(result).rejects.toThrow('sealing thread: the thread pool was closed');
+    await expect(result).rejects.toMatchObject({ code: 'ERR_INTERNAL', message: 'sealing thread: the thread pool was closed' });
     expect(() => sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR })).toThrow('the thread pool is closed');
   });
 });
