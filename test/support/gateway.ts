@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { parse, stringify } from 'yaml';
 import { loadConfig, type GatewayConfig } from '../../gateway/config.js';
-import { composeGateway, type RunningGateway } from '../../gateway/app/compose-gateway.js';
+import { composeGateway, type GatewayBackends, type RunningGateway } from '../../gateway/app/compose-gateway.js';
 import { createLogger } from '../../gateway/ops/logger.js';
 import { POLICY_DIR, REGISTRY_FILE, devFile, zoneCaBundle, type ClientIdentity } from './dev-pki.js';
 
@@ -27,7 +27,11 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startTestGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+/**
+ * @param env settings over the test defaults (HETAO_* variables).
+ * @param backends back-ends in place of the configured ones, e.g. `openObjectStore` for another object store.
+ */
+export async function startTestGateway(env: Record<string, string> = {}, backends: GatewayBackends = {}): Promise<TestGateway> {
   const dir = await mkdtemp(path.join(tmpdir(), 'hetao-test-'));
   const registryFile = path.join(dir, 'registry.yaml');
   const crlFile = path.join(dir, 'zone-crl.pem');
@@ -55,7 +59,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
       callback();
     },
   });
-  const gateway = await composeGateway(config, createLogger({ level: config.logLevel, destination }));
+  const gateway = await composeGateway(config, createLogger({ level: config.logLevel, destination }), backends);
   return {
     gateway,
     config,

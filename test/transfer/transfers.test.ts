@@ -1,19 +1,27 @@
 // The transfer pipeline end to end over real mTLS: decide, stream up, inspect, encrypt, store,
 // download (with Range), decrypt with the recipient's key, confirm receipt; and every way it fails.
+// The uploads and downloads run on two object stores: the filesystem store the gateway is configured
+// with, and the test-only memory store handed to composeGateway (what adding a store takes).
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { ObjectStore } from '../../gateway/storage/object-store.js';
 import { devIdentity, type ClientIdentity } from '../support/dev-pki.js';
 import { call, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { createMemoryObjectStore } from '../support/memory-object-store.js';
 import { createTransfer, decrypt, download, encryptionKey, jwksOf, sha256, upload } from '../support/transfers.js';
 
+/** On the filesystem store: every test. */
 let gw: TestGateway;
+/** On the memory store: the upload and download tests again. */
+let onMemory: TestGateway;
+const memoryStore: ObjectStore = createMemoryObjectStore();
 beforeAll(async () => {
-  gw = await startTestGateway();
+  [gw, onMemory] = await Promise.all([startTestGateway(), startTestGateway({}, { openObjectStore: async () => memoryStore })]);
 });
 afterAll(async () => {
-  await gw?.close();
+  await Promise.all([gw?.close(), onMemory?.close()]);
 });
 
 const hospital = devIdentity('institutions/sz-hospital');
@@ -26,8 +34,8 @@ const regulator = devIdentity('people/regulator-wang');
 const MARKER = 'PLAINTEXT-MARKER-7f3a9c';
 
 /** Waits for a queued transfer's worker stage to make it available. */
-async function availableSoon(id: string, sender: ClientIdentity = hospital): Promise<void> {
-  await vi.waitFor(async () => expect((await call(gw.gateway.apiUrl, sender, `/v1/transfers/${id}`)).body.status).toBe('available'), { timeout: 10_000, interval: 50 });
+async function availableSoon(apiUrl: string, id: string, sender: ClientIdentity = hospital): Promise<void> {
+  await vi.waitFor(async () => expect((await call(apiUrl, sender, `/v1/transfers/${id}`)).body.status).toBe('available'), { timeout: 10_000, interval: 50 });
 }
 
 function vcf(samples: number, rows: number): Buffer {
@@ -120,32 +128,113 @@ const CATEGORIES = [
   },
 ];
 
-describe.each(CATEGORIES)('round trip: $name', ({ sender, content, manifest, recipient }) => {
-  it('is decided, uploaded, downloaded, decrypted by the recipient and confirmed', async () => {
-    const created = await createTransfer(gw.gateway.apiUrl, sender, manifest(content));
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const id = created.body.id as string;
-    expect(created.body).toMatchObject({ status: 'authorized', upload: { method: 'PUT', href: `/v1/transfers/${id}/content` } });
+/** An anonymised CSV transfer between two Shenzhen Park institutions, created and ready for upload. */
+async function anonymisedTransfer(apiUrl: string, content: Buffer, declared: Record<string, unknown> = {}): Promise<string> {
+  const manifest = manifestFor(content, {
+    recipient: 'hetao-sz-institute',
+    consent: { basis: 'not-personal-information' },
+    dataset: { category: 'research-other', format: 'csv', classification: { level: 'L2' }, deidentification: 'anonymised', subjects: 2000, ...declared },
+  });
+  const created = await createTransfer(apiUrl, hospital, manifest);
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return created.body.id as string;
+}
 
-    const uploaded = await upload(gw.gateway.apiUrl, sender, id, content);
-    // Obligations asking for full inspection send the transfer down the queued path (inline here: no Redis).
-    const queued = created.body.obligations && (created.body.obligations as { fullInspection?: boolean }).fullInspection === true;
-    expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(queued ? 202 : 200);
-    expect(uploaded.body).toMatchObject({ status: queued ? 'queued' : 'available', content: { plaintextSize: content.length, plaintextSha256: sha256(content) } });
-    if (queued) await availableSoon(id, sender);
+/** The files of a transfer's envelope in the filesystem gateway's data folder (temporary ones included). */
+async function envelopeFiles(id: string): Promise<string[]> {
+  return (await readdir(path.join(gw.config.dataDir, 'envelopes')).catch(() => [])).filter((name) => name.includes(id));
+}
 
-    const envelope = await download(gw.gateway.apiUrl, recipient, id);
-    expect(envelope.status).toBe(200);
-    expect(envelope.headers['content-type']).toBe('application/vnd.hetao.envelope');
-    const plaintext = await decrypt(envelope.bytes, encryptionKey(recipient.name.split('/')[1] as string), await jwksOf(gw.gateway.apiUrl, recipient));
-    expect(plaintext.equals(content)).toBe(true);
+/** The gateway each store runs in, and the envelope objects of a transfer it holds. */
+const STORES = [
+  { name: 'filesystem store', gateway: (): TestGateway => gw, envelopeObjects: envelopeFiles },
+  { name: 'memory store', gateway: (): TestGateway => onMemory, envelopeObjects: async (id: string) => (await memoryStore.list('envelopes')).filter((key) => key.includes(id)) },
+];
 
-    const receipt = await call(gw.gateway.apiUrl, recipient, `/v1/transfers/${id}/receipt`, { method: 'POST', json: { sha256: sha256(plaintext) } });
-    expect(receipt.body).toMatchObject({ status: 'received' });
-    const record = await call(gw.gateway.apiUrl, sender, `/v1/transfers/${id}`);
-    expect((record.body.history as { status: string }[]).map((h) => h.status)).toEqual(
-      queued ? ['authorized', 'uploading', 'queued', 'processing', 'available', 'received'] : ['authorized', 'uploading', 'available', 'received'],
-    );
+describe.each(STORES)('uploads and downloads on the $name', ({ gateway, envelopeObjects }) => {
+  const api = (): string => gateway().gateway.apiUrl;
+
+  describe.each(CATEGORIES)('round trip: $name', ({ sender, content, manifest, recipient }) => {
+    it('is decided, uploaded, downloaded, decrypted by the recipient and confirmed', async () => {
+      const created = await createTransfer(api(), sender, manifest(content));
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const id = created.body.id as string;
+      expect(created.body).toMatchObject({ status: 'authorized', upload: { method: 'PUT', href: `/v1/transfers/${id}/content` } });
+
+      const uploaded = await upload(api(), sender, id, content);
+      // Obligations asking for full inspection send the transfer down the queued path (inline here: no Redis).
+      const queued = created.body.obligations && (created.body.obligations as { fullInspection?: boolean }).fullInspection === true;
+      expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(queued ? 202 : 200);
+      expect(uploaded.body).toMatchObject({ status: queued ? 'queued' : 'available', content: { plaintextSize: content.length, plaintextSha256: sha256(content) } });
+      if (queued) await availableSoon(api(), id, sender);
+
+      const envelope = await download(api(), recipient, id);
+      expect(envelope.status).toBe(200);
+      expect(envelope.headers['content-type']).toBe('application/vnd.hetao.envelope');
+      const plaintext = await decrypt(envelope.bytes, encryptionKey(recipient.name.split('/')[1] as string), await jwksOf(api(), recipient));
+      expect(plaintext.equals(content)).toBe(true);
+
+      const receipt = await call(api(), recipient, `/v1/transfers/${id}/receipt`, { method: 'POST', json: { sha256: sha256(plaintext) } });
+      expect(receipt.body).toMatchObject({ status: 'received' });
+      const record = await call(api(), sender, `/v1/transfers/${id}`);
+      expect((record.body.history as { status: string }[]).map((h) => h.status)).toEqual(
+        queued ? ['authorized', 'uploading', 'queued', 'processing', 'available', 'received'] : ['authorized', 'uploading', 'available', 'received'],
+      );
+    });
+  });
+
+  // Small uploads are sealed on the event loop, large ones (over 1 MiB) in a sealing thread.
+  describe.each([
+    ['small', 2000],
+    ['large, sealed in a thread', 150_000],
+  ])('upload failures keep nothing (%s)', (_size, rows) => {
+    it.each([
+      ['fewer bytes than declared', (c: Buffer) => c.subarray(0, c.length - 1), 'ERR_TRANSFER_SIZE_MISMATCH'],
+      ['more bytes than declared', (c: Buffer) => Buffer.concat([c, Buffer.from('x')]), 'ERR_TRANSFER_SIZE_MISMATCH'],
+      ['bytes that do not match the declared SHA-256', (c: Buffer) => Buffer.from(c.toString().replace('site-1', 'site-9')), 'ERR_TRANSFER_DIGEST_MISMATCH'],
+    ])('%s → 422, nothing stored, the transfer can be uploaded again', async (_label, mutate, code) => {
+      const content = csv(rows);
+      const id = await anonymisedTransfer(api(), content);
+      const result = await upload(api(), hospital, id, mutate(content));
+      expect(result.status).toBe(422);
+      expect(result.body.code).toBe(code);
+      expect(await envelopeObjects(id)).toEqual([]);
+      const record = await call(api(), hospital, `/v1/transfers/${id}`);
+      expect(record.body.status).toBe('authorized');
+      expect((await upload(api(), hospital, id, content)).body.status).toBe('available');
+      expect(await envelopeObjects(id)).toHaveLength(2); // header and body, in the store under test
+    });
+
+    it('leaves nothing visible when the connection is cut mid-upload', async () => {
+      const content = csv(rows);
+      const id = await anonymisedTransfer(api(), content);
+      const body = new PassThrough();
+      const pending = upload(api(), hospital, id, body).catch((error: unknown) => error);
+      body.write(content.subarray(0, content.length >> 1));
+      await vi.waitFor(async () => expect((await call(api(), hospital, `/v1/transfers/${id}`)).body.status).toBe('uploading'), { timeout: 5000, interval: 20 });
+      body.destroy(new Error('cable cut'));
+      await pending;
+      await vi.waitFor(async () => expect((await call(api(), hospital, `/v1/transfers/${id}`)).body.status).toBe('authorized'), { timeout: 5000, interval: 20 });
+      expect(await envelopeObjects(id)).toEqual([]);
+      expect((await download(api(), devIdentity('institutions/hetao-sz-institute'), id)).status).toBe(409);
+    });
+  });
+
+  describe('download', () => {
+    it('resumes with Range', async () => {
+      const content = csv(30_000);
+      const id = await anonymisedTransfer(api(), content);
+      await upload(api(), hospital, id, content);
+      const whole = await download(api(), institute, id);
+      const cut = 100_000;
+      const rest = await download(api(), institute, id, { range: `bytes=${cut}-` });
+      expect(rest.status).toBe(206);
+      expect(rest.headers['content-range']).toBe(`bytes ${cut}-${whole.bytes.length - 1}/${whole.bytes.length}`);
+      expect(Buffer.concat([whole.bytes.subarray(0, cut), rest.bytes]).equals(whole.bytes)).toBe(true);
+      const header = await download(api(), institute, id, { range: 'bytes=0-7' });
+      expect(header.bytes.toString()).toBe('HETAOENV');
+      expect((await download(api(), institute, id, { range: `bytes=${whole.bytes.length + 5}-` })).status).toBe(416);
+    });
   });
 });
 
@@ -171,62 +260,10 @@ describe('policy', () => {
   });
 });
 
-/** An anonymised CSV transfer between two Shenzhen Park institutions, created and ready for upload. */
-async function anonymisedTransfer(content: Buffer, declared: Record<string, unknown> = {}): Promise<string> {
-  const manifest = manifestFor(content, {
-    recipient: 'hetao-sz-institute',
-    consent: { basis: 'not-personal-information' },
-    dataset: { category: 'research-other', format: 'csv', classification: { level: 'L2' }, deidentification: 'anonymised', subjects: 2000, ...declared },
-  });
-  const created = await createTransfer(gw.gateway.apiUrl, hospital, manifest);
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return created.body.id as string;
-}
-
-async function envelopeFiles(id: string): Promise<string[]> {
-  return (await readdir(path.join(gw.config.dataDir, 'envelopes')).catch(() => [])).filter((name) => name.includes(id));
-}
-
-// Small uploads are sealed on the event loop, large ones (over 1 MiB) in a sealing thread.
-describe.each([
-  ['small', 2000],
-  ['large, sealed in a thread', 150_000],
-])('upload failures keep nothing (%s)', (_size, rows) => {
-  it.each([
-    ['fewer bytes than declared', (c: Buffer) => c.subarray(0, c.length - 1), 'ERR_TRANSFER_SIZE_MISMATCH'],
-    ['more bytes than declared', (c: Buffer) => Buffer.concat([c, Buffer.from('x')]), 'ERR_TRANSFER_SIZE_MISMATCH'],
-    ['bytes that do not match the declared SHA-256', (c: Buffer) => Buffer.from(c.toString().replace('site-1', 'site-9')), 'ERR_TRANSFER_DIGEST_MISMATCH'],
-  ])('%s → 422, nothing stored, the transfer can be uploaded again', async (_label, mutate, code) => {
-    const content = csv(rows);
-    const id = await anonymisedTransfer(content);
-    const result = await upload(gw.gateway.apiUrl, hospital, id, mutate(content));
-    expect(result.status).toBe(422);
-    expect(result.body.code).toBe(code);
-    expect(await envelopeFiles(id)).toEqual([]);
-    const record = await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${id}`);
-    expect(record.body.status).toBe('authorized');
-    expect((await upload(gw.gateway.apiUrl, hospital, id, content)).body.status).toBe('available');
-  });
-
-  it('leaves nothing visible when the connection is cut mid-upload', async () => {
-    const content = csv(rows);
-    const id = await anonymisedTransfer(content);
-    const body = new PassThrough();
-    const pending = upload(gw.gateway.apiUrl, hospital, id, body).catch((error: unknown) => error);
-    body.write(content.subarray(0, content.length >> 1));
-    await vi.waitFor(async () => expect((await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${id}`)).body.status).toBe('uploading'), { timeout: 5000, interval: 20 });
-    body.destroy(new Error('cable cut'));
-    await pending;
-    await vi.waitFor(async () => expect((await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${id}`)).body.status).toBe('authorized'), { timeout: 5000, interval: 20 });
-    expect(await envelopeFiles(id)).toEqual([]);
-    expect((await download(gw.gateway.apiUrl, devIdentity('institutions/hetao-sz-institute'), id)).status).toBe(409);
-  });
-});
-
 describe('access', () => {
   it('gives a third institution 403 on record and download', async () => {
     const content = csv(100);
-    const id = await anonymisedTransfer(content);
+    const id = await anonymisedTransfer(gw.gateway.apiUrl, content);
     await upload(gw.gateway.apiUrl, hospital, id, content);
     expect((await download(gw.gateway.apiUrl, trialCentre, id)).status).toBe(403);
     expect((await call(gw.gateway.apiUrl, trialCentre, `/v1/transfers/${id}`)).status).toBe(403);
@@ -234,7 +271,7 @@ describe('access', () => {
 
   it('lets a regulator read the record but not download without an escrow obligation', async () => {
     const content = csv(100);
-    const id = await anonymisedTransfer(content);
+    const id = await anonymisedTransfer(gw.gateway.apiUrl, content);
     await upload(gw.gateway.apiUrl, hospital, id, content);
     expect((await call(gw.gateway.apiUrl, regulator, `/v1/transfers/${id}`)).status).toBe(200);
     expect((await download(gw.gateway.apiUrl, hgrOffice, id)).status).toBe(403);
@@ -247,7 +284,7 @@ describe('access', () => {
     const id = created.body.id as string;
     expect(created.body.obligations).toMatchObject({ escrowTo: ['nhc-hgr-office'] });
     expect((await upload(gw.gateway.apiUrl, hospital, id, genomics.content)).status).toBe(202);
-    await availableSoon(id);
+    await availableSoon(gw.gateway.apiUrl, id);
     const envelope = await download(gw.gateway.apiUrl, hgrOffice, id);
     expect(envelope.status).toBe(200);
     const plaintext = await decrypt(envelope.bytes, encryptionKey('nhc-hgr-office'), await jwksOf(gw.gateway.apiUrl, hgrOffice));
@@ -257,27 +294,10 @@ describe('access', () => {
   });
 });
 
-describe('download', () => {
-  it('resumes with Range', async () => {
-    const content = csv(30_000);
-    const id = await anonymisedTransfer(content);
-    await upload(gw.gateway.apiUrl, hospital, id, content);
-    const whole = await download(gw.gateway.apiUrl, institute, id);
-    const cut = 100_000;
-    const rest = await download(gw.gateway.apiUrl, institute, id, { range: `bytes=${cut}-` });
-    expect(rest.status).toBe(206);
-    expect(rest.headers['content-range']).toBe(`bytes ${cut}-${whole.bytes.length - 1}/${whole.bytes.length}`);
-    expect(Buffer.concat([whole.bytes.subarray(0, cut), rest.bytes]).equals(whole.bytes)).toBe(true);
-    const header = await download(gw.gateway.apiUrl, institute, id, { range: 'bytes=0-7' });
-    expect(header.bytes.toString()).toBe('HETAOENV');
-    expect((await download(gw.gateway.apiUrl, institute, id, { range: `bytes=${whole.bytes.length + 5}-` })).status).toBe(416);
-  });
-});
-
 describe('receipt and cancel', () => {
   it('records a receipt with the wrong digest as failed and keeps the transfer available', async () => {
     const content = csv(100);
-    const id = await anonymisedTransfer(content);
+    const id = await anonymisedTransfer(gw.gateway.apiUrl, content);
     await upload(gw.gateway.apiUrl, hospital, id, content);
     const wrong = await call(gw.gateway.apiUrl, institute, `/v1/transfers/${id}/receipt`, { method: 'POST', json: { sha256: '0'.repeat(64) } });
     expect(wrong.status).toBe(422);
@@ -288,7 +308,7 @@ describe('receipt and cancel', () => {
 
   it('lets the sender cancel before receipt, deleting the content', async () => {
     const content = csv(100);
-    const id = await anonymisedTransfer(content);
+    const id = await anonymisedTransfer(gw.gateway.apiUrl, content);
     await upload(gw.gateway.apiUrl, hospital, id, content);
     expect(await envelopeFiles(id)).toHaveLength(2);
     const cancelled = await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${id}`, { method: 'DELETE' });
@@ -301,7 +321,7 @@ describe('receipt and cancel', () => {
 describe('inspection', () => {
   it('quarantines identity numbers in data declared anonymised: the recipient never sees it, the sender is told why', async () => {
     const content = csv(2000, ` ${mainlandId('11010519491231002')}`);
-    const id = await anonymisedTransfer(content);
+    const id = await anonymisedTransfer(gw.gateway.apiUrl, content);
     const result = await upload(gw.gateway.apiUrl, hospital, id, content);
     expect(result.body.status).toBe('quarantined');
     expect(JSON.stringify(result.body.inspection)).toMatch(/identit/i);
