@@ -82,7 +82,10 @@ describe('production mode', () => {
         HETAO_TLS_CA: await copy('zone-ca-bundle.dev-only.pem', 'ca.pem'),
         HETAO_TLS_CRL: await copy('zone-crl.dev-only.pem', 'crl.pem'),
       });
-      await expect(composeGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+      await expect(composeGateway(config, createLogger({ level: 'silent' }))).rejects.toMatchObject({
+        code: 'ERR_CONFIG_INVALID',
+        details: { devFiles: [], devCertificates: expect.arrayContaining([expect.stringContaining('DEVELOPMENT ONLY')]) },
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { createBoundedShutdown, NOTHING_LEFT, type ShutdownOutcome } from './bounded-shutdown.js';
 import type { GatewayConfig } from '../config.js';
 import { createConnectionAuthenticator } from '../identity/authenticate-connection.js';
-import { refuseDevelopmentTls } from '../identity/development-material.js';
+import { refuseDevelopmentKeys, refuseDevelopmentTls } from '../identity/development-material.js';
 import { loadRegistry } from '../identity/registry.js';
 import { loadTlsMaterial } from '../identity/tls-material.js';
 import { countTransferEvents } from '../ops/count-transfer-events.js';
@@ -30,6 +30,7 @@ import { createStageCoordinator } from '../transfer/stage-coordinator.js';
 import { createStageResults } from '../transfer/stage-results.js';
 import { createBulkLane } from '../transfer/bulk-lane.js';
 import { createSealingThreads } from '../transfer/sealing-threads.js';
+import { createThreadPool } from '../threads/thread-pool.js';
 import { BULK_UPLOAD_BYTES } from '../transfer/upload-transfer.js';
 import { buildApiApp } from '../http/api-app.js';
 import { buildOpsApp } from '../http/ops-app.js';
@@ -77,9 +78,12 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   const signer = await loadSigner(config);
   const processingKey = await loadProcessingKey(config);
   const pushTls = await loadPushTls(config);
+  const threads = createGatewayThreads(config.sealingThreads);
+  opened.push(() => threads.close());
   const journal = await createAuditJournal({
     dir: path.join(config.dataDir, 'audit'),
     signer,
+    threads,
     onStorageError,
     checkpointIntervalMs: AUDIT_CHECKPOINT_MS,
     onRecover: (recovery) => logger.warn({ recovery }, 'audit journal: a torn last line from a crash was cut off'),
@@ -100,6 +104,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     (after) => apiServer?.setSecureContext({ key: after.key, cert: after.cert, ca: after.ca, ...(after.crl ? { crl: [...after.crl] } : {}) }),
   );
   opened.push(() => tls.close());
+  refuseDevelopmentKeys(config);
   const registry = await observe('registry', [watchFile(config.registryFile)], () => loadRegistry(config.registryFile));
   opened.push(() => registry.close());
   const policies = await observe('policy', [{ folder: config.policyDir, accept: (name) => name.endsWith(POLICY_FILE_SUFFIX) }], () =>
@@ -107,15 +112,14 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   );
   opened.push(() => policies.close());
 
-  const objects = await (backends.openObjectStore ?? openFilesystemStore)(config, { onStorageError, role: 'gateway' });
+  const objects = await (backends.openObjectStore ?? openFilesystemStore)(config, { onStorageError, role: 'gateway', threads });
   opened.push(() => objects.close());
   const records = await openFileRecordStore(objects);
   opened.push(() => records.close());
   const queue = createStageQueueFor(config);
   opened.push(() => queue.close(AbortSignal.timeout(config.shutdownGraceMs)));
   const bulkLane = createBulkLane({ chunksPerTurn: config.queue.bulkChunksPerTurn });
-  const sealingThreads = config.sealingThreads > 0 ? createSealingThreads({ threads: config.sealingThreads, niceness: SEALING_THREAD_NICENESS, onStorageError }) : undefined;
-  if (sealingThreads) opened.push(() => sealingThreads.close());
+  const sealingThreads = config.sealingThreads > 0 ? createSealingThreads({ threads }) : undefined;
   const lookupInstitution = (id: string) => registry.current().institutions.get(id);
 
   const events = createTransferEvents((error, event) => logger.error({ err: error, event: event.type }, 'a transfer event subscriber failed'));
@@ -262,6 +266,8 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       shutdown.deadline('requests').addEventListener('abort', cutRequests, { once: true });
       await shutdown.step('api', 'drain', () => api.close());
       shutdown.deadline('requests').removeEventListener('abort', cutRequests);
+      // A request cut at the deadline may still be saving its last change: it is journaled before the journal closes.
+      await shutdown.step('transfers', 'drain', () => transfers.settled());
       await shutdown.step('ops', 'drain', () => ops.close());
       // Running stages finish (inline) or hand their jobs back (BullMQ) before the journal closes.
       await shutdown.step('queue', 'drain', (deadline) => queue.close(deadline));
@@ -271,16 +277,25 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       );
       // A final checkpoint covers every entry written before shutdown.
       await shutdown.step('journal', 'final', () => journal.close());
-      if (sealingThreads) await shutdown.step('sealing-threads', 'final', () => sealingThreads.close());
       await shutdown.step('records', 'final', () => records.close());
       await shutdown.step('object-store', 'final', () => objects.close());
+      await shutdown.step('threads', 'final', () => threads.close());
       return shutdown.finish();
     },
   };
 }
 
-/** Sealing is bulk work: below the event loop, which serves every small request (Unix niceness). */
-const SEALING_THREAD_NICENESS = 10;
+/**
+ * The process's one thread pool: `io` for durable file steps (store writes, journal appends, the
+ * journal's start-up scan), `bulk` for sealing large uploads, below the event loop that serves every
+ * small request (Unix niceness 10). Threads start when first needed.
+ */
+export function createGatewayThreads(sealingThreads: number) {
+  return createThreadPool({ lanes: { io: { threads: IO_THREADS }, bulk: { threads: Math.max(1, sealingThreads), niceness: 10 } } });
+}
+
+/** Durable steps on one disk gain little from more; journal appends share them with store writes. */
+const IO_THREADS = 3;
 
 function urlHost(address: AddressInfo): string {
   return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

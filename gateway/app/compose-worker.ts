@@ -8,6 +8,7 @@ import { createBoundedShutdown, type ShutdownOutcome } from './bounded-shutdown.
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { buildOpsApp } from '../http/ops-app.js';
+import { refuseDevelopmentKeys } from '../identity/development-material.js';
 import { loadRegistry } from '../identity/registry.js';
 import { createMetrics } from '../ops/metrics.js';
 import { createStorageErrorReporter } from '../ops/report-storage-errors.js';
@@ -17,6 +18,7 @@ import { createStageResults } from '../transfer/stage-results.js';
 import { loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
 import { openFilesystemStore } from './object-stores.js';
 import { observeReloads } from './observed-reloads.js';
+import { createThreadPool } from '../threads/thread-pool.js';
 import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './start-stage-workers.js';
 
 export interface RunningWorker {
@@ -28,12 +30,14 @@ export interface RunningWorker {
 export async function composeWorker(config: GatewayConfig, logger: Logger): Promise<RunningWorker> {
   if (!config.redisUrl) throw new GatewayError('ERR_CONFIG_INVALID', 'a worker process needs REDIS_URL (without Redis every stage runs inside the gateway)');
   if (config.queue.workers < 1) throw new GatewayError('ERR_CONFIG_INVALID', 'HETAO_QUEUE_WORKERS must be at least 1 for a worker process');
+  refuseDevelopmentKeys(config);
   const metrics = createMetrics();
   const signer = await loadSigner(config);
   const processingKey = await loadProcessingKey(config);
   const pushTls = await loadPushTls(config);
   const registry = await observeReloads({ config, metrics, logger })('registry', [watchFile(config.registryFile)], () => loadRegistry(config.registryFile));
-  const objects = await openFilesystemStore(config, { onStorageError: createStorageErrorReporter(metrics, logger), role: 'worker' });
+  const threads = createThreadPool({ lanes: { io: { threads: WORKER_IO_THREADS } } });
+  const objects = await openFilesystemStore(config, { onStorageError: createStorageErrorReporter(metrics, logger), role: 'worker', threads });
   const queue = createStageQueueFor(config);
   startStageWorkers({
     config,
@@ -60,6 +64,7 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
     // Bounded like a stop: an unreachable Redis must not keep a worker that failed to start alive.
     await queue.close(AbortSignal.timeout(config.shutdownGraceMs)).catch(() => undefined);
     await objects.close();
+    await threads.close();
     throw error;
   }
   const address = ops.server.address() as AddressInfo;
@@ -72,7 +77,11 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
       await shutdown.step('queue', 'drain', (deadline) => queue.close(deadline));
       await shutdown.step('ops', 'final', () => ops.close());
       await shutdown.step('object-store', 'final', () => objects.close());
+      await shutdown.step('threads', 'final', () => threads.close());
       return shutdown.finish();
     },
   };
 }
+
+/** A worker writes only stage results (small durable files): one thread does. */
+const WORKER_IO_THREADS = 1;

@@ -8,16 +8,14 @@ import type { GatewayConfig } from '../config.js';
 import type { PushTls } from '../delivery/push-envelope.js';
 import { createGatewaySigner, type GatewaySigner } from '../envelope/gateway-signer.js';
 import { GatewayError } from '../errors.js';
-import { refuseDevelopmentKeys } from '../identity/development-material.js';
 
 const readConfigured = (file: string, what: string): Promise<string> =>
   readFile(file, 'utf8').catch((cause: unknown) => {
     throw new GatewayError('ERR_CONFIG_INVALID', `${file} (${what}) cannot be read`, { file }, { cause });
   });
 
-/** @throws GatewayError ERR_CONFIG_INVALID: unreadable key files, development keys in production. */
+/** @throws GatewayError ERR_CONFIG_INVALID: unreadable key files. */
 export async function loadSigner(config: GatewayConfig): Promise<GatewaySigner> {
-  refuseDevelopmentKeys(config);
   const signingKeyPem = await readConfigured(config.signingKeyFile, 'HETAO_SIGNING_KEY');
   const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readConfigured(file, 'HETAO_PREVIOUS_SIGNING_KEYS')));
   return createGatewaySigner(signingKeyPem, { previousPublicKeys });

@@ -46,11 +46,21 @@ const DAY_MS = 86_400_000;
 const EXPIRABLE: readonly TransferStatus[] = ['authorized', 'available', 'delivered', 'received', 'quarantined'];
 
 export function createTransferService(deps: TransferServiceDependencies) {
+  /** Operations that may still save a record and emit its event: a stop waits for them (`settled`). */
+  const running = new Set<Promise<unknown>>();
+  const tracked = <T>(work: Promise<T>): Promise<T> => {
+    running.add(work);
+    void work.then(
+      () => running.delete(work),
+      () => running.delete(work),
+    );
+    return work;
+  };
   const locks = new Map<string, Promise<unknown>>();
   /** Operations on one transfer run one at a time; different transfers run in parallel. */
   const exclusive = async <T>(id: string, work: () => Promise<T>): Promise<T> => {
     const previous = locks.get(id) ?? Promise.resolve();
-    const run = previous.then(work, work);
+    const run = tracked(previous.then(work, work));
     const settled = run.catch(() => undefined);
     locks.set(id, settled);
     try {
@@ -119,43 +129,56 @@ export function createTransferService(deps: TransferServiceDependencies) {
   /** Stage `stage` is the next one pending on `record`. */
   const isNextStage = (record: TransferRecord, stage: 'inspect' | 'deliver'): boolean => record.pendingStages?.[0] === stage;
 
+  const createTransfer = async (caller: Caller, manifestBody: unknown): Promise<TransferRecord> => {
+    if (caller.role !== 'institution') throw new GatewayError('ERR_TRANSFER_FORBIDDEN', 'transfers are sent by institutions (lab systems), not by people');
+    const sender = deps.lookupInstitution(caller.institution);
+    if (!sender) throw new GatewayError('ERR_IDENTITY_NOT_REGISTERED', `${caller.institution} is not registered`);
+    const now = deps.clock();
+    const { manifest, decision } = decideTransfer(deps.policies(), { sender, manifest: manifestBody, at: now, lookupInstitution: deps.lookupInstitution });
+    if (decision.effect === 'deny') {
+      await deps.events.emit({ type: 'refused', decision, manifest, actor: actorOf(caller) });
+      throw new GatewayError('ERR_POLICY_DENIED', 'the transfer is denied by policy', {
+        decisionId: decision.decisionId,
+        policyRevision: decision.policyRevision,
+        reasons: decision.reasons,
+      });
+    }
+    const id = newTransferId(now);
+    const retentionDays = Math.min(manifest.retentionDays, decision.obligations.maxRetentionDays ?? manifest.retentionDays);
+    const record: TransferRecord = {
+      id,
+      status: 'authorized',
+      sender: sender.id,
+      recipient: manifest.recipient,
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+      retentionUntil: new Date(now.getTime() + retentionDays * DAY_MS).toISOString(),
+      manifest,
+      manifestSha256: decision.input.manifestSha256,
+      decision,
+      obligations: decision.obligations,
+      receipts: [],
+      history: [{ at: now.toISOString(), status: 'authorized', event: 'authorized', by: caller.id, detail: { decisionId: decision.decisionId } }],
+    };
+    return save(record, 'authorized', actorOf(caller));
+  };
+
   return {
     /**
      * Decides a manifest for the calling institution and, if allowed, records the transfer.
      * @throws GatewayError ERR_POLICY_DENIED (with decision id and reasons), ERR_MANIFEST_INVALID
      */
-    async create(caller: Caller, manifestBody: unknown): Promise<TransferRecord> {
-      if (caller.role !== 'institution') throw new GatewayError('ERR_TRANSFER_FORBIDDEN', 'transfers are sent by institutions (lab systems), not by people');
-      const sender = deps.lookupInstitution(caller.institution);
-      if (!sender) throw new GatewayError('ERR_IDENTITY_NOT_REGISTERED', `${caller.institution} is not registered`);
-      const now = deps.clock();
-      const { manifest, decision } = decideTransfer(deps.policies(), { sender, manifest: manifestBody, at: now, lookupInstitution: deps.lookupInstitution });
-      if (decision.effect === 'deny') {
-        await deps.events.emit({ type: 'refused', decision, manifest, actor: actorOf(caller) });
-        throw new GatewayError('ERR_POLICY_DENIED', 'the transfer is denied by policy', {
-          decisionId: decision.decisionId,
-          policyRevision: decision.policyRevision,
-          reasons: decision.reasons,
-        });
-      }
-      const id = newTransferId(now);
-      const retentionDays = Math.min(manifest.retentionDays, decision.obligations.maxRetentionDays ?? manifest.retentionDays);
-      const record: TransferRecord = {
-        id,
-        status: 'authorized',
-        sender: sender.id,
-        recipient: manifest.recipient,
-        createdAt: now.toISOString(),
-        updatedAt: now.toISOString(),
-        retentionUntil: new Date(now.getTime() + retentionDays * DAY_MS).toISOString(),
-        manifest,
-        manifestSha256: decision.input.manifestSha256,
-        decision,
-        obligations: decision.obligations,
-        receipts: [],
-        history: [{ at: now.toISOString(), status: 'authorized', event: 'authorized', by: caller.id, detail: { decisionId: decision.decisionId } }],
-      };
-      return save(record, 'authorized', actorOf(caller));
+    create(caller: Caller, manifestBody: unknown): Promise<TransferRecord> {
+      return tracked(createTransfer(caller, manifestBody));
+    },
+
+    /**
+     * Resolves once no operation is running, those started meanwhile included: a stop waits for it
+     * before it closes the journal, so a change cut short by the stop (an upload whose connection was
+     * closed) is still saved and journaled.
+     */
+    async settled(): Promise<void> {
+      while (running.size > 0) await Promise.allSettled([...running]);
     },
 
     /** Streams the content in; see upload-transfer.ts. */
@@ -220,7 +243,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
       const start = range?.start ?? 0;
       const end = Math.min(range?.end ?? total - 1, total - 1);
       if (start > end || start >= total) throw new GatewayError('ERR_TRANSFER_RANGE_INVALID', `range ${start}-${range?.end ?? ''} is outside 0-${total - 1}`, { size: total });
-      await deps.events.emit({ type: 'downloaded', record, actor: actorOf(caller), range: { start, end } });
+      await tracked(deps.events.emit({ type: 'downloaded', record, actor: actorOf(caller), range: { start, end } }));
       return {
         total,
         start,

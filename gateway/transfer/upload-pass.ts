@@ -2,7 +2,7 @@
 // segmented encryption → pending object, here on the event loop or in a sealing thread behind one
 // sink. Backpressure runs end to end through stream.pipeline, so memory stays flat whatever the
 // size; any error or a cut connection aborts what was written.
-import { Transform, type Readable, type Writable } from 'node:stream';
+import { Transform, type Duplex, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../errors.js';
 import { storageErrnoOf, toStorageError } from '../storage/storage-errors.js';
@@ -11,7 +11,7 @@ export interface UploadPassInput {
   readonly source: Readable;
   readonly declaredSize: number;
   /** What the metered plaintext goes through: the last stream writes the sealed body. */
-  readonly seal: readonly [...Transform[], Writable];
+  readonly seal: readonly [...Duplex[], Writable];
   /** Deletes what was written. */
   readonly abort: () => Promise<void>;
   /** Abort when the client sends nothing for this long. */

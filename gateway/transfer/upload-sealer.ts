@@ -2,7 +2,7 @@
 // handing bytes to a thread costs more than it frees) or in a sealing thread (large ones). Either way
 // the sealer is a few stages of the one upload pass, plaintext in and sealed body out, written to the
 // store's pending object by the same pipeline: the store never knows where the sealing ran.
-import type { Transform } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { createDetachedEnvelopeEncryptor, createEnvelopeEncryptor, type EnvelopeEncryptorOptions, type FinishOptions, type FinishedEnvelope, type WrapHolders } from '../envelope/encrypt-envelope.js';
 import { createInspector } from '../inspect/create-inspector.js';
 import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
@@ -11,7 +11,7 @@ import { createInspectionTap } from './upload-pass.js';
 
 export interface UploadSealer {
   /** Stages of the upload pass: plaintext in, sealed envelope body out. */
-  readonly stages: readonly Transform[];
+  readonly stages: readonly Duplex[];
   /** Once the pass is done: wraps the data key, signs the header, reports what the inspector saw. */
   finish(options: FinishOptions): Promise<{ sealed: FinishedEnvelope; report: InspectionReport }>;
   /** Zeroes the data key when the pass failed and `finish` will not be called. */
@@ -29,9 +29,7 @@ export function createUploadSealer(input: {
   if (input.threads) {
     const encryptor = createDetachedEnvelopeEncryptor(input.binding);
     encryptor.wrapEarly(input.holders);
-    // TEMPORARY until sealing-threads.ts has its transform API (in progress).
-    const threads = input.threads as unknown as { seal(request: object): { transform: Transform; result: Promise<{ body: never; report: InspectionReport }> } };
-    const sealing = threads.seal({ sealing: encryptor.sealing, inspector: input.inspector });
+    const sealing = input.threads.seal({ sealing: encryptor.sealing, inspector: input.inspector });
     return {
       stages: [sealing.transform],
       async finish(options) {

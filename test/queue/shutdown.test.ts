@@ -4,7 +4,7 @@
 // HETAO_SHUTDOWN_GRACE_MS: the process exits, 1 when a step had to be abandoned (the log names it),
 // and a second SIGTERM exits at once with 143. Only outcomes are asserted; the 20 s bounds are the
 // tests' own timeouts (the grace is 1 s), never a measure of speed.
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -70,8 +70,27 @@ async function redisState(opsUrl: string): Promise<string> {
 const abandonedSteps = (logs: readonly LogLine[]): unknown[] => logs.filter((line) => line.msg === 'shutdown step abandoned').map((line) => line.step);
 const lineSaying = (logs: readonly LogLine[], msg: string): LogLine | undefined => logs.find((line) => line.msg === msg);
 
+/**
+ * Every change of every record on disk has its one journal entry: per transfer, as many history
+ * entries as `transfer.*` entries in the journal (downloads change nothing and are not counted).
+ */
+async function changesWithoutTheirEntry(dataDir: string): Promise<Record<string, { history: number; journaled: number }>> {
+  const journaled = new Map<string, number>();
+  for (const line of (await readFile(path.join(dataDir, 'audit', 'journal.ndjson'), 'utf8')).split('\n').filter(Boolean)) {
+    const entry = JSON.parse(line) as { type: string; subject?: string };
+    if (entry.subject && entry.type.startsWith('transfer.') && entry.type !== 'transfer.downloaded') journaled.set(entry.subject, (journaled.get(entry.subject) ?? 0) + 1);
+  }
+  const mismatched: Record<string, { history: number; journaled: number }> = {};
+  for (const name of await readdir(path.join(dataDir, 'records'))) {
+    const record = JSON.parse(await readFile(path.join(dataDir, 'records', name), 'utf8')) as { id: string; history: unknown[] };
+    const counts = { history: record.history.length, journaled: journaled.get(record.id) ?? 0 };
+    if (counts.history !== counts.journaled) mismatched[record.id] = counts;
+  }
+  return mismatched;
+}
+
 describe('gateway process stopped while Redis is unreachable', () => {
-  async function gatewayWithUploadsInFlight(graceMs: number): Promise<{ gateway: HetaoProcess; redis: PrivateRedis; uploads: Promise<unknown>[] }> {
+  async function gatewayWithUploadsInFlight(graceMs: number): Promise<{ gateway: HetaoProcess; redis: PrivateRedis; uploads: Promise<unknown>[]; dataDir: string }> {
     const redis = await privateRedis();
     const dir = await scratchFolder();
     const registryFile = path.join(dir, 'registry.yaml');
@@ -93,11 +112,11 @@ describe('gateway process stopped while Redis is unreachable', () => {
     const uploads = [await uploadInFlight(apiUrl, researchCsv(256 * 1024)), await uploadInFlight(apiUrl, researchCsv(8 * 1024))].map((inFlight) => inFlight.settled);
     await redis.stop();
     await vi.waitFor(async () => expect(await redisState(listening.ops as string)).toBe('unreachable'), { timeout: 10_000, interval: 100 });
-    return { gateway, redis, uploads };
+    return { gateway, redis, uploads, dataDir: path.join(dir, 'data') };
   }
 
   it('SIGTERM exits 1 within the grace, abandoning the queue close (named in the log) and cutting the uploads in flight', async () => {
-    const { gateway, uploads } = await gatewayWithUploadsInFlight(1000);
+    const { gateway, uploads, dataDir } = await gatewayWithUploadsInFlight(1000);
     gateway.child.kill('SIGTERM');
 
     expect(await gateway.exitWithin(EXIT_BOUND_MS), JSON.stringify(gateway.logs.map((line) => line.msg))).toBe(1);
@@ -107,6 +126,8 @@ describe('gateway process stopped while Redis is unreachable', () => {
     expect(lineSaying(gateway.logs, 'gateway stopped with steps left unfinished')).toMatchObject({ abandoned: expect.arrayContaining(['queue']) });
     // The clients are not left hanging either: their connections were closed.
     await Promise.all(uploads);
+    // The uploads cut at the deadline went back to `authorized`, and the journal says so before it closed.
+    expect(await changesWithoutTheirEntry(dataDir)).toEqual({});
   }, 90_000);
 
   it('a second SIGTERM exits at once (143) while the first stop still waits', async () => {

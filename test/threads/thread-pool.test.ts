@@ -125,9 +125,10 @@ describe('thread pool', () => {
     pool = createThreadPool({ lanes: { io: { threads: 1 }, bulk: { threads: 1 } } });
     const listener = listen();
     pool.open<EchoRequest, unknown>('bulk', ECHO, listener);
-    const job = pool.run('io', ECHO, { kind: 'never' } satisfies EchoRequest);
+    // Its failure is awaited from the start: it fails while close() is awaited.
+    const jobFails = expect(pool.run('io', ECHO, { kind: 'never' } satisfies EchoRequest)).rejects.toThrow('the thread pool was closed');
     await pool.close();
-    await expect(job).rejects.toThrow('the thread pool was closed');
+    await jobFails;
     expect((await listener.failed).message).toBe('the thread pool was closed');
     await expect(pool.run('io', ECHO, { kind: 'where' } satisfies EchoRequest)).rejects.toThrow('the thread pool is closed');
     expect(() => pool?.open('io', ECHO, listen())).toThrow('the thread pool is closed');

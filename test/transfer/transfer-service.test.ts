@@ -16,7 +16,7 @@ import { transition } from '../../gateway/transfer/transfer-record.js';
 import { createTransferService } from '../../gateway/transfer/transfer-service.js';
 import { POLICY_DIR, REGISTRY_FILE, devFile } from '../support/dev-pki.js';
 import { readFileSync } from 'node:fs';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { ObjectStore } from '../../gateway/storage/object-store.js';
 
 let dir: string;
@@ -138,6 +138,26 @@ describe('domain events', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(order).toEqual(['within', 'after']);
     expect(failures).toEqual([expect.objectContaining({ message: 'subscriber broke' })]);
+  });
+});
+
+describe('a stop', () => {
+  it('waits for an operation in flight to save and announce its last change (`settled`)', async () => {
+    const now = { value: new Date('2027-03-01T00:00:00Z') };
+    const { transfers, emitted } = await service(now);
+    const created = await transfers.create(hospital, manifest);
+    const source = new PassThrough();
+    const uploading = transfers.upload(created.id, hospital, source).catch((error: unknown) => error);
+    source.write(Buffer.alloc(4));
+    await expect.poll(async () => (await transfers.get(created.id, hospital)).status).toBe('uploading');
+    let settled = false;
+    const stopping = transfers.settled().then(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    source.destroy(new Error('connection cut by the stop'));
+    await stopping;
+    expect(emitted.at(-1)).toMatchObject({ type: 'changed', change: 'upload-failed', record: { status: 'authorized' } });
+    expect(await uploading).toMatchObject({ code: 'ERR_REQUEST_INVALID' });
   });
 });
 
