@@ -60,7 +60,7 @@ const PUBLIC_SURFACE = {
   client: ['gateway-client', 'gateway-client-error', 'progress-display', 'receive-transfer', 'send-file', 'transfer-view'],
   clock: ['schedule', 'when-aborted'],
   delivery: ['push-envelope'],
-  durable: ['file-jobs', 'steady-write-stream', 'append-durably', 'durable-files'],
+  durable: ['durable-files', 'steady-write-stream'],
   envelope: ['decrypt-envelope', 'encrypt-envelope', 'envelope-header', 'gateway-signer', 'read-envelope-header', 'seal-body'],
   http: ['api-app', 'ops-app'],
   identity: ['authenticate-connection', 'development-material', 'registry', 'require-role', 'resolve-principal', 'tls-material'],

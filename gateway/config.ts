@@ -104,7 +104,7 @@ export const CONFIG_VARIABLES = {
   HETAO_QUEUE_RECONCILE_MS: { default: '10000', meaning: 'how often transfers with unfinished stages are checked against Redis and re-enqueued if their job is missing (also at start and when Redis comes back)' },
   HETAO_QUEUE_PREFIX: { default: 'hetao', meaning: 'Redis key prefix of the queues (one per deployment)' },
   HETAO_BULK_CHUNKS_PER_TURN: { default: '8', meaning: 'chunks (≤ 64 KiB) of large uploads processed per turn of the event loop, all large uploads together: lower keeps small requests quicker under load, higher gives large uploads more throughput' },
-  HETAO_SEALING_THREADS: { default: '2', meaning: 'worker threads that inspect, encrypt and write uploads larger than 1 MiB (at lower CPU priority), so the event loop only moves their bytes; 0 = do it on the event loop' },
+  HETAO_SEALING_THREADS: { default: '2', meaning: "threads of the pool's `bulk` lane that inspect and encrypt uploads larger than 1 MiB (at lower CPU priority), so the event loop only moves their bytes; the sealed bytes come back and are written by the object store; 0 = do it on the event loop" },
   HETAO_PUSH_CLIENT_CERT: { default: 'certs-dev/gateway-client.dev-only.cert.pem', meaning: "the gateway's client certificate (PEM) for push delivery to recipients' endpoints over mTLS" },
   HETAO_PUSH_CLIENT_KEY: { default: 'certs-dev/gateway-client.dev-only.key.pem', meaning: 'private key (PEM) of that client certificate' },
   HETAO_PROCESSING_KEY: { default: 'certs-dev/gateway-processing.dev-only.key.pem', meaning: 'EC P-256 private key (PKCS#8 PEM) to which queued transfers\' data keys are also wrapped, so workers can inspect them; the wrap is deleted when the stages are done' },
