@@ -36,7 +36,7 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
   const processingKey = await loadProcessingKey(config);
   const pushTls = await loadPushTls(config);
   const registry = await observeReloads({ config, metrics, logger })('registry', [watchFile(config.registryFile)], () => loadRegistry(config.registryFile));
-  const threads = createThreadPool({ lanes: { io: { threads: WORKER_IO_THREADS } } });
+  const threads = createThreadPool({ lanes: { io: { threads: WORKER_IO_THREADS }, bulk: { threads: 1, niceness: 10 } } });
   const objects = await openFilesystemStore(config, { onStorageError: createStorageErrorReporter(metrics, logger), role: 'worker', threads });
   const queue = createStageQueueFor(config);
   startStageWorkers({

@@ -11,8 +11,8 @@ export interface ObjectStoreOptions {
   readonly onStorageError: StorageErrorObserver;
   /** The gateway owns the uploads (it may clear a crash's leftovers); a worker only reads and writes results. */
   readonly role: 'gateway' | 'worker';
-  /** The process's thread pool, for stores that write files with blocking calls. */
-  readonly threads: ThreadPool<'io'>;
+  /** The process's thread pool (io: durable steps; bulk: large writes, below the event loop), for stores that write files with blocking calls. */
+  readonly threads: ThreadPool<'io' | 'bulk'>;
 }
 
 export type OpenObjectStore = (config: GatewayConfig, options: ObjectStoreOptions) => Promise<ObjectStore>;

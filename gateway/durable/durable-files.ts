@@ -1,7 +1,7 @@
 // Durable file steps — put a small file, commit a written one, append to a log — each run as one
 // whole job in an io-lane thread of the pool (durable-files-thread.ts): one round trip per step
-// instead of one per system call. Large objects are written with a steady write stream instead
-// (steady-write-stream.ts) and committed here.
+// instead of one per system call. Large objects are written with a steady write stream whose writes
+// run here too, in the bulk lane (steady-write-stream.ts), and committed here.
 import type { ThreadPool } from '../threads/thread-pool.js';
 import type { DurableStep } from './durable-files-thread.js';
 
@@ -23,10 +23,18 @@ export interface DurableFiles {
    * assumes nobody else appends meanwhile.
    */
   append(fd: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Writes all of `chunks` at `fd`'s position, then fdatasync if `sync`, in a thread of the bulk
+   * lane: the kernel's copy of bulk bytes runs below the event loop's priority. A chunk that is the
+   * whole of its buffer moves to the thread (the caller gives it up: it is detached), so neither a
+   * copy nor its garbage stays on the event loop; others (views, pooled Buffers) are copied.
+   * Resolves to the bytes written.
+   */
+  write(fd: number, chunks: readonly Uint8Array[], options: { sync: boolean }): Promise<number>;
 }
 
 /** Errors keep their system `code` (ENOENT, EEXIST, ENOSPC…) for storage-errors.ts to name. */
-export function createDurableFiles(threads: ThreadPool<'io'>): DurableFiles {
+export function createDurableFiles(threads: ThreadPool<'io' | 'bulk'>): DurableFiles {
   const run = (step: DurableStep, transfer?: readonly ArrayBuffer[]): Promise<number> => threads.run<number>('io', STEPS, step, transfer);
   return {
     put: (temp, final, bytes, options) => run({ kind: 'put', temp, final, bytes }, options?.handOver ? [bytes.buffer as ArrayBuffer] : undefined),
@@ -34,5 +42,15 @@ export function createDurableFiles(threads: ThreadPool<'io'>): DurableFiles {
     append: async (fd, bytes) => {
       await run({ kind: 'append', fd, bytes });
     },
+    write: (fd, chunks, options) => threads.run<number>('bulk', STEPS, { kind: 'write', fd, chunks, sync: options.sync }, wholeBuffersOf(chunks)),
   };
+}
+
+/** The buffers the chunks fill entirely, once each: those can move rather than be copied. */
+function wholeBuffersOf(chunks: readonly Uint8Array[]): ArrayBuffer[] {
+  const whole = new Set<ArrayBuffer>();
+  for (const chunk of chunks) {
+    if (chunk.buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) whole.add(chunk.buffer);
+  }
+  return [...whole];
 }

@@ -6,19 +6,19 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 
-/** Runs one bulk sync at a time: a small fsync then waits behind at most one, not one per upload. */
-export function createSyncQueue(): (sync: () => Promise<void>) => Promise<void> {
-  let tail: Promise<void> = Promise.resolve();
-  return (sync) => {
-    const run = tail.then(sync);
-    tail = run.catch(() => undefined);
-    return run;
-  };
-}
-
 export function createSteadyWriteStream(
   file: string,
-  options: { highWaterMark: number; syncEveryBytes: number; queueSync?: (sync: () => Promise<void>) => Promise<void> },
+  options: {
+    highWaterMark: number;
+    syncEveryBytes: number;
+    queueSync?: (sync: () => Promise<void>) => Promise<void>;
+    /**
+     * Writes the chunks at the file's position (then fdatasync when `sync`) somewhere else than the
+     * libuv pool: a thread below the event loop's priority (durable-files.ts `write`). Absent:
+     * FileHandle.writev, and datasync through `queueSync`.
+     */
+    writeChunks?: (fd: number, chunks: readonly Buffer[], options: { sync: boolean }) => Promise<number>;
+  },
 ): Writable {
   const queueSync = options.queueSync ?? ((sync: () => Promise<void>) => sync());
   let handle: FileHandle | undefined;
@@ -26,6 +26,13 @@ export function createSteadyWriteStream(
 
   const writeAll = async (chunks: readonly Buffer[]): Promise<void> => {
     const target = handle as FileHandle;
+    if (options.writeChunks) {
+      const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+      const sync = unsynced + total >= options.syncEveryBytes;
+      await options.writeChunks(target.fd, chunks, { sync });
+      unsynced = sync ? 0 : unsynced + total;
+      return;
+    }
     let pending = [...chunks];
     while (pending.length > 0) {
       const { bytesWritten } = await target.writev(pending);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { ObjectStore, PendingObject } from './object-store.js';
 import { createDurableFiles } from '../durable/durable-files.js';
-import { createSteadyWriteStream, createSyncQueue } from '../durable/steady-write-stream.js';
+import { createSteadyWriteStream } from '../durable/steady-write-stream.js';
 import { createThreadPool, type ThreadPool } from '../threads/thread-pool.js';
 import { namingStorageErrors, toStorageError, type StorageErrorObserver } from './storage-errors.js';
 
@@ -24,6 +24,8 @@ const SYNC_EVERY_BYTES = 1024 * 1024;
 
 /** Threads of a store's own pool (when it is given none); fsyncs on one disk gain little from more. */
 const OWN_IO_THREADS = 2;
+/** Bulk writes run below the event loop (Unix niceness), as sealing does. */
+const BULK_NICENESS = 10;
 
 function checkKey(key: string): void {
   if (!KEY_PATTERN.test(key) || key.split('/').some((segment) => segment === '.' || segment === '..' || segment.includes(TEMP_MARK))) {
@@ -39,8 +41,11 @@ export interface FilesystemStoreOptions {
   readonly removeLeftovers?: boolean;
   /** Told of every write that fails for want of space or on a failing disk. */
   readonly onStorageError?: StorageErrorObserver;
-  /** The process's thread pool (its io lane runs the durable steps); without one the store makes its own and closes it. */
-  readonly threads?: ThreadPool<'io'>;
+  /**
+   * The process's thread pool: its io lane runs the durable steps, its bulk lane (below the event
+   * loop's priority) the writes of large objects. Without one the store makes its own and closes it.
+   */
+  readonly threads?: ThreadPool<'io' | 'bulk'>;
 }
 
 /**
@@ -68,8 +73,7 @@ export async function createFilesystemStore(root: string, options: FilesystemSto
     }
     return made;
   };
-  const bulkSyncs = createSyncQueue();
-  const threads = options.threads ?? createThreadPool({ lanes: { io: { threads: OWN_IO_THREADS } } });
+  const threads = options.threads ?? createThreadPool({ lanes: { io: { threads: OWN_IO_THREADS }, bulk: { threads: 1, niceness: BULK_NICENESS } } });
   const files = createDurableFiles(threads);
 
   /**
@@ -98,7 +102,7 @@ export async function createFilesystemStore(root: string, options: FilesystemSto
         small.push(chunk);
         smallBytes += chunk.length;
         if (smallBytes <= WRITE_BUFFER_BYTES) return callback();
-        spill = createSteadyWriteStream(temp, { highWaterMark: WRITE_BUFFER_BYTES, syncEveryBytes: SYNC_EVERY_BYTES, queueSync: bulkSyncs });
+        spill = createSteadyWriteStream(temp, { highWaterMark: WRITE_BUFFER_BYTES, syncEveryBytes: SYNC_EVERY_BYTES, writeChunks: files.write });
         // Its failures reach this stream through the write and end callbacks; unheard, the 'error'
         // event would be an uncaught exception that takes the whole process down.
         spill.on('error', () => undefined);

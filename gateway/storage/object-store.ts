@@ -4,6 +4,11 @@ import type { Readable, Writable } from 'node:stream';
 
 /** An object being written: invisible under its key until `commit` renames it into place. */
 export interface PendingObject {
+  /**
+   * Takes the object's bytes. A chunk written is the store's from then on (the filesystem store
+   * moves whole buffers to the thread that writes them, detaching them here): the writer neither
+   * reads nor changes it afterwards. The upload pass writes sealed bytes nobody else holds.
+   */
   readonly stream: Writable;
   /** Flushes to stable storage and makes the object visible atomically. */
   commit(): Promise<{ size: number }>;

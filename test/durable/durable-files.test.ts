@@ -11,12 +11,12 @@ import { createThreadPool, type ThreadPool } from '../../gateway/threads/thread-
 import { mountTmpfs } from '../support/tmpfs.js';
 
 let dir: string;
-let pool: ThreadPool<'io'>;
+let pool: ThreadPool<'io' | 'bulk'>;
 let files: DurableFiles;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'hetao-durable-'));
-  pool = createThreadPool({ lanes: { io: { threads: 2 } } });
+  pool = createThreadPool({ lanes: { io: { threads: 2 }, bulk: { threads: 1, niceness: 10 } } });
   files = createDurableFiles(pool);
 });
 afterAll(async () => {
@@ -38,6 +38,23 @@ describe('durable files', () => {
     await expect(files.put(`${final}.tmp`, final, bytes, { handOver: true })).resolves.toBe(300_000);
     expect(bytes.byteLength).toBe(0); // detached here
     expect((await readFile(final)).equals(Buffer.alloc(300_000, 9))).toBe(true);
+  });
+
+  it('write puts chunks at the file position in order, moving whole buffers and copying views', async () => {
+    const file = path.join(dir, 'written.body');
+    const fd = openSync(file, 'wx');
+    try {
+      const whole = Buffer.from(new Uint8Array(200_000).fill(1).buffer);
+      const backing = Buffer.alloc(100_000, 2);
+      const view = backing.subarray(10, 50_010);
+      await expect(files.write(fd, [whole, view], { sync: false })).resolves.toBe(250_000);
+      await expect(files.write(fd, [Buffer.from('end')], { sync: true })).resolves.toBe(3);
+      expect(whole.byteLength).toBe(0); // moved to the thread: detached here
+      expect(view.byteLength).toBe(50_000); // a view of a larger buffer is copied, left as it was
+      expect((await readFile(file)).equals(Buffer.concat([Buffer.alloc(200_000, 1), Buffer.alloc(50_000, 2), Buffer.from('end')]))).toBe(true);
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it('commit renames a written file into place and answers its size', async () => {
