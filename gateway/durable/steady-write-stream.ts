@@ -23,13 +23,20 @@ export function createSteadyWriteStream(
   const queueSync = options.queueSync ?? ((sync: () => Promise<void>) => sync());
   let handle: FileHandle | undefined;
   let unsynced = 0;
+  /**
+   * A write running in another thread on the handle's fd: the handle closes only after it, or the
+   * fd number could be reused by another open file meanwhile and the write land there.
+   */
+  let writingElsewhere: Promise<unknown> = Promise.resolve();
 
   const writeAll = async (chunks: readonly Buffer[]): Promise<void> => {
     const target = handle as FileHandle;
     if (options.writeChunks) {
       const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
       const sync = unsynced + total >= options.syncEveryBytes;
-      await options.writeChunks(target.fd, chunks, { sync });
+      const writing = options.writeChunks(target.fd, chunks, { sync });
+      writingElsewhere = writing.catch(() => undefined);
+      await writing;
       unsynced = sync ? 0 : unsynced + total;
       return;
     }
@@ -92,8 +99,9 @@ export function createSteadyWriteStream(
     },
     destroy(error, callback) {
       gathered = [];
-      const closing = handle?.close() ?? Promise.resolve();
+      const open = handle;
       handle = undefined;
+      const closing = writingElsewhere.then(() => open?.close());
       closing.then(() => callback(error), (closeError: unknown) => callback((error ?? closeError) as Error | null));
     },
   });

@@ -7,7 +7,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { createDurableFiles } from '../../gateway/durable/durable-files.js';
 import { createSteadyWriteStream } from '../../gateway/durable/steady-write-stream.js';
+import { createThreadPool } from '../../gateway/threads/thread-pool.js';
 
 let dir: string | undefined;
 afterEach(async () => {
@@ -43,5 +46,43 @@ describe('steady write stream, gathering', () => {
     expect(await readFile(file, 'utf8')).toBe(''); // gathered, not yet written
     await new Promise<void>((resolve) => stream.end(Buffer.from('last'), () => resolve()));
     expect(await readFile(file, 'utf8')).toBe('first last');
+  });
+
+  it('destroyed while a write runs in a thread, closes its file only after that write (its fd is not handed to another file meanwhile)', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'hetao-steady-'));
+    const pool = createThreadPool({ lanes: { io: { threads: 1 }, bulk: { threads: 1 } } });
+    const files = createDurableFiles(pool);
+    try {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let writeStarted!: () => void;
+      const started = new Promise<void>((resolve) => (writeStarted = resolve));
+      // The real write in the bulk lane, held back until the stream has been destroyed.
+      const writeChunks = async (fd: number, chunks: readonly Buffer[], options: { sync: boolean }): Promise<number> => {
+        writeStarted();
+        await gate;
+        written = files.write(fd, chunks, options);
+        return written;
+      };
+      let written: Promise<number> | undefined;
+      const stream = createSteadyWriteStream(path.join(dir, 'object'), { highWaterMark: 1024, syncEveryBytes: 1024 * 1024, writeChunks });
+      stream.on('error', () => undefined);
+      stream.write(Buffer.alloc(64 * 1024, 7));
+      await started;
+      const closed = new Promise((resolve) => stream.once('close', resolve));
+      stream.destroy();
+      // Closed at once without the fix; with it, not before the write is released (the bound only ends the wait).
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 200))]);
+      // Opened now, another file would get the stream's fd number if it had been closed already.
+      const other = path.join(dir, 'other');
+      const otherFd = openSync(other, 'w');
+      release();
+      await closed;
+      await written?.catch(() => undefined);
+      closeSync(otherFd);
+      expect(readFileSync(other).length).toBe(0);
+    } finally {
+      await pool.close();
+    }
   });
 });

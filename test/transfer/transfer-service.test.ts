@@ -152,7 +152,8 @@ describe('a stop', () => {
     await expect.poll(async () => (await transfers.get(created.id, hospital)).status).toBe('uploading');
     let settled = false;
     const stopping = transfers.settled().then(() => (settled = true));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Several turns of the event loop later, the upload still holds it (no clock involved).
+    for (let turn = 0; turn < 20; turn += 1) await new Promise((resolve) => setImmediate(resolve));
     expect(settled).toBe(false);
     source.destroy(new Error('connection cut by the stop'));
     await stopping;
