@@ -173,12 +173,13 @@ export function createTransferService(deps: TransferServiceDependencies) {
     },
 
     /**
-     * Resolves once no operation is running, those started meanwhile included: a stop waits for it
-     * before it closes the journal, so a change cut short by the stop (an upload whose connection was
-     * closed) is still saved and journaled.
+     * Resolves once the operations running now have finished: a stop waits for it before it closes
+     * the journal, so a change cut short by the stop (an upload whose connection was closed) is still
+     * saved and journaled. One pass, not until none runs: stages still start operations during a stop,
+     * and ones that finish within a microtask kept a loop over them spinning without end.
      */
     async settled(): Promise<void> {
-      while (running.size > 0) await Promise.allSettled([...running]);
+      await Promise.allSettled([...running]);
     },
 
     /** Streams the content in; see upload-transfer.ts. */
