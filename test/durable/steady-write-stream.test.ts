@@ -71,8 +71,14 @@ describe('steady write stream, gathering', () => {
       await started;
       const closed = new Promise((resolve) => stream.once('close', resolve));
       stream.destroy();
-      // Closed at once without the fix; with it, not before the write is released (the bound only ends the wait).
-      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 200))]);
+      // Closed within a few turns of the event loop without the fix; with it, not before the write is released.
+      let turns = 0;
+      let isClosed = false;
+      void closed.then(() => (isClosed = true));
+      while (!isClosed && turns < 200) {
+        turns += 1;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       // Opened now, another file would get the stream's fd number if it had been closed already.
       const other = path.join(dir, 'other');
       const otherFd = openSync(other, 'w');
