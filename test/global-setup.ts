@@ -17,11 +17,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
+    /** A PostgreSQL maintenance URL (database `postgres`): tests create a database of their own through it (test/support/database.ts). */
+    databaseAdminUrl: string;
+    /** The local S3 server of this run (scripts/s3-server.mjs): tests create a bucket of their own (test/support/s3.ts). */
+    s3Endpoint: string;
     /** The gateway compiled for this run (`<dir>/gateway/…js`), for child processes. */
     compiledDir: string;
   }
@@ -257,13 +262,88 @@ async function compileForTests(): Promise<{ dir: string; remove(): Promise<void>
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * The PostgreSQL the tests use: HETAO_TEST_DATABASE_URL, else the machine's on 127.0.0.1:5432 (user
+ * postgres, trust auth). Tests only create and drop databases of their own through it.
+ */
+export async function discoverPostgres(env = process.env): Promise<string> {
+  const url = env.HETAO_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return url;
+  } catch (error) {
+    throw new Error(
+      [
+        `The tests need a PostgreSQL and ${url} does not answer: ${(error as Error).message}`,
+        'Start the machine\'s one (`.ci/run` does): pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
+        'or point the tests at one where they may create databases: HETAO_TEST_DATABASE_URL=postgres://user@host:port/postgres npm test',
+      ].join('\n'),
+      { cause: error },
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export interface StartedS3 {
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** Starts scripts/s3-server.mjs on a free loopback port over a fresh folder; waits for its endpoint line. */
+export async function startS3Server(startTimeoutMs = 20_000): Promise<StartedS3> {
+  const root = path.resolve(import.meta.dirname, '..');
+  const dir = await mkdtemp(path.join(tmpdir(), 'hetao-test-s3-'));
+  const child = spawn(process.execPath, [path.join(root, 'scripts/s3-server.mjs'), '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  let output = '';
+  child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4_000)));
+  const stop = async (): Promise<void> => {
+    process.removeListener('exit', killOnExit);
+    await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const endpoint = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the S3 test server did not start within ${startTimeoutMs} ms:\n${output}`)), startTimeoutMs);
+      let line = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        line += chunk.toString();
+        const end = line.indexOf('\n');
+        if (end < 0) return;
+        clearTimeout(timer);
+        try {
+          resolve((JSON.parse(line.slice(0, end)) as { endpoint: string }).endpoint);
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the S3 test server exited (${String(code)}):\n${output}`));
+      });
+    });
+    return { endpoint, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const [redis, build] = await Promise.all([discoverRedis(), compileForTests()]);
+  const [redis, build, databaseAdminUrl, s3] = await Promise.all([discoverRedis(), compileForTests(), discoverPostgres(), startS3Server()]);
   const how = { env: 'from HETAO_TEST_REDIS_URL', probe: 'already running', started: 'started for this run' }[redis.source];
-  console.log(`test Redis: ${redis.url} (${how}); gateway compiled for child processes in ${path.relative(process.cwd(), build.dir)}`);
+  console.log(`test Redis: ${redis.url} (${how}); PostgreSQL: ${databaseAdminUrl}; S3 server: ${s3.endpoint}; gateway compiled for child processes in ${path.relative(process.cwd(), build.dir)}`);
   project.provide('redisUrl', redis.url);
   project.provide('compiledDir', build.dir);
+  project.provide('databaseAdminUrl', databaseAdminUrl);
+  project.provide('s3Endpoint', s3.endpoint);
   return async () => {
-    await Promise.all([redis.stop(), build.remove()]);
+    await Promise.all([redis.stop(), build.remove(), s3.stop()]);
   };
 }

@@ -1,0 +1,96 @@
+// The PostgreSQL connection of shared mode: one pool per process, queries and transactions on it, and
+// the one place that tells "the database is not answering" (ERR_DATABASE_UNAVAILABLE, 503 with
+// Retry-After) from a bug in a query. The record store, the journal and the upload leases use it;
+// none of them opens connections of its own except the journal's leader, which holds an advisory
+// lock on one dedicated client.
+import pg from 'pg';
+import { GatewayError } from '../errors.js';
+
+export interface DatabaseOptions {
+  /** postgres://user@host:port/database */
+  readonly url: string;
+  /** Connections in the pool (default 10). */
+  readonly poolSize?: number;
+  /** How long a query waits for a free connection or a new one before failing (default 5 s). */
+  readonly connectTimeoutMs?: number;
+  /** Server-side bound on one statement (default 30 s); 0: none. */
+  readonly statementTimeoutMs?: number;
+  /** Seconds a refused caller should wait (Retry-After) when the database is down (default 5). */
+  readonly retryAfterSeconds?: number;
+  /** Told about errors of idle clients (a server restart); the pool replaces them. */
+  readonly onIdleError?: (error: Error) => void;
+}
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export interface Database {
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]): Promise<pg.QueryResult<Row>>;
+  /** Runs `work` in one transaction (BEGIN … COMMIT, ROLLBACK on any error). */
+  transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T>;
+  /** A client of its own, outside the pool's turn-taking (the journal leader's advisory lock); release it. */
+  connect(): Promise<pg.PoolClient>;
+  /** Throws ERR_DATABASE_UNAVAILABLE unless a trivial query answers. */
+  ping(): Promise<void>;
+  /** Pool figures for metrics. */
+  stats(): { readonly total: number; readonly idle: number; readonly waiting: number };
+  close(): Promise<void>;
+}
+
+/** SQLSTATE classes and socket errors that mean "the server is not there", not "the query is wrong". */
+const UNAVAILABLE_SQLSTATE = /^(08|53|57P)/;
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Whether `error` says the database cannot be reached (or is shutting down, or out of connections). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) return true;
+  // node-postgres' own wordings for a pool timeout and a connection lost mid-query.
+  return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|connection timeout/i.test(error.message);
+}
+
+export function openDatabase(options: DatabaseOptions): Database {
+  const retryAfterSeconds = options.retryAfterSeconds ?? 5;
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    ...(options.statementTimeoutMs !== 0 ? { statement_timeout: options.statementTimeoutMs ?? 30_000 } : {}),
+    application_name: 'hetao-gateway',
+  });
+  pool.on('error', (error) => options.onIdleError?.(error));
+
+  const unavailable = (error: unknown): never => {
+    if (isDatabaseUnavailable(error)) {
+      throw new GatewayError('ERR_DATABASE_UNAVAILABLE', `the database does not answer: ${(error as Error).message}`, { retryAfterSeconds }, { cause: error });
+    }
+    throw error;
+  };
+
+  return {
+    query: (text, values) => pool.query(text, values as unknown[]).catch(unavailable),
+    async transaction(work) {
+      const client = await pool.connect().catch(unavailable);
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        broken = isDatabaseUnavailable(error);
+        if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));
+        return unavailable(error);
+      } finally {
+        // A client whose connection failed is dropped, not handed to the next query.
+        client.release(broken);
+      }
+    },
+    connect: () => pool.connect().catch(unavailable),
+    async ping() {
+      await pool.query('SELECT 1').catch(unavailable);
+    },
+    stats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,7 @@
+// Every migration this version knows, in order. `hetao db migrate` applies the missing ones; a gateway
+// starts only on a database whose applied migrations are exactly these (database/migrate.ts).
+import type { Migration } from './migration.js';
+import { transferRecordsMigration } from './migrations/0001-transfer-records.js';
+import { auditJournalMigration } from './migrations/0002-audit-journal.js';
+
+export const MIGRATIONS: readonly Migration[] = [transferRecordsMigration, auditJournalMigration];

@@ -1,0 +1,32 @@
+// Transfer records (records/pg-record-store.ts): the whole record as JSON, with the columns the list
+// and sweep queries filter and order on, and the row's revision for conditional updates.
+import type { Migration } from '../migration.js';
+
+export const transferRecordsMigration: Migration = {
+  version: 1,
+  name: 'transfer-records',
+  sql: `
+CREATE TABLE transfers (
+  id               text PRIMARY KEY,
+  sender           text NOT NULL,
+  recipient        text NOT NULL,
+  status           text NOT NULL,
+  created_at       timestamptz NOT NULL,
+  updated_at       timestamptz NOT NULL,
+  retention_until  timestamptz NOT NULL,
+  decision_id      text NOT NULL,
+  pending_stages   boolean NOT NULL DEFAULT false,
+  revision         bigint NOT NULL,
+  record           jsonb NOT NULL
+);
+-- One party's side, optionally one status, newest first (ids are time-ordered).
+CREATE INDEX transfers_sender_status_id ON transfers (sender, status, id DESC);
+CREATE INDEX transfers_sender_id ON transfers (sender, id DESC);
+CREATE INDEX transfers_recipient_status_id ON transfers (recipient, status, id DESC);
+CREATE INDEX transfers_recipient_id ON transfers (recipient, id DESC);
+-- Sweeps: retention, recovery, pending stages.
+CREATE INDEX transfers_status_retention ON transfers (status, retention_until);
+CREATE INDEX transfers_pending ON transfers (id) WHERE pending_stages;
+CREATE INDEX transfers_decision ON transfers (decision_id);
+`,
+};
