@@ -17,6 +17,9 @@ CREATE TABLE transfers (
   decision_id      text NOT NULL,
   pending_stages   boolean NOT NULL DEFAULT false,
   revision         bigint NOT NULL,
+  -- The instance taking an upload holds it until lease_expires_at, renewing while it streams.
+  lease_holder     text,
+  lease_expires_at timestamptz,
   record           jsonb NOT NULL
 );
 -- One party's side, optionally one status, newest first (ids are time-ordered).
@@ -28,5 +31,6 @@ CREATE INDEX transfers_recipient_id ON transfers (recipient, id DESC);
 CREATE INDEX transfers_status_retention ON transfers (status, retention_until);
 CREATE INDEX transfers_pending ON transfers (id) WHERE pending_stages;
 CREATE INDEX transfers_decision ON transfers (decision_id);
+CREATE INDEX transfers_uploading_lease ON transfers (lease_expires_at) WHERE status = 'uploading';
 `,
 };
