@@ -56,7 +56,7 @@ const ENV_IMPORT = {
  */
 const PUBLIC_SURFACE = {
   app: ['main', 'worker-main'],
-  audit: ['audit-entry', 'audit-service', 'create-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json'],
+  audit: ['audit-entry', 'audit-service', 'create-audit-journal', 'pg-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json'],
   cli: [],
   client: ['gateway-client', 'gateway-client-error', 'progress-display', 'receive-transfer', 'send-file', 'transfer-view'],
   clock: ['schedule', 'when-aborted'],
@@ -71,9 +71,9 @@ const PUBLIC_SURFACE = {
   ops: ['count-transfer-events', 'logger', 'metrics', 'report-storage-errors'],
   policy: ['check-policy-files', 'decide-transfer', 'decision-input', 'evaluate-policy', 'explain-policy', 'load-policy-set', 'manifest', 'policy-file', 'policy-service', 'run-policy-cases'],
   queue: ['bullmq-stage-queue', 'stage-queue'],
-  records: ['file-record-store'],
+  records: ['file-record-store', 'pg-record-store'],
   reload: ['reload-audit', 'reloadable'],
-  storage: ['filesystem-store', 'object-store', 'storage-errors'],
+  storage: ['filesystem-store', 'object-store', 's3-store', 'storage-errors'],
   threads: ['thread-entry', 'thread-pool'],
   transfer: [
     'bulk-lane',
