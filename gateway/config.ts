@@ -1,6 +1,7 @@
 // The gateway's configuration: read once from environment variables, validated against a schema,
 // frozen, and passed explicitly to every factory. Nothing else in the gateway reads process.env.
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
@@ -48,6 +49,34 @@ export interface GatewayConfig {
   readonly processingKeyFile: string;
   /** Caps and idle timeout of the API's connections (http/connection-limits.ts). */
   readonly connections: ConnectionsConfig;
+  /** Shared mode: records and the audit journal in PostgreSQL. Absent: files under dataDir. */
+  readonly database: DatabaseConfig | undefined;
+  /** Shared mode: envelopes in an S3 bucket (needs `database`). Absent: files under dataDir. */
+  readonly s3: S3Config | undefined;
+  /** Names this process in upload leases and logs (several instances share one database). */
+  readonly instanceId: string;
+  /** An upload's lease lasts this long without renewal; the instance taking it renews it at a third of that. */
+  readonly uploadLeaseMs: number;
+}
+
+export interface DatabaseConfig {
+  readonly url: string;
+  readonly poolSize: number;
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+}
+
+export interface S3Config {
+  /** Absent: AWS's own endpoint for the region. */
+  readonly endpoint: string | undefined;
+  readonly region: string;
+  readonly bucket: string;
+  /** Absent: the AWS SDK's default credential chain (instance role, AWS_* variables, …). */
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+  readonly forcePathStyle: boolean;
+  readonly partSizeBytes: number;
+  readonly queueSize: number;
+  readonly requestTimeoutMs: number;
 }
 
 export interface ConnectionsConfig {
@@ -110,6 +139,21 @@ export const CONFIG_VARIABLES = {
   HETAO_PROCESSING_KEY: { default: 'certs-dev/gateway-processing.dev-only.key.pem', meaning: 'EC P-256 private key (PKCS#8 PEM) to which queued transfers\' data keys are also wrapped, so workers can inspect them; the wrap is deleted when the stages are done' },
   HETAO_MAX_CONNECTIONS: { default: '1024', meaning: 'open connections the API serves at once, all callers together; the first request of a connection over it is answered 503 `ERR_CONNECTION_LIMIT` with `Retry-After` and the connection closed (beyond it plus 64 the listener stops accepting)' },
   HETAO_MAX_CONNECTIONS_PER_PRINCIPAL: { default: '256', meaning: 'open connections one institution (with all its people), or one certificate the registry does not know, may hold at once; over it, as above' },
+  HETAO_DATABASE_URL: { default: '(none)', meaning: 'shared mode: PostgreSQL (`postgres://user:password@host:port/database`) holding transfer records and the audit journal for every instance; unset = files under `HETAO_DATA_DIR`. Run `hetao db migrate` first: a gateway refuses a database at another schema version' },
+  HETAO_DATABASE_POOL_SIZE: { default: '10', meaning: 'connections each process keeps to PostgreSQL' },
+  HETAO_DATABASE_CONNECT_TIMEOUT_MS: { default: '5000', meaning: 'how long a query waits for a connection before the request is answered 503 `ERR_DATABASE_UNAVAILABLE` with `Retry-After`' },
+  HETAO_DATABASE_STATEMENT_TIMEOUT_MS: { default: '30000', meaning: 'server-side bound on one SQL statement (0 = none)' },
+  HETAO_S3_BUCKET: { default: '(none)', meaning: 'shared mode: the S3 bucket holding envelopes (needs `HETAO_DATABASE_URL`); unset = files under `HETAO_DATA_DIR`' },
+  HETAO_S3_ENDPOINT: { default: '(AWS)', meaning: 'URL of an S3-compatible server; unset = AWS S3 in `HETAO_S3_REGION`' },
+  HETAO_S3_REGION: { default: 'us-east-1', meaning: 'region of the bucket (signing region of an S3-compatible server)' },
+  HETAO_S3_ACCESS_KEY_ID: { default: '(SDK chain)', meaning: 'access key; unset = the AWS SDK default credential chain (instance role, `AWS_*` variables). Set with `HETAO_S3_SECRET_ACCESS_KEY`' },
+  HETAO_S3_SECRET_ACCESS_KEY: { default: '(SDK chain)', meaning: 'secret of that access key; never logged' },
+  HETAO_S3_FORCE_PATH_STYLE: { default: 'false', meaning: '`true`: address the bucket as `endpoint/bucket/key` (most S3-compatible servers), not as a virtual host' },
+  HETAO_S3_PART_SIZE_BYTES: { default: '8388608', meaning: 'multipart upload part size (≥ 5 MiB); memory per upload is about this times `HETAO_S3_QUEUE_SIZE`' },
+  HETAO_S3_QUEUE_SIZE: { default: '4', meaning: 'parts of one upload in flight at once' },
+  HETAO_S3_REQUEST_TIMEOUT_MS: { default: '30000', meaning: 'an S3 request that does not answer for this long fails (`ERR_STORAGE_UNAVAILABLE`)' },
+  HETAO_INSTANCE_ID: { default: '<host>-<pid>', meaning: 'names this process in upload leases and logs; unique per instance' },
+  HETAO_UPLOAD_LEASE_MS: { default: '15000', meaning: 'shared mode: an instance taking an upload holds a lease on it in the database, renewed every third of this; if the instance dies the lease expires, another instance returns the transfer to `authorized` and aborts its unfinished multipart upload' },
   HETAO_CONNECTION_IDLE_TIMEOUT_MS: { default: '30000', meaning: 'an API connection with no request in flight (before the first, between keep-alive requests) is closed after this long; a request body (other than an upload, see `HETAO_UPLOAD_IDLE_TIMEOUT_MS`) that sends nothing for this long is answered 408 `ERR_REQUEST_TIMEOUT`' },
 } as const;
 
@@ -150,6 +194,21 @@ const envSchema = {
     HETAO_MAX_CONNECTIONS: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     HETAO_MAX_CONNECTIONS_PER_PRINCIPAL: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     HETAO_CONNECTION_IDLE_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 3_600_000 },
+    HETAO_DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    HETAO_DATABASE_POOL_SIZE: { type: 'integer', minimum: 1, maximum: 1000 },
+    HETAO_DATABASE_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600_000 },
+    HETAO_DATABASE_STATEMENT_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 3_600_000 },
+    HETAO_S3_BUCKET: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' },
+    HETAO_S3_ENDPOINT: { type: 'string', pattern: '^https?://' },
+    HETAO_S3_REGION: { type: 'string', pattern: '^[a-z0-9-]+$' },
+    HETAO_S3_ACCESS_KEY_ID: { type: 'string', minLength: 1 },
+    HETAO_S3_SECRET_ACCESS_KEY: { type: 'string', minLength: 1 },
+    HETAO_S3_FORCE_PATH_STYLE: { type: 'boolean' },
+    HETAO_S3_PART_SIZE_BYTES: { type: 'integer', minimum: 5_242_880, maximum: 5_368_709_120 },
+    HETAO_S3_QUEUE_SIZE: { type: 'integer', minimum: 1, maximum: 64 },
+    HETAO_S3_REQUEST_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 3_600_000 },
+    HETAO_INSTANCE_ID: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' },
+    HETAO_UPLOAD_LEASE_MS: { type: 'integer', minimum: 300, maximum: 3_600_000 },
   },
 } as const;
 
@@ -174,6 +233,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     raw[name] === undefined ? path.resolve(PROJECT_ROOT, CONFIG_VARIABLES[name].default) : path.resolve(String(raw[name]));
 
   const nodeEnv = setting('NODE_ENV') as GatewayConfig['nodeEnv'];
+  const refuse = (problem: string): never => {
+    throw new GatewayError('ERR_CONFIG_INVALID', `invalid configuration: ${problem}`, { problems: [problem] });
+  };
+  if (raw.HETAO_S3_BUCKET !== undefined && raw.HETAO_DATABASE_URL === undefined) {
+    refuse('HETAO_S3_BUCKET needs HETAO_DATABASE_URL: with envelopes in a bucket, records and the journal must be shared too');
+  }
+  if ((raw.HETAO_S3_ACCESS_KEY_ID === undefined) !== (raw.HETAO_S3_SECRET_ACCESS_KEY === undefined)) {
+    refuse('HETAO_S3_ACCESS_KEY_ID and HETAO_S3_SECRET_ACCESS_KEY go together');
+  }
   const crlSetting = raw.HETAO_TLS_CRL;
   const tlsCrlFile = crlSetting === '' ? undefined : embeddedFile('HETAO_TLS_CRL');
   if (nodeEnv === 'production' && tlsCrlFile === undefined) {
@@ -227,5 +295,32 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       maxPerPrincipal: Number(setting('HETAO_MAX_CONNECTIONS_PER_PRINCIPAL')),
       idleTimeoutMs: Number(setting('HETAO_CONNECTION_IDLE_TIMEOUT_MS')),
     }),
+    database:
+      raw.HETAO_DATABASE_URL === undefined
+        ? undefined
+        : Object.freeze({
+            url: String(raw.HETAO_DATABASE_URL),
+            poolSize: Number(setting('HETAO_DATABASE_POOL_SIZE')),
+            connectTimeoutMs: Number(setting('HETAO_DATABASE_CONNECT_TIMEOUT_MS')),
+            statementTimeoutMs: Number(setting('HETAO_DATABASE_STATEMENT_TIMEOUT_MS')),
+          }),
+    s3:
+      raw.HETAO_S3_BUCKET === undefined
+        ? undefined
+        : Object.freeze({
+            endpoint: raw.HETAO_S3_ENDPOINT === undefined ? undefined : String(raw.HETAO_S3_ENDPOINT),
+            region: setting('HETAO_S3_REGION'),
+            bucket: String(raw.HETAO_S3_BUCKET),
+            credentials:
+              raw.HETAO_S3_ACCESS_KEY_ID === undefined
+                ? undefined
+                : Object.freeze({ accessKeyId: String(raw.HETAO_S3_ACCESS_KEY_ID), secretAccessKey: String(raw.HETAO_S3_SECRET_ACCESS_KEY) }),
+            forcePathStyle: setting('HETAO_S3_FORCE_PATH_STYLE') === 'true',
+            partSizeBytes: Number(setting('HETAO_S3_PART_SIZE_BYTES')),
+            queueSize: Number(setting('HETAO_S3_QUEUE_SIZE')),
+            requestTimeoutMs: Number(setting('HETAO_S3_REQUEST_TIMEOUT_MS')),
+          }),
+    instanceId: raw.HETAO_INSTANCE_ID === undefined ? `${hostname()}-${process.pid}` : String(raw.HETAO_INSTANCE_ID),
+    uploadLeaseMs: Number(setting('HETAO_UPLOAD_LEASE_MS')),
   });
 }

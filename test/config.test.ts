@@ -49,6 +49,32 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', HETAO_TLS_CRL: '' })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
   });
 
+  it('selects shared mode by configuration: embedded files by default, PostgreSQL and S3 when named', () => {
+    const embedded = loadConfig({});
+    expect(embedded.database).toBeUndefined();
+    expect(embedded.s3).toBeUndefined();
+    const shared = loadConfig({
+      HETAO_DATABASE_URL: 'postgres://hetao@db:5432/hetao',
+      HETAO_S3_BUCKET: 'hetao-envelopes',
+      HETAO_S3_ENDPOINT: 'http://s3:9000',
+      HETAO_S3_ACCESS_KEY_ID: 'id',
+      HETAO_S3_SECRET_ACCESS_KEY: 'secret',
+      HETAO_S3_FORCE_PATH_STYLE: 'true',
+      HETAO_INSTANCE_ID: 'gw-1',
+    });
+    expect(shared.database).toEqual({ url: 'postgres://hetao@db:5432/hetao', poolSize: 10, connectTimeoutMs: 5000, statementTimeoutMs: 30000 });
+    expect(shared.s3).toMatchObject({ endpoint: 'http://s3:9000', region: 'us-east-1', bucket: 'hetao-envelopes', forcePathStyle: true, partSizeBytes: 8 * 1024 * 1024, queueSize: 4 });
+    expect(shared.instanceId).toBe('gw-1');
+  });
+
+  it('refuses a bucket without a database, half a credential pair, and parts S3 would refuse', () => {
+    expect(() => loadConfig({ HETAO_S3_BUCKET: 'hetao-envelopes' })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringMatching(/HETAO_DATABASE_URL/) }));
+    const db = { HETAO_DATABASE_URL: 'postgres://db/hetao', HETAO_S3_BUCKET: 'hetao-envelopes' };
+    expect(() => loadConfig({ ...db, HETAO_S3_ACCESS_KEY_ID: 'id' })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+    expect(() => loadConfig({ ...db, HETAO_S3_PART_SIZE_BYTES: '1048576' })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+    expect(() => loadConfig({ HETAO_DATABASE_URL: 'mysql://db/hetao' })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+  });
+
   it('resolves relative paths against the working directory', () => {
     expect(loadConfig({ HETAO_REGISTRY_FILE: 'x/registry.yaml' }).registryFile).toBe(path.resolve('x/registry.yaml'));
   });
