@@ -6,6 +6,7 @@
 import { loadConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { verifyAuditExportFile } from './audit-command.js';
+import { runDatabaseCommand } from './db-command.js';
 import { HelpRequested, parseCommandArgs, UsageError } from './command-args.js';
 import { decryptEnvelopeFile, decryptEnvelopeToFile } from './decrypt-command.js';
 import { isLabCommand, runLabCommand } from './lab-commands.js';
@@ -37,6 +38,16 @@ async function audit(args: readonly string[]): Promise<number> {
   if (!exportFile || extra.length > 0) throw new UsageError('audit verify needs one export file');
   if (!values.jwks) throw new UsageError('audit verify needs --jwks <gateway JWKS>');
   return verifyAuditExportFile({ exportFile, jwksFile: values.jwks, out: (line) => process.stdout.write(`${line}\n`) });
+}
+
+async function db(args: readonly string[]): Promise<number> {
+  const { positionals } = parseCommandArgs(args, {});
+  const [subcommand, ...extra] = positionals;
+  if (subcommand !== 'migrate' && subcommand !== 'status') throw new UsageError(subcommand ? `unknown db command ${subcommand}` : 'db needs a command: migrate or status');
+  if (extra.length > 0) throw new UsageError(`db ${subcommand} takes no arguments`);
+  const config = loadConfig(process.env);
+  if (!config.database) throw new GatewayError('ERR_CONFIG_INVALID', 'hetao db needs HETAO_DATABASE_URL (shared mode); the embedded mode keeps its records in files');
+  return runDatabaseCommand(subcommand, config.database, (line) => process.stdout.write(`${line}\n`));
 }
 
 async function policy(args: readonly string[]): Promise<number> {
@@ -92,6 +103,8 @@ async function runCommand(command: string, args: readonly string[]): Promise<num
       return decrypt(args);
     case 'audit':
       return audit(args);
+    case 'db':
+      return db(args);
     case 'policy':
       return policy(args);
     default:

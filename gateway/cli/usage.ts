@@ -33,6 +33,10 @@ const COMMANDS: Readonly<Record<string, CommandUsage>> = {
   without --jwks it accepts only envelopes signed by the development key in certs-dev/.`,
     ],
   },
+  db: {
+    lines: ['hetao db migrate                              apply the database migrations this version needs (HETAO_DATABASE_URL)', 'hetao db status                               say whether the database is at this version\'s schema'],
+    notes: ['  Shared mode only. migrate is safe to run from several hosts at once and applies nothing twice; a gateway refuses a database not at its schema.'],
+  },
   audit: {
     lines: ['hetao audit verify <export.ndjson> --jwks <gateway JWKS>'],
     notes: ['  audit verify checks every hash, proof and signature of an audit export offline; exit 1 names the first bad line.'],
