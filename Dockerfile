@@ -1,6 +1,7 @@
 # Hetao gateway image.
 #   docker build -t hetao-gateway .      (or: docker compose up --build)
-# Stages: build (all deps, tsc → dist/), prod-deps (runtime node_modules only), runtime.
+# Stages: build (all deps, tsc → dist/), prod-deps (runtime node_modules only), s3-dev (the local
+# S3 server of the shared-mode compose stack, for trying it out only), runtime (the default target).
 
 # --- build: compile TypeScript -----------------------------------------------------------------
 FROM node:20-bookworm-slim AS build
@@ -20,6 +21,18 @@ FROM node:20-bookworm-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# --- s3-dev: a local S3-compatible server (scripts/s3-server.mjs, s3rver) for docker-compose's shared
+# profile. Not for production: use the operator's S3 or S3-compatible object storage there.
+FROM node:20-bookworm-slim AS s3-dev
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+COPY scripts/s3-server.mjs ./scripts/
+RUN mkdir -p /var/lib/s3 && chown node:node /var/lib/s3
+USER node
+EXPOSE 9000
+CMD ["node", "scripts/s3-server.mjs", "--dir", "/var/lib/s3", "--address", "0.0.0.0", "--port", "9000", "--bucket", "hetao-envelopes"]
 
 # --- runtime -----------------------------------------------------------------------------------
 FROM node:20-bookworm-slim
