@@ -57,6 +57,8 @@ export interface GatewayConfig {
   readonly instanceId: string;
   /** An upload's lease lasts this long without renewal; the instance taking it renews it at a third of that. */
   readonly uploadLeaseMs: number;
+  /** How often a checkpoint is signed when the journal grew (shared mode: by the instance leading). */
+  readonly auditCheckpointIntervalMs: number;
 }
 
 export interface DatabaseConfig {
@@ -152,6 +154,7 @@ export const CONFIG_VARIABLES = {
   HETAO_S3_PART_SIZE_BYTES: { default: '8388608', meaning: 'multipart upload part size (≥ 5 MiB); memory per upload is about this times `HETAO_S3_QUEUE_SIZE`' },
   HETAO_S3_QUEUE_SIZE: { default: '4', meaning: 'parts of one upload in flight at once' },
   HETAO_S3_REQUEST_TIMEOUT_MS: { default: '30000', meaning: 'an S3 request that does not answer for this long fails (`ERR_STORAGE_UNAVAILABLE`)' },
+  HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: { default: '60000', meaning: 'how often a signed checkpoint is added when the audit journal grew (also at every export and at stop); in shared mode one instance at a time signs them (PostgreSQL advisory lock), another takes over within one interval when it dies' },
   HETAO_INSTANCE_ID: { default: '<host>-<pid>', meaning: 'names this process in upload leases and logs; unique per instance' },
   HETAO_UPLOAD_LEASE_MS: { default: '15000', meaning: 'shared mode: an instance taking an upload holds a lease on it in the database, renewed every third of this; if the instance dies the lease expires, another instance returns the transfer to `authorized` and aborts its unfinished multipart upload' },
   HETAO_CONNECTION_IDLE_TIMEOUT_MS: { default: '30000', meaning: 'an API connection with no request in flight (before the first, between keep-alive requests) is closed after this long; a request body (other than an upload, see `HETAO_UPLOAD_IDLE_TIMEOUT_MS`) that sends nothing for this long is answered 408 `ERR_REQUEST_TIMEOUT`' },
@@ -207,6 +210,7 @@ const envSchema = {
     HETAO_S3_PART_SIZE_BYTES: { type: 'integer', minimum: 5_242_880, maximum: 5_368_709_120 },
     HETAO_S3_QUEUE_SIZE: { type: 'integer', minimum: 1, maximum: 64 },
     HETAO_S3_REQUEST_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 3_600_000 },
+    HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 86_400_000 },
     HETAO_INSTANCE_ID: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' },
     HETAO_UPLOAD_LEASE_MS: { type: 'integer', minimum: 300, maximum: 3_600_000 },
   },
@@ -322,5 +326,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
           }),
     instanceId: raw.HETAO_INSTANCE_ID === undefined ? `${hostname()}-${process.pid}` : String(raw.HETAO_INSTANCE_ID),
     uploadLeaseMs: Number(setting('HETAO_UPLOAD_LEASE_MS')),
+    auditCheckpointIntervalMs: Number(setting('HETAO_AUDIT_CHECKPOINT_INTERVAL_MS')),
   });
 }

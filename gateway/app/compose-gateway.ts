@@ -85,7 +85,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     signer,
     threads,
     onStorageError,
-    checkpointIntervalMs: AUDIT_CHECKPOINT_MS,
+    checkpointIntervalMs: config.auditCheckpointIntervalMs,
     onRecover: (recovery) => logger.warn({ recovery }, 'audit journal: a torn last line from a crash was cut off'),
   });
   opened.push(() => journal.close());
@@ -300,9 +300,6 @@ const IO_THREADS = 3;
 function urlHost(address: AddressInfo): string {
   return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 }
-
-/** How often a checkpoint is signed when the journal grew. */
-const AUDIT_CHECKPOINT_MS = 60_000;
 
 /** What a large upload refused for want of Redis is told to wait. */
 const QUEUE_RETRY_AFTER_S = 30;
