@@ -45,17 +45,15 @@ export function createAuditService(deps: {
       const id = await deps.transferVisibleTo(transferId, caller);
       const checkpoint = await journal.checkpoint();
       if (!checkpoint) throw new GatewayError('ERR_SERVICE_UNAVAILABLE', 'no checkpoint yet');
-      const proofs = journal
-        .entriesFor(id)
-        .filter((seq) => seq < checkpoint.treeSize)
-        .map((seq) => journal.proveInclusion(seq, checkpoint.treeSize));
+      const seqs = (await journal.entriesFor(id)).filter((seq) => seq < checkpoint.treeSize);
+      const proofs = await Promise.all(seqs.map((seq) => journal.proveInclusion(seq, checkpoint.treeSize)));
       return { transferId: id, checkpoint, proofs };
     },
 
     async proveConsistency(from, to) {
       // Any registered principal may check that the log only grows.
-      await journal.checkpoint();
-      return { checkpoint: journal.latestCheckpoint(), ...journal.proveConsistency(from, to) };
+      const checkpoint = await journal.checkpoint();
+      return { checkpoint, ...(await journal.proveConsistency(from, to)) };
     },
 
     exportEntries(filter, caller) {

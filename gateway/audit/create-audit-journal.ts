@@ -19,6 +19,7 @@ import type { CheckpointNoteSigner } from './checkpoint-note.js';
 import { checkJournalAtOpen, JOURNAL_FILE, type JournalRecovery } from './check-journal-at-open.js';
 import { exportAuditRange, type AuditExportQuery } from './export-range.js';
 import { createGroupCommit, type GroupCommitStats } from './group-commit.js';
+import { journalFileEntries, JOURNAL_FILE_STORE } from './journal-file-entries.js';
 import { encodeHash, hashLeaf } from './merkle-hash.js';
 import type { JournalProblem } from './scan-journal-file.js';
 
@@ -85,8 +86,15 @@ export interface AuditJournalStatus {
   readonly problem?: JournalProblem;
   readonly recovered: readonly AuditRecovery[];
   readonly commits: GroupCommitStats;
+  /** A shared journal only: whether this instance is the one signing the periodic checkpoints. */
+  readonly leader?: boolean;
 }
 
+/**
+ * The journal port. The file journal has one writer; a shared one (pg-audit-journal.ts) is appended to
+ * by every instance, so what it answers about the log (proofs, subjects, the latest checkpoint) may
+ * first need a read of what the others appended: those methods return promises.
+ */
 export interface AuditJournal {
   /**
    * Appends an entry; resolves once it is durable (written and fsynced, grouped with concurrent appends).
@@ -95,18 +103,20 @@ export interface AuditJournal {
   append(event: AuditEvent): Promise<AppendResult>;
   /** Signs a checkpoint over every durable entry unless the latest already covers them; resolves to the latest. */
   checkpoint(): Promise<SignedCheckpoint | undefined>;
-  latestCheckpoint(): SignedCheckpoint | undefined;
+  /** The newest signed checkpoint (once closed: the newest this journal knew of). */
+  latestCheckpoint(): Promise<SignedCheckpoint | undefined>;
   /** @throws GatewayError `ERR_AUDIT_RANGE_INVALID` unless 0 ≤ seq < treeSize ≤ size; `ERR_AUDIT_CORRUPT`. */
-  proveInclusion(seq: number, treeSize: number): InclusionProof;
+  proveInclusion(seq: number, treeSize: number): Promise<InclusionProof>;
   /** @throws GatewayError `ERR_AUDIT_RANGE_INVALID` unless 0 ≤ fromSize ≤ toSize ≤ size; `ERR_AUDIT_CORRUPT`. */
-  proveConsistency(fromSize: number, toSize: number): ConsistencyProof;
+  proveConsistency(fromSize: number, toSize: number): Promise<ConsistencyProof>;
   /** Seqs of a transfer's entries, ascending. */
-  entriesFor(subject: string): readonly number[];
+  entriesFor(subject: string): Promise<readonly number[]>;
   /**
    * A streamed NDJSON export (see docs/audit-export.md). Signs a checkpoint first if entries are not yet covered.
    * @throws GatewayError `ERR_AUDIT_RANGE_INVALID`, `ERR_AUDIT_CORRUPT`, `ERR_AUDIT_UNAVAILABLE`; stream errors carry the same codes.
    */
   exportRange(query?: AuditExportQuery): Readable;
+  /** Synchronous (readiness asks it): a shared journal answers from its cached view of the log. */
   status(): AuditJournalStatus;
   /** Flushes pending appends, signs a final checkpoint if the tree grew, closes the files. */
   close(): Promise<void>;
@@ -253,39 +263,39 @@ export async function createAuditJournal(options: AuditJournalOptions): Promise<
       return { seq, leafHash: encodeHash(leaf) };
     },
     checkpoint,
-    latestCheckpoint: () => checkpoints?.latest(),
-    proveInclusion(seq, treeSize) {
+    latestCheckpoint: async () => checkpoints?.latest(),
+    async proveInclusion(seq, treeSize) {
       assertReadable();
       assertSize('treeSize', treeSize, 1, tree.size);
       assertSize('seq', seq, 0, treeSize - 1);
       return { leafIndex: seq, treeSize, leafHash: encodeHash(tree.leafHash(seq)), proof: tree.inclusionProof(seq, treeSize).map(encodeHash) };
     },
-    proveConsistency(fromSize, toSize) {
+    async proveConsistency(fromSize, toSize) {
       assertReadable();
       assertSize('toSize', toSize, 0, tree.size);
       assertSize('fromSize', fromSize, 0, toSize);
       return { fromSize, toSize, proof: tree.consistencyProof(fromSize, toSize).map(encodeHash) };
     },
-    entriesFor(subject) {
+    async entriesFor(subject) {
       return [...(index.seqsOf(subject) ?? [])];
     },
     exportRange(query = {}) {
       if (state === 'corrupt' || state === 'closed' || !checkpoints) throw refusal();
-      const log = checkpoints;
+      const reportCorruption = (reason: string): void => {
+        state = 'corrupt';
+        problem = { file: JOURNAL_FILE, reason };
+      };
       return exportAuditRange(
         {
-          journalFile,
           origin,
           signer,
           now,
           tree,
-          index,
-          checkpoints: log,
+          readEntries: journalFileEntries(journalFile, index, reportCorruption),
+          entriesStore: JOURNAL_FILE_STORE,
+          checkpoints,
           ensureCheckpoint: checkpoint,
-          reportCorruption(reason) {
-            state = 'corrupt';
-            problem = { file: JOURNAL_FILE, reason };
-          },
+          reportCorruption,
         },
         query,
       );

@@ -1,22 +1,19 @@
-// A regulator export, streamed: the journal file is read line by line from near the first wanted
-// entry, and each selected entry goes out with an RFC 9162 inclusion proof against the first signed
-// checkpoint that covers it. That checkpoint precedes the entry in the export, chained to the one
+// A regulator export, streamed: the journal's entries are read in order from near the first wanted
+// one (from the file journal's file, or the shared journal's table: whatever `readEntries` is), and
+// each selected entry goes out with an RFC 9162 inclusion proof against the first signed checkpoint
+// that covers it. That checkpoint precedes the entry in the export, chained to the one
 // before it by a consistency proof; the export ends with the newest checkpoint and a signed manifest
 // over all preceding bytes. Because every entry carries its own proof, any selection verifies.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import canonicalize from 'canonicalize';
 import type { GatewaySigner } from '../envelope/gateway-signer.js';
 import { GatewayError } from '../errors.js';
 import type { AuditEntry } from './audit-entry.js';
 import type { SignedCheckpoint } from './checkpoint.js';
-import type { CheckpointLog } from './checkpoint-log.js';
-import type { EntryIndex } from './entry-index.js';
 import { EXPORT_FORMAT, EXPORT_MANIFEST_TYP, EXPORT_VERSION, type ExportHeader, type ExportManifest, type ExportSelection } from './export-format.js';
 import { encodeHash, hashLeaf } from './merkle-hash.js';
 import type { MerkleTree } from './merkle-tree.js';
-import { readLines } from './read-lines.js';
 
 export interface AuditExportQuery {
   /** First seq (inclusive). */
@@ -31,18 +28,49 @@ export interface AuditExportQuery {
   readonly filter?: (entry: AuditEntry) => boolean;
 }
 
+/** One stored entry: its seq and its canonical bytes (no newline). */
+export interface StoredEntry {
+  readonly seq: number;
+  readonly bytes: Buffer;
+}
+
+/** Where the entries are read from, in seq order without gaps. */
+export type EntrySource = (range: {
+  /** The first entry wanted has seq ≥ fromSeq and time ≥ fromTime; reading may start earlier. */
+  readonly fromSeq: number;
+  readonly fromTime: string | undefined;
+  /** Reading may stop after this seq. */
+  readonly lastSeq: number;
+}) => AsyncIterable<StoredEntry>;
+
+/** The signed checkpoints, oldest first. */
+export interface ExportCheckpoints {
+  /** Index of the first checkpoint whose tree covers `seq` (treeSize > seq), or -1. */
+  firstCovering(seq: number): number;
+  read(index: number): Promise<SignedCheckpoint>;
+}
+
 export interface ExportContext {
-  readonly journalFile: string;
   readonly origin: string;
   readonly signer: GatewaySigner;
   readonly now: () => string;
+  /** Holds at least every entry of the checkpoint ensureCheckpoint resolves to. */
   readonly tree: MerkleTree;
-  readonly index: EntryIndex;
-  readonly checkpoints: CheckpointLog;
+  readonly readEntries: EntrySource;
+  /** Where the entries are stored, for messages ("the journal file"). */
+  readonly entriesStore: string;
+  readonly checkpoints: ExportCheckpoints;
   /** Signs a checkpoint over every durable entry if needed; resolves to the latest. */
   readonly ensureCheckpoint: () => Promise<SignedCheckpoint | undefined>;
-  /** The journal file no longer matches the tree: stop trusting it. */
+  /** The stored entries no longer match the tree: stop trusting them. */
   readonly reportCorruption: (reason: string) => void;
+}
+
+/** Reports entry `seq` as changed since the tree was built from it; the error to fail the export with. */
+export function entryChanged(reportCorruption: ExportContext['reportCorruption'], seq: number, where: string): GatewayError {
+  const reason = `entry ${seq} in ${where} no longer matches its leaf hash (changed since the journal opened)`;
+  reportCorruption(reason);
+  return new GatewayError('ERR_AUDIT_CORRUPT', reason, { seq });
 }
 
 function rangeError(message: string): never {
@@ -97,42 +125,29 @@ async function* generateExport(context: ExportContext, selection: ExportSelectio
   if (head) {
     const fromSeq = selection.fromSeq ?? 0;
     const lastSeq = Math.min(selection.toSeq ?? Number.MAX_SAFE_INTEGER, head.treeSize - 1);
-    const start = context.index.seekPoint(fromSeq, selection.fromTime);
-    if (start.seq <= lastSeq) {
-      const file = createReadStream(context.journalFile, { start: start.offset, highWaterMark: 1024 * 1024 });
-      let seq = start.seq;
-      try {
-        for await (const { bytes, terminated } of readLines(file)) {
-          if (seq > lastSeq) break;
-          // The file must still hold the bytes the tree was built from (it is checked at open).
-          if (!terminated || !hashLeaf(bytes).equals(context.tree.leafHash(seq))) {
-            const reason = `entry ${seq} in the journal file no longer matches its leaf hash (changed since the journal opened)`;
-            context.reportCorruption(reason);
-            throw new GatewayError('ERR_AUDIT_CORRUPT', reason, { seq });
+    if (fromSeq <= lastSeq) {
+      for await (const { seq, bytes } of context.readEntries({ fromSeq, fromTime: selection.fromTime, lastSeq })) {
+        if (seq > lastSeq) break;
+        // The store must still hold the bytes the tree was built from (they are checked at open).
+        if (!hashLeaf(bytes).equals(context.tree.leafHash(seq))) throw entryChanged(context.reportCorruption, seq, context.entriesStore);
+        if (seq < fromSeq) continue;
+        const text = bytes.toString('utf8');
+        const entry = JSON.parse(text) as AuditEntry;
+        if (selection.toTime !== undefined && entry.time >= selection.toTime) break; // times never decrease
+        if ((selection.fromTime === undefined || entry.time >= selection.fromTime) && (!filter || filter(entry))) {
+          const covering = context.checkpoints.firstCovering(seq);
+          if (emitted?.index !== covering) {
+            const checkpoint = await context.checkpoints.read(covering);
+            yield emit(checkpointLine(context, checkpoint, emitted?.checkpoint));
+            counts.checkpoints += 1;
+            emitted = { index: covering, checkpoint };
           }
-          if (seq >= fromSeq) {
-            const text = bytes.toString('utf8');
-            const entry = JSON.parse(text) as AuditEntry;
-            if (selection.toTime !== undefined && entry.time >= selection.toTime) break; // times never decrease
-            if ((selection.fromTime === undefined || entry.time >= selection.fromTime) && (!filter || filter(entry))) {
-              const covering = context.checkpoints.firstCovering(seq);
-              if (emitted?.index !== covering) {
-                const checkpoint = await context.checkpoints.read(covering);
-                yield emit(checkpointLine(context, checkpoint, emitted?.checkpoint));
-                counts.checkpoints += 1;
-                emitted = { index: covering, checkpoint };
-              }
-              const { treeSize } = emitted.checkpoint;
-              const proof = JSON.stringify(context.tree.inclusionProof(seq, treeSize).map(encodeHash));
-              // Keys in canonical order, the journal's canonical bytes embedded as they are.
-              yield emit(`{"entry":${text},"kind":"entry","leafIndex":${seq},"proof":${proof},"treeSize":${treeSize}}`);
-              counts.entries += 1;
-            }
-          }
-          seq += 1;
+          const { treeSize } = emitted.checkpoint;
+          const proof = JSON.stringify(context.tree.inclusionProof(seq, treeSize).map(encodeHash));
+          // Keys in canonical order, the journal's canonical bytes embedded as they are.
+          yield emit(`{"entry":${text},"kind":"entry","leafIndex":${seq},"proof":${proof},"treeSize":${treeSize}}`);
+          counts.entries += 1;
         }
-      } finally {
-        file.destroy();
       }
     }
     if (emitted?.checkpoint.treeSize !== head.treeSize) {
@@ -148,7 +163,7 @@ async function* generateExport(context: ExportContext, selection: ExportSelectio
 
 /**
  * The export stream for `query` (validated here, before anything is read).
- * @throws GatewayError `ERR_AUDIT_RANGE_INVALID`; the stream fails with `ERR_AUDIT_CORRUPT` if the file changed underneath.
+ * @throws GatewayError `ERR_AUDIT_RANGE_INVALID`; the stream fails with `ERR_AUDIT_CORRUPT` if the entries changed underneath.
  */
 export function exportAuditRange(context: ExportContext, query: AuditExportQuery): Readable {
   const selection = checkQuery(query);

@@ -52,7 +52,7 @@ describe('kill -9 during a burst of appends', () => {
       const maxAcknowledged = Math.max(...acknowledged.keys());
       expect(status.size).toBeGreaterThan(maxAcknowledged);
       // Every acknowledged seq is there, with the very bytes that were acknowledged (same leaf hash).
-      for (const [seq, leafHash] of acknowledged) expect(journal.proveInclusion(seq, status.size).leafHash, `seq ${seq}`).toBe(leafHash);
+      for (const [seq, leafHash] of acknowledged) expect((await journal.proveInclusion(seq, status.size)).leafHash, `seq ${seq}`).toBe(leafHash);
       const verification = await verifyExport(journal.exportRange(), devSigner().publicJwks());
       expect(verification).toMatchObject({ ok: true, entries: status.size });
       await journal.close();

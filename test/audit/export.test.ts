@@ -65,7 +65,7 @@ describe('an export', () => {
     expect(lines.filter((l) => l.kind === 'entry')).toHaveLength(107);
     expect(lines.filter((l) => l.kind === 'checkpoint')).toHaveLength(5);
     expect(lines.at(-1)).toMatchObject({ kind: 'manifest' });
-    expect(journal.latestCheckpoint()?.treeSize).toBe(107);
+    expect((await journal.latestCheckpoint())?.treeSize).toBe(107);
     expect(await verifyLines(full)).toEqual({ ok: true, entries: 107, checkpoints: 5, lastCheckpoint: expect.objectContaining({ treeSize: 107 }) });
   });
 

@@ -57,7 +57,7 @@ async function expectRefusal(problem: RegExp, where: { file: string; line?: numb
   expect(status.problem?.reason).toMatch(problem);
   await expect(journal.append(transferEvent(99))).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT' });
   expect(() => journal.exportRange()).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
-  expect(() => journal.proveInclusion(0, 1)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
+  await expect(journal.proveInclusion(0, 1)).rejects.toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
 }
 
 describe('appending', () => {
@@ -88,8 +88,8 @@ describe('appending', () => {
   it('keeps each transfer’s seqs', async () => {
     const journal = await journalIn();
     await appendMany(journal, 12);
-    expect(journal.entriesFor('tr-1')).toEqual([4, 5, 6, 7]);
-    expect(journal.entriesFor('tr-unknown')).toEqual([]);
+    expect(await journal.entriesFor('tr-1')).toEqual([4, 5, 6, 7]);
+    expect(await journal.entriesFor('tr-unknown')).toEqual([]);
   });
 
   it('refuses a malformed event without using up a seq', async () => {
@@ -145,7 +145,7 @@ describe('checkpoints and proofs', () => {
     const journal = await journalIn({ checkpointIntervalMs: 60_000, schedule });
     expect(schedule.intervals()).toEqual([60_000]);
     await schedule.tick();
-    expect(journal.latestCheckpoint()).toBeUndefined(); // nothing to sign yet
+    expect(await journal.latestCheckpoint()).toBeUndefined(); // nothing to sign yet
     await appendMany(journal, 5);
     await schedule.tick();
     expect(linesOf(await readFile(checkpointsFile()))).toHaveLength(1);
@@ -173,16 +173,16 @@ describe('checkpoints and proofs', () => {
     await appendMany(journal, 21, 13);
     const second = await journal.checkpoint();
     if (!first || !second) throw new Error('no checkpoint');
-    expect(journal.latestCheckpoint()).toEqual(second);
+    expect(await journal.latestCheckpoint()).toEqual(second);
     for (const seq of [0, 7, 12]) {
-      const p = journal.proveInclusion(seq, first.treeSize);
+      const p = await journal.proveInclusion(seq, first.treeSize);
       expect(verifyInclusion({ leafIndex: p.leafIndex, treeSize: p.treeSize, leafHash: decodeHash(p.leafHash) as Buffer, proof: p.proof.map((h) => decodeHash(h) as Buffer), rootHash: decodeHash(first.rootHash) as Buffer })).toBe(true);
     }
-    const c = journal.proveConsistency(first.treeSize, second.treeSize);
+    const c = await journal.proveConsistency(first.treeSize, second.treeSize);
     expect(verifyConsistency({ fromSize: c.fromSize, toSize: c.toSize, fromRoot: decodeHash(first.rootHash) as Buffer, toRoot: decodeHash(second.rootHash) as Buffer, proof: c.proof.map((h) => decodeHash(h) as Buffer) })).toBe(true);
-    expect(() => journal.proveInclusion(13, 13)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_RANGE_INVALID' }));
-    expect(() => journal.proveInclusion(0, 35)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_RANGE_INVALID' }));
-    expect(() => journal.proveConsistency(20, 10)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_RANGE_INVALID' }));
+    await expect(journal.proveInclusion(13, 13)).rejects.toThrow(expect.objectContaining({ code: 'ERR_AUDIT_RANGE_INVALID' }));
+    await expect(journal.proveInclusion(0, 35)).rejects.toThrow(expect.objectContaining({ code: 'ERR_AUDIT_RANGE_INVALID' }));
+    await expect(journal.proveConsistency(20, 10)).rejects.toThrow(expect.objectContaining({ code: 'ERR_AUDIT_RANGE_INVALID' }));
   });
 
   it('reopens where it left off: same root, next seq', async () => {
@@ -190,7 +190,7 @@ describe('checkpoints and proofs', () => {
     const journal = await journalIn();
     expect(journal.status()).toMatchObject({ state: 'ok', size: 30, checkpoint: { treeSize: 30 } });
     expect((await journal.append(transferEvent(30))).seq).toBe(30);
-    expect(journal.entriesFor('tr-7')).toEqual([28, 29, 30]);
+    expect(await journal.entriesFor('tr-7')).toEqual([28, 29, 30]);
   });
 
   it('writes the C2SP signed-note form beside the JWS when given a note signer', async () => {

@@ -34,13 +34,13 @@ const hash = (base64: string): Buffer => {
   return bytes;
 };
 
-function inclusionHolds(journal: AuditJournal, seq: number, checkpoint: Pick<SignedCheckpoint, 'treeSize' | 'rootHash'>): boolean {
-  const proof = journal.proveInclusion(seq, checkpoint.treeSize);
+async function inclusionHolds(journal: AuditJournal, seq: number, checkpoint: Pick<SignedCheckpoint, 'treeSize' | 'rootHash'>): Promise<boolean> {
+  const proof = await journal.proveInclusion(seq, checkpoint.treeSize);
   return verifyInclusion({ leafIndex: proof.leafIndex, treeSize: proof.treeSize, leafHash: hash(proof.leafHash), proof: proof.proof.map(hash), rootHash: hash(checkpoint.rootHash) });
 }
 
-function consistencyHolds(journal: AuditJournal, from: Pick<SignedCheckpoint, 'treeSize' | 'rootHash'>, to: Pick<SignedCheckpoint, 'treeSize' | 'rootHash'>): boolean {
-  const proof = journal.proveConsistency(from.treeSize, to.treeSize);
+async function consistencyHolds(journal: AuditJournal, from: Pick<SignedCheckpoint, 'treeSize' | 'rootHash'>, to: Pick<SignedCheckpoint, 'treeSize' | 'rootHash'>): Promise<boolean> {
+  const proof = await journal.proveConsistency(from.treeSize, to.treeSize);
   return verifyConsistency({ fromSize: proof.fromSize, toSize: proof.toSize, fromRoot: hash(from.rootHash), toRoot: hash(to.rootHash), proof: proof.proof.map(hash) });
 }
 
@@ -110,11 +110,11 @@ export function describeAuditJournalContract(name: string, open: (options: { clo
         const { entries: entriesBefore } = await exported();
         journal = await harness.reopen(journal);
         expect(journal.status()).toMatchObject({ state: 'ok', size: 10, checkpoint: { treeSize: 10, rootHash: checkpoint.rootHash } });
-        expect(journal.latestCheckpoint()?.rootHash).toBe(checkpoint.rootHash);
-        for (const result of before) expect(journal.proveInclusion(result.seq, 10).leafHash).toBe(result.leafHash);
-        expect(inclusionHolds(journal, 3, checkpoint)).toBe(true);
+        expect((await journal.latestCheckpoint())?.rootHash).toBe(checkpoint.rootHash);
+        for (const result of before) expect((await journal.proveInclusion(result.seq, 10)).leafHash).toBe(result.leafHash);
+        expect(await inclusionHolds(journal, 3, checkpoint)).toBe(true);
         expect((await journal.append(transferEvent(10))).seq).toBe(10);
-        expect(journal.entriesFor('tr-2')).toEqual([8, 9, 10]);
+        expect(await journal.entriesFor('tr-2')).toEqual([8, 9, 10]);
         expect((await exported()).entries.slice(0, 10)).toEqual(entriesBefore);
       });
 
@@ -137,7 +137,7 @@ export function describeAuditJournalContract(name: string, open: (options: { clo
         expect(first).toMatchObject({ treeSize: 7, time: '2025-03-01T08:00:01.000Z' });
         const body = await verifyCheckpointJws(first.jws, createCheckpointKeys(harness.jwks));
         expect(body).toEqual({ origin: first.origin, treeSize: 7, rootHash: first.rootHash, time: first.time });
-        expect(journal.latestCheckpoint()).toEqual(first);
+        expect(await journal.latestCheckpoint()).toEqual(first);
         expect(journal.status().checkpoint).toEqual({ treeSize: 7, rootHash: first.rootHash, time: first.time });
         expect(await journal.checkpoint()).toEqual(first);
         await journal.append(transferEvent(7));
@@ -152,30 +152,30 @@ export function describeAuditJournalContract(name: string, open: (options: { clo
         await appendEvents(journal, 21, 13);
         const large = await journal.checkpoint();
         if (!small || !large) throw new Error('no checkpoints');
-        for (let seq = 0; seq < 13; seq += 1) expect(inclusionHolds(journal, seq, small)).toBe(true);
-        for (let seq = 0; seq < 34; seq += 1) expect(inclusionHolds(journal, seq, large)).toBe(true);
-        expect(inclusionHolds(journal, 5, { treeSize: 13, rootHash: large.rootHash })).toBe(false); // another tree's root
-        expect(consistencyHolds(journal, small, large)).toBe(true);
-        expect(consistencyHolds(journal, { treeSize: 13, rootHash: large.rootHash }, large)).toBe(false);
+        for (let seq = 0; seq < 13; seq += 1) expect(await inclusionHolds(journal, seq, small)).toBe(true);
+        for (let seq = 0; seq < 34; seq += 1) expect(await inclusionHolds(journal, seq, large)).toBe(true);
+        expect(await inclusionHolds(journal, 5, { treeSize: 13, rootHash: large.rootHash })).toBe(false); // another tree's root
+        expect(await consistencyHolds(journal, small, large)).toBe(true);
+        expect(await consistencyHolds(journal, { treeSize: 13, rootHash: large.rootHash }, large)).toBe(false);
       });
 
       it('refuses proofs outside the tree', async () => {
         await appendEvents(journal, 5);
         const refused = expect.objectContaining({ code: 'ERR_AUDIT_RANGE_INVALID' });
-        expect(() => journal.proveInclusion(5, 5)).toThrow(refused);
-        expect(() => journal.proveInclusion(0, 6)).toThrow(refused);
-        expect(() => journal.proveInclusion(-1, 5)).toThrow(refused);
-        expect(() => journal.proveConsistency(4, 3)).toThrow(refused);
-        expect(() => journal.proveConsistency(2, 6)).toThrow(refused);
+        await expect(journal.proveInclusion(5, 5)).rejects.toThrow(refused);
+        await expect(journal.proveInclusion(0, 6)).rejects.toThrow(refused);
+        await expect(journal.proveInclusion(-1, 5)).rejects.toThrow(refused);
+        await expect(journal.proveConsistency(4, 3)).rejects.toThrow(refused);
+        await expect(journal.proveConsistency(2, 6)).rejects.toThrow(refused);
       });
     });
 
     describe('reading', () => {
       it('finds a transfer’s entries by subject, in seq order', async () => {
         await appendEvents(journal, 12);
-        expect(journal.entriesFor('tr-1')).toEqual([4, 5, 6, 7]);
-        expect(journal.entriesFor('tr-2')).toEqual([8, 9, 10, 11]);
-        expect(journal.entriesFor('tr-unknown')).toEqual([]);
+        expect(await journal.entriesFor('tr-1')).toEqual([4, 5, 6, 7]);
+        expect(await journal.entriesFor('tr-2')).toEqual([8, 9, 10, 11]);
+        expect(await journal.entriesFor('tr-unknown')).toEqual([]);
       });
 
       it('exports every entry, signing a checkpoint for those not yet covered; the export verifies offline', async () => {
@@ -184,7 +184,7 @@ export function describeAuditJournalContract(name: string, open: (options: { clo
         await appendEvents(journal, 4, 9);
         const { lines, entries } = await exported();
         expect(entries.map((entry) => entry.seq)).toEqual(Array.from({ length: 13 }, (_, i) => i));
-        expect(journal.latestCheckpoint()?.treeSize).toBe(13);
+        expect((await journal.latestCheckpoint())?.treeSize).toBe(13);
         expect(await verified(lines)).toMatchObject({ ok: true, entries: 13, lastCheckpoint: { treeSize: 13 } });
         const tampered = lines.map((line, i) => (i === 3 ? line.replace('"hk-uni-genomics"', '"hk-uni-genomicx"') : line)); // entry 1's actor
         expect(tampered[3]).not.toBe(lines[3]);
@@ -239,7 +239,7 @@ export function describeAuditJournalContract(name: string, open: (options: { clo
       it('signs a final checkpoint over what it holds when it closes', async () => {
         await appendEvents(journal, 6);
         await journal.close();
-        expect(journal.latestCheckpoint()?.treeSize).toBe(6);
+        expect((await journal.latestCheckpoint())?.treeSize).toBe(6);
         journal = await harness.reopen(journal);
         expect(journal.status().checkpoint?.treeSize).toBe(6);
       });
