@@ -1,7 +1,9 @@
 // Transfer records on the object store: one JSON object per transfer (written atomically by the
 // store), with an in-memory index for lookups, lists and sweeps. The objects are the truth; the index
 // is rebuilt from them at open, so nothing depends on Redis or on the process staying up. One process
-// (the gateway) writes them; a `hetao worker` reads them with `openFileRecordReader`.
+// (the gateway) writes them — which is why the revision check against the index is enough here; a
+// `hetao worker` reads them with `openFileRecordReader`.
+import { GatewayError } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { isStorageError } from '../storage/storage-errors.js';
 import type { RecordReader, RecordSelection, RecordStore } from '../transfer/record-store.js';
@@ -9,7 +11,11 @@ import type { TransferRecord } from '../transfer/transfer-record.js';
 
 const recordKey = (id: string): string => `records/${id}.json`;
 
-const parse = (bytes: Buffer): TransferRecord => JSON.parse(bytes.toString('utf8')) as TransferRecord;
+/** Records written before revisions existed were saved at least once: they read as revision 1. */
+const parse = (bytes: Buffer): TransferRecord => {
+  const record = JSON.parse(bytes.toString('utf8')) as TransferRecord;
+  return record.revision === undefined ? { ...record, revision: 1 } : record;
+};
 
 /** Newest first: ids are time-ordered. */
 const newestFirst = (a: TransferRecord, b: TransferRecord): number => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
@@ -18,6 +24,10 @@ function matches(record: TransferRecord, selection: RecordSelection): boolean {
   if (selection.statuses && !selection.statuses.includes(record.status)) return false;
   if (selection.retentionEndsBy !== undefined && record.retentionUntil > selection.retentionEndsBy) return false;
   if (selection.withPendingStages && (record.pendingStages?.length ?? 0) === 0) return false;
+  if (selection.leaseExpiredBy !== undefined) {
+    if (record.status !== 'uploading') return false;
+    if (record.lease && Date.parse(record.lease.expiresAt) > Date.parse(selection.leaseExpiredBy)) return false;
+  }
   return true;
 }
 
@@ -39,22 +49,64 @@ export async function openFileRecordStore(objects: ObjectStore): Promise<RecordS
     const record = parse(bytes);
     index.set(record.id, record);
   }
+  /** Saves of one record write one after another, so the revision checked is the one written over. */
+  const writing = new Map<string, Promise<unknown>>();
+  const oneAtATime = async <T>(id: string, work: () => Promise<T>): Promise<T> => {
+    const run = (writing.get(id) ?? Promise.resolve()).then(work, work);
+    const settled = run.catch(() => undefined);
+    writing.set(id, settled);
+    try {
+      return await run;
+    } finally {
+      if (writing.get(id) === settled) writing.delete(id);
+    }
+  };
+
+  /** @throws GatewayError ERR_TRANSFER_CONFLICT unless `record` names the revision the index holds. */
+  const checkRevision = (record: TransferRecord): number => {
+    const current = index.get(record.id);
+    if (record.revision === undefined) {
+      if (current) throw new GatewayError('ERR_TRANSFER_CONFLICT', `transfer ${record.id} exists already`, { id: record.id });
+      return 1;
+    }
+    if (current?.revision !== record.revision) {
+      throw new GatewayError('ERR_TRANSFER_CONFLICT', `transfer ${record.id} was changed by another request (or does not exist)`, { id: record.id, revision: record.revision });
+    }
+    return record.revision + 1;
+  };
+
+  const write = async (record: TransferRecord): Promise<void> => {
+    await objects.put(recordKey(record.id), Buffer.from(JSON.stringify(record)));
+    index.set(record.id, record);
+  };
+
   return {
     async get(id) {
       return index.get(id);
     },
-    async save(record) {
-      try {
-        await objects.put(recordKey(record.id), Buffer.from(JSON.stringify(record)));
-      } catch (error) {
-        // A failed upload goes back to `authorized` even when the disk cannot take the record now:
-        // the record on disk still says `uploading`, which start-up recovery turns into `authorized`
-        // (recoverInterruptedUploads), so the index shows what a restart would, and the sender can
-        // upload again once there is space without waiting for one.
-        if (isStorageError(error) && record.status === 'authorized' && index.get(record.id)?.status === 'uploading') index.set(record.id, record);
-        throw error;
-      }
-      index.set(record.id, record);
+    save(record) {
+      return oneAtATime(record.id, async () => {
+        const stored = { ...record, revision: checkRevision(record) };
+        try {
+          await write(stored);
+        } catch (error) {
+          // A failed upload goes back to `authorized` even when the disk cannot take the record now:
+          // the record on disk still says `uploading`, which start-up recovery turns into `authorized`
+          // (recoverInterruptedUploads), so the index shows what a restart would, and the sender can
+          // upload again once there is space without waiting for one.
+          if (isStorageError(error) && stored.status === 'authorized' && index.get(stored.id)?.status === 'uploading') index.set(stored.id, stored);
+          throw error;
+        }
+        return stored;
+      });
+    },
+    renewLease(id, holder, expiresAt) {
+      return oneAtATime(id, async () => {
+        const current = index.get(id);
+        if (current?.status !== 'uploading' || current.lease?.holder !== holder) return false;
+        await write({ ...current, lease: { holder, expiresAt } });
+        return true;
+      });
     },
     async list({ party, as, status, after, limit }) {
       const matching = [...index.values()]

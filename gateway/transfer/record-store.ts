@@ -1,8 +1,10 @@
 // The transfer records port: where the transfer service keeps its records. One file-backed
 // implementation today (records/file-record-store.ts); the shared-mode PostgreSQL one plugs in here.
 // A list or a sweep is a query the store answers (filters, order, cursor), not a scan in the caller,
-// so an indexed back-end can answer it without reading every record. Every implementation passes
-// test/ports/record-store.contract.ts.
+// so an indexed back-end can answer it without reading every record. Saves are conditional on the
+// record's revision (optimistic concurrency): in shared mode several instances write the same records,
+// and the store, not a lock in one process, decides which of two racing changes wins. Every
+// implementation passes test/ports/record-store.contract.ts.
 import type { TransferRecord, TransferStatus } from './transfer-record.js';
 
 export interface RecordQuery {
@@ -30,12 +32,29 @@ export interface RecordSelection {
   readonly retentionEndsBy?: string;
   /** Only records with a stage still to run (`pendingStages` not empty). */
   readonly withPendingStages?: boolean;
+  /**
+   * Only `uploading` records whose upload lease expires at or before this instant (ISO 8601), or that
+   * have no lease: uploads whose instance stopped renewing (crashed, cut off).
+   */
+  readonly leaseExpiredBy?: string;
 }
 
 export interface RecordStore {
   get(id: string): Promise<TransferRecord | undefined>;
-  /** Stores the record durably (created or replaced as a whole) before it resolves. */
-  save(record: TransferRecord): Promise<void>;
+  /**
+   * Stores the record durably (created or replaced as a whole) and resolves to it as stored, with its
+   * new `revision`. A record without `revision` is new (stored at revision 1); one with revision r
+   * replaces the stored record only if that is still at revision r (stored at r + 1).
+   * @throws GatewayError ERR_TRANSFER_CONFLICT when a new record's id exists, or the stored record is
+   *   not (or no longer) at the given revision; nothing is changed then.
+   */
+  save(record: TransferRecord): Promise<TransferRecord>;
+  /**
+   * Moves the upload lease's expiry to `expiresAt` if the record is `uploading` and its lease is
+   * `holder`'s; the revision stays (a renewal is not a change of the transfer).
+   * @returns false when the lease is lost: another holder, no lease, not uploading, or no such record.
+   */
+  renewLease(id: string, holder: string, expiresAt: string): Promise<boolean>;
   list(query: RecordQuery): Promise<RecordPage>;
   /** The records a selection names, oldest first; a sweep may save records while it iterates. */
   select(selection: RecordSelection): AsyncIterable<TransferRecord>;

@@ -93,6 +93,20 @@ export interface TransferRecord {
   readonly pendingStages?: readonly ('inspect' | 'deliver')[];
   readonly delivery?: DeliveryFacts;
   readonly history: readonly HistoryEntry[];
+  /**
+   * How many times the record was saved; set by the record store (absent: never saved). A save names
+   * the revision it read, and is refused if the stored record moved on since (record-store.ts).
+   */
+  readonly revision?: number;
+  /** The instance streaming the upload holds this while it does, renewing the expiry as it goes. */
+  readonly lease?: UploadLease;
+}
+
+export interface UploadLease {
+  /** Which gateway instance holds it. */
+  readonly holder: string;
+  /** ISO 8601; past it, another instance may take the transfer over. */
+  readonly expiresAt: string;
 }
 
 /**

@@ -70,10 +70,11 @@ export function createTransferService(deps: TransferServiceDependencies) {
     }
   };
 
+  /** The record as stored (with its new revision) is what is announced and handed on. */
   const save = async (record: TransferRecord, change: TransferChange, actor: TransferActor): Promise<TransferRecord> => {
-    await deps.records.save(record);
-    await deps.events.emit({ type: 'changed', change, record, actor });
-    return record;
+    const stored = await deps.records.save(record);
+    await deps.events.emit({ type: 'changed', change, record: stored, actor });
+    return stored;
   };
 
   const find = async (id: string): Promise<TransferRecord> => {

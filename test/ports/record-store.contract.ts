@@ -1,13 +1,16 @@
 // The transfer records port's contract: what every RecordStore (gateway/transfer/record-store.ts)
 // does, run by test/ports/record-store.test.ts against each implementation. Records are saved whole
-// and durably (a store opened again, and a reader in another process, see them); a list is a query
-// the store answers — one party's side, a status, newest first, a keyset cursor that neither repeats
-// nor skips a record while new ones arrive; a sweep selects by statuses, retention and pending stages,
-// oldest first, and may save what it visits.
+// and durably (a store opened again, and a reader in another process, see them); each save is
+// conditional on the revision it names, so of two changes racing from one revision exactly one wins
+// and the other is ERR_TRANSFER_CONFLICT; an upload lease is renewed by its holder only; a list is a
+// query the store answers — one party's side, a status, newest first, a keyset cursor that neither
+// repeats nor skips a record while new ones arrive; a sweep selects by statuses, retention, pending
+// stages and expired leases, oldest first, and may save what it visits.
 import { parseManifest } from '../../gateway/policy/manifest.js';
 import type { RecordReader, RecordStore } from '../../gateway/transfer/record-store.js';
 import type { TransferRecord, TransferStatus } from '../../gateway/transfer/transfer-record.js';
 import { newTransferId } from '../../gateway/transfer/transfer-service.js';
+import { GatewayError } from '../../gateway/errors.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { anonymisedResearchManifest } from '../support/manifests.js';
 
@@ -29,7 +32,7 @@ const MANIFEST = parseManifest(anonymisedResearchManifest(Buffer.from('id,value\
 /** A valid record as the transfer service makes it, created `minute` minutes after START. */
 export function transferRecord(
   minute: number,
-  fields: { sender?: string; recipient?: string; status?: TransferStatus; retentionDays?: number; pendingStages?: TransferRecord['pendingStages'] } = {},
+  fields: { sender?: string; recipient?: string; status?: TransferStatus; retentionDays?: number; pendingStages?: TransferRecord['pendingStages']; lease?: TransferRecord['lease'] } = {},
 ): TransferRecord {
   const created = new Date(START + minute * 60_000);
   const sender = fields.sender ?? 'sz-hospital';
@@ -73,6 +76,7 @@ export function transferRecord(
     obligations,
     receipts: [],
     ...(fields.pendingStages ? { pendingStages: fields.pendingStages } : {}),
+    ...(fields.lease ? { lease: fields.lease } : {}),
     history: [{ at, status: 'authorized', event: 'authorized', by: sender }],
   };
 }
@@ -84,6 +88,20 @@ function moved(record: TransferRecord, status: TransferStatus, patch: Partial<Tr
 }
 
 const idsOf = (records: readonly TransferRecord[]): string[] => records.map((record) => record.id);
+
+/** `record` as a store holds it after its `revision`-th save. */
+const atRevision = (record: TransferRecord, revision: number): TransferRecord => ({ ...record, revision });
+
+/** Resolves to the error `work` rejects with (fails if it resolves). */
+async function refusal(work: Promise<unknown>): Promise<GatewayError> {
+  const outcome = await work.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  if (!('error' in outcome)) throw new Error(`expected a refusal, got ${JSON.stringify(outcome.value)}`);
+  expect(outcome.error).toBeInstanceOf(GatewayError);
+  return outcome.error as GatewayError;
+}
 
 async function collect(selection: AsyncIterable<TransferRecord>): Promise<TransferRecord[]> {
   const records: TransferRecord[] = [];
@@ -104,50 +122,162 @@ export function describeRecordStoreContract(name: string, open: () => Promise<Re
       await harness.cleanup();
     });
 
-    const saveAll = (records: readonly TransferRecord[]): Promise<unknown> => Promise.all(records.map((record) => store.save(record)));
+    /** Saves new records; resolves to them as stored (revision 1), in order. */
+    const saveAll = (records: readonly TransferRecord[]): Promise<TransferRecord[]> => Promise.all(records.map((record) => store.save(record)));
 
     describe('get and save', () => {
-      it('gets what was saved; an unknown id is undefined', async () => {
+      it('gets what was saved, as the save resolved to it; an unknown id is undefined', async () => {
         const record = transferRecord(1);
-        await store.save(record);
-        expect(await store.get(record.id)).toEqual(record);
+        const saved = await store.save(record);
+        expect(saved).toEqual(atRevision(record, 1));
+        expect(await store.get(record.id)).toEqual(saved);
         expect(await store.get(transferRecord(2).id)).toBeUndefined();
       });
 
       it('a save replaces the record as a whole', async () => {
-        const record = transferRecord(1, { pendingStages: ['inspect'] });
-        await store.save(record);
+        const record = await store.save(transferRecord(1, { pendingStages: ['inspect'] }));
         const { pendingStages: _done, ...withoutStages } = moved(record, 'uploading');
-        await store.save(withoutStages);
-        expect(await store.get(record.id)).toEqual(withoutStages);
+        const replaced = await store.save(withoutStages);
+        expect(replaced).toEqual(atRevision(withoutStages, 2));
+        expect(await store.get(record.id)).toEqual(replaced);
         const page = await store.list({ party: 'sz-hospital', as: 'sender', limit: 10 });
-        expect(page.records).toEqual([withoutStages]);
+        expect(page.records).toEqual([replaced]);
       });
 
-      it('keeps records across a reopen: get, list and select see them', async () => {
-        const first = transferRecord(1, { status: 'available' });
-        const second = transferRecord(2, { status: 'queued', pendingStages: ['inspect'] });
-        await saveAll([first, second]);
-        await store.save(moved(first, 'received'));
+      it('keeps records across a reopen: get, list and select see them, revisions included', async () => {
+        const [first, second] = (await saveAll([transferRecord(1, { status: 'available' }), transferRecord(2, { status: 'queued', pendingStages: ['inspect'] })])) as [TransferRecord, TransferRecord];
+        const received = await store.save(moved(first, 'received'));
         store = await harness.reopen(store);
-        expect(await store.get(first.id)).toEqual(moved(first, 'received'));
+        expect(await store.get(first.id)).toEqual(received);
         expect(await store.get(second.id)).toEqual(second);
         expect(idsOf((await store.list({ party: 'sz-hospital', as: 'sender', limit: 10 })).records)).toEqual([second.id, first.id]);
         expect(idsOf(await collect(store.select({ withPendingStages: true })))).toEqual([second.id]);
-        const third = transferRecord(3);
-        await store.save(third); // and it goes on saving
+        const third = await store.save(transferRecord(3)); // and it goes on saving
         expect(await store.get(third.id)).toEqual(third);
+        // The revision check holds across the reopen: a save from before it is stale.
+        expect((await refusal(store.save(moved(first, 'expired')))).code).toBe('ERR_TRANSFER_CONFLICT');
+        expect(await store.save(moved(received, 'expired'))).toMatchObject({ status: 'expired', revision: 3 });
       });
 
       it('a reader in another process sees what the store saved, replacements included', async () => {
         const reader = await harness.openReader();
         const record = transferRecord(1, { status: 'queued', pendingStages: ['inspect', 'deliver'] });
         expect(await reader.get(record.id)).toBeUndefined();
-        await store.save(record);
-        expect(await reader.get(record.id)).toEqual(record);
-        const processing = moved(record, 'processing', { pendingStages: ['deliver'] });
-        await store.save(processing);
+        const saved = await store.save(record);
+        expect(await reader.get(record.id)).toEqual(saved);
+        const processing = await store.save(moved(saved, 'processing', { pendingStages: ['deliver'] }));
         expect(await reader.get(record.id)).toEqual(processing);
+      });
+    });
+
+    describe('revisions: one change wins', () => {
+      it('counts the saves of a record: 1 when created, one more with each save', async () => {
+        let record = await store.save(transferRecord(1));
+        expect(record.revision).toBe(1);
+        for (const [status, revision] of [['uploading', 2], ['available', 3], ['received', 4]] as const) {
+          record = await store.save(moved(record, status));
+          expect(record.revision).toBe(revision);
+          expect(await store.get(record.id)).toEqual(record);
+        }
+      });
+
+      it('refuses to create a record whose id exists, and keeps the stored one', async () => {
+        const first = await store.save(transferRecord(1));
+        const again = { ...transferRecord(1, { status: 'cancelled' }), id: first.id };
+        const error = await refusal(store.save(again));
+        expect(error.code).toBe('ERR_TRANSFER_CONFLICT');
+        expect(error.status).toBe(409);
+        expect(await store.get(first.id)).toEqual(first);
+      });
+
+      it('refuses a save from a stale revision, or of a revision never stored, changing nothing (lists included)', async () => {
+        const created = await store.save(transferRecord(1, { status: 'uploading' }));
+        const available = await store.save(moved(created, 'available'));
+        expect((await refusal(store.save(moved(created, 'authorized')))).code).toBe('ERR_TRANSFER_CONFLICT');
+        expect((await refusal(store.save({ ...moved(available, 'received'), revision: 7 }))).code).toBe('ERR_TRANSFER_CONFLICT');
+        const absent = { ...transferRecord(2), revision: 1 };
+        expect((await refusal(store.save(absent))).code).toBe('ERR_TRANSFER_CONFLICT');
+        expect(await store.get(absent.id)).toBeUndefined();
+        expect(await store.get(created.id)).toEqual(available);
+        expect((await store.list({ party: 'sz-hospital', as: 'sender', status: 'authorized', limit: 10 })).records).toEqual([]);
+        expect((await store.list({ party: 'sz-hospital', as: 'sender', limit: 10 })).records).toEqual([available]);
+      });
+
+      it('of concurrent saves from the same revision exactly one wins; the others are ERR_TRANSFER_CONFLICT and the stored record is the winner\'s', async () => {
+        const created = await store.save(transferRecord(1, { status: 'authorized' }));
+        const attempts = (['uploading', 'cancelled', 'expired', 'uploading', 'cancelled'] as const).map((status, i) =>
+          moved(created, status, { lease: { holder: `instance-${i}`, expiresAt: '2025-03-01T09:00:00.000Z' } }),
+        );
+        const outcomes = await Promise.allSettled(attempts.map((attempt) => store.save(attempt)));
+        const won = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+        const lost = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+        expect(won).toHaveLength(1);
+        expect(lost).toHaveLength(attempts.length - 1);
+        for (const error of lost) expect(error).toMatchObject({ code: 'ERR_TRANSFER_CONFLICT' });
+        expect(won[0]?.revision).toBe(2);
+        expect(await store.get(created.id)).toEqual(won[0]);
+        const winner = attempts[outcomes.findIndex((outcome) => outcome.status === 'fulfilled')];
+        expect(won[0]).toEqual(atRevision(winner as TransferRecord, 2));
+      });
+
+      it('of concurrent creates of one id exactly one wins', async () => {
+        const record = transferRecord(1);
+        const outcomes = await Promise.allSettled([0, 1, 2, 3].map((i) => store.save({ ...record, recipient: `recipient-${i}` })));
+        expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+        for (const outcome of outcomes) if (outcome.status === 'rejected') expect(outcome.reason).toMatchObject({ code: 'ERR_TRANSFER_CONFLICT' });
+        const winner = outcomes.find((outcome) => outcome.status === 'fulfilled');
+        expect(await store.get(record.id)).toEqual(winner?.status === 'fulfilled' ? winner.value : undefined);
+      });
+    });
+
+    describe('upload leases', () => {
+      const minute = (n: number): string => new Date(START + n * 60_000).toISOString();
+      const lease = (holder: string, expiresAtMinute: number): NonNullable<TransferRecord['lease']> => ({ holder, expiresAt: minute(expiresAtMinute) });
+
+      it('its holder renews it: the expiry moves, the revision stays, and a save from that revision still goes through', async () => {
+        const created = await store.save(transferRecord(1));
+        const uploading = await store.save(moved(created, 'uploading', { lease: lease('gateway-a', 10) }));
+        expect(await store.renewLease(uploading.id, 'gateway-a', lease('gateway-a', 20).expiresAt)).toBe(true);
+        const renewed = await store.get(uploading.id);
+        expect(renewed).toEqual({ ...uploading, lease: lease('gateway-a', 20) });
+        const reader = await harness.openReader();
+        expect(await reader.get(uploading.id)).toEqual(renewed);
+        const available = await store.save(moved(renewed as TransferRecord, 'available', { lease: undefined }));
+        expect(available.revision).toBe(3);
+      });
+
+      it('another holder, a record not uploading, one without a lease or no record at all: false, nothing changes', async () => {
+        const created = await store.save(transferRecord(1));
+        const uploading = await store.save(moved(created, 'uploading', { lease: lease('gateway-a', 10) }));
+        expect(await store.renewLease(uploading.id, 'gateway-b', lease('gateway-b', 20).expiresAt)).toBe(false);
+        expect(await store.get(uploading.id)).toEqual(uploading);
+        const authorized = await store.save(moved(uploading, 'authorized')); // the lease kept, but no upload runs
+        expect(await store.renewLease(authorized.id, 'gateway-a', lease('gateway-a', 20).expiresAt)).toBe(false);
+        expect(await store.get(authorized.id)).toEqual(authorized);
+        const unleased = await store.save(transferRecord(2, { status: 'uploading' }));
+        expect(await store.renewLease(unleased.id, 'gateway-a', lease('gateway-a', 20).expiresAt)).toBe(false);
+        expect(await store.get(unleased.id)).toEqual(unleased);
+        expect(await store.renewLease(transferRecord(3).id, 'gateway-a', lease('gateway-a', 20).expiresAt)).toBe(false);
+        expect(await store.get(transferRecord(3).id)).toBeUndefined();
+      });
+
+      it('select the uploads whose lease expired by an instant (inclusive) or that have none, oldest first', async () => {
+        const records = await saveAll([
+          transferRecord(1, { status: 'uploading', lease: lease('gateway-a', 59) }),
+          transferRecord(2, { status: 'uploading', lease: lease('gateway-b', 60) }),
+          transferRecord(3, { status: 'uploading', lease: lease('gateway-a', 61) }),
+          transferRecord(4, { status: 'uploading' }),
+          transferRecord(5, { status: 'authorized', lease: lease('gateway-a', 1) }),
+          transferRecord(6, { status: 'available' }),
+        ]);
+        const [expired, expiringNow, live, unleased] = records as [TransferRecord, TransferRecord, TransferRecord, TransferRecord];
+        const by = minute(60);
+        expect(idsOf(await collect(store.select({ leaseExpiredBy: by })))).toEqual(idsOf([expired, expiringNow, unleased]));
+        // A renewal takes an upload out of the selection; another filter still applies.
+        expect(await store.renewLease(expiringNow.id, 'gateway-b', lease('gateway-b', 70).expiresAt)).toBe(true);
+        expect(idsOf(await collect(store.select({ leaseExpiredBy: by })))).toEqual(idsOf([expired, unleased]));
+        expect(idsOf(await collect(store.select({ leaseExpiredBy: minute(80) })))).toEqual(idsOf([expired, expiringNow, live, unleased]));
+        expect(idsOf(await collect(store.select({ leaseExpiredBy: by, withPendingStages: true })))).toEqual([]);
       });
     });
 
@@ -162,8 +292,9 @@ export function describeRecordStoreContract(name: string, open: () => Promise<Re
         const unrelated = [transferRecord(5, { sender: 'hk-ctc', recipient: 'hk-uni-genomics', status: 'available' })];
         await saveAll([...unrelated, ...received, ...sent]);
         const list = (query: Omit<Parameters<RecordStore['list']>[0], 'limit'>) => store.list({ ...query, limit: 10 });
-        expect(await list({ party: 'sz-hospital', as: 'sender' })).toEqual({ records: [...sent].reverse(), next: undefined });
-        expect(await list({ party: 'sz-hospital', as: 'recipient' })).toEqual({ records: received, next: undefined });
+        const stored = await Promise.all([...sent, ...received].map(async (record) => store.get(record.id)));
+        expect(await list({ party: 'sz-hospital', as: 'sender' })).toEqual({ records: stored.slice(0, 3).reverse(), next: undefined });
+        expect(await list({ party: 'sz-hospital', as: 'recipient' })).toEqual({ records: stored.slice(3), next: undefined });
         expect(idsOf((await list({ party: 'sz-hospital', as: 'sender', status: 'available' })).records)).toEqual([sent[2]?.id, sent[0]?.id]);
         expect(idsOf((await list({ party: 'hk-uni-genomics', as: 'recipient' })).records)).toEqual(idsOf([unrelated[0], sent[2], sent[0]] as TransferRecord[]));
         expect(await list({ party: 'sz-hospital', as: 'sender', status: 'expired' })).toEqual({ records: [], next: undefined });
@@ -171,8 +302,7 @@ export function describeRecordStoreContract(name: string, open: () => Promise<Re
       });
 
       it('a status filter sees the status a save left, not an earlier one', async () => {
-        const record = transferRecord(1, { status: 'uploading' });
-        await store.save(record);
+        const record = await store.save(transferRecord(1, { status: 'uploading' }));
         await store.save(moved(record, 'available'));
         expect((await store.list({ party: 'sz-hospital', as: 'sender', status: 'uploading', limit: 10 })).records).toEqual([]);
         expect(idsOf((await store.list({ party: 'sz-hospital', as: 'sender', status: 'available', limit: 10 })).records)).toEqual([record.id]);
@@ -218,8 +348,7 @@ export function describeRecordStoreContract(name: string, open: () => Promise<Re
       });
 
       it('the cursor is a position, not an offset: records saved while paging neither repeat nor shift a page', async () => {
-        const mine = Array.from({ length: 20 }, (_, i) => transferRecord(i));
-        await saveAll(mine);
+        const mine = await saveAll(Array.from({ length: 20 }, (_, i) => transferRecord(i)));
         const first = await store.list({ party: 'sz-hospital', as: 'sender', limit: 6 });
         await saveAll(Array.from({ length: 5 }, (_, i) => transferRecord(100 + i))); // newer than every page
         await store.save(moved(mine[0] as TransferRecord, 'uploading')); // a replacement keeps its place
