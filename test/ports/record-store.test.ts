@@ -1,12 +1,20 @@
-// The record store contract on the file record store: records as objects of a filesystem store in a
-// fresh temporary folder, reopened from that folder, and read by a worker's reader on a store of its own.
+// The record store contract on each implementation: the file record store (records as objects of a
+// filesystem store in a fresh temporary folder, reopened from that folder, read by a worker's reader
+// on a store of its own) and the PostgreSQL one (a fresh database per harness, reopened as a new store
+// on a new pool, read by a store on a pool of its own). Then what only shared mode has: two instances
+// racing on one record, the list queries' plans, and a database that does not answer.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../gateway/database/database.js';
 import { openFileRecordReader, openFileRecordStore } from '../../gateway/records/file-record-store.js';
+import { openPgRecordStore } from '../../gateway/records/pg-record-store.js';
 import { createFilesystemStore } from '../../gateway/storage/filesystem-store.js';
 import type { ObjectStore } from '../../gateway/storage/object-store.js';
-import { describeRecordStoreContract } from './record-store.contract.js';
+import type { TransferRecord } from '../../gateway/transfer/transfer-record.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { describeRecordStoreContract, transferRecord } from './record-store.contract.js';
 
 describeRecordStoreContract('file record store', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'hetao-records-contract-'));
@@ -32,4 +40,116 @@ describeRecordStoreContract('file record store', async () => {
       await rm(root, { recursive: true, force: true });
     },
   };
+});
+
+// Sweeps read 7 records per query here, so the contract's sweeps cross batch boundaries.
+const SELECT_BATCH = 7;
+
+describeRecordStoreContract('PostgreSQL record store', async () => {
+  const database = await createTestDatabase();
+  return {
+    store: openPgRecordStore(database.open(), { selectBatch: SELECT_BATCH }),
+    async openReader() {
+      return openPgRecordStore(database.open({ poolSize: 2 }));
+    },
+    async reopen(store) {
+      await store.close();
+      return openPgRecordStore(database.open(), { selectBatch: SELECT_BATCH });
+    },
+    cleanup: () => database.drop(),
+  };
+});
+
+/** A minute after `record`, moved to `status`. */
+function moved(record: TransferRecord, status: TransferRecord['status'], holder?: string): TransferRecord {
+  const at = new Date(Date.parse(record.updatedAt) + 60_000).toISOString();
+  return { ...record, status, updatedAt: at, ...(holder ? { lease: { holder, expiresAt: at } } : {}), history: [...record.history, { at, status: record.status, event: `to-${status}`, by: holder ?? 'gateway' }] };
+}
+
+describe('PostgreSQL record store in shared mode', () => {
+  let database: TestDatabase;
+  beforeEach(async () => {
+    database = await createTestDatabase();
+  });
+  afterEach(async () => {
+    await database.drop();
+  });
+
+  it('two instances (two pools) racing on one record from the revision each read: exactly one wins, every round', async () => {
+    const a = openPgRecordStore(database.open({ poolSize: 4 }));
+    const b = openPgRecordStore(database.open({ poolSize: 4 }));
+    for (let round = 0; round < 25; round += 1) {
+      const created = await a.save(transferRecord(round, { status: 'authorized' }));
+      const [readByA, readByB] = (await Promise.all([a.get(created.id), b.get(created.id)])) as [TransferRecord, TransferRecord];
+      const outcomes = await Promise.allSettled([a.save(moved(readByA, 'uploading', 'gateway-a')), b.save(moved(readByB, 'uploading', 'gateway-b'))]);
+      const won = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+      expect(won).toHaveLength(1);
+      const lost = outcomes.find((outcome) => outcome.status === 'rejected');
+      expect(lost?.status === 'rejected' ? lost.reason : undefined).toMatchObject({ code: 'ERR_TRANSFER_CONFLICT', status: 409 });
+      // Both instances see the winner's record, lease included.
+      expect(await a.get(created.id)).toEqual(won[0]);
+      expect(await b.get(created.id)).toEqual(won[0]);
+      expect(won[0]?.revision).toBe(2);
+    }
+  });
+
+  it('lists are index scans in id order: no sort of the matching rows, whichever side, status and cursor', async () => {
+    const pool = database.open();
+    const statements: { text: string; values: readonly unknown[] }[] = [];
+    // Records the statements the store sends, to ask the planner about exactly those.
+    const recording: Database = { ...pool, query: (text, values) => (statements.push({ text, values: values ?? [] }), pool.query(text, values)) };
+    const store = openPgRecordStore(recording);
+    const parties = ['sz-hospital', 'hk-uni-genomics', 'hk-ctc', 'hetao-sz-institute'];
+    const statuses = ['authorized', 'available', 'received', 'expired'] as const;
+    for (let i = 0; i < 400; i += 1) {
+      await store.save(transferRecord(i, { sender: parties[i % 4], recipient: parties[(i + 1) % 4], status: statuses[i % 4] }));
+    }
+    // Another 200 institutions' transfers, so each party above has the share of one among 204 (as in
+    // shared mode), not a quarter of the table, which walking the primary key would serve as well.
+    await pool.query(`INSERT INTO transfers (id, sender, recipient, status, created_at, updated_at, retention_until, decision_id, revision, record)
+      SELECT 'tr-' || md5(n::text), 'other-' || n % 200, 'other-' || (n + 1) % 200, 'received', now(), now(), now(), 'dec-' || n, 1, '{}'::jsonb
+      FROM generate_series(1, 20000) AS n`);
+    await pool.query('ANALYZE transfers');
+    const first = await store.list({ party: 'sz-hospital', as: 'sender', status: 'available', limit: 5 });
+    const queries = [
+      { party: 'sz-hospital', as: 'sender', limit: 5 },
+      { party: 'sz-hospital', as: 'sender', status: 'available', limit: 5 },
+      { party: 'hk-ctc', as: 'recipient', status: 'received', limit: 5, after: first.next },
+      { party: 'hk-ctc', as: 'recipient', limit: 5, after: first.next },
+    ] as const;
+    for (const query of queries) {
+      statements.length = 0;
+      await store.list(query);
+      const [statement] = statements;
+      if (!statement) throw new Error('the list sent no statement');
+      // A table this small is cheaper to scan whole; forbid that, and see which index serves the order.
+      const plan = await pool.transaction(async (client) => {
+        await client.query('SET LOCAL enable_seqscan = off');
+        await client.query('SET LOCAL enable_bitmapscan = off');
+        const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statement.text}`, statement.values as unknown[]);
+        return rows.map((row) => row['QUERY PLAN']).join('\n');
+      });
+      expect(plan, plan).toMatch(new RegExp(`Index Scan using transfers_${query.as}_${'status' in query ? 'status_' : ''}id on transfers`));
+      expect(plan, plan).not.toMatch(/Sort/);
+    }
+  });
+
+  it('a database that does not answer: every operation is ERR_DATABASE_UNAVAILABLE (503, with Retry-After)', async () => {
+    const down = openDatabase({ url: 'postgres://postgres@127.0.0.1:1/hetao', connectTimeoutMs: 2_000, retryAfterSeconds: 7 });
+    try {
+      const store = openPgRecordStore(down);
+      const record = transferRecord(1);
+      const unavailable = { code: 'ERR_DATABASE_UNAVAILABLE', status: 503, details: { retryAfterSeconds: 7 } };
+      await expect(store.get(record.id)).rejects.toMatchObject(unavailable);
+      await expect(store.save(record)).rejects.toMatchObject(unavailable);
+      await expect(store.save({ ...record, revision: 1 })).rejects.toMatchObject(unavailable);
+      await expect(store.renewLease(record.id, 'gateway-a', record.createdAt)).rejects.toMatchObject(unavailable);
+      await expect(store.list({ party: 'sz-hospital', as: 'sender', limit: 5 })).rejects.toMatchObject(unavailable);
+      await expect((async () => {
+        for await (const _ of store.select({ statuses: ['uploading'] })) return;
+      })()).rejects.toMatchObject(unavailable);
+    } finally {
+      await down.close();
+    }
+  });
 });

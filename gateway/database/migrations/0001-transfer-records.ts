@@ -1,5 +1,7 @@
 // Transfer records (records/pg-record-store.ts): the whole record as JSON, with the columns the list
-// and sweep queries filter and order on, and the row's revision for conditional updates.
+// and sweep queries filter and order on, and the row's revision for conditional updates. Ids compare
+// bytewise (COLLATE "C"): they are time-ordered ASCII, and the keyset cursors of lists and sweeps must
+// order them as the file store does, whatever the database's default collation.
 import type { Migration } from '../migration.js';
 
 export const transferRecordsMigration: Migration = {
@@ -7,7 +9,7 @@ export const transferRecordsMigration: Migration = {
   name: 'transfer-records',
   sql: `
 CREATE TABLE transfers (
-  id               text PRIMARY KEY,
+  id               text COLLATE "C" PRIMARY KEY,
   sender           text NOT NULL,
   recipient        text NOT NULL,
   status           text NOT NULL,

@@ -1,0 +1,134 @@
+// Transfer records in PostgreSQL, for shared mode: several gateway instances (and the workers, as
+// readers) on one `transfers` table (database/migrations/0001-transfer-records.ts). Which of two
+// racing changes wins is decided by the database, not by a lock in one process: every save is one
+// conditional statement on the row's revision. The `record` column holds the whole record as stored
+// (revision and lease included), so a read is that column alone; the other columns are copies of the
+// fields that lists and sweeps filter and order on, written by the same statement. A lease renewal
+// moves both the `lease_expires_at` column and the lease in `record`, in one statement.
+// Lists and sweeps are keyset queries on the table's indexes: no OFFSET, no count, no whole-table sort.
+import type { Database } from '../database/database.js';
+import { GatewayError } from '../errors.js';
+import type { RecordSelection, RecordStore } from '../transfer/record-store.js';
+import type { TransferRecord } from '../transfer/transfer-record.js';
+
+export interface PgRecordStoreOptions {
+  /** Records a sweep reads per query (default 500): a sweep never holds more, nor a connection between batches. */
+  readonly selectBatch?: number;
+}
+
+const COLUMNS = 'sender, recipient, status, created_at, updated_at, retention_until, decision_id, pending_stages, revision, lease_holder, lease_expires_at, record';
+
+/** $2…$13 of an insert or update: the record's query columns, its revision and the record itself. */
+function columnValues(record: TransferRecord): unknown[] {
+  return [
+    record.sender,
+    record.recipient,
+    record.status,
+    record.createdAt,
+    record.updatedAt,
+    record.retentionUntil,
+    record.decision.decisionId,
+    (record.pendingStages?.length ?? 0) > 0,
+    record.revision,
+    record.lease?.holder ?? null,
+    record.lease?.expiresAt ?? null,
+    JSON.stringify(record),
+  ];
+}
+
+const INSERT = `INSERT INTO transfers (id, ${COLUMNS})
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
+  ON CONFLICT (id) DO NOTHING`;
+
+const UPDATE = `UPDATE transfers SET (${COLUMNS}) = ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
+  WHERE id = $1 AND revision = $14`;
+
+// $3 and $4 carry the same instant: once as a timestamp for the column, once as the text kept in the record.
+const RENEW_LEASE = `UPDATE transfers SET lease_expires_at = $3, record = jsonb_set(record, '{lease,expiresAt}', to_jsonb($4::text))
+  WHERE id = $1 AND status = 'uploading' AND lease_holder = $2`;
+
+/** The WHERE conditions of a sweep's selection, with their values numbered from $1. */
+function selectionFilter(selection: RecordSelection): { conditions: string[]; values: unknown[] } {
+  const conditions: string[] = [];
+  const values: unknown[] = [];
+  const value = (v: unknown): string => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  if (selection.statuses) conditions.push(`status = ANY(${value(selection.statuses)}::text[])`);
+  if (selection.retentionEndsBy !== undefined) conditions.push(`retention_until <= ${value(selection.retentionEndsBy)}`);
+  if (selection.withPendingStages) conditions.push('pending_stages');
+  if (selection.leaseExpiredBy !== undefined) {
+    conditions.push(`status = 'uploading' AND (lease_expires_at IS NULL OR lease_expires_at <= ${value(selection.leaseExpiredBy)})`);
+  }
+  return { conditions, values };
+}
+
+/**
+ * A RecordStore on `database` (also a RecordReader for workers). The pool is the caller's: `close`
+ * leaves it open, since the journal and the upload leases share it.
+ * Every method rejects with GatewayError ERR_DATABASE_UNAVAILABLE when the database does not answer.
+ */
+export function openPgRecordStore(database: Database, options: PgRecordStoreOptions = {}): RecordStore {
+  const batch = options.selectBatch ?? 500;
+
+  return {
+    async get(id) {
+      const { rows } = await database.query<{ record: TransferRecord }>('SELECT record FROM transfers WHERE id = $1', [id]);
+      return rows[0]?.record;
+    },
+
+    /** @throws GatewayError ERR_TRANSFER_CONFLICT (see RecordStore.save), ERR_DATABASE_UNAVAILABLE */
+    async save(record) {
+      const read = record.revision;
+      const stored: TransferRecord = { ...record, revision: (read ?? 0) + 1 };
+      const result = read === undefined ? await database.query(INSERT, [stored.id, ...columnValues(stored)]) : await database.query(UPDATE, [stored.id, ...columnValues(stored), read]);
+      if (result.rowCount !== 1) {
+        throw read === undefined
+          ? new GatewayError('ERR_TRANSFER_CONFLICT', `transfer ${record.id} exists already`, { id: record.id })
+          : new GatewayError('ERR_TRANSFER_CONFLICT', `transfer ${record.id} was changed by another request (or does not exist)`, { id: record.id, revision: read });
+      }
+      return stored;
+    },
+
+    async renewLease(id, holder, expiresAt) {
+      const result = await database.query(RENEW_LEASE, [id, holder, expiresAt, expiresAt]);
+      return result.rowCount === 1;
+    },
+
+    async list({ party, as, status, after, limit }) {
+      const side = as === 'recipient' ? 'recipient' : 'sender';
+      const values: unknown[] = [party];
+      const conditions = [`${side} = $1`];
+      if (status !== undefined) conditions.push(`status = $${values.push(status)}`);
+      if (after !== undefined) conditions.push(`id < $${values.push(after)}`);
+      // One more than a page tells whether another page follows, without counting.
+      const { rows } = await database.query<{ record: TransferRecord }>(
+        `SELECT record FROM transfers WHERE ${conditions.join(' AND ')} ORDER BY id DESC LIMIT $${values.push(limit + 1)}`,
+        values,
+      );
+      const records = rows.slice(0, limit).map((row) => row.record);
+      return { records, next: rows.length > limit ? records.at(-1)?.id : undefined };
+    },
+
+    async *select(selection) {
+      const { conditions, values } = selectionFilter(selection);
+      const where = conditions.length > 0 ? `${conditions.join(' AND ')} AND ` : '';
+      const text = `SELECT record FROM transfers WHERE ${where}id > $${values.length + 1} ORDER BY id LIMIT $${values.length + 2}`;
+      // Keyset batches, each a query of its own: records the sweep saves meanwhile are seen as they
+      // are then, and none is visited twice (ids only grow past the last one visited).
+      let last = '';
+      for (;;) {
+        const { rows } = await database.query<{ record: TransferRecord }>(text, [...values, last, batch]);
+        for (const row of rows) yield row.record;
+        const final = rows.at(-1);
+        if (rows.length < batch || !final) return;
+        last = final.record.id;
+      }
+    },
+
+    async close() {
+      // Nothing of its own to release: the pool belongs to the process (see above).
+    },
+  };
+}
