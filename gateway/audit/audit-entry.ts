@@ -89,32 +89,73 @@ export function encodeAuditEntry(seq: number, time: string, event: AuditEvent): 
   checkEvent(event);
   let json: string;
   try {
-    json = serializeEntry(seq, time, event);
+    json = joinEntryParts(serializeEntryParts(event), seq, time);
   } catch (error) {
     invalid(`the event is not canonical JSON: ${(error as Error).message}`);
   }
   const bytes = Buffer.from(json, 'utf8');
-  if (bytes.length > MAX_ENTRY_BYTES) invalid(`the entry has ${bytes.length} bytes, more than ${MAX_ENTRY_BYTES}: the journal records facts, not content`);
-  const scanned = scanCanonicalEntry(bytes, 0, bytes.length);
-  if (typeof scanned === 'string') invalid(`the entry is not canonical: ${scanned}`);
+  checkEncoded(bytes);
   return bytes;
 }
 
 /**
- * RFC 8785 text of a checked event plus seq and time, members written in their canonical order by hand
- * (only `details` needs the general serializer): a third of the cost of serialising the whole object.
+ * An entry's canonical text around its seq and time: the entry is `head ‖ seq ‖ middle ‖ time ‖ tail`
+ * (seq in decimal, time as ISO 8601 without quotes). For a store that learns seq and time only as it
+ * sequences the entry: the shared journal has the database put them in.
  */
-function serializeEntry(seq: number, time: string, event: AuditEvent): string {
+export interface AuditEntryParts {
+  readonly head: string;
+  readonly middle: string;
+  readonly tail: string;
+}
+
+/** The longest decimal seq (Number.MAX_SAFE_INTEGER) and a time: what encodeAuditEntryParts checks the size with. */
+const LONGEST_SEQ = Number.MAX_SAFE_INTEGER;
+const ANY_TIME = '2000-01-01T00:00:00.000Z';
+
+/**
+ * The parts of the entry `event` becomes, once checked as encodeAuditEntry checks it. The size limit is
+ * held with the longest possible seq, so any seq fits: an entry within 15 bytes of the limit that the
+ * file journal (which knows its seq) would keep is refused here.
+ * @throws GatewayError `ERR_AUDIT_EVENT_INVALID`, as encodeAuditEntry.
+ */
+export function encodeAuditEntryParts(event: AuditEvent): AuditEntryParts {
+  checkEvent(event);
+  let parts: AuditEntryParts;
+  try {
+    parts = serializeEntryParts(event);
+  } catch (error) {
+    invalid(`the event is not canonical JSON: ${(error as Error).message}`);
+  }
+  checkEncoded(Buffer.from(joinEntryParts(parts, LONGEST_SEQ, ANY_TIME), 'utf8'));
+  return parts;
+}
+
+/** The entry text of `parts` with its seq and time. */
+export function joinEntryParts(parts: AuditEntryParts, seq: number, time: string): string {
+  return `${parts.head}${seq}${parts.middle}${time}${parts.tail}`;
+}
+
+function checkEncoded(bytes: Buffer): void {
+  if (bytes.length > MAX_ENTRY_BYTES) invalid(`the entry has ${bytes.length} bytes, more than ${MAX_ENTRY_BYTES}: the journal records facts, not content`);
+  const scanned = scanCanonicalEntry(bytes, 0, bytes.length);
+  if (typeof scanned === 'string') invalid(`the entry is not canonical: ${scanned}`);
+}
+
+/**
+ * RFC 8785 text of a checked event around seq and time, members written in their canonical order by
+ * hand (only `details` needs the general serializer): a third of the cost of serialising the whole object.
+ */
+function serializeEntryParts(event: AuditEvent): AuditEntryParts {
   const { actor, details, hashes, subject } = event;
-  let json = `{"actor":{"id":${JSON.stringify(actor.id)},"kind":"${actor.kind}"}`;
-  if (details !== undefined) json += `,"details":${toCanonicalJson(details) ?? '{}'}`;
+  let head = `{"actor":{"id":${JSON.stringify(actor.id)},"kind":"${actor.kind}"}`;
+  if (details !== undefined) head += `,"details":${toCanonicalJson(details) ?? '{}'}`;
   if (hashes !== undefined) {
     const members = HASH_KINDS.filter((kind) => hashes[kind as keyof AuditHashes] !== undefined).map((kind) => `"${kind}":"${hashes[kind as keyof AuditHashes] as string}"`);
-    json += `,"hashes":{${members.join(',')}}`;
+    head += `,"hashes":{${members.join(',')}}`;
   }
-  json += `,"seq":${seq}`;
-  if (subject !== undefined) json += `,"subject":${JSON.stringify(subject)}`;
-  return `${json},"time":${JSON.stringify(time)},"type":${JSON.stringify(event.type)}}`;
+  const middle = `${subject === undefined ? '' : `,"subject":${JSON.stringify(subject)}`},"time":"`;
+  return { head: `${head},"seq":`, middle, tail: `","type":${JSON.stringify(event.type)}}` };
 }
 
 /** Parses a canonical entry line (already checked by the scan or by a hash). */

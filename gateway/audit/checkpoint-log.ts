@@ -40,11 +40,41 @@ function parseLine(bytes: Buffer): { checkpoint: SignedCheckpoint; kid: string |
   } catch {
     return 'not JSON';
   }
-  const { jws, note, ...rest } = (typeof line === 'object' && line !== null ? line : {}) as Record<string, unknown>;
+  return parseCheckpointRecord(line);
+}
+
+/**
+ * A stored checkpoint, `{"jws":…,"note":…}` (a line of checkpoints.ndjson, a row of the shared journal),
+ * read without verifying its signature: the checkpoint and its key id, or what is wrong with it.
+ */
+export function parseCheckpointRecord(record: unknown): { checkpoint: SignedCheckpoint; kid: string | undefined } | string {
+  const { jws, note, ...rest } = (typeof record === 'object' && record !== null ? record : {}) as Record<string, unknown>;
   if (Object.keys(rest).length > 0 || (note !== undefined && typeof note !== 'string')) return 'not a {"jws","note"} line';
   const read = readCheckpointJws(jws);
   if (typeof read === 'string') return read;
   return { checkpoint: { ...read.body, jws: jws as string, ...(note === undefined ? {} : { note }) }, kid: read.kid };
+}
+
+/** Index of the first of the ascending tree `sizes` above `seq` (the first checkpoint covering it), or -1. */
+export function firstCovering(sizes: readonly number[], seq: number): number {
+  let low = 0;
+  let high = sizes.length - 1;
+  let found = -1;
+  while (low <= high) {
+    const mid = Math.floor((low + high) / 2);
+    if ((sizes[mid] as number) > seq) {
+      found = mid;
+      high = mid - 1;
+    } else {
+      low = mid + 1;
+    }
+  }
+  return found;
+}
+
+/** What is stored of a checkpoint: its JWS and signed note (the body is inside the JWS). */
+export function checkpointRecord(checkpoint: SignedCheckpoint): { jws: string; note?: string } {
+  return { jws: checkpoint.jws, ...(checkpoint.note === undefined ? {} : { note: checkpoint.note }) };
 }
 
 /**
@@ -90,21 +120,7 @@ export async function openCheckpointLog(file: string, check: CheckpointCheck, fi
     },
     latest: () => latest,
     treeSizeAt: (index) => sizes[index] as number,
-    firstCovering(seq) {
-      let low = 0;
-      let high = sizes.length - 1;
-      let found = -1;
-      while (low <= high) {
-        const mid = Math.floor((low + high) / 2);
-        if ((sizes[mid] as number) > seq) {
-          found = mid;
-          high = mid - 1;
-        } else {
-          low = mid + 1;
-        }
-      }
-      return found;
-    },
+    firstCovering: (seq) => firstCovering(sizes, seq),
     async read(index) {
       if (index === sizes.length - 1 && latest) return latest;
       const buffer = Buffer.alloc(lengths[index] as number);
@@ -116,7 +132,7 @@ export async function openCheckpointLog(file: string, check: CheckpointCheck, fi
       return parsed.checkpoint;
     },
     async append(checkpoint) {
-      const line = Buffer.from(`${canonicalize({ jws: checkpoint.jws, ...(checkpoint.note === undefined ? {} : { note: checkpoint.note }) })}\n`, 'utf8');
+      const line = Buffer.from(`${canonicalize(checkpointRecord(checkpoint))}\n`, 'utf8');
       const { size: offset } = await handle.stat();
       await files.append(handle.fd, line);
       sizes.push(checkpoint.treeSize);

@@ -67,8 +67,8 @@ export interface ExportContext {
 }
 
 /** Reports entry `seq` as changed since the tree was built from it; the error to fail the export with. */
-export function entryChanged(reportCorruption: ExportContext['reportCorruption'], seq: number, where: string): GatewayError {
-  const reason = `entry ${seq} in ${where} no longer matches its leaf hash (changed since the journal opened)`;
+export function entryChanged(reportCorruption: ExportContext['reportCorruption'], seq: number, where: string, how = 'no longer matches its leaf hash'): GatewayError {
+  const reason = `entry ${seq} in ${where} ${how} (changed since the journal opened)`;
   reportCorruption(reason);
   return new GatewayError('ERR_AUDIT_CORRUPT', reason, { seq });
 }
