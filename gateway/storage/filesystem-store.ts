@@ -1,9 +1,10 @@
 // The default object store: files under the data folder. Writes go to a temporary name in the same
 // folder, are fsynced, then renamed, so a crash leaves either the old object or the new one, never
-// half of one; leftovers of interrupted writes are removed at start-up. A write that fails for want of
-// space (or on a failing disk) is named ERR_STORAGE_FULL / ERR_STORAGE_UNAVAILABLE and reported with
-// its path to `onStorageError` (storage-errors.ts); what it had written is removed. Durable steps
-// (put, commit) run as jobs in the io lane of the thread pool (durable/durable-files.ts).
+// half of one; leftovers of interrupted writes are removed at start-up (all of them) or by
+// `abortIncomplete` (those of one key). A write that fails for want of space (or on a failing disk)
+// is named ERR_STORAGE_FULL / ERR_STORAGE_UNAVAILABLE and reported with its path to `onStorageError`
+// (storage-errors.ts); what it had written is removed. Durable steps (put, commit) run as jobs in the
+// io lane of the thread pool (durable/durable-files.ts).
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -187,6 +188,22 @@ export async function createFilesystemStore(root: string, options: FilesystemSto
     },
     async delete(key) {
       await rm(fileOf(key), { force: true });
+    },
+    // Temporary names are `<final>.tmp-<uuid>`, and no key segment may contain `.tmp-`: the name
+    // prefix belongs to this key alone.
+    async abortIncomplete(key) {
+      const final = fileOf(key);
+      const folder = path.dirname(final);
+      const mark = `${path.basename(final)}${TEMP_MARK}`;
+      let names: string[];
+      try {
+        names = (await readdir(folder)).filter((name) => name.startsWith(mark));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+        throw error;
+      }
+      await Promise.all(names.map((name) => rm(path.join(folder, name), { force: true })));
+      return names.length;
     },
     async close() {
       folders.clear();

@@ -28,6 +28,15 @@ export interface ObjectStore {
   /** Streams an object, optionally a byte range (inclusive `end`, as HTTP ranges). */
   read(key: string, range?: { start: number; end: number }): Readable;
   delete(key: string): Promise<void>;
+  /**
+   * Removes the unfinished writes of `key` that a process left behind when it died mid-upload (the
+   * filesystem store's temporary files, the S3 store's multipart uploads); resolves to how many it
+   * removed. The gateway calls it when an upload's lease expires: the instance that held it was
+   * killed, and its pending object will never be committed or aborted. A committed object under
+   * `key` is untouched; a pending object of `key` still open in this process loses what it wrote
+   * (its commit then fails), so call it only when whoever wrote is known to be gone.
+   */
+  abortIncomplete(key: string): Promise<number>;
   /** Keys directly under a prefix folder (e.g. `records/`). */
   list(prefix: string): Promise<string[]>;
   /** Releases what the store holds open; call once nothing uses it any more. */

@@ -2,20 +2,30 @@
 // problem, not the caller's: it becomes ERR_STORAGE_FULL (507), a read-only or failing disk (EROFS,
 // EIO) ERR_STORAGE_UNAVAILABLE (503). Where the failing write is known, the failure is reported once
 // (path, errno, operation) to the observer the composition root wires to the log and the metrics;
-// the caller's error carries neither the path nor the errno text of the system call.
+// the caller's error carries neither the path nor the errno text of the system call. A store reached
+// over the network (S3) names an endpoint that does not answer, drops the connection or answers 5xx
+// ERR_STORAGE_UNAVAILABLE the same way (`toUnavailableStorageError`).
 import { GatewayError, type ErrorCode } from '../errors.js';
 
 const FULL = new Set(['ENOSPC', 'EDQUOT']);
 const FAILING = new Set(['EROFS', 'EIO']);
+/** A network store that went away usually comes back within seconds (a restart, a failover). */
+const UNAVAILABLE_RETRY_AFTER_S = 5;
 
 /** One failed write to the gateway's storage, as the log and the metrics see it. */
 export interface StorageFailure {
   readonly code: Extract<ErrorCode, 'ERR_STORAGE_FULL' | 'ERR_STORAGE_UNAVAILABLE'>;
-  /** ENOSPC, EDQUOT, EROFS or EIO. */
+  /**
+   * ENOSPC, EDQUOT, EROFS or EIO; for a network store the reason it counts as down: the socket error
+   * (ECONNREFUSED, ECONNRESET…), TIMEOUT or HTTP_<5xx status>. Few values: the metrics label by it.
+   */
   readonly errno: string;
-  /** The file or folder written. */
+  /** The file or folder written; `s3://bucket/key` for the S3 store. */
   readonly path: string;
-  /** What was being done: write, commit, put, mkdir, seal, journal-append, checkpoint-append. */
+  /**
+   * What was being done: write, commit, put, mkdir, seal, journal-append, checkpoint-append; for the
+   * S3 store also get, stat, read, list, delete, abort-incomplete.
+   */
   readonly operation: string;
 }
 
@@ -48,6 +58,16 @@ export function toStorageError(error: unknown, where: { path: string; operation:
       ? `the gateway's storage is full (${errno}); nothing was kept — try again once the operators have freed space`
       : `the gateway's storage failed (${errno}); nothing was kept — try again later`;
   return new GatewayError(code, message, { errno }, { cause: error });
+}
+
+/**
+ * Names the failure of a store reached over the network ERR_STORAGE_UNAVAILABLE (503, with a
+ * Retry-After) and reports it to `observe`; `reason` is the errno-like word of StorageFailure. Call it
+ * once per failure: every call reports.
+ */
+export function toUnavailableStorageError(reason: string, where: { path: string; operation: string }, observe: StorageErrorObserver | undefined, cause: unknown): GatewayError {
+  observe?.({ code: 'ERR_STORAGE_UNAVAILABLE', errno: reason, path: where.path, operation: where.operation });
+  return new GatewayError('ERR_STORAGE_UNAVAILABLE', `the gateway's object store is unavailable (${reason}) — try again later`, { errno: reason, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S }, { cause });
 }
 
 /** Runs a write; a storage failure of it is named and reported (see `toStorageError`). */

@@ -1,7 +1,9 @@
 // The object store port's contract: what every ObjectStore (gateway/storage/object-store.ts) does,
 // run by test/ports/object-store.test.ts against each implementation. Small objects (put, get, stat,
 // ranged reads, overwrite, delete), folders (list), pending objects (invisible until commit, abort
-// leaves nothing, a second commit refused, several MiB streamed in many chunks), key rules, close.
+// leaves nothing, a second commit refused, several MiB streamed in many chunks, ranges across the
+// part boundaries of a 12 MiB object), unfinished writes of a dead writer (abortIncomplete), key
+// rules, close.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,6 +18,11 @@ export interface ObjectStoreUnderTest {
 }
 
 const MiB = 1024 * 1024;
+/**
+ * Past any in-memory buffer or first part a store keeps (the S3 store's parts are 5 MiB in the
+ * tests, 8 MiB by default), so that a store holds some of it where a crash would leave it.
+ */
+const LARGE = 12 * MiB + 777;
 
 /**
  * Bytes `offset … offset + length` of an endless deterministic pattern (SHA-256 of each 32-byte
@@ -217,9 +224,9 @@ export function describeObjectStoreContract(name: string, open: () => Promise<Ob
       });
 
       it('abort leaves nothing, small or large, and leaves an existing object as it was; aborting twice is fine', async () => {
-        for (const size of [100, 3 * MiB]) {
+        for (const size of [100, 3 * MiB, LARGE]) {
           const pending = await store.createPending('envelopes/gone.body');
-          await write(pending, patternBytes(0, size));
+          for (const chunk of patternChunks(size)) await write(pending, chunk);
           await pending.abort();
           await pending.abort();
           expect(await store.stat('envelopes/gone.body')).toBeUndefined();
@@ -258,6 +265,63 @@ export function describeObjectStoreContract(name: string, open: () => Promise<Ob
         expect((await bytesOf(store.read('envelopes/large.body', window))).equals(patternBytes(window.start, window.end - window.start + 1))).toBe(true);
         expect(await bytesOf(store.read('envelopes/large.body', { start: size - 1, end: size - 1 }))).toEqual(patternBytes(size - 1, 1));
       });
+
+      it('a large object reads back by ranges across the boundaries of its parts (5, 8, 10 MiB), and across several', async () => {
+        const pending = await store.createPending('envelopes/parts.body');
+        await pipeline(Readable.from(patternChunks(LARGE)), pending.stream);
+        await expect(pending.commit()).resolves.toEqual({ size: LARGE });
+        const windows = [
+          ...[5 * MiB, 8 * MiB, 10 * MiB].map((boundary) => ({ start: boundary - 1000, end: boundary + 999 })),
+          { start: 5 * MiB - 1, end: 5 * MiB }, // the last byte of a part and the first of the next
+          { start: 3 * MiB + 12_345, end: 11 * MiB + 6 }, // three boundaries
+        ];
+        for (const window of windows) {
+          expect((await bytesOf(store.read('envelopes/parts.body', window))).equals(patternBytes(window.start, window.end - window.start + 1))).toBe(true);
+        }
+        expect(await sha256Of(store.read('envelopes/parts.body'))).toBe(await sha256Of(patternChunks(LARGE)));
+      });
+    });
+
+    describe('unfinished writes of a writer that died (abortIncomplete)', () => {
+      it('removes what it left of the key, which never becomes visible; the committed object and a write of another key are untouched', async () => {
+        await store.put('envelopes/t.body', Buffer.from('committed before'));
+        const dead = await store.createPending('envelopes/t.body');
+        const other = await store.createPending('envelopes/t.body.v2'); // the key is a prefix of this one
+        // Each its own chunks: a chunk written is the store's (it may move it to another thread).
+        for (const chunk of patternChunks(LARGE)) await write(dead, chunk);
+        for (const chunk of patternChunks(LARGE)) await write(other, chunk);
+        // As after a kill: the writer neither commits nor aborts. A store may still be storing what it
+        // took in the background (S3: the multipart upload starts with the first part); by the time
+        // a dead writer's lease expires, all of it has long arrived.
+        await expect.poll(() => store.abortIncomplete('envelopes/t.body'), { timeout: 30_000, interval: 100 }).toBe(1);
+        expect(await store.abortIncomplete('envelopes/t.body')).toBe(0);
+        expect((await store.get('envelopes/t.body'))?.toString()).toBe('committed before');
+        expect(await store.list('envelopes')).toEqual(['envelopes/t.body']);
+        // Were the writer alive after all, it could not make what is left of its write visible.
+        await end(dead);
+        await expect(dead.commit()).rejects.toThrow();
+        expect((await store.get('envelopes/t.body'))?.toString()).toBe('committed before');
+        expect(await store.stat('envelopes/t.body')).toEqual({ size: 'committed before'.length });
+
+        await end(other);
+        await expect(other.commit()).resolves.toEqual({ size: LARGE });
+        expect(await sha256Of(store.read('envelopes/t.body.v2'))).toBe(await sha256Of(patternChunks(LARGE)));
+        expect((await store.list('envelopes')).sort()).toEqual(['envelopes/t.body', 'envelopes/t.body.v2']);
+      });
+
+      it('finds nothing to remove where nothing was left: committed, aborted or never written', async () => {
+        const committed = await store.createPending('envelopes/c.body');
+        await pipeline(Readable.from(patternChunks(LARGE)), committed.stream);
+        await committed.commit();
+        const aborted = await store.createPending('envelopes/a.body');
+        for (const chunk of patternChunks(LARGE)) await write(aborted, chunk);
+        await aborted.abort();
+        expect(await store.abortIncomplete('envelopes/c.body')).toBe(0);
+        expect(await store.abortIncomplete('envelopes/a.body')).toBe(0);
+        expect(await store.abortIncomplete('envelopes/never.body')).toBe(0);
+        expect(await store.abortIncomplete('no-such-folder/never.body')).toBe(0);
+        expect(await store.stat('envelopes/c.body')).toEqual({ size: LARGE });
+      });
     });
 
     describe('keys', () => {
@@ -268,6 +332,7 @@ export function describeObjectStoreContract(name: string, open: () => Promise<Ob
         await expect(store.stat(key)).rejects.toEqual(refused);
         await expect(store.delete(key)).rejects.toEqual(refused);
         await expect(store.createPending(key)).rejects.toEqual(refused);
+        await expect(store.abortIncomplete(key)).rejects.toEqual(refused);
         expect(await readFailure(() => store.read(key))).toEqual(refused);
       });
 

@@ -1,5 +1,6 @@
 // A test-only object store: each object is a Buffer in a Map; a pending object buffers its chunks
-// and puts them under its key only at commit. It is what adding a store takes — one file
+// and puts them under its key only at commit (`abortIncomplete` drops the open ones of a key, as if
+// their writer had died). It is what adding a store takes — one file
 // implementing ObjectStore — and it passes the same contract (test/ports/object-store.contract.ts)
 // and the same upload tests as the filesystem store. Nothing survives the process; not for use in
 // the gateway.
@@ -23,12 +24,26 @@ function* chunksOf(bytes: Buffer): Generator<Buffer> {
 export function createMemoryObjectStore(): ObjectStore {
   const objects = new Map<string, Buffer>();
 
+  /** Pending objects not yet committed or aborted, by key: what `abortIncomplete` drops. */
+  const open = new Map<string, Set<() => void>>();
+
   const pendingObject = (key: string): PendingObject => {
     let chunks: Buffer[] = [];
     let settled = false;
+    let dropped = false;
+    const forget = (): void => {
+      open.get(key)?.delete(drop);
+      if (open.get(key)?.size === 0) open.delete(key);
+    };
+    const drop = (): void => {
+      dropped = true;
+      chunks = [];
+      forget();
+    };
+    open.set(key, (open.get(key) ?? new Set()).add(drop));
     const stream = new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk);
+        if (!dropped) chunks.push(chunk);
         callback();
       },
     });
@@ -39,7 +54,9 @@ export function createMemoryObjectStore(): ObjectStore {
       async commit() {
         if (settled) throw new Error(`object ${key} already settled`);
         settled = true;
+        forget();
         await finished();
+        if (dropped) throw new Error(`pending object ${key} was removed by abortIncomplete`);
         const bytes = Buffer.concat(chunks);
         chunks = [];
         objects.set(key, bytes);
@@ -47,6 +64,7 @@ export function createMemoryObjectStore(): ObjectStore {
       },
       async abort() {
         settled = true;
+        forget();
         chunks = [];
         stream.destroy();
       },
@@ -82,6 +100,12 @@ export function createMemoryObjectStore(): ObjectStore {
       checkKey(key);
       objects.delete(key);
     },
+    async abortIncomplete(key) {
+      checkKey(key);
+      const drops = [...(open.get(key) ?? [])];
+      for (const drop of drops) drop();
+      return drops.length;
+    },
     async list(prefix) {
       const folder = prefix.replace(/\/$/, '');
       checkKey(folder);
@@ -89,6 +113,7 @@ export function createMemoryObjectStore(): ObjectStore {
     },
     async close() {
       objects.clear();
+      open.clear();
     },
   };
 }

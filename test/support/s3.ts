@@ -1,7 +1,15 @@
 // S3 for tests: the run's local S3 server (scripts/s3-server.mjs, started by test/global-setup.ts);
-// every test creates a bucket of its own and removes it afterwards.
+// every test creates a bucket of its own and removes it afterwards. Tests that stop or kill a server
+// start one of their own (startS3ServerProcess).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { AbortMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
+
+// The SDK's own switch for its NodeVersionSupportWarning (its releases after January 2027 need Node
+// 22); read when a client is made, so set before any test makes one.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** s3rver's fixed credentials; it checks SigV4 signatures against them. */
 export const TEST_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -14,6 +22,110 @@ export interface TestS3Location {
 }
 
 /** A bucket name no other test uses (the bucket is created by whoever uses it: the store or the test). */
-export function uniqueTestBucket(): TestS3Location {
-  return { endpoint: inject('s3Endpoint'), region: 'us-east-1', bucket: `hetao-test-${randomBytes(6).toString('hex')}`, credentials: TEST_S3_CREDENTIALS };
+export function uniqueTestBucket(endpoint: string = inject('s3Endpoint')): TestS3Location {
+  return { endpoint, region: 'us-east-1', bucket: `hetao-test-${randomBytes(6).toString('hex')}`, credentials: TEST_S3_CREDENTIALS };
+}
+
+/** A plain SDK client on the location, for what a test checks behind the store's back. */
+export function testS3Client(location: TestS3Location): S3Client {
+  return new S3Client({ endpoint: location.endpoint, region: location.region, credentials: location.credentials, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+}
+
+/** The multipart uploads begun and neither completed nor aborted in the bucket. */
+export async function multipartUploadsIn(location: TestS3Location): Promise<{ key: string; uploadId: string }[]> {
+  const client = testS3Client(location);
+  try {
+    const page = await client.send(new ListMultipartUploadsCommand({ Bucket: location.bucket }));
+    return (page.Uploads ?? []).map((upload) => ({ key: upload.Key ?? '', uploadId: upload.UploadId ?? '' }));
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Removes the bucket with whatever is in it: multipart uploads, objects (absent bucket: nothing to do). */
+export async function removeTestBucket(location: TestS3Location): Promise<void> {
+  const client = testS3Client(location);
+  try {
+    for (const { key, uploadId } of await multipartUploadsIn(location)) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: location.bucket, Key: key, UploadId: uploadId }));
+    }
+    let token: string | undefined;
+    do {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: location.bucket, ContinuationToken: token }));
+      for (const object of page.Contents ?? []) await client.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: object.Key }));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    await client.send(new DeleteBucketCommand({ Bucket: location.bucket }));
+  } catch (error) {
+    if ((error as { name?: string }).name !== 'NoSuchBucket') throw error;
+  } finally {
+    client.destroy();
+  }
+}
+
+export interface S3ServerProcess {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly child: ChildProcess;
+  /** SIGKILL, as a crash: resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM (SIGKILL after 5 s): resolves once the process is gone. */
+  stop(): Promise<void>;
+}
+
+const gone = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+
+/**
+ * Starts scripts/s3-server.mjs over `dir` (its objects survive a restart on the same folder), on
+ * `port` or a free one; resolves once it prints its endpoint.
+ */
+export async function startS3ServerProcess(options: { dir: string; port?: number; startTimeoutMs?: number }): Promise<S3ServerProcess> {
+  const script = path.resolve(import.meta.dirname, '../../scripts/s3-server.mjs');
+  const child = spawn(process.execPath, [script, '--dir', options.dir, '--port', String(options.port ?? 0)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  let output = '';
+  child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4_000)));
+  const kill = async (): Promise<void> => {
+    process.removeListener('exit', killOnExit);
+    child.kill('SIGKILL');
+    await gone(child);
+  };
+  const stop = async (): Promise<void> => {
+    process.removeListener('exit', killOnExit);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await gone(child);
+    clearTimeout(timer);
+  };
+  const timeoutMs = options.startTimeoutMs ?? 20_000;
+  try {
+    const endpoint = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the S3 server did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+      let line = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        line += chunk.toString();
+        const end = line.indexOf('\n');
+        if (end < 0) return;
+        clearTimeout(timer);
+        try {
+          resolve((JSON.parse(line.slice(0, end)) as { endpoint: string }).endpoint);
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`the S3 server exited (${String(code ?? signal)}):\n${output}`));
+      });
+    });
+    return { endpoint, port: Number(new URL(endpoint).port), child, kill, stop };
+  } catch (error) {
+    await kill();
+    throw error;
+  }
 }
