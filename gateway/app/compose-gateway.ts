@@ -3,7 +3,6 @@
 // listeners, and returns a handle to reload and to close everything within the grace period. The
 // only place a gateway is assembled: main.ts and the tests call it; nothing else imports app/.
 import type { Server as HttpsServer } from 'node:https';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createBoundedShutdown, NOTHING_LEFT, type ShutdownOutcome } from './bounded-shutdown.js';
@@ -18,11 +17,10 @@ import { createStorageErrorReporter } from '../ops/report-storage-errors.js';
 import { watchFile } from '../reload/reloadable.js';
 import { loadPolicySet, POLICY_FILE_SUFFIX } from '../policy/load-policy-set.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
-import { createAuditJournal } from '../audit/create-audit-journal.js';
+import type { AuditJournal } from '../audit/create-audit-journal.js';
 import { createAuditService } from '../audit/audit-service.js';
 import { createRefusalJournal } from '../audit/refusal-journal.js';
 import { createPolicyService } from '../policy/policy-service.js';
-import { openFileRecordStore } from '../records/file-record-store.js';
 import { journalTransferEvents } from '../transfer/transfer-audit-events.js';
 import { createTransferEvents } from '../transfer/transfer-events.js';
 import { createTransferService } from '../transfer/transfer-service.js';
@@ -35,7 +33,8 @@ import { BULK_UPLOAD_BYTES } from '../transfer/upload-transfer.js';
 import { buildApiApp } from '../http/api-app.js';
 import { buildOpsApp } from '../http/ops-app.js';
 import { loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
-import { openFilesystemStore, type OpenObjectStore } from './object-stores.js';
+import { openBackEnds, openJournal, openRecordStore } from './back-ends.js';
+import type { OpenObjectStore } from './object-stores.js';
 import { observeReloads } from './observed-reloads.js';
 import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './start-stage-workers.js';
 
@@ -80,13 +79,30 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   const pushTls = await loadPushTls(config);
   const threads = createGatewayThreads(config.sealingThreads);
   opened.push(() => threads.close());
-  const journal = await createAuditJournal({
-    dir: path.join(config.dataDir, 'audit'),
+  // Embedded files, or PostgreSQL and S3 in shared mode; a database at another schema stops the start here.
+  const backEnds = await openBackEnds(
+    config,
+    {
+      role: 'gateway',
+      onStorageError,
+      threads,
+      onDatabaseError: (error) => logger.warn({ err: error }, 'an idle database connection failed; the pool replaces it'),
+      ...(backends.openObjectStore ? { openObjectStore: backends.openObjectStore } : {}),
+    },
+    opened,
+  );
+  const { objects } = backEnds;
+  if (backEnds.database) metrics.observeDatabasePool(() => backEnds.database?.stats() ?? { total: 0, idle: 0, waiting: 0 });
+  const journal = await openJournal(config, backEnds, {
     signer,
     threads,
     onStorageError,
     checkpointIntervalMs: config.auditCheckpointIntervalMs,
     onRecover: (recovery) => logger.warn({ recovery }, 'audit journal: a torn last line from a crash was cut off'),
+    onLeadershipChange: (leading) => {
+      metrics.auditLeader.set(leading ? 1 : 0);
+      logger.info({ instance: config.instanceId, leading }, leading ? 'this instance now signs the audit checkpoints' : 'this instance no longer signs the audit checkpoints');
+    },
   });
   opened.push(() => journal.close());
   if (journal.status().state !== 'ok') {
@@ -112,9 +128,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   );
   opened.push(() => policies.close());
 
-  const objects = await (backends.openObjectStore ?? openFilesystemStore)(config, { onStorageError, role: 'gateway', threads });
-  opened.push(() => objects.close());
-  const records = await openFileRecordStore(objects);
+  const records = await openRecordStore(backEnds);
   opened.push(() => records.close());
   const queue = createStageQueueFor(config);
   opened.push(() => queue.close(AbortSignal.timeout(config.shutdownGraceMs)));
@@ -138,10 +152,37 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     processingPublicJwk: processingKey.publicJwk,
     bulkLane,
     ...(sealingThreads ? { sealingThreads } : {}),
+    ...(backEnds.mode === 'shared'
+      ? {
+          uploadLease: {
+            holder: config.instanceId,
+            durationMs: config.uploadLeaseMs,
+            renew: (id: string, holder: string, expiresAt: string) => records.renewLease(id, holder, expiresAt),
+            onRenewalError: (id: string, error: unknown) => logger.warn({ transferId: id, err: error }, 'an upload lease could not be renewed; it expires if this goes on'),
+          },
+        }
+      : {}),
     queueing: { thresholdBytes: config.queue.thresholdBytes, available: () => queue.isAvailable(), retryAfterSeconds: QUEUE_RETRY_AFTER_S },
   });
-  const interrupted = await transfers.recoverInterruptedUploads();
-  if (interrupted > 0) logger.warn({ interrupted }, 'uploads cut short by the last stop were reset to authorized');
+  // Embedded: this process owned every upload, so those the last stop cut short are reset now. Shared:
+  // other instances may be streaming; only uploads whose lease expired are reset, by whichever
+  // instance's sweep gets there first.
+  let leaseSweep: NodeJS.Timeout | undefined;
+  const sweepLeases = (): void => {
+    transfers
+      .recoverExpiredUploads()
+      .then((count) => count > 0 && logger.warn({ recovered: count }, 'uploads whose instance stopped renewing their lease were reset to authorized'))
+      .catch((error: unknown) => logger.warn({ err: error }, 'upload lease sweep failed; it is tried again later'));
+  };
+  if (backEnds.mode === 'embedded') {
+    const interrupted = await transfers.recoverInterruptedUploads();
+    if (interrupted > 0) logger.warn({ interrupted }, 'uploads cut short by the last stop were reset to authorized');
+  } else {
+    sweepLeases();
+    leaseSweep = setInterval(sweepLeases, Math.max(100, Math.floor(config.uploadLeaseMs / 2)));
+    leaseSweep.unref();
+    opened.push(() => clearInterval(leaseSweep));
+  }
 
   const results = createStageResults(objects);
   const coordinator = await createStageCoordinator({
@@ -231,7 +272,8 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       registry: { ok: true, revision: registry.current().revision, institutions: registry.current().institutions.size },
       tls: { ok: true, revision: tls.current().revision, revocationChecked: tls.current().crl !== undefined },
       policy: { ok: true, revision: policies.current().revision, rules: policies.current().rules.length },
-      audit: { ok: journal.status().state === 'ok', state: journal.status().state, entries: journal.status().size },
+      audit: auditReadiness(journal),
+      ...(await backEnds.readiness()),
       // Redis down degrades (large transfers answer 503) but the gateway still serves: ready stays true.
       queue: config.redisUrl ? { ok: true, mode: 'redis', redis: queue.isAvailable() ? 'connected' : 'unreachable' } : { ok: true, mode: 'inline' },
     }),
@@ -256,6 +298,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       for (const reloadable of [tls, registry, policies]) reloadable.close();
       clearInterval(retentionSweep);
       clearInterval(reconcileTimer);
+      clearInterval(leaseSweep);
       // One deadline for the whole stop; a step that hangs (a Redis that does not answer, a job
       // stuck on a silent recipient) is abandoned and named, and the next one runs.
       const shutdown = createBoundedShutdown({ graceMs: config.shutdownGraceMs, logger });
@@ -279,6 +322,9 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       await shutdown.step('journal', 'final', () => journal.close());
       await shutdown.step('records', 'final', () => records.close());
       await shutdown.step('object-store', 'final', () => objects.close());
+      const { database } = backEnds;
+      // Last of the back-ends: the records and the journal above use it until they are closed.
+      if (database) await shutdown.step('database', 'final', () => database.close());
       await shutdown.step('threads', 'final', () => threads.close());
       return shutdown.finish();
     },
@@ -296,6 +342,18 @@ export function createGatewayThreads(sealingThreads: number) {
 
 /** Durable steps on one disk gain little from more; journal appends share them with store writes. */
 const IO_THREADS = 3;
+
+/** The journal as /readyz reports it: its state, size, latest checkpoint and (shared mode) whether this instance signs them. */
+function auditReadiness(journal: AuditJournal) {
+  const status = journal.status();
+  return {
+    ok: status.state === 'ok',
+    state: status.state,
+    entries: status.size,
+    checkpointSize: status.checkpoint?.treeSize ?? 0,
+    ...(status.leader !== undefined ? { leader: status.leader } : {}),
+  };
+}
 
 function urlHost(address: AddressInfo): string {
   return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

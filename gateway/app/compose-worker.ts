@@ -1,5 +1,5 @@
 // `hetao worker`: a process that runs queued stages only, for scale-out. It shares the gateway's
-// configuration and data directory and needs REDIS_URL; it writes stage results, never records or
+// configuration and back-ends (its data directory, or in shared mode its database and bucket) and needs REDIS_URL; it writes stage results, never records or
 // the audit journal (the gateway applies the results). Its ops listener serves /healthz, /readyz and
 // its own /metrics (attempts, retries) on HETAO_OPS_PORT.
 import type { AddressInfo } from 'node:net';
@@ -12,11 +12,10 @@ import { refuseDevelopmentKeys } from '../identity/development-material.js';
 import { loadRegistry } from '../identity/registry.js';
 import { createMetrics } from '../ops/metrics.js';
 import { createStorageErrorReporter } from '../ops/report-storage-errors.js';
-import { openFileRecordReader } from '../records/file-record-store.js';
 import { watchFile } from '../reload/reloadable.js';
 import { createStageResults } from '../transfer/stage-results.js';
 import { loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
-import { openFilesystemStore } from './object-stores.js';
+import { openBackEnds, openRecordReader } from './back-ends.js';
 import { observeReloads } from './observed-reloads.js';
 import { createThreadPool } from '../threads/thread-pool.js';
 import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './start-stage-workers.js';
@@ -37,13 +36,32 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
   const pushTls = await loadPushTls(config);
   const registry = await observeReloads({ config, metrics, logger })('registry', [watchFile(config.registryFile)], () => loadRegistry(config.registryFile));
   const threads = createThreadPool({ lanes: { io: { threads: WORKER_IO_THREADS }, bulk: { threads: 1, niceness: 10 } } });
-  const objects = await openFilesystemStore(config, { onStorageError: createStorageErrorReporter(metrics, logger), role: 'worker', threads });
+  const opened: (() => unknown)[] = [() => registry.close(), () => threads.close()];
+  let backEnds;
+  try {
+    // The same back-ends as the gateway's: its data folder, or (shared mode) its database and bucket.
+    backEnds = await openBackEnds(
+      config,
+      {
+        role: 'worker',
+        onStorageError: createStorageErrorReporter(metrics, logger),
+        threads,
+        onDatabaseError: (error) => logger.warn({ err: error }, 'an idle database connection failed; the pool replaces it'),
+      },
+      opened,
+    );
+  } catch (error) {
+    for (const close of opened.reverse()) await Promise.resolve().then(close).catch(() => undefined);
+    throw error;
+  }
+  const { objects, database } = backEnds;
+  if (database) metrics.observeDatabasePool(() => database.stats());
   const queue = createStageQueueFor(config);
   startStageWorkers({
     config,
     queue,
     objects,
-    records: openFileRecordReader(objects),
+    records: openRecordReader(backEnds),
     results: createStageResults(objects),
     signer,
     processingKey: processingKey.privateKey,
@@ -55,7 +73,7 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
   const ops = buildOpsApp({
     logger,
     metrics,
-    readiness: async () => ({ queue: { ok: queue.isAvailable(), redis: queue.isAvailable() ? 'connected' : 'unreachable' } }),
+    readiness: async () => ({ queue: { ok: queue.isAvailable(), redis: queue.isAvailable() ? 'connected' : 'unreachable' }, ...(await backEnds.readiness()) }),
   });
   try {
     await ops.listen({ host: config.opsHost, port: config.opsPort });
@@ -64,6 +82,7 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
     // Bounded like a stop: an unreachable Redis must not keep a worker that failed to start alive.
     await queue.close(AbortSignal.timeout(config.shutdownGraceMs)).catch(() => undefined);
     await objects.close();
+    await database?.close();
     await threads.close();
     throw error;
   }
@@ -77,6 +96,7 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
       await shutdown.step('queue', 'drain', (deadline) => queue.close(deadline));
       await shutdown.step('ops', 'final', () => ops.close());
       await shutdown.step('object-store', 'final', () => objects.close());
+      if (database) await shutdown.step('database', 'final', () => database.close());
       await shutdown.step('threads', 'final', () => threads.close());
       return shutdown.finish();
     },

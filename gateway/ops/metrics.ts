@@ -20,6 +20,10 @@ export interface GatewayMetrics {
   readonly connectionsOpen: Gauge;
   /** Transfer events (domain events of the transfer service), by event: changes, downloads, refusals. */
   readonly transferEvents: Counter<'event'>;
+  /** Shared mode: 1 while this instance signs the audit checkpoints (holds the leader lock). */
+  readonly auditLeader: Gauge;
+  /** Shared mode: reports the database pool (connections open, idle, callers waiting) at each scrape. */
+  observeDatabasePool(stats: () => { readonly total: number; readonly idle: number; readonly waiting: number }): void;
   /** Reports queue depth per stage at each scrape. */
   observeQueueDepth(depth: () => Promise<Record<string, number>>): void;
   /** Marks `revision` as the one in force for `source` (the previous one is removed). */
@@ -31,6 +35,21 @@ export function createMetrics(): GatewayMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'hetao_' });
   const revisionInForce = new Map<string, string>();
   let queueDepth: (() => Promise<Record<string, number>>) | undefined;
+  let databasePool: (() => { readonly total: number; readonly idle: number; readonly waiting: number }) | undefined;
+  new Gauge({
+    name: 'hetao_database_pool_connections',
+    help: 'Shared mode: PostgreSQL pool connections by state (total open, idle) and callers waiting for one.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (!databasePool) return;
+      const { total, idle, waiting } = databasePool();
+      this.set({ state: 'total' }, total);
+      this.set({ state: 'idle' }, idle);
+      this.set({ state: 'waiting' }, waiting);
+    },
+  });
   new Gauge({
     name: 'hetao_queue_depth',
     help: 'Jobs waiting, delayed or running per stage (absent while Redis is unreachable).',
@@ -112,6 +131,10 @@ export function createMetrics(): GatewayMetrics {
       labelNames: ['event'],
       registers: [registry],
     }),
+    auditLeader: new Gauge({ name: 'hetao_audit_leader', help: 'Shared mode: 1 while this instance signs the audit checkpoints (PostgreSQL advisory lock), else 0.', registers: [registry] }),
+    observeDatabasePool(stats) {
+      databasePool = stats;
+    },
     observeQueueDepth(depth) {
       queueDepth = depth;
     },

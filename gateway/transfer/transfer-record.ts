@@ -117,12 +117,16 @@ export function transition(
   record: TransferRecord,
   status: TransferStatus,
   change: { at: Date; event: string; by: string; detail?: Record<string, unknown> },
-  patch: Partial<Pick<TransferRecord, 'content' | 'inspection' | 'receipts' | 'pendingStages' | 'delivery'>> = {},
+  patch: Partial<Pick<TransferRecord, 'content' | 'inspection' | 'receipts' | 'pendingStages' | 'delivery' | 'lease'>> = {},
 ): TransferRecord {
   if (!NEXT[record.status].includes(status)) {
     throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${record.id} is ${record.status}; it cannot become ${status}`, { status: record.status });
   }
-  return recordEvent({ ...record, ...patch, status }, change);
+  // A lease exists only while an upload streams: every move out of `uploading` drops it.
+  const { lease: heldLease, ...rest } = record;
+  const { lease: newLease, ...changes } = patch;
+  const lease = status === 'uploading' ? (newLease ?? heldLease) : undefined;
+  return recordEvent({ ...rest, ...changes, status, ...(lease ? { lease } : {}) }, change);
 }
 
 /** Adds an event that changes no state (e.g. a failed receipt) to the history. */

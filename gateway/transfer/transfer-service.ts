@@ -368,6 +368,32 @@ export function createTransferService(deps: TransferServiceDependencies) {
       return recovered;
     },
 
+    /**
+     * Shared mode: uploads whose instance stopped renewing their lease (killed, cut off) go back to
+     * `authorized`, and their unfinished envelope write (an S3 multipart upload) is aborted, so the
+     * sender can upload again through any instance. Of instances sweeping at once, the conditional
+     * save lets one do it. Run periodically by every instance.
+     */
+    async recoverExpiredUploads(): Promise<number> {
+      let recovered = 0;
+      const now = deps.clock();
+      for await (const record of deps.records.select({ statuses: ['uploading'], leaseExpiredBy: now.toISOString() })) {
+        await exclusive(record.id, async () => {
+          const current = await deps.records.get(record.id);
+          // Renewed, finished or swept since the selection.
+          if (current?.status !== 'uploading' || (current.lease && current.lease.expiresAt > now.toISOString())) return;
+          await deps.objects.abortIncomplete(envelopeKeys(current.id)[1]);
+          try {
+            await save(transition(current, 'authorized', { at: now, event: 'upload-interrupted', by: 'gateway', detail: { holder: current.lease?.holder ?? null } }), 'upload-interrupted', GATEWAY_ACTOR);
+            recovered += 1;
+          } catch (error) {
+            if (!(error instanceof GatewayError && error.code === 'ERR_TRANSFER_CONFLICT')) throw error;
+          }
+        });
+      }
+      return recovered;
+    },
+
     /** Deletes the content of transfers past their retention (run periodically). */
     async expireDue(): Promise<number> {
       const now = deps.clock();

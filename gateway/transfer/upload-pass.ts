@@ -18,6 +18,8 @@ export interface UploadPassInput {
   readonly idleTimeoutMs: number;
   /** For bulk uploads: the slow lane (bulk-lane.ts) the bytes queue in before any work is done on them. */
   readonly lane?: Transform;
+  /** Stops the pass from outside (the upload's lease was lost); its reason is what the pass throws. */
+  readonly cancel?: AbortSignal;
 }
 
 /** Counts bytes and stops the pass the moment the declared size is exceeded. */
@@ -59,9 +61,10 @@ export async function runUploadPass(input: UploadPassInput): Promise<{ bytes: nu
   const meter = createMeter(input.declaredSize, () => timer.refresh());
   try {
     const stages = input.lane ? [input.lane, meter] : [meter];
-    await pipeline([input.source, ...stages, ...input.seal], { signal: idle.signal });
+    await pipeline([input.source, ...stages, ...input.seal], { signal: input.cancel ? AbortSignal.any([idle.signal, input.cancel]) : idle.signal });
   } catch (error) {
     await input.abort();
+    if (input.cancel?.aborted && input.cancel.reason instanceof GatewayError) throw input.cancel.reason;
     if (error instanceof GatewayError) throw error;
     // The sinks name their storage failures (and report them with the path); a disk error that
     // reaches here unnamed is still the gateway's, never the client's.

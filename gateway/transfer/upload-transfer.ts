@@ -42,6 +42,46 @@ export interface UploadDependencies {
   readonly bulkLane?: BulkLane;
   /** Large uploads are inspected and sealed here, off the event loop. */
   readonly sealingThreads?: SealingThreads;
+  /**
+   * Shared mode: the instance taking an upload holds a lease on the transfer, renewed while the bytes
+   * stream, so that another instance can tell a dead upload (lease expired) from a slow one.
+   */
+  readonly uploadLease?: UploadLeasing;
+}
+
+export interface UploadLeasing {
+  /** This instance, as lease holder. */
+  readonly holder: string;
+  /** How long a lease lasts unrenewed; it is renewed every third of that. */
+  readonly durationMs: number;
+  /** record-store.ts `renewLease`: false once the lease is lost (another instance swept it). */
+  renew(id: string, holder: string, expiresAt: string): Promise<boolean>;
+  /** A renewal that failed (database unreachable): the lease may expire if it goes on. */
+  onRenewalError?(id: string, error: unknown): void;
+}
+
+/**
+ * Renews `id`'s lease every third of its duration until stopped. When the lease is lost, `lost`
+ * aborts with ERR_TRANSFER_CONFLICT: another instance took the transfer back, this upload must stop.
+ */
+function keepLease(leasing: UploadLeasing, id: string, clock: () => Date): { readonly lost: AbortSignal; stop(): void } {
+  const lost = new AbortController();
+  let renewing = false;
+  const timer = setInterval(() => {
+    if (renewing) return;
+    renewing = true;
+    leasing
+      .renew(id, leasing.holder, new Date(clock().getTime() + leasing.durationMs).toISOString())
+      .then(
+        (held) => {
+          if (!held) lost.abort(new GatewayError('ERR_TRANSFER_CONFLICT', `the upload of ${id} lost its lease (another instance returned the transfer to authorized); nothing was kept`));
+        },
+        (error: unknown) => leasing.onRenewalError?.(id, error),
+      )
+      .finally(() => (renewing = false));
+  }, Math.max(1, Math.floor(leasing.durationMs / 3)));
+  timer.unref();
+  return { lost: lost.signal, stop: () => clearInterval(timer) };
 }
 
 /** How an upload finishes: inline (judged on what streamed past), or queued for these heavy stages. */
@@ -80,15 +120,21 @@ export function createUploadHandler(deps: UploadDependencies) {
     const wrapHolders = { holders, ...(processingHolder ? { processingHolder } : {}) };
     const large = manifest.dataset.sizeBytes > BULK_UPLOAD_BYTES;
 
-    const started = await save(transition(record, 'uploading', { at: deps.clock(), event: 'upload-started', by: actor.id }), 'upload-started', actor);
+    const leasing = deps.uploadLease;
+    const lease = leasing ? { holder: leasing.holder, expiresAt: new Date(deps.clock().getTime() + leasing.durationMs).toISOString() } : undefined;
+    // Of two instances taking the same transfer, the conditional save lets one win (ERR_TRANSFER_CONFLICT for the other).
+    const started = await save(transition(record, 'uploading', { at: deps.clock(), event: 'upload-started', by: actor.id }, lease ? { lease } : {}), 'upload-started', actor);
+    const held = leasing ? keepLease(leasing, record.id, deps.clock) : undefined;
     const fail = async (error: unknown): Promise<never> => {
+      held?.stop();
       const code = error instanceof GatewayError ? error.code : 'ERR_INTERNAL';
       try {
         await save(transition(started, 'authorized', { at: deps.clock(), event: 'upload-failed', by: 'gateway', detail: { code } }), 'upload-failed', GATEWAY_ACTOR);
       } catch (saveError) {
         // The disk could not take the record (reported with its path where it failed); the transfer
         // is `authorized` again all the same (file-record-store.ts), and the sender hears why the upload failed.
-        if (!isStorageError(saveError)) throw saveError;
+        // A conflict: another instance swept this upload's expired lease and returned the transfer already.
+        if (!isStorageError(saveError) && !(saveError instanceof GatewayError && saveError.code === 'ERR_TRANSFER_CONFLICT')) throw saveError;
       }
       throw error;
     };
@@ -104,7 +150,7 @@ export function createUploadHandler(deps: UploadDependencies) {
     let sealed: FinishedEnvelope;
     let report: InspectionReport;
     try {
-      await runUploadPass({ ...common, seal: [...sealer.stages, pending.stream], abort: () => pending.abort() });
+      await runUploadPass({ ...common, seal: [...sealer.stages, pending.stream], abort: () => pending.abort(), ...(held ? { cancel: held.lost } : {}) });
       ({ sealed, report } = await sealer.finish(finishOptions));
       if (manifest.dataset.sha256 !== undefined && sealed.header.plaintext.sha256 !== manifest.dataset.sha256) {
         throw new GatewayError('ERR_TRANSFER_DIGEST_MISMATCH', 'the content does not have the declared SHA-256; nothing was kept', { declaredSha256: manifest.dataset.sha256 });
@@ -135,6 +181,8 @@ export function createUploadHandler(deps: UploadDependencies) {
       for (const key of contentKeys(record.id)) await deps.objects.delete(key);
       throw await fail(error);
     }
+    // From here the outcome is one conditional save: if the lease was lost meanwhile, it conflicts.
+    held?.stop();
     const content = {
       plaintextSize: sealed.header.plaintext.size,
       plaintextSha256: sealed.header.plaintext.sha256,
@@ -142,13 +190,21 @@ export function createUploadHandler(deps: UploadDependencies) {
       holders: holders.map(({ institution, role }) => ({ institution, role })),
     };
     const inspection = { ...report, outcome: verdict.outcome, reasons: verdict.reasons };
-    if (verdict.outcome === 'quarantine') {
-      return save(transition(started, 'quarantined', { at: deps.clock(), event: 'quarantined', by: 'gateway', detail: { reasons: verdict.reasons } }, { content, inspection }), 'quarantined', actor);
+    const outcome =
+      verdict.outcome === 'quarantine'
+        ? { next: transition(started, 'quarantined', { at: deps.clock(), event: 'quarantined', by: 'gateway', detail: { reasons: verdict.reasons } }, { content, inspection }), change: 'quarantined' as const }
+        : route.queued
+          ? { next: transition(started, 'queued', { at: deps.clock(), event: 'queued', by: 'gateway', detail: { stages: route.stages } }, { content, inspection, pendingStages: route.stages }), change: 'queued' as const }
+          : { next: transition(started, 'available', { at: deps.clock(), event: 'upload-completed', by: 'gateway', detail: { reasons: verdict.reasons } }, { content, inspection }), change: 'upload-completed' as const };
+    try {
+      return await save(outcome.next, outcome.change, actor);
+    } catch (error) {
+      // The lease was lost and the transfer returned to `authorized` by another instance: what this
+      // upload committed belongs to no record; the sender's next upload starts clean.
+      if (error instanceof GatewayError && error.code === 'ERR_TRANSFER_CONFLICT') {
+        for (const key of contentKeys(record.id)) await deps.objects.delete(key).catch(() => undefined);
+      }
+      throw error;
     }
-    if (route.queued) {
-      const queued = transition(started, 'queued', { at: deps.clock(), event: 'queued', by: 'gateway', detail: { stages: route.stages } }, { content, inspection, pendingStages: route.stages });
-      return save(queued, 'queued', actor);
-    }
-    return save(transition(started, 'available', { at: deps.clock(), event: 'upload-completed', by: 'gateway', detail: { reasons: verdict.reasons } }, { content, inspection }), 'upload-completed', actor);
   };
 }
