@@ -161,10 +161,15 @@ export async function createS3Store(options: S3StoreOptions): Promise<ObjectStor
     });
   }
 
-  const abortUpload = (key: string, uploadId: string): Promise<unknown> =>
-    client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch((error: unknown) => {
-      if ((error as { name?: string }).name !== 'NoSuchUpload') throw error;
-    });
+  /** Resolves to false if the upload was gone already (aborted or completed meanwhile). */
+  const abortUpload = (key: string, uploadId: string): Promise<boolean> =>
+    client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).then(
+      () => true,
+      (error: unknown) => {
+        if ((error as { name?: string }).name !== 'NoSuchUpload') throw error;
+        return false;
+      },
+    );
 
   const pendingUpload = (key: string): PendingObject => {
     // The upload reads `body`; the writer writes `stream`. Ending `stream` does not end `body`: only
@@ -215,6 +220,7 @@ export async function createS3Store(options: S3StoreOptions): Promise<ObjectStor
           // The writer gave up (its source failed): let the upload wind down and remove its parts.
           givenUp = true;
           body.destroy(new UploadGivenUp());
+          release(error);
         }
         callback(error);
       },
@@ -319,9 +325,7 @@ export async function createS3Store(options: S3StoreOptions): Promise<ObjectStor
           // Prefix matches `key.v2` too: only uploads of exactly this key are aborted.
           const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key, ...markers }));
           for (const upload of page.Uploads ?? []) {
-            if (upload.Key !== key || !upload.UploadId) continue;
-            await abortUpload(key, upload.UploadId);
-            aborted += 1;
+            if (upload.Key === key && upload.UploadId && (await abortUpload(key, upload.UploadId))) aborted += 1;
           }
           if (!page.IsTruncated) return aborted;
           markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };

@@ -5,10 +5,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFilesystemStore } from '../../gateway/storage/filesystem-store.js';
 import type { ObjectStore } from '../../gateway/storage/object-store.js';
 import { createS3Store } from '../../gateway/storage/s3-store.js';
+import type { StorageFailure } from '../../gateway/storage/storage-errors.js';
 import { createMemoryObjectStore } from '../support/memory-object-store.js';
 import { multipartUploadsIn, removeTestBucket, uniqueTestBucket, type TestS3Location } from '../support/s3.js';
 import { describeObjectStoreContract } from './object-store.contract.js';
@@ -20,8 +23,8 @@ describeObjectStoreContract('filesystem store', async () => {
   return { store: await createFilesystemStore(root), cleanup: () => rm(root, { recursive: true, force: true }) };
 });
 
-const openS3Store = (location: TestS3Location): Promise<ObjectStore> =>
-  createS3Store({ ...location, forcePathStyle: true, createBucketIfMissing: true, partSizeBytes: 5 * MiB });
+const openS3Store = (location: TestS3Location, onStorageError?: (failure: StorageFailure) => void): Promise<ObjectStore> =>
+  createS3Store({ ...location, forcePathStyle: true, createBucketIfMissing: true, partSizeBytes: 5 * MiB, ...(onStorageError ? { onStorageError } : {}) });
 
 describeObjectStoreContract('S3 store', async () => {
   const location = uniqueTestBucket();
@@ -40,9 +43,11 @@ describeObjectStoreContract('memory store', async () => ({ store: createMemoryOb
 describe('S3 store: multipart uploads', () => {
   let location: TestS3Location;
   let store: ObjectStore;
+  let failures: StorageFailure[];
   beforeEach(async () => {
     location = uniqueTestBucket();
-    store = await openS3Store(location);
+    failures = [];
+    store = await openS3Store(location, (failure) => failures.push(failure));
   });
   afterEach(async () => {
     await store.close();
@@ -63,6 +68,21 @@ describe('S3 store: multipart uploads', () => {
     await pending.abort();
     expect(await multipartUploadsIn(location)).toEqual([]);
     expect(await store.stat('envelopes/aborted.body')).toBeUndefined();
+  });
+
+  it("a writer's own failure (a sender's cut connection) is its own, no storage failure; the upload winds down and abort leaves nothing", async () => {
+    const pending = await store.createPending('envelopes/cut.body');
+    const cut = Object.assign(new Error('the sender went away'), { code: 'ECONNRESET' });
+    async function* sender(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < 12; i += 1) yield Buffer.alloc(MiB, i);
+      await expect.poll(async () => (await multipartUploadsIn(location)).length, { timeout: 30_000, interval: 100 }).toBe(1);
+      throw cut;
+    }
+    await expect(pipeline(Readable.from(sender()), pending.stream)).rejects.toBe(cut);
+    await pending.abort();
+    expect(failures).toEqual([]);
+    expect(await multipartUploadsIn(location)).toEqual([]);
+    expect(await store.stat('envelopes/cut.body')).toBeUndefined();
   });
 
   it('abortIncomplete removes the upload a dead writer left of its key, and only that one', async () => {
