@@ -5,7 +5,8 @@
 // (revision and lease included), so a read is that column alone; the other columns are copies of the
 // fields that lists and sweeps filter and order on, written by the same statement. A lease renewal
 // moves both the `lease_expires_at` column and the lease in `record`, in one statement.
-// Lists and sweeps are keyset queries on the table's indexes: no OFFSET, no count, no whole-table sort.
+// Lists and sweeps are keyset queries on the table's indexes: no OFFSET, no count, no whole-table sort;
+// a list can only be read in order from its party's index (list_key, in the migration).
 import type { Database } from '../database/database.js';
 import { GatewayError } from '../errors.js';
 import type { RecordSelection, RecordStore } from '../transfer/record-store.js';
@@ -101,10 +102,11 @@ export function openPgRecordStore(database: Database, options: PgRecordStoreOpti
       const values: unknown[] = [party];
       const conditions = [`${side} = $1`];
       if (status !== undefined) conditions.push(`status = $${values.push(status)}`);
-      if (after !== undefined) conditions.push(`id < $${values.push(after)}`);
+      // list_key is the id, carried only by the party indexes (see the migration): the one ordered path.
+      if (after !== undefined) conditions.push(`list_key < $${values.push(after)}`);
       // One more than a page tells whether another page follows, without counting.
       const { rows } = await database.query<{ record: TransferRecord }>(
-        `SELECT record FROM transfers WHERE ${conditions.join(' AND ')} ORDER BY id DESC LIMIT $${values.push(limit + 1)}`,
+        `SELECT record FROM transfers WHERE ${conditions.join(' AND ')} ORDER BY list_key DESC LIMIT $${values.push(limit + 1)}`,
         values,
       );
       const records = rows.slice(0, limit).map((row) => row.record);

@@ -22,13 +22,18 @@ CREATE TABLE transfers (
   -- The instance taking an upload holds it until lease_expires_at, renewing while it streams.
   lease_holder     text,
   lease_expires_at timestamptz,
-  record           jsonb NOT NULL
+  record           jsonb NOT NULL,
+  -- Lists order and page by this copy of the id, which only the party indexes below carry. Ordered
+  -- by id itself, a list could also walk the primary key newest first and filter, and the planner
+  -- does so when it takes a party's rows of one status to be dense among the newest ids, which is
+  -- wrong for e.g. expired ones (all old): it read 100 000s of rows to find a page.
+  list_key         text COLLATE "C" GENERATED ALWAYS AS (id) STORED
 );
 -- One party's side, optionally one status, newest first (ids are time-ordered).
-CREATE INDEX transfers_sender_status_id ON transfers (sender, status, id DESC);
-CREATE INDEX transfers_sender_id ON transfers (sender, id DESC);
-CREATE INDEX transfers_recipient_status_id ON transfers (recipient, status, id DESC);
-CREATE INDEX transfers_recipient_id ON transfers (recipient, id DESC);
+CREATE INDEX transfers_sender_status_list ON transfers (sender, status, list_key DESC);
+CREATE INDEX transfers_sender_list ON transfers (sender, list_key DESC);
+CREATE INDEX transfers_recipient_status_list ON transfers (recipient, status, list_key DESC);
+CREATE INDEX transfers_recipient_list ON transfers (recipient, list_key DESC);
 -- Sweeps: retention, recovery, pending stages.
 CREATE INDEX transfers_status_retention ON transfers (status, retention_until);
 CREATE INDEX transfers_pending ON transfers (id) WHERE pending_stages;
