@@ -97,6 +97,8 @@ async function runCommand(command: string, args: readonly string[]): Promise<num
       return -1; // the server keeps the process alive and exits by itself
     case 'worker':
       noArguments(command, args);
+      // As app/main.ts does for the gateway: the AWS SDK's Node 22 notice, not news here (documented switch).
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       await import('../app/worker-main.js');
       return -1; // the workers keep the process alive and exit by themselves
     case 'decrypt':

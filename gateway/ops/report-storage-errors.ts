@@ -8,6 +8,6 @@ import type { GatewayMetrics } from './metrics.js';
 export function createStorageErrorReporter(metrics: Pick<GatewayMetrics, 'storageErrors'>, logger: Logger): StorageErrorObserver {
   return ({ code, errno, path, operation }) => {
     metrics.storageErrors.inc({ code: errno, operation });
-    logger.error({ code, errno, path, operation }, `storage write failed (${errno}): nothing half-written is kept`);
+    logger.error({ code, errno, path, operation }, `storage operation failed (${errno}): nothing half-written is kept`);
   };
 }
