@@ -67,9 +67,16 @@ function loneSurrogateIn(text: string): string | undefined {
   return match ? `U+${match[0].charCodeAt(0).toString(16).toUpperCase()}` : undefined;
 }
 
+/**
+ * U+0000 has no place in a manifest or a policy, and PostgreSQL (shared mode's records and journal)
+ * cannot store it in text or jsonb: refused at the door, so both modes take the same documents.
+ */
+const NUL_PROBLEM = 'holds U+0000 (NUL), which no field accepts (PostgreSQL text cannot store it)';
+
 /** What is wrong with a scalar, if anything. */
 function scalarProblem(value: unknown): string | undefined {
   if (typeof value === 'string') {
+    if (value.includes('\u0000')) return NUL_PROBLEM;
     const lone = loneSurrogateIn(value);
     return lone ? `holds a lone surrogate (${lone}): only well-formed Unicode can be hashed canonically (RFC 8785, RFC 7493)` : undefined;
   }
@@ -119,6 +126,7 @@ export function findJsonValueProblem(value: unknown, maxDepth: number = JSON_MAX
       for (const key of Object.keys(object)) {
         const lone = loneSurrogateIn(key);
         if (lone) return childAt(frame, key, `is a member name with a lone surrogate (${lone}): only well-formed Unicode can be hashed canonically (RFC 8785, RFC 7493)`);
+        if (key.includes('\u0000')) return childAt(frame, key, `is a member name that ${NUL_PROBLEM}`);
         if (key === '__proto__') return childAt(frame, key, 'is a member named __proto__');
         const member = object[key];
         if (key === 'constructor' && isContainer(member) && Object.hasOwn(member, 'prototype')) return childAt(frame, key, 'has a prototype member');

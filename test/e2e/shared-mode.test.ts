@@ -158,6 +158,8 @@ describe('shared mode: two gateways and a worker on PostgreSQL, S3 and Redis', (
     const cut = upload(instance('gateway-b').apiUrl, hospital, id, body).catch((error: unknown) => error);
     body.write(content.subarray(0, 64 * 1024));
     await vi.waitFor(async () => expect((await call(instance('gateway-a').apiUrl, hospital, `/v1/transfers/${id}`)).body.status).toBe('uploading'), WAIT);
+    // The lease is kept in the record but never shown: instance names are the operator's business.
+    expect((await call(instance('gateway-a').apiUrl, hospital, `/v1/transfers/${id}`)).body).not.toHaveProperty('lease');
     await kill('gateway-b');
     body.destroy();
     await cut;

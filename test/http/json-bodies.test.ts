@@ -90,6 +90,15 @@ describe.each(JSON_ROUTES)('%s', (_route, identity, pathname, place) => {
     expect(JSON.stringify(result.body.problems)).toMatch(/lone surrogate/);
   });
 
+  it.each([
+    ['a NUL in a string', '"title \\u0000 end"'],
+    ['a NUL in a member name', '{"a\\u0000b":1}'],
+  ])('refuses %s with 400 ERR_REQUEST_INVALID (PostgreSQL, which keeps shared mode\'s records, cannot store it)', async (_what, value) => {
+    const result = await post(identity, pathname, place(value));
+    expectRefused(result, 'ERR_REQUEST_INVALID');
+    expect(JSON.stringify(result.body.problems)).toMatch(/U\+0000/);
+  });
+
   it('refuses bytes that are not UTF-8 (a CESU-8 surrogate, a stray continuation byte)', async () => {
     const text = place('"XX"');
     const cesu = Buffer.from(text.replace('XX', 'X\u00ffX'), 'latin1');

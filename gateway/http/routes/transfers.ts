@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import { TRANSFER_STATUSES, type TransferStatus } from '../../transfer/transfer-record.js';
+import { TRANSFER_STATUSES, type TransferRecord, type TransferStatus } from '../../transfer/transfer-record.js';
 import type { TransferService } from '../../transfer/transfer-service.js';
 import { callerOf } from '../principal-of.js';
 
@@ -18,6 +18,12 @@ function parseRange(header: string | undefined, total: () => number): { start: n
   return { start: Number(match[1]), ...(match[2] === '' ? {} : { end: Number(match[2]) }) };
 }
 
+/** A record as callers see it: the upload lease names gateway instances, which are the operator's business. */
+function viewOf(record: TransferRecord): Omit<TransferRecord, 'lease'> {
+  const { lease: _lease, ...view } = record;
+  return view;
+}
+
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^tr-[0-9a-z]{9}-[0-9a-f]{16}$' } } } as const;
 
 export async function transferRoutes(app: FastifyInstance, { transfers }: { transfers: TransferService }): Promise<void> {
@@ -30,17 +36,17 @@ export async function transferRoutes(app: FastifyInstance, { transfers }: { tran
     return reply
       .code(201)
       .header('location', `/v1/transfers/${record.id}`)
-      .send({ ...record, upload: { method: 'PUT', href: `/v1/transfers/${record.id}/content`, contentType: 'application/octet-stream', sizeBytes: record.manifest.dataset.sizeBytes } });
+      .send({ ...viewOf(record), upload: { method: 'PUT', href: `/v1/transfers/${record.id}/content`, contentType: 'application/octet-stream', sizeBytes: record.manifest.dataset.sizeBytes } });
   });
 
   app.put<{ Params: { id: string } }>('/transfers/:id/content', { schema: { params: idParams }, config: { bulkContent: 'upload' } }, async (request, reply) => {
     if (!(request.headers['content-type'] ?? '').startsWith('application/octet-stream')) throw new GatewayError('ERR_REQUEST_MEDIA_TYPE_UNSUPPORTED', 'upload the content as application/octet-stream');
     const record = await transfers.upload(request.params.id, callerOf(request), request.body as Readable);
     // Queued: the content is stored, the heavy stages are still to run; poll the record for the outcome.
-    return record.status === 'queued' ? reply.code(202).header('location', `/v1/transfers/${record.id}`).send(record) : record;
+    return record.status === 'queued' ? reply.code(202).header('location', `/v1/transfers/${record.id}`).send(viewOf(record)) : viewOf(record);
   });
 
-  app.get<{ Params: { id: string } }>('/transfers/:id', { schema: { params: idParams } }, async (request) => transfers.get(request.params.id, callerOf(request)));
+  app.get<{ Params: { id: string } }>('/transfers/:id', { schema: { params: idParams } }, async (request) => viewOf(await transfers.get(request.params.id, callerOf(request))));
 
   app.get<{ Querystring: { as: 'sender' | 'recipient'; status?: TransferStatus; after?: string; limit: number } }>(
     '/transfers',
@@ -60,7 +66,7 @@ export async function transferRoutes(app: FastifyInstance, { transfers }: { tran
     },
     async (request) => {
       const page = await transfers.list(callerOf(request), request.query);
-      return { transfers: page.records, next: page.next ?? null };
+      return { transfers: page.records.map(viewOf), next: page.next ?? null };
     },
   );
 
@@ -81,8 +87,8 @@ export async function transferRoutes(app: FastifyInstance, { transfers }: { tran
   app.post<{ Params: { id: string }; Body: { sha256: string } }>(
     '/transfers/:id/receipt',
     { schema: { params: idParams, body: { type: 'object', additionalProperties: false, required: ['sha256'], properties: { sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } } },
-    async (request) => transfers.receipt(request.params.id, callerOf(request), request.body.sha256),
+    async (request) => viewOf(await transfers.receipt(request.params.id, callerOf(request), request.body.sha256)),
   );
 
-  app.delete<{ Params: { id: string } }>('/transfers/:id', { schema: { params: idParams } }, async (request) => transfers.cancel(request.params.id, callerOf(request)));
+  app.delete<{ Params: { id: string } }>('/transfers/:id', { schema: { params: idParams } }, async (request) => viewOf(await transfers.cancel(request.params.id, callerOf(request))));
 }

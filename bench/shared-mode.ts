@@ -1,0 +1,174 @@
+// Shared-mode benchmark (not a test), bounded in time: gateway processes on a fresh PostgreSQL
+// database (the machine's, BENCH_DATABASE_ADMIN_URL) and a local S3 server process
+// (scripts/s3-server.mjs), everything on this one machine:
+//   1. small transfers per second (create + 4 KiB upload, BENCH_CLIENTS concurrent lab clients for
+//      BENCH_SECONDS) through one shared-mode instance, then through two instances (the clients
+//      alternate between them), beside the embedded gateway (files, one process) in the same run;
+//   2. one BENCH_UPLOAD_GIB GiB upload through one gateway to the S3 store, beside the same upload to
+//      the filesystem store (embedded), MiB/s and the gateway's peak RSS.
+// Two instances on a 2-core machine share its cores with PostgreSQL and the S3 server: the ratio
+// says what a second instance adds here, not on separate machines.
+// Run: npx tsc -p tsconfig.bench.json && node dist/bench/shared-mode.js
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { Agent, request } from 'undici';
+import { PROJECT_ROOT } from '../gateway/config.js';
+import { openDatabase } from '../gateway/database/database.js';
+import { migrateDatabase } from '../gateway/database/migrate.js';
+import { benchManifest, content, identity, MiB, samplePeakRss, startChild } from './support/gateway-processes.js';
+import { reportResult } from './support/report.js';
+
+const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const UPLOAD_BYTES = Math.round(Number(process.env.BENCH_UPLOAD_GIB ?? 1) * 1024) * MiB;
+const SMALL_BYTES = 4096;
+const BUCKET = 'hetao-bench';
+
+const children: ChildProcess[] = [];
+const folders: string[] = [];
+
+async function folder(name: string): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), `hetao-bench-${name}-`));
+  folders.push(dir);
+  return dir;
+}
+
+async function startS3(): Promise<string> {
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'scripts/s3-server.mjs'), '--dir', await folder('s3'), '--bucket', BUCKET], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) => resolve((JSON.parse(line) as { endpoint: string }).endpoint));
+    child.once('exit', (code) => reject(new Error(`the S3 server exited (${String(code)})`)));
+  });
+}
+
+async function startGateway(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const started = await startChild(
+    [path.join(PROJECT_ROOT, 'dist/gateway/app/main.js')],
+    { HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_DATA_DIR: await folder('data'), HETAO_LOG_LEVEL: 'warn', HETAO_QUEUE_THRESHOLD_BYTES: String(2 ** 50), ...env },
+    (line) => (line.msg === 'gateway listening' ? String(line.api) : undefined),
+  );
+  children.push(started.child);
+  return started;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await gone;
+}
+
+async function json(response: Awaited<ReturnType<typeof request>>): Promise<Record<string, unknown>> {
+  const body = (await response.body.json()) as Record<string, unknown>;
+  if (response.statusCode >= 300) throw new Error(`answered ${response.statusCode}: ${JSON.stringify(body).slice(0, 300)}`);
+  return body;
+}
+
+/** CLIENTS lab clients, each doing create + 4 KiB upload one after another on `urls` in turn, for SECONDS. */
+async function smallTransfersPerSecond(urls: readonly string[], agent: Agent): Promise<number> {
+  const deadline = performance.now() + SECONDS * 1000;
+  let done = 0;
+  let next = 0;
+  const client = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const api = urls[next++ % urls.length] as string;
+      const created = await json(await request(`${api}/v1/transfers`, { dispatcher: agent, method: 'POST', body: JSON.stringify(benchManifest(SMALL_BYTES)), headers: { 'content-type': 'application/json' } }));
+      await json(
+        await request(`${api}/v1/transfers/${String(created.id)}/content`, {
+          dispatcher: agent,
+          method: 'PUT',
+          body: content(SMALL_BYTES),
+          headers: { 'content-type': 'application/octet-stream', 'content-length': String(SMALL_BYTES) },
+        }),
+      );
+      done += 1;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CLIENTS }, client));
+  return done / ((performance.now() - started) / 1000);
+}
+
+async function timedUpload(api: string, agent: Agent, pid: number): Promise<{ mibPerSecond: number; rss: number }> {
+  const created = await json(await request(`${api}/v1/transfers`, { dispatcher: agent, method: 'POST', body: JSON.stringify(benchManifest(UPLOAD_BYTES)), headers: { 'content-type': 'application/json' } }));
+  const rss = samplePeakRss(pid);
+  const started = performance.now();
+  await json(
+    await request(`${api}/v1/transfers/${String(created.id)}/content`, {
+      dispatcher: agent,
+      method: 'PUT',
+      body: content(UPLOAD_BYTES),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(UPLOAD_BYTES) },
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { mibPerSecond: UPLOAD_BYTES / MiB / seconds, rss: rss.stop() };
+}
+
+async function main(): Promise<void> {
+  const name = `hetao_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const agent = new Agent({ connect: await identity('institutions/sz-hospital'), connections: CLIENTS * 2, bodyTimeout: 0, headersTimeout: 0 });
+  try {
+    const database = openDatabase({ url: url.toString(), poolSize: 1 });
+    await migrateDatabase(database);
+    const settings = await database.query<{ name: string; setting: string }>("SELECT name, setting FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'wal_sync_method', 'commit_delay')");
+    await database.close();
+    const s3 = await startS3();
+    const shared = {
+      HETAO_DATABASE_URL: url.toString(),
+      HETAO_S3_ENDPOINT: s3,
+      HETAO_S3_BUCKET: BUCKET,
+      HETAO_S3_ACCESS_KEY_ID: 'S3RVER',
+      HETAO_S3_SECRET_ACCESS_KEY: 'S3RVER',
+      HETAO_S3_FORCE_PATH_STYLE: 'true',
+    };
+
+    const embedded = await startGateway({});
+    const embeddedRate = await smallTransfersPerSecond([embedded.url], agent);
+    await stop(embedded.child);
+    const one = await startGateway({ ...shared, HETAO_INSTANCE_ID: 'bench-a' });
+    const oneRate = await smallTransfersPerSecond([one.url], agent);
+    const two = await startGateway({ ...shared, HETAO_INSTANCE_ID: 'bench-b' });
+    const twoRate = await smallTransfersPerSecond([one.url, two.url], agent);
+    await stop(two.child);
+
+    const toS3 = await timedUpload(one.url, agent, one.child.pid as number);
+    await stop(one.child);
+    const files = await startGateway({});
+    const toFiles = await timedUpload(files.url, agent, files.child.pid as number);
+    await stop(files.child);
+
+    console.log(`shared mode on one machine (Node ${process.version}, ${new Date().toISOString()}); PostgreSQL: ${settings.rows.map((row) => `${row.name}=${row.setting}`).join(', ')}`);
+    console.log(`small transfers (create + ${SMALL_BYTES} B upload), ${CLIENTS} clients, ${SECONDS} s each:`);
+    console.log(`  embedded, one process:        ${embeddedRate.toFixed(0)} transfers/s`);
+    console.log(`  shared, one instance:         ${oneRate.toFixed(0)} transfers/s`);
+    console.log(`  shared, two instances:        ${twoRate.toFixed(0)} transfers/s (${(twoRate / oneRate).toFixed(2)}× one)`);
+    console.log(`${UPLOAD_BYTES / MiB} MiB upload through one gateway:`);
+    console.log(`  to S3 (local s3rver):         ${toS3.mibPerSecond.toFixed(0)} MiB/s, gateway peak RSS ${(toS3.rss / MiB).toFixed(0)} MiB`);
+    console.log(`  to the filesystem (embedded): ${toFiles.mibPerSecond.toFixed(0)} MiB/s, gateway peak RSS ${(toFiles.rss / MiB).toFixed(0)} MiB`);
+    reportResult({ area: 'shared mode (14)', name: 'small transfers/s, two instances', value: twoRate, unit: 'transfers/s', baseline: { name: 'one instance', value: oneRate } });
+    reportResult({ area: 'shared mode (14)', name: 'small transfers/s, one shared instance', value: oneRate, unit: 'transfers/s', baseline: { name: 'embedded gateway', value: embeddedRate } });
+    reportResult({ area: 'shared mode (14)', name: `${UPLOAD_BYTES / MiB} MiB upload to S3 (local s3rver)`, value: toS3.mibPerSecond, unit: 'MiB/s', baseline: { name: 'to the filesystem', value: toFiles.mibPerSecond } });
+  } finally {
+    await agent.close();
+    for (const child of children) await stop(child).catch(() => undefined);
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+    for (const dir of folders) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
