@@ -52,7 +52,7 @@ async function startS3(): Promise<string> {
 async function startGateway(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const started = await startChild(
     [path.join(PROJECT_ROOT, 'dist/gateway/app/main.js')],
-    { HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_DATA_DIR: await folder('data'), HETAO_LOG_LEVEL: 'warn', HETAO_QUEUE_THRESHOLD_BYTES: String(2 ** 50), ...env },
+    { HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_DATA_DIR: await folder('data'), HETAO_LOG_LEVEL: 'info', HETAO_QUEUE_THRESHOLD_BYTES: String(2 ** 50), ...env },
     (line) => (line.msg === 'gateway listening' ? String(line.api) : undefined),
   );
   children.push(started.child);

@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { startS3ServerProcess } from './support/s3-server-process.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -292,45 +293,20 @@ export interface StartedS3 {
   stop(): Promise<void>;
 }
 
-/** Starts scripts/s3-server.mjs on a free loopback port over a fresh folder; waits for its endpoint line. */
-export async function startS3Server(startTimeoutMs = 20_000): Promise<StartedS3> {
-  const root = path.resolve(import.meta.dirname, '..');
+/** The run's S3 server (scripts/s3-server.mjs) on a free loopback port over a fresh folder, removed at stop. */
+export async function startS3Server(): Promise<StartedS3> {
   const dir = await mkdtemp(path.join(tmpdir(), 'hetao-test-s3-'));
-  const child = spawn(process.execPath, [path.join(root, 'scripts/s3-server.mjs'), '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  let output = '';
-  child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4_000)));
-  const stop = async (): Promise<void> => {
-    process.removeListener('exit', killOnExit);
-    await stopChild(child);
-    await rm(dir, { recursive: true, force: true });
-  };
   try {
-    const endpoint = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the S3 test server did not start within ${startTimeoutMs} ms:\n${output}`)), startTimeoutMs);
-      let line = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        line += chunk.toString();
-        const end = line.indexOf('\n');
-        if (end < 0) return;
-        clearTimeout(timer);
-        try {
-          resolve((JSON.parse(line.slice(0, end)) as { endpoint: string }).endpoint);
-        } catch (error) {
-          reject(error instanceof Error ? error : new Error(String(error)));
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`the S3 test server exited (${String(code)}):\n${output}`));
-      });
-    });
-    return { endpoint, stop };
+    const server = await startS3ServerProcess({ dir });
+    return {
+      endpoint: server.endpoint,
+      async stop() {
+        await server.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
   } catch (error) {
-    await stop();
+    await rm(dir, { recursive: true, force: true });
     throw error;
   }
 }

@@ -15,7 +15,8 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { devIdentity } from '../support/dev-pki.js';
 import { call, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
-import { multipartUploadsIn, startS3ServerProcess, testS3Client, uniqueTestBucket, type TestS3Location } from '../support/s3.js';
+import { multipartUploadsIn, testS3Client, uniqueTestBucket, type TestS3Location } from '../support/s3.js';
+import { startS3ServerProcess } from '../support/s3-server-process.js';
 import { createTransfer, upload } from '../support/transfers.js';
 
 const hospital = devIdentity('institutions/sz-hospital');

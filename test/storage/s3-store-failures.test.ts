@@ -13,7 +13,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ObjectStore, PendingObject } from '../../gateway/storage/object-store.js';
 import { createS3Store, type S3StoreOptions } from '../../gateway/storage/s3-store.js';
 import type { StorageFailure } from '../../gateway/storage/storage-errors.js';
-import { multipartUploadsIn, removeTestBucket, startS3ServerProcess, uniqueTestBucket, type S3ServerProcess, type TestS3Location } from '../support/s3.js';
+import { multipartUploadsIn, removeTestBucket, uniqueTestBucket, type TestS3Location } from '../support/s3.js';
+import { startS3ServerProcess, type S3ServerProcess } from '../support/s3-server-process.js';
 
 const MiB = 1024 * 1024;
 const KEY = 'envelopes/killed.body';
