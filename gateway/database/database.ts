@@ -24,7 +24,8 @@ export interface DatabaseOptions {
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
 export interface Database {
-  query<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]): Promise<pg.QueryResult<Row>>;
+  /** `prepare`: a name under which each connection keeps the statement parsed and planned (a hot statement). */
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[], prepare?: string): Promise<pg.QueryResult<Row>>;
   /** Runs `work` in one transaction (BEGIN … COMMIT, ROLLBACK on any error). */
   transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T>;
   /** A client of its own, outside the pool's turn-taking (the journal leader's advisory lock); release it. */
@@ -68,7 +69,7 @@ export function openDatabase(options: DatabaseOptions): Database {
   };
 
   return {
-    query: (text, values) => pool.query(text, values as unknown[]).catch(unavailable),
+    query: (text, values, prepare) => (prepare === undefined ? pool.query(text, values as unknown[]) : pool.query({ name: prepare, text, values: values as unknown[] })).catch(unavailable),
     async transaction(work) {
       const client = await pool.connect().catch(unavailable);
       let broken = false;

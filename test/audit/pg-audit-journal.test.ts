@@ -243,6 +243,8 @@ describe('a damaged log is refused at open', () => {
       /do not match the signed root for tree size 12/,
     ));
 
+  it('an entry timed before the one before it', () => damaged(`UPDATE audit_entries SET time = time - interval '1 hour' WHERE seq = 13`, /entry 13 is timed before entry 12/));
+
   it('an entry deleted', () => damaged('DELETE FROM audit_entries WHERE seq = 13', /entry 13 is missing/));
 
   it('the newest entries deleted with the head moved back', () => damaged('DELETE FROM audit_entries WHERE seq >= 10; UPDATE audit_head SET next_seq = 10', /covers 12 entries, the journal has 10/));
