@@ -66,6 +66,7 @@ export async function openPgAuditJournal(options: PgAuditJournalOptions): Promis
   if (!/^[\x21-\x7e]+$/.test(origin)) throw new GatewayError('ERR_CONFIG_INVALID', `audit origin ${JSON.stringify(origin)} must be printable ASCII without spaces`);
   if (!Number.isSafeInteger(intervalMs) || intervalMs < 0) throw new GatewayError('ERR_CONFIG_INVALID', 'checkpointIntervalMs must be a non-negative integer');
 
+  const leadership = createCheckpointLeadership(database, options.onLeadershipChange);
   const view = createPgJournalTree(database);
   const { tree } = view;
   const checkpoints = createPgCheckpoints({ database, view, origin, signer, clock, ...(noteSigner ? { noteSigner } : {}) });
@@ -85,16 +86,19 @@ export async function openPgAuditJournal(options: PgAuditJournalOptions): Promis
 
   let state: AuditJournalState = problem ? 'corrupt' : 'ok';
   let closing = false;
-  const leadership = createCheckpointLeadership(database, options.onLeadershipChange);
 
   const refusal = (): GatewayError =>
     state === 'corrupt'
       ? new GatewayError('ERR_AUDIT_CORRUPT', `the audit journal failed its integrity check: ${problem?.file ?? ''}${problem?.seq === undefined ? '' : ` seq ${problem.seq}`}: ${problem?.reason ?? ''}`, { ...problem })
       : new GatewayError('ERR_AUDIT_UNAVAILABLE', 'the audit journal is closed');
-  /** The log is damaged: refuse from now on (the gateway then accepts nothing it cannot journal). */
+  /**
+   * The log is damaged: refuse from now on (the gateway then accepts nothing it cannot journal), and
+   * leave the periodic checkpoints to an instance that may still sign them.
+   */
   const markCorrupt = (found: JournalProblem): GatewayError => {
     if (state !== 'closed') state = 'corrupt';
     problem ??= found;
+    void leadership.release();
     return refusal();
   };
   /** Runs `work`, turning a damage it finds (ERR_AUDIT_CORRUPT with the problem as details) into the journal's state. */

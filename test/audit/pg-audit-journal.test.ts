@@ -256,6 +256,29 @@ describe('a damaged log is refused at open', () => {
     ));
 });
 
+describe('a damaged log found while running', () => {
+  it('is refused from then on, and its instance gives up leading', async () => {
+    const schedule = createManualSchedule();
+    const a = await instance({ checkpointIntervalMs: 60_000, schedule });
+    const b = await instance();
+    await appendMany(a, 4);
+    await schedule.tick();
+    expect(a.status()).toMatchObject({ leader: true, checkpoint: { treeSize: 4 } });
+    await appendMany(b, 3, 4);
+    await admin.query(`UPDATE audit_entries SET leaf = sha256('x') WHERE seq = 5`);
+    await schedule.tick(); // the leader catches up to sign: entry 5 is not what it was
+    expect(a.status()).toMatchObject({ state: 'corrupt', leader: false, problem: { seq: 5 } });
+    await expect(a.append(transferEvent(9))).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT' });
+    // Its lock's session ends (the server notices the closed connection in its own time).
+    let holders = -1;
+    const countHolders = async (): Promise<void> => {
+      const { rows } = await admin.query("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2", [LEADER_LOCK.classid, LEADER_LOCK.objid]);
+      holders = rows.length;
+    };
+    await eventually(countHolders, () => holders === 0, 'the leader lock is free');
+  });
+});
+
 describe('a database that goes away', () => {
   interface Relay {
     readonly port: number;
