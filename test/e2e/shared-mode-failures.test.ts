@@ -86,6 +86,20 @@ async function readiness(gateway: TestGateway): Promise<{ status: number; checks
 }
 
 describe('shared mode when a back-end fails', () => {
+  it('refuses to start on a database not migrated (ERR_DATABASE_SCHEMA), and leaves nothing open', async () => {
+    const database = await createTestDatabase({ migrate: false });
+    cleanups.push(() => database.drop());
+    const s3 = uniqueTestBucket();
+    await expect(sharedGateway(database.url, s3)).rejects.toMatchObject({ code: 'ERR_DATABASE_SCHEMA', message: expect.stringMatching(/hetao db migrate/) });
+    // Nothing was written: the schema check comes before any table is touched.
+    const pool = database.open({ poolSize: 1 });
+    const { rows } = await pool.query<{ count: string }>("SELECT count(*) AS count FROM information_schema.tables WHERE table_schema = 'public'");
+    expect(Number(rows[0]?.count)).toBe(0);
+    // The refused start closed its pool: no gateway connection to the database is left.
+    const left = await pool.query<{ count: string }>("SELECT count(*) AS count FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'hetao-gateway' AND pid <> pg_backend_pid()");
+    expect(Number(left.rows[0]?.count)).toBe(0);
+  });
+
   it('database unreachable: 503 ERR_DATABASE_UNAVAILABLE with Retry-After, /readyz names it, nothing half-written, served again once it is back', async () => {
     const database: TestDatabase = await createTestDatabase();
     cleanups.push(() => database.drop());
