@@ -45,6 +45,27 @@ describe('createGroupCommit', () => {
     expect(calls).toBe(3);
   });
 
+  it('with rejoin, callers that submit again as soon as they are resolved go out together in the next flush', async () => {
+    const run = async (rejoin: boolean): Promise<number[][]> => {
+      const flushed: number[][] = [];
+      const commit = createGroupCommit<number>(
+        async (items) => {
+          flushed.push([...items]);
+          await tick();
+        },
+        { rejoin },
+      );
+      // Four callers, each submitting three times in a row.
+      await Promise.all([0, 1, 2, 3].map(async (caller) => {
+        for (let round = 0; round < 3; round += 1) await commit.submit(10 * caller + round);
+      }));
+      return flushed;
+    };
+    expect(await run(true)).toEqual([[0], [10, 20, 30, 1], [11, 21, 31, 2], [12, 22, 32]]);
+    // Without it the first caller's next submission misses the flush that starts as it is resolved.
+    expect(await run(false)).toEqual([[0], [10, 20, 30], [1], [11, 21, 31], [2], [12, 22, 32]]);
+  });
+
   it('caps a batch at maxBatch items', async () => {
     const sizes: number[] = [];
     const commit = createGroupCommit<number>(async (items) => {
