@@ -19,13 +19,16 @@ const LEAF_BATCH = 20_000;
 // one value per batch instead of a row per entry.
 // (The head is read by scalar subqueries, in the statement's one snapshot: as a table in the FROM
 // list its row count is unknown to the planner, whose guess made the plan costly enough for JIT
-// compilation, half a second per batch.)
+// compilation, half a second per batch; and it bounds the batch outside the LIMIT subquery, whose
+// plan must be a walk of the primary key from $1: with the head's bound inside, the planner guessed
+// few rows and sorted every entry from $1 on for each batch.)
 const READ_LEAVES = `
 WITH batch AS (
   SELECT seq, leaf, time, leaf = sha256('\\x00'::bytea || entry) AS intact,
     $1 + row_number() OVER (ORDER BY seq) - 1 AS expected,
     lag(time, 1, $3::timestamptz) OVER (ORDER BY seq) AS previous_time
-  FROM (SELECT seq, leaf, time, entry FROM audit_entries WHERE seq >= $1 AND seq < (SELECT next_seq FROM audit_head) ORDER BY seq LIMIT $2) e
+  FROM (SELECT seq, leaf, time, entry FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2) e
+  WHERE seq < (SELECT next_seq FROM audit_head)
 )
 SELECT (SELECT next_seq FROM audit_head) AS next_seq,
   (SELECT count(*) FROM batch) AS count,
