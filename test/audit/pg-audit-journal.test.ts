@@ -8,6 +8,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createCheckpointNoteSigner } from '../../gateway/audit/checkpoint-note.js';
 import type { AuditJournal } from '../../gateway/audit/create-audit-journal.js';
 import { openPgAuditJournal, type PgAuditJournalOptions } from '../../gateway/audit/pg-audit-journal.js';
 import { decodeHash } from '../../gateway/audit/merkle-hash.js';
@@ -16,7 +17,7 @@ import { verifyInclusion } from '../../gateway/audit/verify-proof.js';
 import { openDatabase, type Database } from '../../gateway/database/database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createManualSchedule, type ManualSchedule } from '../support/manual-schedule.js';
-import { appendMany, collect, devSigner, fakeClock, linesOf, openJournal, tempDir, transferEvent } from './support.js';
+import { appendMany, collect, devSigner, fakeClock, linesOf, openJournal, SIGNING_KEY_PEM, tempDir, transferEvent } from './support.js';
 
 const jwks = devSigner().publicJwks();
 /** The leader's session lock as pg_locks shows a two-key advisory lock (pg-checkpoint-leader.ts). */
@@ -171,14 +172,16 @@ describe('exports', () => {
     expect({ ...header(fromA), exportedAt: undefined }).toEqual({ ...header(fromB), exportedAt: undefined });
   });
 
-  it('the file journal and the database journal, given the same events, export what the same verifier accepts: the same entry lines', async () => {
+  it('the file journal and the database journal, given the same events, export what the same verifier accepts: the same entry and checkpoint lines', async () => {
     const dir = await tempDir('hetao-pg-vs-file-');
     try {
-      // Each journal on a clock of its own that moves the same way, so the events get the same times.
+      // Each journal on a clock of its own that moves the same way, so the events get the same times;
+      // both sign checkpoints as JWS and as C2SP signed notes.
       const fileTime = fakeClock();
       const sharedTime = fakeClock();
-      const file = await openJournal(dir, { clock: fileTime.clock });
-      const shared = await instance({ clock: sharedTime.clock });
+      const noteSigner = createCheckpointNoteSigner({ name: 'hetao-gateway.local/audit', privateKeyPem: SIGNING_KEY_PEM });
+      const file = await openJournal(dir, { clock: fileTime.clock, noteSigner });
+      const shared = await instance({ clock: sharedTime.clock, noteSigner });
       for (const [journal, clock] of [[file, fileTime], [shared, sharedTime]] as const) {
         for (let i = 0; i < 30; i += 1) {
           if (i % 10 === 0) clock.advance(1_000);
@@ -193,6 +196,7 @@ describe('exports', () => {
       expect(await verifyLines(sharedLines)).toMatchObject({ ok: true, entries: 30, checkpoints: 2 });
       // Same events at the same times, same origin and key: the same entries, proofs and checkpoints.
       expect(body(sharedLines)).toEqual(body(fileLines));
+      expect(sharedLines.filter((line) => line.includes('"note":'))).toHaveLength(2);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
