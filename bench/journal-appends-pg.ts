@@ -9,8 +9,8 @@
 // time goes: commits and their mean batch, and CPU per append of the gateway processes and (when
 // PostgreSQL runs on this machine) of the server's processes.
 // Run: npx tsc -p tsconfig.bench.json && node dist/bench/journal-appends-pg.js
+import { createBenchDatabase, withAdmin } from './support/bench-database.js';
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,7 +28,6 @@ import { reportResult } from './support/report.js';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const SECONDS = Number(process.env.BENCH_APPEND_SECONDS ?? 5);
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const SETTINGS = ['synchronous_commit', 'fsync', 'wal_sync_method', 'commit_delay', 'commit_siblings', 'full_page_writes', 'shared_buffers', 'wal_buffers', 'max_wal_size'];
 const TARGET = 20_000;
 
@@ -158,22 +157,11 @@ async function runInstances(url: string, instances: number, appendersEach: numbe
 
 // ---- parent ------------------------------------------------------------------------------------
 
-async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 async function main(): Promise<void> {
-  const name = `hetao_bench_${randomBytes(6).toString('hex')}`;
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
+  const benchDatabase = await createBenchDatabase();
+  const url = new URL(benchDatabase.url);
   const dir = await mkdtemp(path.join(process.env.BENCH_DIR ?? tmpdir(), 'hetao-bench-pg-'));
-  await withAdmin((client) => client.query(`CREATE DATABASE ${name}`));
   try {
     const settings = await withAdmin((client) => client.query<{ name: string; setting: string; unit: string | null }>('SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1) ORDER BY name', [SETTINGS]));
     const version = await withAdmin((client) => client.query<{ server_version: string }>('SHOW server_version'));
@@ -230,7 +218,7 @@ async function main(): Promise<void> {
     });
     console.log(`target: ≥ ${TARGET} durable appends/s over two instances (${sharedRate >= TARGET ? 'met' : 'NOT met'})`);
   } finally {
-    await withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    await benchDatabase.drop();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -13,10 +13,9 @@
 // PostgreSQL: BENCH_DATABASE_URL (a maintenance URL where it may create databases; default
 // postgres://postgres@127.0.0.1:5432/postgres).
 // Run: npx tsc -p tsconfig.bench.json && node dist/bench/record-list.js
-import { randomBytes } from 'node:crypto';
+import { createBenchDatabase } from './support/bench-database.js';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { openDatabase, type Database } from '../gateway/database/database.js';
 import { migrateDatabase } from '../gateway/database/migrate.js';
@@ -29,7 +28,6 @@ import { explainList, isOrderedIndexScan, surveyPlans } from './support/list-pla
 import { reportResult } from './support/report.js';
 import { institutions, recordRows, seededRandom, weightedPicker, type RecordRow } from './support/transfer-record-rows.js';
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const FILE_RECORDS = Number(process.env.BENCH_FILE_RECORDS ?? 100_000);
 const INSTITUTIONS = Number(process.env.BENCH_INSTITUTIONS ?? 200);
@@ -50,15 +48,6 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 }
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** One COPY text-format line; the JSON holds no tab or newline, so only backslashes need doubling. */
 function copyLine(row: RecordRow): string {
@@ -218,9 +207,9 @@ const row = (name: string, l: Latencies): string =>
 
 async function main(): Promise<void> {
   const began = process.hrtime.bigint();
-  const name = `hetao_bench_${randomBytes(6).toString('hex')}`;
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
+  const benchDatabase = await createBenchDatabase();
+  const { name } = benchDatabase;
+  const url = new URL(benchDatabase.url);
   console.log(`record list bench: ${RECORDS.toLocaleString('en')} records in database ${name} on ${url.host}; the file record store with ${FILE_RECORDS.toLocaleString('en')}`);
   // The file record store's open (parsing its records: node's work) runs while PostgreSQL loads
   // (the server's work): the bench takes about a minute less. Its lists are measured after, alone.
@@ -231,7 +220,6 @@ async function main(): Promise<void> {
     return store;
   });
   fileStoreOpened.catch(() => undefined); // awaited below; a failure of the PostgreSQL part comes first
-  await admin((client) => client.query(`CREATE DATABASE ${name}`));
   const database = openDatabase({ url: url.toString(), poolSize: 4, statementTimeoutMs: 0 });
   let pgLists: Latencies;
   let offIndex: number;
@@ -260,7 +248,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await database.close();
-    await admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    await benchDatabase.drop();
     console.log(`\n  database ${name} dropped`);
   }
 

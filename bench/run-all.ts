@@ -10,7 +10,19 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RESULT_PREFIX, type BenchResult } from './support/report.js';
 
-const BENCHES = ['policy-decisions', 'envelope-throughput', 'inspector-throughput', 'audit-journal', 'upload-throughput', 'queue-latency'];
+/** The shared-mode benches (record-list, journal-appends-pg, shared-mode, s3-store-throughput) need the machine's PostgreSQL. */
+const BENCHES = [
+  'policy-decisions',
+  'envelope-throughput',
+  'inspector-throughput',
+  'audit-journal',
+  'upload-throughput',
+  'queue-latency',
+  'record-list',
+  'journal-appends-pg',
+  'shared-mode',
+  's3-store-throughput',
+];
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS_FILE = path.resolve(here, '../../bench/RESULTS.md');
 

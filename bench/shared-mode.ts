@@ -1,5 +1,5 @@
 // Shared-mode benchmark (not a test), bounded in time: gateway processes on a fresh PostgreSQL
-// database (the machine's, BENCH_DATABASE_ADMIN_URL) and a local S3 server process
+// database (the machine's, BENCH_DATABASE_URL) and a local S3 server process
 // (scripts/s3-server.mjs), everything on this one machine:
 //   1. small transfers per second (create + 4 KiB upload, BENCH_CLIENTS concurrent lab clients for
 //      BENCH_SECONDS) through one shared-mode instance, then through two instances (the clients
@@ -11,20 +11,18 @@
 // Run: npx tsc -p tsconfig.bench.json && node dist/bench/shared-mode.js
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import pg from 'pg';
 import { Agent, request } from 'undici';
 import { PROJECT_ROOT } from '../gateway/config.js';
 import { openDatabase } from '../gateway/database/database.js';
 import { migrateDatabase } from '../gateway/database/migrate.js';
+import { createBenchDatabase } from './support/bench-database.js';
 import { benchManifest, content, identity, MiB, samplePeakRss, startChild } from './support/gateway-processes.js';
 import { reportResult } from './support/report.js';
 
-const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const UPLOAD_BYTES = Math.round(Number(process.env.BENCH_UPLOAD_GIB ?? 1) * 1024) * MiB;
@@ -114,12 +112,8 @@ async function timedUpload(api: string, agent: Agent, pid: number): Promise<{ mi
 }
 
 async function main(): Promise<void> {
-  const name = `hetao_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
+  const benchDatabase = await createBenchDatabase();
+  const url = new URL(benchDatabase.url);
   const agent = new Agent({ connect: await identity('institutions/sz-hospital'), connections: CLIENTS * 2, bodyTimeout: 0, headersTimeout: 0 });
   try {
     const database = openDatabase({ url: url.toString(), poolSize: 1 });
@@ -165,8 +159,7 @@ async function main(): Promise<void> {
   } finally {
     await agent.close();
     for (const child of children) await stop(child).catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
+    await benchDatabase.drop();
     for (const dir of folders) await rm(dir, { recursive: true, force: true });
   }
 }
