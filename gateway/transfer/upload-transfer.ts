@@ -143,10 +143,10 @@ export function createUploadHandler(deps: UploadDependencies) {
     const common = { source, declaredSize: manifest.dataset.sizeBytes, idleTimeoutMs: deps.uploadIdleTimeoutMs, ...((route.queued || large) && deps.bulkLane ? { lane: deps.bulkLane.gate() } : {}) };
 
     const sealer = createUploadSealer({ binding, holders: wrapHolders, inspector: inspectorOptions, ...(large && deps.sealingThreads ? { threads: deps.sealingThreads } : {}) });
-    // A write of this body left behind by an earlier attempt (its instance died, or the store was down
-    // when it tried to abort) goes first: this upload holds the transfer, nobody else writes the key.
-    const pending = await deps.objects
-      .abortIncomplete(bodyKey)
+    // Shared mode: a write of this body left behind by an earlier attempt (its instance died, or the
+    // store was down when it tried to abort) goes first; this upload holds the lease, nobody else
+    // writes the key. One process alone (embedded) removes a crash's leftovers when it starts.
+    const pending = await (leasing ? deps.objects.abortIncomplete(bodyKey) : Promise.resolve(0))
       .then(() => deps.objects.createPending(bodyKey))
       .catch((error: unknown) => {
         sealer.discard();
