@@ -56,6 +56,8 @@ export function createBullmqStageQueue(options: BullmqStageQueueOptions): StageQ
   const closers: (() => Promise<unknown>)[] = [];
   /** Every Redis client, to drop them all when a close must give up. */
   const connections: Redis[] = [producer];
+  /** Every worker: a close that gives up stops them all first (see close). */
+  const workers: Worker<JobData>[] = [];
   /** A connection of its own for each blocking client (workers, event listeners). */
   const blockingConnection = (): Redis => {
     const connection = new Redis(options.url, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 200, 2000) });
@@ -112,6 +114,7 @@ export function createBullmqStageQueue(options: BullmqStageQueueOptions): StageQ
           events.onAttemptFailed?.(stage, error.message, willRetry);
         });
         worker.on('error', () => undefined);
+        workers.push(worker);
         closers.unshift(() => worker.close());
       }
     },
@@ -159,6 +162,10 @@ export function createBullmqStageQueue(options: BullmqStageQueueOptions): StageQ
       // Giving up: no reconnecting, no blocking command left; a running job keeps its lock until it
       // runs out, and then another worker takes it.
       const dropConnections = (): void => {
+        // Every worker stops fetching first: the orderly close may still be waiting on the first
+        // one's running job, and a worker never told to close spins on its dropped connection
+        // (every fetch fails at once), starving the event loop.
+        for (const worker of workers) void worker.close(true).catch(() => undefined);
         for (const connection of connections) connection.disconnect();
       };
       if (deadline.aborted) dropConnections();
