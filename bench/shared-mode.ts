@@ -4,7 +4,8 @@
 //   1. small transfers per second (create + 4 KiB upload, BENCH_CLIENTS concurrent lab clients for
 //      BENCH_SECONDS) through one shared-mode instance, then through two instances (the clients
 //      alternate between them), beside the embedded gateway (files, one process) in the same run;
-//   2. one BENCH_UPLOAD_GIB GiB upload through one gateway to the S3 store, beside the same upload to
+//   2. the time from SIGKILL of the instance signing the checkpoints to the other one signing them;
+//   3. one BENCH_UPLOAD_GIB GiB upload through one gateway to the S3 store, beside the same upload to
 //      the filesystem store (embedded), MiB/s and the gateway's peak RSS.
 // Two instances on a 2-core machine share its cores with PostgreSQL and the S3 server: the ratio
 // says what a second instance adds here, not on separate machines.
@@ -27,6 +28,8 @@ const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const UPLOAD_BYTES = Math.round(Number(process.env.BENCH_UPLOAD_GIB ?? 1) * 1024) * MiB;
 const SMALL_BYTES = 4096;
+/** The instances' checkpoint interval: a surviving instance tries to take the leader lock once per interval. */
+const LEADER_INTERVAL_MS = Number(process.env.BENCH_CHECKPOINT_INTERVAL_MS ?? 1000);
 const BUCKET = 'hetao-bench';
 
 const children: ChildProcess[] = [];
@@ -47,14 +50,38 @@ async function startS3(): Promise<string> {
   });
 }
 
-async function startGateway(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+async function startGateway(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; ops: string }> {
   const started = await startChild(
     [path.join(PROJECT_ROOT, 'dist/gateway/app/main.js')],
     { HETAO_PORT: '0', HETAO_OPS_PORT: '0', HETAO_DATA_DIR: await folder('data'), HETAO_LOG_LEVEL: 'info', HETAO_QUEUE_THRESHOLD_BYTES: String(2 ** 50), ...env },
-    (line) => (line.msg === 'gateway listening' ? String(line.api) : undefined),
+    (line) => (line.msg === 'gateway listening' ? JSON.stringify({ api: line.api, ops: line.ops }) : undefined),
   );
   children.push(started.child);
-  return started;
+  const { api, ops } = JSON.parse(started.url) as { api: string; ops: string };
+  return { child: started.child, url: api, ops };
+}
+
+const leads = async (ops: string): Promise<boolean> => ((await (await fetch(`${ops}/readyz`)).json()) as { checks: { audit: { leader?: boolean } } }).checks.audit.leader === true;
+
+/**
+ * Kills (SIGKILL) whichever of the two instances signs the checkpoints and times how long the other
+ * takes to take the leader lock over (polled every 20 ms; bounded by 30 s).
+ */
+async function leaderTakeover(instances: readonly { child: ChildProcess; ops: string }[]): Promise<{ ms: number; survivor: number }> {
+  let leader = -1;
+  for (const bound = performance.now() + 30_000; leader < 0 && performance.now() < bound; await new Promise((resolve) => setTimeout(resolve, 20))) {
+    for (const [index, instance] of instances.entries()) if (await leads(instance.ops)) leader = index;
+  }
+  if (leader < 0) throw new Error('no instance leads the checkpoints');
+  const survivor = 1 - leader;
+  const gone = new Promise((resolve) => instances[leader]?.child.once('exit', resolve));
+  const killed = performance.now();
+  instances[leader]?.child.kill('SIGKILL');
+  await gone;
+  for (const bound = performance.now() + 30_000; performance.now() < bound; await new Promise((resolve) => setTimeout(resolve, 20))) {
+    if (await leads(instances[survivor]?.ops as string)) return { ms: performance.now() - killed, survivor };
+  }
+  throw new Error('no instance took the checkpoints over within 30 s');
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -128,6 +155,7 @@ async function main(): Promise<void> {
       HETAO_S3_ACCESS_KEY_ID: 'S3RVER',
       HETAO_S3_SECRET_ACCESS_KEY: 'S3RVER',
       HETAO_S3_FORCE_PATH_STYLE: 'true',
+      HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: String(LEADER_INTERVAL_MS),
     };
 
     const embedded = await startGateway({});
@@ -137,10 +165,11 @@ async function main(): Promise<void> {
     const oneRate = await smallTransfersPerSecond([one.url], agent);
     const two = await startGateway({ ...shared, HETAO_INSTANCE_ID: 'bench-b' });
     const twoRate = await smallTransfersPerSecond([one.url, two.url], agent);
-    await stop(two.child);
+    const takeover = await leaderTakeover([one, two]);
+    const left = takeover.survivor === 0 ? one : two;
 
-    const toS3 = await timedUpload(one.url, agent, one.child.pid as number);
-    await stop(one.child);
+    const toS3 = await timedUpload(left.url, agent, left.child.pid as number);
+    await stop(left.child);
     const files = await startGateway({});
     const toFiles = await timedUpload(files.url, agent, files.child.pid as number);
     await stop(files.child);
@@ -150,11 +179,13 @@ async function main(): Promise<void> {
     console.log(`  embedded, one process:        ${embeddedRate.toFixed(0)} transfers/s`);
     console.log(`  shared, one instance:         ${oneRate.toFixed(0)} transfers/s`);
     console.log(`  shared, two instances:        ${twoRate.toFixed(0)} transfers/s (${(twoRate / oneRate).toFixed(2)}× one)`);
+    console.log(`checkpoint leader killed (SIGKILL): the other instance signs within ${takeover.ms.toFixed(0)} ms (interval ${LEADER_INTERVAL_MS} ms)`);
     console.log(`${UPLOAD_BYTES / MiB} MiB upload through one gateway:`);
     console.log(`  to S3 (local s3rver):         ${toS3.mibPerSecond.toFixed(0)} MiB/s, gateway peak RSS ${(toS3.rss / MiB).toFixed(0)} MiB`);
     console.log(`  to the filesystem (embedded): ${toFiles.mibPerSecond.toFixed(0)} MiB/s, gateway peak RSS ${(toFiles.rss / MiB).toFixed(0)} MiB`);
     reportResult({ area: 'shared mode (14)', name: 'small transfers/s, two instances', value: twoRate, unit: 'transfers/s', baseline: { name: 'one instance', value: oneRate } });
     reportResult({ area: 'shared mode (14)', name: 'small transfers/s, one shared instance', value: oneRate, unit: 'transfers/s', baseline: { name: 'embedded gateway', value: embeddedRate } });
+    reportResult({ area: 'shared mode (14)', name: `checkpoint leader takeover after SIGKILL (interval ${LEADER_INTERVAL_MS} ms)`, value: takeover.ms, unit: 'ms' });
     reportResult({ area: 'shared mode (14)', name: `${UPLOAD_BYTES / MiB} MiB upload to S3 (local s3rver)`, value: toS3.mibPerSecond, unit: 'MiB/s', baseline: { name: 'to the filesystem', value: toFiles.mibPerSecond } });
   } finally {
     await agent.close();
