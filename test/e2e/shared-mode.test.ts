@@ -28,7 +28,7 @@ const institute = devIdentity('institutions/hetao-sz-institute');
 const regulator = devIdentity('people/regulator-wang');
 /** Bounds for waits on other processes: a hang fails the test, a slow machine does not. */
 const WAIT = { timeout: 45_000, interval: 200 };
-const LEASE_MS = 2_000;
+const LEASE_MS = 4_000;
 
 /** The recipient downloads the envelope through `apiUrl` and decrypts it with its own key. */
 async function receive(apiUrl: string, id: string): Promise<Buffer> {
