@@ -26,6 +26,18 @@ import type { JournalProblem } from './scan-journal-file.js';
 export { JOURNAL_FILE };
 export const DEFAULT_ORIGIN = 'hetao-gateway.local/audit';
 
+/**
+ * The log's origin and checkpoint interval, defaulted and checked the same way by every journal.
+ * @throws GatewayError `ERR_CONFIG_INVALID` for an origin that is not printable ASCII without spaces, or a negative interval.
+ */
+export function checkpointSettings(options: { readonly origin?: string; readonly checkpointIntervalMs?: number }): { origin: string; intervalMs: number } {
+  const origin = options.origin ?? DEFAULT_ORIGIN;
+  const intervalMs = options.checkpointIntervalMs ?? 60_000;
+  if (!/^[\x21-\x7e]+$/.test(origin)) throw new GatewayError('ERR_CONFIG_INVALID', `audit origin ${JSON.stringify(origin)} must be printable ASCII without spaces`);
+  if (!Number.isSafeInteger(intervalMs) || intervalMs < 0) throw new GatewayError('ERR_CONFIG_INVALID', 'checkpointIntervalMs must be a non-negative integer');
+  return { origin, intervalMs };
+}
+
 export interface AuditJournalOptions {
   /** Directory holding journal.ndjson and checkpoints.ndjson (created if absent). */
   readonly dir: string;
@@ -142,10 +154,7 @@ const OWN_IO_THREADS = Math.min(availableParallelism(), 4);
 export async function createAuditJournal(options: AuditJournalOptions): Promise<AuditJournal> {
   const { dir, signer, noteSigner } = options;
   const clock = options.clock ?? (() => new Date());
-  const origin = options.origin ?? DEFAULT_ORIGIN;
-  const intervalMs = options.checkpointIntervalMs ?? 60_000;
-  if (!/^[\x21-\x7e]+$/.test(origin)) throw new GatewayError('ERR_CONFIG_INVALID', `audit origin ${JSON.stringify(origin)} must be printable ASCII without spaces`);
-  if (!Number.isSafeInteger(intervalMs) || intervalMs < 0) throw new GatewayError('ERR_CONFIG_INVALID', 'checkpointIntervalMs must be a non-negative integer');
+  const { origin, intervalMs } = checkpointSettings(options);
 
   await mkdir(dir, { recursive: true });
   const threads = options.threads ?? createThreadPool({ lanes: { io: { threads: OWN_IO_THREADS } } });

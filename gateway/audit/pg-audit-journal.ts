@@ -12,7 +12,7 @@ import { GatewayError } from '../errors.js';
 import { systemSchedule, type Schedule } from '../clock/schedule.js';
 import { encodeAuditEntryParts } from './audit-entry.js';
 import type { CheckpointNoteSigner } from './checkpoint-note.js';
-import { DEFAULT_ORIGIN, type AppendResult, type AuditJournal, type AuditJournalState } from './create-audit-journal.js';
+import { checkpointSettings, type AppendResult, type AuditJournal, type AuditJournalState } from './create-audit-journal.js';
 import { exportAuditRange } from './export-range.js';
 import { createGroupCommit } from './group-commit.js';
 import { encodeHash } from './merkle-hash.js';
@@ -61,10 +61,7 @@ const UNIQUE_VIOLATION = '23505';
 export async function openPgAuditJournal(options: PgAuditJournalOptions): Promise<AuditJournal> {
   const { database, signer, noteSigner } = options;
   const clock = options.clock ?? (() => new Date());
-  const origin = options.origin ?? DEFAULT_ORIGIN;
-  const intervalMs = options.checkpointIntervalMs ?? 60_000;
-  if (!/^[\x21-\x7e]+$/.test(origin)) throw new GatewayError('ERR_CONFIG_INVALID', `audit origin ${JSON.stringify(origin)} must be printable ASCII without spaces`);
-  if (!Number.isSafeInteger(intervalMs) || intervalMs < 0) throw new GatewayError('ERR_CONFIG_INVALID', 'checkpointIntervalMs must be a non-negative integer');
+  const { origin, intervalMs } = checkpointSettings(options);
 
   const leadership = createCheckpointLeadership(database, options.onLeadershipChange);
   const view = createPgJournalTree(database);
