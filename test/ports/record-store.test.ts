@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../gateway/database/database.js';
 import { openFileRecordReader, openFileRecordStore } from '../../gateway/records/file-record-store.js';
 import { openPgRecordStore } from '../../gateway/records/pg-record-store.js';
@@ -45,18 +45,37 @@ describeRecordStoreContract('file record store', async () => {
 // Sweeps read 7 records per query here, so the contract's sweeps cross batch boundaries.
 const SELECT_BATCH = 7;
 
+/**
+ * One database for the whole contract run, emptied before each test: creating a database per test
+ * cost more than the tests themselves on a loaded machine.
+ */
+let contractDatabase: Promise<TestDatabase> | undefined;
+afterAll(async () => {
+  await (await contractDatabase)?.drop();
+});
+
 describeRecordStoreContract('PostgreSQL record store', async () => {
-  const database = await createTestDatabase();
+  contractDatabase ??= createTestDatabase();
+  const database = await contractDatabase;
+  const pools: Database[] = [];
+  const pool = (poolSize?: number): Database => {
+    const opened = openDatabase({ url: database.url, ...(poolSize ? { poolSize } : {}) });
+    pools.push(opened);
+    return opened;
+  };
+  await pool(1).query('TRUNCATE transfers');
   return {
-    store: openPgRecordStore(database.open(), { selectBatch: SELECT_BATCH }),
+    store: openPgRecordStore(pool(), { selectBatch: SELECT_BATCH }),
     async openReader() {
-      return openPgRecordStore(database.open({ poolSize: 2 }));
+      return openPgRecordStore(pool(2));
     },
     async reopen(store) {
       await store.close();
-      return openPgRecordStore(database.open(), { selectBatch: SELECT_BATCH });
+      return openPgRecordStore(pool(), { selectBatch: SELECT_BATCH });
     },
-    cleanup: () => database.drop(),
+    cleanup: async () => {
+      await Promise.all(pools.map((opened) => opened.close()));
+    },
   };
 });
 
