@@ -17,6 +17,7 @@ const BENCHES = [
   'inspector-throughput',
   'audit-journal',
   'upload-throughput',
+  'download-throughput',
   'queue-latency',
   'record-list',
   'journal-appends-pg',
