@@ -22,16 +22,34 @@ import { reportResult } from './support/report.js';
 const SIZE = Math.round((Number(process.argv[2]) || 1) * 1024) * MiB;
 const ROUNDS = Math.max(1, Math.round(Number(process.argv[3]) || 3));
 
-/** Seconds to GET `url` and read its body to the end; the bytes are counted, then dropped. */
-async function timedDownload(url: string, agent: Agent, expected: number): Promise<number> {
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
+
+interface Timing {
+  readonly seconds: number;
+  /** CPU seconds the server used, and the client (this process). */
+  readonly serverCpu: number;
+  readonly clientCpu: number;
+}
+
+/** GET `url` and read its body to the end; the bytes are counted, then dropped. */
+async function timedDownload(url: string, agent: Agent, expected: number, serverPid: number): Promise<Timing> {
+  const serverBefore = await cpuSeconds(serverPid);
+  const clientBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   const response = await request(url, { dispatcher: agent, method: 'GET' });
   if (response.statusCode !== 200) throw new Error(`GET ${url} answered ${response.statusCode}: ${(await response.body.text()).slice(0, 300)}`);
   let bytes = 0;
   for await (const chunk of response.body) bytes += (chunk as Buffer).length;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const client = process.cpuUsage(clientBefore);
+  const serverCpu = (await cpuSeconds(serverPid)) - serverBefore;
   if (bytes !== expected) throw new Error(`GET ${url} gave ${bytes} bytes, expected ${expected}`);
-  return seconds;
+  return { seconds, serverCpu, clientCpu: (client.user + client.system) / 1e6 };
 }
 
 async function upload(url: string, agent: Agent, size: number): Promise<string> {
@@ -85,7 +103,7 @@ async function main(): Promise<void> {
   const gatewayAgent = new Agent({ connect: recipient, bodyTimeout: 0, headersTimeout: 0 });
   let peer: Awaited<ReturnType<typeof startNginxPeer>> | undefined;
   let nginxAgent: Agent | undefined;
-  const times: { gateway: number[]; nginx: number[] } = { gateway: [], nginx: [] };
+  const times: { gateway: Timing[]; nginx: Timing[] } = { gateway: [], nginx: [] };
   let envelopeSize = 0;
   try {
     const id = await upload(url, senderAgent, SIZE);
@@ -103,11 +121,11 @@ async function main(): Promise<void> {
     }
 
     // One warm-up of each (page cache, TLS sessions, JIT), then the interleaved rounds.
-    if (peer && nginxAgent) await timedDownload(`${peer.url}envelope.hetao`, nginxAgent, envelopeSize);
-    await timedDownload(downloadUrl, gatewayAgent, envelopeSize);
+    if (peer && nginxAgent) await timedDownload(`${peer.url}envelope.hetao`, nginxAgent, envelopeSize, peer.child.pid as number);
+    await timedDownload(downloadUrl, gatewayAgent, envelopeSize, child.pid as number);
     for (let round = 0; round < ROUNDS; round++) {
-      if (peer && nginxAgent) times.nginx.push(await timedDownload(`${peer.url}envelope.hetao`, nginxAgent, envelopeSize));
-      times.gateway.push(await timedDownload(downloadUrl, gatewayAgent, envelopeSize));
+      if (peer && nginxAgent) times.nginx.push(await timedDownload(`${peer.url}envelope.hetao`, nginxAgent, envelopeSize, peer.child.pid as number));
+      times.gateway.push(await timedDownload(downloadUrl, gatewayAgent, envelopeSize, child.pid as number));
     }
   } finally {
     await Promise.all([senderAgent.close(), gatewayAgent.close(), nginxAgent?.close()]);
@@ -118,13 +136,18 @@ async function main(): Promise<void> {
   }
 
   const rate = (seconds: number): number => envelopeSize / MiB / seconds;
-  const gatewayRate = rate(median(times.gateway));
-  const nginxRate = times.nginx.length ? rate(median(times.nginx)) : undefined;
+  const perGiB = (cpu: number): string => (cpu / (envelopeSize / 1024 / MiB)).toFixed(2);
+  const gatewayRate = rate(median(times.gateway.map((t) => t.seconds)));
+  const nginxRate = times.nginx.length ? rate(median(times.nginx.map((t) => t.seconds))) : undefined;
   console.log(`download of a ${(envelopeSize / MiB).toFixed(1)} MiB envelope over mTLS, one connection each, ${ROUNDS} interleaved rounds (Node ${process.version}, ${new Date().toISOString()})`);
-  console.log('| server | MiB/s per round | median MiB/s | vs nginx |');
-  console.log('| --- | --- | ---: | ---: |');
-  if (nginxRate !== undefined) console.log(`| nginx: mTLS static GET (peer) | ${times.nginx.map((s) => rate(s).toFixed(0)).join(', ')} | ${nginxRate.toFixed(0)} | 1.00× |`);
-  console.log(`| gateway: recipient GET /v1/transfers/:id/content | ${times.gateway.map((s) => rate(s).toFixed(0)).join(', ')} | ${gatewayRate.toFixed(0)} | ${nginxRate ? `${(gatewayRate / nginxRate).toFixed(2)}×` : '—'} |`);
+  console.log('| server | MiB/s per round | median MiB/s | vs nginx | server CPU s/GiB (median) | client CPU s/GiB (median) |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+  const row = (name: string, timings: readonly Timing[], ratio: string): void =>
+    console.log(
+      `| ${name} | ${timings.map((t) => rate(t.seconds).toFixed(0)).join(', ')} | ${rate(median(timings.map((t) => t.seconds))).toFixed(0)} | ${ratio} | ${perGiB(median(timings.map((t) => t.serverCpu)))} | ${perGiB(median(timings.map((t) => t.clientCpu)))} |`,
+    );
+  if (nginxRate !== undefined) row('nginx: mTLS static GET (peer)', times.nginx, '1.00×');
+  row('gateway: recipient GET /v1/transfers/:id/content', times.gateway, nginxRate ? `${(gatewayRate / nginxRate).toFixed(2)}×` : '—');
   reportResult({
     area: 'transfers (issue 15)',
     name: `download ${SIZE / 1024 / MiB} GiB envelope over mTLS`,
