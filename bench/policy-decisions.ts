@@ -2,7 +2,7 @@
 // policy set and for a generated 500-rule set (plus the whole decideTransfer step, which also
 // validates and hashes the manifest once per transfer), next to a baseline measured in the same run (a
 // hand-written predicate over the same manifest, the floor any engine pays). Compare ratios: these
-// machines are noisy. Run: npx tsx bench/policy-decisions.ts
+// machines are noisy. Run: npx tsc -p tsconfig.bench.json && node dist/bench/policy-decisions.js
 import path from 'node:path';
 import { PROJECT_ROOT } from '../gateway/config.js';
 import { loadRegistry } from '../gateway/identity/registry.js';
@@ -98,16 +98,19 @@ async function main(): Promise<void> {
   for (const row of rows) {
     console.log(`| ${row.name} | ${Math.round(row.perSecond).toLocaleString('en')} | ${row.medianMicros.toFixed(2)} | ${row.p99Micros.toFixed(2)} | ${(row.medianMicros / baseline.medianMicros).toFixed(1)}× |`);
   }
+  // Issue 15: fast in absolute terms and close to the floor a hand-written check pays on this machine.
   const target = rows[1];
-  console.log(`target: default-set median < 10 µs → ${target && target.medianMicros < 10 ? 'met' : 'NOT met'} (${target?.medianMicros.toFixed(2)} µs)`);
   if (target) {
+    const ratio = target.medianMicros / baseline.medianMicros;
+    const met = target.medianMicros < 10 && ratio <= 20;
+    console.log(`target: default-set median < 10 µs and ≤ 20× hand-written → ${met ? 'met' : 'NOT met'} (${target.medianMicros.toFixed(2)} µs, ${ratio.toFixed(1)}×)`);
     reportResult({
-      area: 'policy (issue 3)',
+      area: 'policy (issue 15)',
       name: target.name + ', median',
       value: target.medianMicros,
       unit: 'µs',
       baseline: { name: 'hand-written predicate', value: baseline.medianMicros },
-      target: { text: 'median < 10 µs', met: target.medianMicros < 10 },
+      target: { text: 'median < 10 µs and ≤ 20× hand-written', met },
     });
   }
   if (sink < 0) console.log(sink);

@@ -95,18 +95,33 @@ export function compileCondition(condition: Condition, parameters: ParameterValu
   return { test: generatePredicate(condition, parameters), failures: compileExplainer(condition, parameters).failures };
 }
 
-const SAFE_FACT_PATH = /^[a-zA-Z][a-zA-Z0-9-]*(\.[a-zA-Z][a-zA-Z0-9-]*)*$/;
+export const SAFE_FACT_PATH = /^[a-zA-Z][a-zA-Z0-9-]*(\.[a-zA-Z][a-zA-Z0-9-]*)*$/;
 
-/** One generated function for the whole condition; constants (sets for `in`) are hoisted. */
-function generatePredicate(condition: Condition, parameters: ParameterValues): Predicate {
-  const constants: unknown[] = [];
-  const constant = (value: unknown): string => `c[${constants.push(value) - 1}]`;
+/** Generated code of one fact read; the reader owns the variables it names. */
+export type FactReader = (fact: string) => string;
+
+/** Collects the values generated code refers to as `c[i]` (sets for `in`, shared objects). */
+export class CodeConstants {
+  readonly values: unknown[] = [];
+  ref(value: unknown): string {
+    return `c[${this.values.push(value) - 1}]`;
+  }
+}
+
+/** Longest list an `in` test compares value by value; longer ones use a hoisted Set. */
+const INLINE_LIST_MAX = 8;
+
+/**
+ * The condition as one JavaScript expression over the fact reads `read` generates. Shared by the
+ * per-rule predicate and the whole-set matcher so both decide exactly alike.
+ */
+export function emitCondition(condition: Condition, parameters: ParameterValues, read: FactReader, constants: CodeConstants): string {
   const literal = (value: unknown): string => JSON.stringify(value) ?? 'undefined';
-  const read = (fact: string): string => {
-    if (!SAFE_FACT_PATH.test(fact)) throw new Error(`unsafe fact path ${JSON.stringify(fact)}`);
-    const access = `f${fact.split('.').map((segment) => `?.[${JSON.stringify(segment)}]`).join('')}`;
-    return /^(sender|recipient)\.approvals\.[^.]+\.[^.]+$/.test(fact) ? `(${access} ?? false)` : access;
-  };
+  // `===` agrees with Set#has (SameValueZero) except on NaN, so lists holding NaN keep the Set.
+  const membership = (list: readonly Scalar[], fact: string): string =>
+    list.length <= INLINE_LIST_MAX && list.every((v) => typeof v !== 'number' || !Number.isNaN(v))
+      ? `(${list.length === 0 ? 'false' : list.map((v) => `${fact} === ${literal(v)}`).join(' || ')})`
+      : `${constants.ref(new Set(list))}.has(${fact})`;
   const emit = (node: Condition): string => {
     if ('all' in node) return `(${node.all.map(emit).join(' && ')})`;
     if ('any' in node) return `(${node.any.map(emit).join(' || ')})`;
@@ -120,9 +135,9 @@ function generatePredicate(condition: Condition, parameters: ParameterValues): P
       case 'notEquals':
         return `(${fact} !== ${literal(value)})`;
       case 'in':
-        return `${constant(new Set(value as Scalar[]))}.has(${fact})`;
+        return membership(value as Scalar[], fact);
       case 'notIn':
-        return `!${constant(new Set(value as Scalar[]))}.has(${fact})`;
+        return `!${membership(value as Scalar[], fact)}`;
       case 'gt':
         return `(num(${fact}) > ${literal(value)})`;
       case 'gte':
@@ -137,10 +152,22 @@ function generatePredicate(condition: Condition, parameters: ParameterValues): P
         return `(${fact} == null)`;
     }
   };
-  const body = emit(condition);
-  // A comparison with NaN is false, so a fact that is not a number fails every numeric test.
-  const num = (value: unknown): number => (typeof value === 'number' ? value : Number.NaN);
-  return new Function('c', 'num', `"use strict"; return function rule(f) { return ${body}; };`)(constants, num) as Predicate;
+  return emit(condition);
+}
+
+/** A comparison with NaN is false, so a fact that is not a number fails every numeric test. */
+export const toNumberOrNaN = (value: unknown): number => (typeof value === 'number' ? value : Number.NaN);
+
+/** One generated function for the whole condition; constants (sets for `in`) are hoisted. */
+function generatePredicate(condition: Condition, parameters: ParameterValues): Predicate {
+  const constants = new CodeConstants();
+  const read = (fact: string): string => {
+    if (!SAFE_FACT_PATH.test(fact)) throw new Error(`unsafe fact path ${JSON.stringify(fact)}`);
+    const access = `f${fact.split('.').map((segment) => `?.[${JSON.stringify(segment)}]`).join('')}`;
+    return /^(sender|recipient)\.approvals\.[^.]+\.[^.]+$/.test(fact) ? `(${access} ?? false)` : access;
+  };
+  const body = emitCondition(condition, parameters, read, constants);
+  return new Function('c', 'num', `"use strict"; return function rule(f) { return ${body}; };`)(constants.values, toNumberOrNaN) as Predicate;
 }
 
 /** The closure tree: slower than the generated predicate, but it can say which tests failed. */

@@ -40,10 +40,10 @@ export const DIRECTIONS: readonly Direction[] = ['CN→HK', 'HK→CN', 'CN→CN'
 
 /** Mainland and Hong Kong are the channel's two sides; anything else is "other". */
 export function directionOf(senderJurisdiction: string, recipientJurisdiction: string): Direction {
-  const side = (jurisdiction: string): 'CN' | 'HK' | 'other' => (jurisdiction === 'CN' || jurisdiction === 'HK' ? jurisdiction : 'other');
-  const to = side(recipientJurisdiction);
-  if (to === 'other') return '→other';
-  return `${side(senderJurisdiction)}→${to}` as Direction;
+  // Picks one of the constant strings rather than concatenating: a decision compares it many times.
+  if (recipientJurisdiction === 'CN') return senderJurisdiction === 'CN' ? 'CN→CN' : senderJurisdiction === 'HK' ? 'HK→CN' : 'other→CN';
+  if (recipientJurisdiction === 'HK') return senderJurisdiction === 'CN' ? 'CN→HK' : senderJurisdiction === 'HK' ? 'HK→HK' : 'other→HK';
+  return '→other';
 }
 
 export interface ApprovalFacts {
@@ -58,15 +58,26 @@ export interface ApprovalFacts {
 /** Shenzhen and Hong Kong are both UTC+8 all year (no daylight saving). */
 const ZONE_OFFSET_MS = 8 * 3_600_000;
 
+const DAY_MS = 86_400_000;
+/** The zone day last asked for and the span of times it covers: most decisions fall on the same day. */
+let lastDay = { from: 0, until: 0, day: '' };
+
 /**
  * The calendar day of `at` in the zone (UTC+8), YYYY-MM-DD: approvals are dated by the authorities
  * of Shenzhen and Hong Kong, so `validUntil: 2028-12-31` ends at midnight there, not in UTC.
  */
 export function dayOf(at: Date): string {
-  const local = new Date(at.getTime() + ZONE_OFFSET_MS);
+  const time = at.getTime();
+  if (time >= lastDay.from && time < lastDay.until) return lastDay.day;
+  const local = new Date(time + ZONE_OFFSET_MS);
   const month = local.getUTCMonth() + 1;
-  const day = local.getUTCDate();
-  return `${local.getUTCFullYear()}-${month < 10 ? '0' : ''}${month}-${day < 10 ? '0' : ''}${day}`;
+  const date = local.getUTCDate();
+  const day = `${local.getUTCFullYear()}-${month < 10 ? '0' : ''}${month}-${date < 10 ? '0' : ''}${date}`;
+  if (!Number.isNaN(local.getTime())) {
+    const from = Math.floor((time + ZONE_OFFSET_MS) / DAY_MS) * DAY_MS - ZONE_OFFSET_MS;
+    lastDay = { from, until: from + DAY_MS, day };
+  }
+  return day;
 }
 
 export function approvalIsValid(approval: HeldApproval, day: string): boolean {
@@ -95,6 +106,37 @@ function approvalFacts(approvals: readonly HeldApproval[] | undefined, manifest:
     };
   }
   return facts;
+}
+
+/** Facts no approval of a type supplies read through an empty object, as in buildFacts. */
+const NO_FACTS: Readonly<Record<string, unknown>> = {};
+
+/**
+ * `<party>.approvals.<type>.<field>` read without building the other approval facts: the same value
+ * as reading it from buildFacts (false when no approval of the type is held).
+ */
+export function approvalFact(approvals: readonly HeldApproval[] | undefined, type: string, field: keyof ApprovalFacts, manifest: Manifest, day: string): boolean {
+  let held = false;
+  let valid = false;
+  let covers = false;
+  for (const approval of approvals ?? []) {
+    if (approval.type !== type) continue;
+    held = true;
+    if (!approvalIsValid(approval, day)) continue;
+    valid = true;
+    if (!covers && approvalCovers(approval, manifest)) covers = true;
+  }
+  if (!held) return ((NO_FACTS[type] as Record<string, unknown> | undefined)?.[field] as boolean | undefined) ?? false;
+  return field === 'held' ? held : field === 'valid' ? valid : covers;
+}
+
+/** `presented.<type>` read without building the object: the last presented approval of the type wins. */
+export function presentedApprovalId(approvals: Manifest['approvals'], type: string): unknown {
+  for (let i = approvals.length - 1; i >= 0; i -= 1) {
+    const approval = approvals[i];
+    if (approval && approval.type === type) return approval.id;
+  }
+  return NO_FACTS[type];
 }
 
 /** A party outside the Greater Bay Area unless in the zone, in Hong Kong, or marked `gba: true`. */

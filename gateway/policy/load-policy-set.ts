@@ -16,6 +16,7 @@ import { findYamlDepthProblem } from '../input/yaml-bounds.js';
 import policySchema from '../../schemas/policy.schema.json' with { type: 'json' };
 import { checkPolicyFiles, type ParsedPolicyFile, type PolicyCheckContext } from './check-policy-files.js';
 import { compileCondition, type CompiledCondition, type ParameterValues } from './compile-condition.js';
+import { compileRuleMatcher, type RuleMatcher } from './compile-rule-matcher.js';
 import { isParamRef, type ObligationsSpec, type PolicyFile, type PolicyProblem, type Scalar } from './policy-file.js';
 
 
@@ -50,6 +51,8 @@ export interface PolicySet {
   readonly loadedAt: string;
   readonly parameters: ParameterValues;
   readonly rules: readonly CompiledRule[];
+  /** Every rule's condition compiled into one matcher over the decision input (indices into rules). */
+  readonly matchRules: RuleMatcher;
 }
 
 export interface PolicySource {
@@ -126,6 +129,10 @@ export function buildPolicySet(
       condition: compileCondition(rule.when, parameters),
     })),
   );
+  const matchRules = compileRuleMatcher(
+    parsed.flatMap(({ content }) => content.rules.map((rule) => rule.when)),
+    parameters,
+  );
   const revision = createHash('sha256')
     .update(toCanonicalJson(parsed.map(({ name, content }) => ({ name, content })), { code: 'ERR_POLICY_INVALID', maxDepth: JSON_MAX_DEPTH + 2 }) ?? '')
     .digest('hex');
@@ -140,6 +147,7 @@ export function buildPolicySet(
     loadedAt: (context.now ?? new Date()).toISOString(),
     parameters,
     rules,
+    matchRules,
   });
   return { set, problems };
 }
