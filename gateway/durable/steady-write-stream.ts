@@ -1,7 +1,9 @@
 // A file write stream that hands its data to the disk as it goes (fdatasync every `syncEveryBytes`)
 // instead of leaving gigabytes of dirty pages for the kernel to flush at once. Large envelopes are
 // written this way so that the small fsyncs of records and of the audit journal, which on ext4 may
-// have to wait for other files' pending data, never queue behind a whole upload's worth of it.
+// have to wait for other files' pending data, never queue behind a whole upload's worth of it. The
+// flush of one stretch overlaps the writing of the next (in another thread), so the sender is not
+// held to the disk's latency once per stretch; the end waits for the last flush.
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
@@ -29,15 +31,32 @@ export function createSteadyWriteStream(
    */
   let writingElsewhere: Promise<unknown> = Promise.resolve();
 
+  /**
+   * The fdatasync handed to the other thread while writing goes on: the disk flushes one stretch
+   * while the next one is written, and a sync waits only for the one before it, so at most two
+   * stretches are ever dirty. Its failure is reported by the next write or by the end.
+   */
+  let syncing: Promise<unknown> = Promise.resolve();
+  let syncFailure: Error | undefined;
+
   const writeAll = async (chunks: readonly Buffer[]): Promise<void> => {
     const target = handle as FileHandle;
     if (options.writeChunks) {
+      if (syncFailure) throw syncFailure;
       const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-      const sync = unsynced + total >= options.syncEveryBytes;
-      const writing = options.writeChunks(target.fd, chunks, { sync });
-      writingElsewhere = writing.catch(() => undefined);
+      const writing = options.writeChunks(target.fd, chunks, { sync: false });
+      writingElsewhere = Promise.all([writing, syncing]).catch(() => undefined);
       await writing;
-      unsynced = sync ? 0 : unsynced + total;
+      unsynced += total;
+      if (unsynced >= options.syncEveryBytes) {
+        unsynced = 0;
+        await syncing;
+        if (syncFailure) throw syncFailure;
+        syncing = options.writeChunks(target.fd, [], { sync: true }).catch((error: unknown) => {
+          syncFailure = error as Error;
+        });
+        writingElsewhere = syncing;
+      }
       return;
     }
     let pending = [...chunks];
@@ -95,7 +114,9 @@ export function createSteadyWriteStream(
       writeGathered().then(() => callback(), callback);
     },
     final(callback) {
-      writeGathered().then(() => callback(), callback);
+      writeGathered()
+        .then(() => syncing)
+        .then(() => callback(syncFailure ?? null), callback);
     },
     destroy(error, callback) {
       gathered = [];

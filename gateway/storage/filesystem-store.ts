@@ -20,8 +20,8 @@ const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const TEMP_MARK = '.tmp-';
 /** Large writes keep a Node sink near disk speed (small writes halve it). */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
-/** Large objects are handed to the disk every this many bytes (see steady-write-stream.ts). */
-const SYNC_EVERY_BYTES = 1024 * 1024;
+/** Large objects are handed to the disk every this many bytes, the flush of one stretch overlapping the writing of the next (see steady-write-stream.ts). */
+const SYNC_EVERY_BYTES = 8 * 1024 * 1024;
 
 /** Threads of a store's own pool (when it is given none); fsyncs on one disk gain little from more. */
 const OWN_IO_THREADS = 2;

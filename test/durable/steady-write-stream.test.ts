@@ -91,4 +91,63 @@ describe('steady write stream, gathering', () => {
       await pool.close();
     }
   });
+  it('syncs a stretch while the next is written, never more than one sync at a time, and ends synced', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'hetao-steady-'));
+    const pool = createThreadPool({ lanes: { io: { threads: 1 }, bulk: { threads: 2 } } });
+    const files = createDurableFiles(pool);
+    try {
+      const events: string[] = [];
+      let syncsRunning = 0;
+      let mostSyncsAtOnce = 0;
+      let writesDuringSync = 0;
+      const writeChunks = async (fd: number, chunks: readonly Buffer[], options: { sync: boolean }): Promise<number> => {
+        if (!options.sync) {
+          if (syncsRunning > 0) writesDuringSync += 1;
+          events.push('write');
+          return files.write(fd, chunks, options);
+        }
+        expect(chunks).toHaveLength(0); // a sync is a step of its own, not tied to a write
+        syncsRunning += 1;
+        mostSyncsAtOnce = Math.max(mostSyncsAtOnce, syncsRunning);
+        events.push('sync');
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 5)); // a slow disk: the writes go on meanwhile
+          return await files.write(fd, chunks, options);
+        } finally {
+          syncsRunning -= 1;
+        }
+      };
+      const file = path.join(dir, 'object');
+      const chunks = Array.from({ length: 64 }, () => randomBytes(64 * 1024));
+      const expected = createHash('sha256').update(Buffer.concat(chunks)).digest('hex'); // the chunks move to the thread
+      await pipeline(Readable.from(chunks), createSteadyWriteStream(file, { highWaterMark: 64 * 1024, syncEveryBytes: 256 * 1024, writeChunks }));
+      expect(events.filter((event) => event === 'sync').length).toBe(16);
+      expect(mostSyncsAtOnce).toBe(1);
+      expect(writesDuringSync).toBeGreaterThan(0);
+      expect(syncsRunning).toBe(0); // the end waited for the last sync
+      expect(createHash('sha256').update(await readFile(file)).digest('hex')).toBe(expected);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a sync that fails fails the stream, at the next write or at the end', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'hetao-steady-'));
+    const pool = createThreadPool({ lanes: { io: { threads: 1 }, bulk: { threads: 1 } } });
+    const files = createDurableFiles(pool);
+    try {
+      const failing = (fd: number, chunks: readonly Buffer[], options: { sync: boolean }): Promise<number> =>
+        options.sync ? Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })) : files.write(fd, chunks, options);
+      const many = Array.from({ length: 8 }, () => randomBytes(64 * 1024));
+      await expect(
+        pipeline(Readable.from(many), createSteadyWriteStream(path.join(dir, 'a'), { highWaterMark: 64 * 1024, syncEveryBytes: 64 * 1024, writeChunks: failing })),
+      ).rejects.toMatchObject({ code: 'EIO' });
+      // One stretch only: the failed sync is the last thing before the end.
+      await expect(
+        pipeline(Readable.from([randomBytes(64 * 1024)]), createSteadyWriteStream(path.join(dir, 'b'), { highWaterMark: 64 * 1024, syncEveryBytes: 64 * 1024, writeChunks: failing })),
+      ).rejects.toMatchObject({ code: 'EIO' });
+    } finally {
+      await pool.close();
+    }
+  });
 });
