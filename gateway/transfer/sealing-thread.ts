@@ -16,36 +16,49 @@ export type ToSealingThread =
 
 export type FromSealingThread =
   /**
-   * One batch is done: `sealed` holds the sealed bytes it completed (absent when it completed no
-   * segment), `recycle` a batch buffer nothing here refers to any more. Both moved.
+   * One batch is done: `sealed` holds the sealed bytes it completed, in order (none when it
+   * completed no segment), `recycle` the batch buffers nothing here refers to any more. All moved.
    */
-  | { readonly type: 'sealed'; readonly sealed?: ArrayBuffer; readonly recycle?: ArrayBuffer }
+  | { readonly type: 'sealed'; readonly sealed: readonly ArrayBuffer[]; readonly recycle: readonly ArrayBuffer[] }
   /** The body is sealed: its last sealed bytes and what the header and the policy check need. */
-  | { readonly type: 'done'; readonly sealed?: ArrayBuffer; readonly body: BodyTotals; readonly report: InspectionReport }
+  | { readonly type: 'done'; readonly sealed: readonly ArrayBuffer[]; readonly body: BodyTotals; readonly report: InspectionReport }
   | { readonly type: 'failed'; readonly error: { readonly message: string; readonly code?: string; readonly gatewayCode?: string } };
 
 interface Upload {
   readonly sealer: BodySealer;
   readonly inspector: Inspector;
-  /** The batch before the current one: the sealer may still hold views into the current one only. */
-  previous?: ArrayBuffer;
+  readonly segmentSize: number;
+  /**
+   * Batches the sealer may still hold views into, oldest first: it holds at most one segment of
+   * plaintext, the stream's last bytes, so only the newest batches that together reach a segment.
+   */
+  readonly retained: { readonly buffer: ArrayBuffer; readonly length: number }[];
 }
 
 /**
- * The sealer's pieces copied into one fresh buffer that can move to the event loop: a piece may be a
- * view of a pooled Buffer, which must never be transferred.
+ * The sealer's pieces as buffers that can move to the event loop uncopied. The cipher gives each
+ * piece a buffer of its own, which moves as it is; a piece that is a view of a shared or pooled
+ * buffer (which must never be transferred) is copied, and it is small (a tag or a header).
  */
-function joined(pieces: readonly Buffer[]): ArrayBuffer | undefined {
-  let total = 0;
-  for (const piece of pieces) total += piece.length;
-  if (total === 0) return undefined;
-  const out = new Uint8Array(total);
-  let at = 0;
+function movable(pieces: readonly Buffer[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
   for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
+    if (piece.length === 0) continue;
+    const whole = piece.buffer instanceof ArrayBuffer && piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength && !out.includes(piece.buffer);
+    out.push(whole ? (piece.buffer as ArrayBuffer) : new Uint8Array(piece).buffer);
   }
-  return out.buffer;
+  return out;
+}
+
+/** The retained batches older than the newest ones that together reach a segment: no view is left into them. */
+function releasable(upload: Upload): ArrayBuffer[] {
+  let covered = 0;
+  let keep = upload.retained.length;
+  while (keep > 0 && covered < upload.segmentSize) {
+    keep -= 1;
+    covered += (upload.retained[keep] as { length: number }).length;
+  }
+  return upload.retained.splice(0, keep).map((batch) => batch.buffer);
 }
 
 export const openChannel: OpenThreadChannel<ToSealingThread, FromSealingThread> = (port) => {
@@ -63,25 +76,24 @@ export const openChannel: OpenThreadChannel<ToSealingThread, FromSealingThread> 
       case 'start': {
         const sealer = createBodySealer(message.sealing);
         message.sealing.dataKey.fill(0); // this copy of it: the sealer keeps only the derived key
-        upload = { sealer, inspector: createInspector(message.inspector) };
+        upload = { sealer, inspector: createInspector(message.inspector), segmentSize: message.sealing.segmentSize, retained: [] };
         return;
       }
       case 'data': {
         const current = started();
         const chunk = new Uint8Array(message.buffer, 0, message.length);
         current.inspector.write(chunk);
-        const sealed = joined(current.sealer.write(chunk));
-        const recycle = current.previous;
-        current.previous = message.buffer;
-        const transfer = [...(sealed ? [sealed] : []), ...(recycle ? [recycle] : [])];
-        port.send({ type: 'sealed', ...(sealed ? { sealed } : {}), ...(recycle ? { recycle } : {}) }, transfer);
+        const sealed = movable(current.sealer.write(chunk));
+        current.retained.push({ buffer: message.buffer, length: message.length });
+        const recycle = releasable(current);
+        port.send({ type: 'sealed', sealed, recycle }, [...sealed, ...recycle]);
         return;
       }
       case 'end': {
         const current = started();
         upload = undefined;
-        const sealed = joined(current.sealer.end());
-        port.send({ type: 'done', ...(sealed ? { sealed } : {}), body: current.sealer.totals(), report: current.inspector.finish() }, sealed ? [sealed] : []);
+        const sealed = movable(current.sealer.end());
+        port.send({ type: 'done', sealed, body: current.sealer.totals(), report: current.inspector.finish() }, sealed);
       }
     }
   };

@@ -6,8 +6,8 @@
 //
 // Each upload is a duplex stream, plaintext in and sealed body out, talking to one thread: plaintext
 // is copied into batch buffers that move to the thread, at most MAX_BATCHES_IN_FLIGHT at a time, and
-// come back to be reused once the thread is done with them; each batch's sealed bytes come back in a
-// buffer of their own, moved, not copied, and are pushed out in order. While its readable side is
+// come back to be reused once the thread is done with them; each batch's sealed bytes come back in the
+// cipher's own buffers, moved, not copied, and are pushed out in order. While its readable side is
 // full (a slow store) the stream takes no more plaintext, so backpressure reaches the sender's TCP
 // window, and memory stays flat. The sealed body is written by the store's pending object like any
 // other: one upload pipeline whatever the store.
@@ -18,7 +18,8 @@ import type { InspectionReport, InspectorOptions } from '../inspect/inspection-r
 import type { ThreadPool } from '../threads/thread-pool.js';
 import type { FromSealingThread, ToSealingThread } from './sealing-thread.js';
 
-const BATCH_BYTES = 256 * 1024;
+/** Fewer, larger batches: each message between threads costs a wake-up of the other side. */
+export const SEALING_BATCH_BYTES = 1024 * 1024;
 const MAX_BATCHES_IN_FLIGHT = 2;
 const SEALING = new URL('./sealing-thread.js', import.meta.url);
 
@@ -61,7 +62,7 @@ function threadError(error: { message: string; code?: string; gatewayCode?: stri
 export function createSealingThreads(options: { threads: ThreadPool<'bulk'> }): SealingThreads {
   return {
     seal(request) {
-      const batchBytes = Math.max(BATCH_BYTES, request.sealing.segmentSize);
+      const batchBytes = Math.max(SEALING_BATCH_BYTES, request.sealing.segmentSize);
       const recycled: ArrayBuffer[] = [];
       let batch: Uint8Array | undefined;
       let filled = 0;
@@ -78,15 +79,15 @@ export function createSealingThreads(options: { threads: ThreadPool<'bulk'> }): 
       const result = new Promise<SealedUpload>((resolve, reject) => (settle = { resolve, reject }));
       result.catch(() => undefined); // the transform's own error is what the pipeline reports
 
-      const pushSealed = (sealed: ArrayBuffer | undefined): void => {
-        if (sealed && !transform.push(Buffer.from(sealed))) readableFull = true;
+      const pushSealed = (sealed: readonly ArrayBuffer[]): void => {
+        for (const piece of sealed) if (!transform.push(Buffer.from(piece))) readableFull = true;
       };
 
       const channel = options.threads.open<ToSealingThread, FromSealingThread>('bulk', SEALING, {
         onMessage(message) {
           if (message.type === 'sealed') {
             inFlight -= 1;
-            if (message.recycle) recycled.push(message.recycle);
+            for (const buffer of message.recycle) if (buffer.byteLength === batchBytes) recycled.push(buffer);
             pushSealed(message.sealed);
             pump();
           } else if (message.type === 'done') {

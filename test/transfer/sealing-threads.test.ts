@@ -10,7 +10,7 @@ import { createDetachedEnvelopeEncryptor } from '../../gateway/envelope/encrypt-
 import { createInspector } from '../../gateway/inspect/create-inspector.js';
 import type { InspectorOptions } from '../../gateway/inspect/inspection-report.js';
 import { createThreadPool, type ThreadPool } from '../../gateway/threads/thread-pool.js';
-import { createSealingThreads, type SealingThreads } from '../../gateway/transfer/sealing-threads.js';
+import { createSealingThreads, SEALING_BATCH_BYTES, type SealingThreads } from '../../gateway/transfer/sealing-threads.js';
 import { BINDING_FIELDS, chunk, decryptEnvelope, DEFAULT_HOLDERS, devSigner } from '../envelope/envelope-fixtures.js';
 import type { EchoRequest } from '../threads/echo-thread.js';
 
@@ -76,6 +76,10 @@ describe('sealing threads', () => {
     ['a batch and a byte, odd chunks', 256 * 1024 + 1, 1024, [7, 4096, 65_537]],
     ['3 MiB, default segments, TLS-sized chunks', 3 * MiB + 5, undefined, [16_384]],
     ['segments larger than a batch', MiB + 3, 300 * 1024, [65_536, 1]],
+    // Batches that are no multiple of the segment size, then a last batch shorter than the segment
+    // the thread still holds: the batch that segment began in must not go back to be reused.
+    ['a short last batch after batches that end mid-segment', 2 * MiB + 3, 100 * 1024, [65_536, 3]],
+    ['segments larger than a batch, a short last batch', 3 * MiB + 3, 1100 * 1024, [65_536, 3]],
     ['one write of many batches', 2 * MiB + 9, undefined, [2 * MiB + 9]],
   ])('%s: the recipient opens the envelope to the same bytes, with the header the thread reported', async (_name, size, segmentSize, writeSizes) => {
     const plaintext = randomBytes(size);
@@ -149,21 +153,21 @@ describe('backpressure', () => {
       // Eight full batches at once: two go to the thread, a third when it answers the first; its sealed
       // bytes fill the readable side (nobody reads it), and the rest wait for a reader.
       let acknowledged = 0;
-      const writes = Array.from({ length: 8 }, () => write(transform, randomBytes(256 * 1024)).then(() => (acknowledged += 1)));
+      const writes = Array.from({ length: 8 }, () => write(transform, randomBytes(SEALING_BATCH_BYTES)).then(() => (acknowledged += 1)));
       await settle(sealing, () => [acknowledged, transform.readableLength]);
       expect(acknowledged).toBeGreaterThan(0);
       expect(acknowledged).toBeLessThanOrEqual(3);
-      expect(transform.readableLength).toBeGreaterThanOrEqual(256 * 1024);
-      expect(transform.readableLength).toBeLessThan(4 * 256 * 1024);
+      expect(transform.readableLength).toBeGreaterThanOrEqual(SEALING_BATCH_BYTES);
+      expect(transform.readableLength).toBeLessThan(4 * SEALING_BATCH_BYTES);
 
       const body = collector();
       const piped = pipeline(transform, body);
       await Promise.all(writes);
       transform.end();
       await piped;
-      await expect(result).resolves.toMatchObject({ body: { plaintextSize: 8 * 256 * 1024 } });
+      await expect(result).resolves.toMatchObject({ body: { plaintextSize: 8 * SEALING_BATCH_BYTES } });
       const finished = await encryptor.finish({ holders: DEFAULT_HOLDERS, signer: devSigner, body: (await result).body });
-      expect((await decryptEnvelope(Buffer.concat([finished.prefix, body.bytes()]))).plaintext.length).toBe(8 * 256 * 1024);
+      expect((await decryptEnvelope(Buffer.concat([finished.prefix, body.bytes()]))).plaintext.length).toBe(8 * SEALING_BATCH_BYTES);
     } finally {
       await own.close();
     }
@@ -173,7 +177,7 @@ describe('backpressure', () => {
     const own = createThreadPool({ lanes: { bulk: { threads: 1 } } });
     const sealing = createSealingThreads({ threads: own });
     try {
-      const total = 32 * MiB;
+      const total = 32 * SEALING_BATCH_BYTES;
       const pieces = Array.from({ length: 16 }, () => randomBytes(16_384));
       let pulled = 0;
       const source = Readable.from(
@@ -200,9 +204,9 @@ describe('backpressure', () => {
 
       await settle(sealing, () => [pulled, transform.readableLength, transform.writableLength, received]);
       expect(received).toBeGreaterThan(0);
-      // Two batches in flight, the readable side's high-water mark (a batch) and the streams' buffers.
-      expect(pulled).toBeLessThan(4 * MiB);
-      expect(transform.readableLength).toBeLessThan(MiB);
+      // The readable side holds its high-water mark (a batch) and what the two batches in flight seal; the one being filled and the streams' buffers.
+      expect(pulled).toBeLessThan(5 * SEALING_BATCH_BYTES);
+      expect(transform.readableLength).toBeLessThan(4 * SEALING_BATCH_BYTES);
 
       release();
       await piped;
