@@ -1,6 +1,6 @@
 // Finds identifiers in a span of bytes: mainland resident identity numbers, HKIDs, mainland and Hong
-// Kong phone numbers and e-mail addresses. One pass of a table-driven automaton; a candidate is
-// examined in place only where the automaton fires, which in numeric data is rare.
+// Kong phone numbers and e-mail addresses. A vectorised pass (locate-candidates.ts) finds the few bytes
+// where one can be; each is examined in place here, which in numeric data is rare.
 //
 // Ownership: every match has an anchor (where its word starts; the '@' for an e-mail) and is counted
 // only when the anchor lies in [from, to). The caller keeps LEFT_CONTEXT bytes before `from` and
@@ -8,6 +8,7 @@
 // match near a chunk boundary is counted once, by the window that owns its anchor.
 import { checkMainlandId, isValidHkid } from './check-identifiers.js';
 import type { IdentifierTally } from './identifier-tally.js';
+import { createCandidateLocator, MAX_CANDIDATE_DELAY } from './locate-candidates.js';
 
 /** Bytes needed before an anchor: an e-mail's local part (at most 64) and the byte before it. */
 export const LEFT_CONTEXT = 80;
@@ -43,42 +44,8 @@ const AT_SIGN = 0x40;
 const LETTER_A = 0x41;
 const NONE = -1;
 
-/**
- * The scan loop keeps, as a 7-bit mask, which of the last seven bytes were digits, and looks up each
- * byte's flags against it in a table, so a byte costs two loads, a shift and a branch that is almost
- * never taken (the mask is not on a load chain, so bytes overlap in the pipeline). The table fires on
- * an '@'; on the sixth digit of a run (every identity number, HKID and ungrouped phone number has
- * one); and on a space or hyphen right after a run of 2–4 digits (the first group of "138 1234 5678",
- * "+86 138…", "+852 2345 6789", "2345 6789"). Anything is looked at closely only where it fires.
- */
-const DIGIT_FLAG = 1;
-const SPACE_FLAG = 2;
-const HYPHEN_FLAG = 3;
-const AT_FLAG = 4;
-const FLAGS = new Uint8Array(256);
-for (let c = 0x30; c <= 0x39; c += 1) FLAGS[c] = DIGIT_FLAG;
-FLAGS[SPACE] = SPACE_FLAG;
-FLAGS[HYPHEN] = HYPHEN_FLAG;
-FLAGS[AT_SIGN] = AT_FLAG;
-const HISTORY_MASK = 0x7f;
-/** Trigger values: 1 sixth digit; 2–4 separator after that many digits; 8 '@'. */
-const ON_SIXTH_DIGIT = 1;
-const ON_AT_SIGN = 8;
-const TRIGGER = new Uint8Array((HISTORY_MASK + 1) << 3);
-for (let history = 0; history <= HISTORY_MASK; history += 1) {
-  // Five digits, and no digit before them.
-  if ((history & 0x3f) === 0x1f) TRIGGER[(history << 3) | DIGIT_FLAG] = ON_SIXTH_DIGIT;
-  for (let run = 2; run <= 4; run += 1) {
-    if ((history & ((2 << run) - 1)) !== (1 << run) - 1) continue;
-    TRIGGER[(history << 3) | SPACE_FLAG] = run;
-    // A four-digit first group only counts before a space ("2345 6789"); this spares "2024-01-31".
-    if (run < 4) TRIGGER[(history << 3) | HYPHEN_FLAG] = run;
-  }
-  TRIGGER[(history << 3) | AT_FLAG] = ON_AT_SIGN;
-}
-/** A trigger fires at most this many bytes after its match's anchor (two HKID letters and six digits). */
-const TRIGGER_DELAY = 8;
-
+/** The shortest run of digits matchLongRun looks at: an HKID's six. */
+const LONG_RUN = 6;
 /** A digit group longer than this is no identifier, whatever follows. */
 const MAX_GROUP_DIGITS = 18;
 /** "+86 138 1234 5678" has four groups; a fifth makes the run something else. */
@@ -86,57 +53,66 @@ const MAX_GROUPS = 4;
 const groupStart = new Int32Array(MAX_GROUPS);
 const groupLength = new Int32Array(MAX_GROUPS);
 
-/** Scans the anchors in [from, to) of `bytes` and records what it finds in `ctx.tally`. */
-export function matchIdentifiers(bytes: Uint8Array, from: number, to: number, ctx: MatchContext): void {
-  // Triggers fire a little after their anchor: run on past `to`, and only count anchors in [from, to).
-  const end = Math.min(to + TRIGGER_DELAY, ctx.limit);
-  let history = 0;
-  for (let back = Math.max(0, from - 7); back < from; back += 1) history = (history << 1) | (FLAGS[bytes[back]!]! & DIGIT_FLAG);
-  let i = from;
-  // Four bytes per round: the loads of a round do not wait on each other (measured 1.6× one at a time).
-  for (const last = end - 3; i < last; i += 4) {
-    const f0 = FLAGS[bytes[i]!]!;
-    const f1 = FLAGS[bytes[i + 1]!]!;
-    const f2 = FLAGS[bytes[i + 2]!]!;
-    const f3 = FLAGS[bytes[i + 3]!]!;
-    const h1 = ((history << 1) | (f0 & DIGIT_FLAG)) & HISTORY_MASK;
-    const h2 = ((h1 << 1) | (f1 & DIGIT_FLAG)) & HISTORY_MASK;
-    const h3 = ((h2 << 1) | (f2 & DIGIT_FLAG)) & HISTORY_MASK;
-    const t0 = TRIGGER[(history << 3) | f0]!;
-    const t1 = TRIGGER[(h1 << 3) | f1]!;
-    const t2 = TRIGGER[(h2 << 3) | f2]!;
-    const t3 = TRIGGER[(h3 << 3) | f3]!;
-    history = ((h3 << 1) | (f3 & DIGIT_FLAG)) & HISTORY_MASK;
-    if ((t0 | t1 | t2 | t3) === 0) continue;
-    if (t0 !== 0) handleTrigger(bytes, i, t0, from, to, ctx);
-    if (t1 !== 0) handleTrigger(bytes, i + 1, t1, from, to, ctx);
-    if (t2 !== 0) handleTrigger(bytes, i + 2, t2, from, to, ctx);
-    if (t3 !== 0) handleTrigger(bytes, i + 3, t3, from, to, ctx);
-  }
-  for (; i < end; i += 1) {
-    const flags = FLAGS[bytes[i]!]!;
-    const trigger = TRIGGER[(history << 3) | flags]!;
-    history = ((history << 1) | (flags & DIGIT_FLAG)) & HISTORY_MASK;
-    if (trigger !== 0) handleTrigger(bytes, i, trigger, from, to, ctx);
-  }
+export interface IdentifierMatcher {
+  /** The buffer the caller fills and matches in (`windowBytes` long). */
+  readonly window: Uint8Array;
+  /** Matches the anchors in [from, to) of `window` and records what it finds in `ctx.tally`. */
+  match(from: number, to: number, ctx: MatchContext): void;
 }
 
-function handleTrigger(bytes: Uint8Array, at: number, trigger: number, from: number, to: number, ctx: MatchContext): void {
-  if (trigger === ON_AT_SIGN) {
-    if (at >= from && at < to) matchEmail(bytes, at, ctx);
-  } else if (trigger === ON_SIXTH_DIGIT) {
-    matchLongRun(bytes, at - 5, from, to, ctx);
-  } else {
-    const runStart = at - trigger;
-    if (runStart >= from && runStart < to && !isAlnum(byteAt(bytes, runStart - 1, ctx))) matchNumber(bytes, runStart, ctx);
-  }
+/** A matcher with its own window of `windowBytes` bytes. */
+export function createIdentifierMatcher(windowBytes: number): IdentifierMatcher {
+  const locator = createCandidateLocator(windowBytes);
+  const bytes = locator.window;
+  // The span being matched, for the one visitor (so no closure is made per call).
+  let from = 0;
+  let to = 0;
+  let ctx: MatchContext | undefined;
+  const visit = (at: number): void => {
+    if (ctx) matchCandidate(bytes, at, from, to, ctx);
+  };
+  return {
+    window: bytes,
+    match(spanFrom, spanTo, spanCtx) {
+      from = spanFrom;
+      to = spanTo;
+      ctx = spanCtx;
+      // A candidate lies up to MAX_CANDIDATE_DELAY bytes after its anchor: look that far past `to`.
+      locator.locate(from, to + MAX_CANDIDATE_DELAY + 1, spanCtx.limit, visit);
+    },
+  };
 }
 
 /**
- * The sixth digit of a run that starts at `runStart`: an HKID if one or two capitals start the word
- * there; a number if the word starts with the run and the run is as long as an ungrouped identifier
- * (11 or 13 digits for phones, 17 or 18 for identity numbers; grouped numbers trigger at their
- * first separator instead).
+ * A candidate from the locator: an '@'; a digit after the separator that follows a first group of
+ * 2–4 digits; or the byte after a run of digits long enough for an identifier. Only anchors in
+ * [from, to) count.
+ */
+function matchCandidate(bytes: Uint8Array, at: number, from: number, to: number, ctx: MatchContext): void {
+  const byte = byteAt(bytes, at, ctx);
+  if (isDigit(byte)) {
+    const runStart = runStartBefore(bytes, at - 1, ctx);
+    if (runStart >= from && runStart < to && !isAlnum(byteAt(bytes, runStart - 1, ctx))) matchNumber(bytes, runStart, ctx);
+    return;
+  }
+  // An '@' can also be the byte after a number ("13812345678@"): both are looked at.
+  const runStart = runStartBefore(bytes, at, ctx);
+  if (at - runStart >= LONG_RUN) matchLongRun(bytes, runStart, from, to, ctx);
+  if (byte === AT_SIGN && at >= from && at < to) matchEmail(bytes, at, ctx);
+}
+
+/** Where the run of digits that ends right before `end` starts. */
+function runStartBefore(bytes: Uint8Array, end: number, ctx: MatchContext): number {
+  let start = end;
+  while (isDigit(byteAt(bytes, start - 1, ctx))) start -= 1;
+  return start;
+}
+
+/**
+ * A run of at least six digits that starts at `runStart`: an HKID if one or two capitals start the
+ * word there; a number if the word starts with the run and the run is as long as an ungrouped
+ * identifier (11 or 13 digits for phones, 17 or 18 for identity numbers; grouped numbers are
+ * candidates at their first separator instead).
  */
 function matchLongRun(bytes: Uint8Array, runStart: number, from: number, to: number, ctx: MatchContext): void {
   const before = byteAt(bytes, runStart - 1, ctx);

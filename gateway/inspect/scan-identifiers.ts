@@ -8,7 +8,7 @@
 // bytes between still pass through the window (the line state and the context need them) but are not
 // matched.
 import type { IdentifierTally } from './identifier-tally.js';
-import { LEFT_CONTEXT, matchIdentifiers, RIGHT_CONTEXT, type MatchContext } from './match-identifiers.js';
+import { createIdentifierMatcher, LEFT_CONTEXT, RIGHT_CONTEXT, type MatchContext } from './match-identifiers.js';
 import { createLineSelector, type ScanProfile } from './select-scanned-lines.js';
 
 const FRESH_BYTES = 64 * 1024;
@@ -39,10 +39,11 @@ export interface IdentifierScanner {
 
 /** A scanner over a stream that starts at offset 0. */
 export function createIdentifierScanner(options: IdentifierScannerOptions): IdentifierScanner {
-  const window = new Uint8Array(TAIL_BYTES + FRESH_BYTES);
+  const matcher = createIdentifierMatcher(TAIL_BYTES + FRESH_BYTES);
+  const window = matcher.window;
   const selector = createLineSelector(options.profile);
   const ctx: MatchContext = { base: 0, limit: 0, tally: options.tally, latestBirthDate: options.latestBirthDate };
-  const scanSpan = (from: number, to: number): void => matchIdentifiers(window, from, to, ctx);
+  const scanSpan = (from: number, to: number): void => matcher.match(from, to, ctx);
   let length = 0;
   let owned = 0; // index in `window` where the anchors not yet decided start
   let bytesScanned = 0;

@@ -63,6 +63,15 @@ describe('mainland resident identity numbers', () => {
       expect(counts(inspect(inCsv(value))), value).toEqual({ 'mainland-id': 1 });
     }
   });
+
+  // The byte-at-a-time matcher took a hyphen for a digit and missed these.
+  it('matches right after a hyphen that follows a label', () => {
+    const id = VALID_IDS[0] as string;
+    expect(counts(inspect(inCsv(`ID-${id}`)))).toEqual({ 'mainland-id': 1 });
+    expect(counts(inspect(inCsv('tel-13812345678')))).toEqual({ 'phone-mainland': 1 });
+    expect(counts(inspect(inCsv('tel-86 138 1234 5678')))).toEqual({ 'phone-mainland': 1 });
+    expect(counts(inspect(inCsv('tel-2345 6789')))).toEqual({ 'phone-hk': 1 });
+  });
 });
 
 describe('Hong Kong identity card numbers', () => {
