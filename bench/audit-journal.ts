@@ -131,6 +131,7 @@ async function main(): Promise<void> {
     const fmt = (n: number): string => Math.round(n).toLocaleString('en-US').padStart(12);
     const appendRate = rate(grouped.count, grouped.seconds);
     const verifyRate = rate(entries, openSeconds);
+    const verifyMet = verifyRate >= 500_000 || verifyRate >= rate(entries, shaPerLine);
     const rows: [string, number, string][] = [
       [`group commit, ${CONCURRENCY} concurrent appenders (durable appends/s)`, appendRate, ''],
       [`  baseline: same bytes, write+fdatasync per batch of ${averageBatch.toFixed(1)} (its mean batch)`, rate(batchBaseline.count, batchBaseline.seconds), `${(appendRate / rate(batchBaseline.count, batchBaseline.seconds)).toFixed(2)}×`],
@@ -154,14 +155,15 @@ async function main(): Promise<void> {
       target: { text: '≥ 20 000/s', met: appendRate >= 20_000 },
     });
     reportResult({
-      area: 'audit (issue 5)',
+      area: 'audit (issue 15)',
       name: `start-up check of ${entries} entries`,
       value: verifyRate,
       unit: 'entries/s',
       baseline: { name: 'SHA-256 per line', value: rate(entries, shaPerLine) },
-      target: { text: '≥ 500 000/s', met: verifyRate >= 500_000 },
+      // Issue 15: the absolute rate, or keeping pace with one leaf hash per line on this machine.
+      target: { text: '≥ 500k entries/s or ≥ 1.0× SHA-256 per line', met: verifyMet },
     });
-    console.log(`targets: ≥ 20 000 durable appends/s (${appendRate >= 20_000 ? 'met' : 'NOT met'}); ≥ 500 000 entries/s verified at start-up (${verifyRate >= 500_000 ? 'met' : 'NOT met'})`);
+    console.log(`targets: ≥ 20 000 durable appends/s (${appendRate >= 20_000 ? 'met' : 'NOT met'}); ≥ 500 000 entries/s verified at start-up or ≥ 1.0× SHA-256 per line (${verifyMet ? 'met' : 'NOT met'}, ${(verifyRate / rate(entries, shaPerLine)).toFixed(2)}×)`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -46,10 +46,32 @@ function fail(reason: string): never {
   throw new NotCanonical(reason);
 }
 
-function nameIs(start: number, stop: number, name: readonly number[]): boolean {
-  if (stop - start !== name.length) return false;
+function nameIs(start: number, name: readonly number[]): boolean {
   for (let i = 0; i < name.length; i += 1) if (buf[start + i] !== name[i]) return false;
   return true;
+}
+
+const OTHER = 0;
+const M_SEQ = 1;
+const M_TIME = 2;
+const M_TYPE = 3;
+const M_ACTOR = 4;
+const M_SUBJECT = 5;
+
+/** Which of the top-level members the scan reads the plain name buf[start, stop) is (by length, then bytes). */
+function topMember(start: number, stop: number): number {
+  switch (stop - start) {
+    case 3:
+      return nameIs(start, SEQ) ? M_SEQ : OTHER;
+    case 4:
+      return nameIs(start, TIME) ? M_TIME : nameIs(start, TYPE) ? M_TYPE : OTHER;
+    case 5:
+      return nameIs(start, ACTOR) ? M_ACTOR : OTHER;
+    case 7:
+      return nameIs(start, SUBJECT) ? M_SUBJECT : OTHER;
+    default:
+      return OTHER;
+  }
 }
 
 /**
@@ -97,8 +119,12 @@ function scanString(): number {
   return fail('unterminated string');
 }
 
+/** Buffer#latin1Slice: what Buffer#toString('latin1', …) calls after checking its arguments, which these are. */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Buffer, start: number, end: number) => string }).latin1Slice;
+
 function stringValue(start: number): string {
-  return plain ? buf.toString('latin1', start, pos - 1) : (JSON.parse(buf.toString('utf8', start - 1, pos)) as string);
+  if (!plain) return JSON.parse(buf.toString('utf8', start - 1, pos)) as string;
+  return latin1Slice ? latin1Slice.call(buf, start, pos - 1) : buf.toString('latin1', start, pos - 1);
 }
 
 /** Scans a number, checking its form; returns its value. */
@@ -188,20 +214,19 @@ function scanObject(depth: number, top: boolean): void {
     previousStop = stop;
     previousPlain = namePlain;
     if (buf[pos++] !== 0x3a) fail(`expected : at byte ${pos - 1}`);
-    if (top && namePlain && nameIs(start, stop, SEQ)) {
+    const member = top && namePlain ? topMember(start, stop) : OTHER;
+    if (member === M_SEQ) {
       seq = buf[pos] === 0x2d || buf[pos] === 0x22 ? -1 : scanNumber();
       if (!Number.isSafeInteger(seq) || seq < 0) fail('seq is not a non-negative integer');
-    } else if (top && namePlain && nameIs(start, stop, TIME)) {
+    } else if (member === M_TIME) {
       if (buf[pos] !== QUOTE) fail('time is not a string');
       time = stringValue(scanString());
-    } else if (top && namePlain && nameIs(start, stop, SUBJECT)) {
+    } else if (member === M_SUBJECT) {
       if (buf[pos] !== QUOTE) fail('subject is not a string');
       subject = stringValue(scanString());
     } else {
-      if (top && namePlain) {
-        if (nameIs(start, stop, TYPE)) hasType = buf[pos] === QUOTE;
-        else if (nameIs(start, stop, ACTOR)) hasActor = buf[pos] === 0x7b;
-      }
+      if (member === M_TYPE) hasType = buf[pos] === QUOTE;
+      else if (member === M_ACTOR) hasActor = buf[pos] === 0x7b;
       scanValue(depth);
     }
     const b = buf[pos++];
