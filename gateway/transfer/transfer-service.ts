@@ -11,6 +11,7 @@ import { decideTransfer } from '../policy/decide-transfer.js';
 import type { PolicySet } from '../policy/load-policy-set.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Caller } from './caller.js';
+import { downloadStream } from './download-stream.js';
 import { contentKeys, envelopeKeys, processingWrapKey } from './envelope-objects.js';
 import type { RecordPage, RecordStore } from './record-store.js';
 import { actorOf, GATEWAY_ACTOR, type TransferActor, type TransferChange, type TransferEvents } from './transfer-events.js';
@@ -251,13 +252,10 @@ export function createTransferService(deps: TransferServiceDependencies) {
         start,
         end,
         partial: range !== undefined,
-        stream: (async function* () {
-          if (start < prefix.length) yield prefix.subarray(start, Math.min(end + 1, prefix.length));
-          if (end >= prefix.length) {
-            const from = Math.max(start - prefix.length, 0);
-            yield* deps.objects.read(bodyKey, { start: from, end: end - prefix.length });
-          }
-        })(),
+        stream: downloadStream(
+          prefix.subarray(Math.min(start, prefix.length), Math.min(end + 1, prefix.length)),
+          end >= prefix.length ? deps.objects.read(bodyKey, { start: Math.max(start - prefix.length, 0), end: end - prefix.length }) : undefined,
+        ),
       };
     },
 

@@ -1,6 +1,6 @@
 // Transfer routes: manifest → decision, streamed upload, record, list, envelope download with
 // Range, receipt, cancel. Each handler parses, calls the transfer service, and replies.
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../errors.js';
 import { TRANSFER_STATUSES, type TransferRecord, type TransferStatus } from '../../transfer/transfer-record.js';
@@ -81,7 +81,7 @@ export async function transferRoutes(app: FastifyInstance, { transfers }: { tran
       .header('content-length', String(download.end - download.start + 1))
       .header('content-disposition', `attachment; filename="${request.params.id}.hetao"`);
     if (download.partial) reply.code(206).header('content-range', `bytes ${download.start}-${download.end}/${download.total}`);
-    return reply.send(Readable.from(download.stream));
+    return reply.send(download.stream);
   });
 
   app.post<{ Params: { id: string }; Body: { sha256: string } }>(
