@@ -79,15 +79,18 @@ class FileRangeStream extends Readable {
     destination.once('close', gone);
     destination.once('error', gone);
     try {
-      // The pool is the backpressure: a chunk is written only into a buffer the destination has
-      // called back for, so at most `buffers` chunks are ever held, whatever write() answers. The
-      // next chunk fills while the destination sends the last one.
+      // The next chunk fills while the destination sends the last one. Written only after a
+      // drain: chunks queued together reach a TLS socket as one writev, which it first copies into
+      // one buffer (~0.25 s per GiB).
       let ahead = this.#fillNext();
       for (;;) {
         const next = await ahead;
         if (!next || this.destroyed || destination.destroyed) break;
-        destination.write(next.bytes, () => this.#release(next.buffer));
+        const more = destination.write(next.bytes, () => this.#release(next.buffer));
         ahead = this.#fillNext();
+        // Settled only after the drain: unheard until then, a failed read would count as unhandled.
+        ahead.catch(() => undefined);
+        if (!more) await this.#drained(destination);
       }
       if (this.destroyed || destination.destroyed) return;
       destination.removeListener('close', gone);
@@ -121,6 +124,21 @@ class FileRangeStream extends Readable {
       return undefined;
     }
     return { bytes, buffer };
+  }
+
+  /** Resolves at the destination's next 'drain', or when it or this stream closes. */
+  #drained(destination: Writable): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        destination.removeListener('drain', done);
+        destination.removeListener('close', done);
+        this.removeListener('close', done);
+        resolve();
+      };
+      destination.once('drain', done);
+      destination.once('close', done);
+      this.once('close', done);
+    });
   }
 
   #release(buffer: Buffer): void {
