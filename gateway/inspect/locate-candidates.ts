@@ -191,14 +191,14 @@ export interface CandidateLocator {
   /**
    * Calls `visit` with each candidate in [from, end) of `window`, in order (and possibly a few just
    * outside that range), judging the bytes before `from` as context. Bytes at and after `limit` count
-   * as no bytes at all.
+   * as no bytes at all (the first PAD of them are zeroed).
    */
   locate(from: number, end: number, limit: number, visit: (at: number) => void): void;
 }
 
 /** A locator with its own window of `windowBytes` bytes. */
 export function createCandidateLocator(windowBytes: number): CandidateLocator {
-  const outAt = GUARD + windowBytes + PAD;
+  const outAt = (GUARD + windowBytes + PAD + 7) & ~7;
   const maxPairs = Math.ceil((windowBytes + PAD) / BLOCK) + 2;
   const memory = new wasm.Memory({ initial: Math.ceil((outAt + maxPairs * 8) / PAGE) });
   const instance = new wasm.Instance(kernelModule(), { env: { memory } });
