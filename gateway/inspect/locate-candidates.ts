@@ -189,11 +189,16 @@ export interface CandidateLocator {
   /** The buffer to fill and look in (`windowBytes` long); it lives in the kernel's memory. */
   readonly window: Uint8Array;
   /**
-   * Calls `visit` with each candidate in [from, end) of `window`, in order (and possibly a few just
-   * outside that range), judging the bytes before `from` as context. Bytes at and after `limit` count
-   * as no bytes at all (the first PAD of them are zeroed).
+   * Finds the candidates in [from, end) of `window` (and possibly a few just outside that range),
+   * judging the bytes before `from` as context, and keeps them for `visit`. Bytes at and after
+   * `limit` count as no bytes at all (the first PAD of them are zeroed).
    */
-  locate(from: number, end: number, limit: number, visit: (at: number) => void): void;
+  locate(from: number, end: number, limit: number): void;
+  /**
+   * Calls `visitor` with each candidate of the last `locate` in [from, end), in order. Calls after one
+   * `locate` must come with `from` not decreasing (spans of lines, in order).
+   */
+  visit(from: number, end: number, visitor: (at: number) => void): void;
 }
 
 /** A locator with its own window of `windowBytes` bytes. */
@@ -202,19 +207,30 @@ export function createCandidateLocator(windowBytes: number): CandidateLocator {
   const maxPairs = Math.ceil((windowBytes + PAD) / BLOCK) + 2;
   const memory = new wasm.Memory({ initial: Math.ceil((outAt + maxPairs * 8) / PAGE) });
   const instance = new wasm.Instance(kernelModule(), { env: { memory } });
-  const locate = instance.exports.locate as (start: number, end: number, out: number) => number;
+  const kernel = instance.exports.locate as (start: number, end: number, out: number) => number;
   const all = new Uint8Array(memory.buffer);
   const pairs = new Int32Array(memory.buffer, outAt, maxPairs * 2);
+  let count = 0;
+  let cursor = 0; // first pair that can still hold a candidate at or after the last `from` visited
   return {
     window: new Uint8Array(memory.buffer, GUARD, windowBytes),
-    locate(from, end, limit, visit) {
+    locate(from, end, limit) {
+      cursor = 0;
+      count = 0;
       if (end <= from) return;
       all.fill(0, GUARD + limit, GUARD + limit + PAD);
       const first = ((GUARD + from) & ~(BLOCK - 1)) - BLOCK;
-      const count = locate(first, GUARD + Math.min(end, limit + 1), outAt);
-      for (let i = 0; i < count; i += 1) {
+      count = kernel(first, GUARD + Math.min(end, limit + 1), outAt);
+    },
+    visit(from, end, visitor) {
+      while (cursor < count && pairs[2 * cursor]! - GUARD + BLOCK <= from) cursor += 1;
+      for (let i = cursor; i < count; i += 1) {
         const block = pairs[2 * i]! - GUARD;
-        for (let mask = pairs[2 * i + 1]!; mask !== 0; mask &= mask - 1) visit(block + 31 - Math.clz32(mask & -mask));
+        if (block >= end) return;
+        for (let mask = pairs[2 * i + 1]!; mask !== 0; mask &= mask - 1) {
+          const at = block + 31 - Math.clz32(mask & -mask);
+          if (at >= from && at < end) visitor(at);
+        }
       }
     },
   };

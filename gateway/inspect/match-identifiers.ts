@@ -56,7 +56,12 @@ const groupLength = new Int32Array(MAX_GROUPS);
 export interface IdentifierMatcher {
   /** The buffer the caller fills and matches in (`windowBytes` long). */
   readonly window: Uint8Array;
-  /** Matches the anchors in [from, to) of `window` and records what it finds in `ctx.tally`. */
+  /** Looks over [from, to) of `window` for candidates, ahead of `match` calls for spans within it. */
+  prepare(from: number, to: number, limit: number): void;
+  /**
+   * Matches the anchors in [from, to) of `window`, within the range last prepared (spans in order),
+   * and records what it finds in `ctx.tally`.
+   */
   match(from: number, to: number, ctx: MatchContext): void;
 }
 
@@ -64,7 +69,7 @@ export interface IdentifierMatcher {
 export function createIdentifierMatcher(windowBytes: number): IdentifierMatcher {
   const locator = createCandidateLocator(windowBytes);
   const bytes = locator.window;
-  // The span being matched, for the one visitor (so no closure is made per call).
+  // The span being matched, for the one visitor (so no closure is made per span).
   let from = 0;
   let to = 0;
   let ctx: MatchContext | undefined;
@@ -73,12 +78,13 @@ export function createIdentifierMatcher(windowBytes: number): IdentifierMatcher 
   };
   return {
     window: bytes,
+    // A candidate lies up to MAX_CANDIDATE_DELAY bytes after its anchor: look that far past `to`.
+    prepare: (spanFrom, spanTo, limit) => locator.locate(spanFrom, spanTo + MAX_CANDIDATE_DELAY + 1, limit),
     match(spanFrom, spanTo, spanCtx) {
       from = spanFrom;
       to = spanTo;
       ctx = spanCtx;
-      // A candidate lies up to MAX_CANDIDATE_DELAY bytes after its anchor: look that far past `to`.
-      locator.locate(from, to + MAX_CANDIDATE_DELAY + 1, spanCtx.limit, visit);
+      locator.visit(from, to + MAX_CANDIDATE_DELAY + 1, visit);
     },
   };
 }

@@ -50,6 +50,9 @@ export function createIdentifierScanner(options: IdentifierScannerOptions): Iden
   let bytesSeen = 0;
 
   const scanOwned = (from: number, to: number): void => {
+    // One pass of the candidate kernel over the region, then the selector's spans (FASTQ headers,
+    // SAM's first fields: often short) pick from what it found.
+    matcher.prepare(from, to, ctx.limit);
     selector.select(window, from, to, scanSpan);
     bytesScanned += to - from;
   };
