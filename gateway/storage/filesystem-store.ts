@@ -6,7 +6,6 @@
 // (storage-errors.ts); what it had written is removed. Durable steps (put, commit) run as jobs in the
 // io lane of the thread pool (durable/durable-files.ts).
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -14,6 +13,7 @@ import type { ObjectStore, PendingObject } from './object-store.js';
 import { createDurableFiles } from '../durable/durable-files.js';
 import { createSteadyWriteStream } from '../durable/steady-write-stream.js';
 import { createThreadPool, type ThreadPool } from '../threads/thread-pool.js';
+import { createFileRangeStream } from './file-range-stream.js';
 import { namingStorageErrors, toStorageError, type StorageErrorObserver } from './storage-errors.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
@@ -184,7 +184,7 @@ export async function createFilesystemStore(root: string, options: FilesystemSto
       }
     },
     read(key, range) {
-      return createReadStream(fileOf(key), { highWaterMark: WRITE_BUFFER_BYTES, ...(range ? { start: range.start, end: range.end } : {}) });
+      return createFileRangeStream(fileOf(key), { chunkBytes: WRITE_BUFFER_BYTES, ...(range ? { start: range.start, end: range.end } : {}) });
     },
     async delete(key) {
       await rm(fileOf(key), { force: true });
