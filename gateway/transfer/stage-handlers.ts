@@ -88,6 +88,19 @@ export function createStageHandlers(deps: StageHandlerDependencies): Record<Stag
       const record = await load(transferId);
       if (record.status !== 'queued' && record.status !== 'processing') return;
       if (await deps.results.read(transferId, 'inspect')) return;
+      const inPass = record.inspection;
+      if (inPass?.mode === 'full') {
+        // The upload pass inspected every byte (upload-transfer.ts): its report is judged as it stands.
+        const { outcome, reasons } = inPass as { outcome?: string; reasons?: readonly string[] };
+        await deps.results.write(transferId, {
+          stage: 'inspect',
+          outcome: outcome === 'quarantine' ? 'quarantine' : 'pass',
+          inspection: inPass,
+          reasons: reasons ?? [],
+          durationMs: 0,
+        });
+        return;
+      }
       await inRecipientSlot(record.recipient, async () => {
         const started = performance.now();
         const wrapBytes = await deps.objects.get(processingWrapKey(transferId));

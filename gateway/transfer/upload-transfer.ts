@@ -105,10 +105,17 @@ export function createUploadHandler(deps: UploadDependencies) {
       }
       return { ...holder, jwk: party.encryptionKey as Record<string, string> };
     });
-    if (route.queued && !deps.processingPublicJwk) throw new GatewayError('ERR_INTERNAL', 'queued uploads need the gateway processing key');
     const declared = declaredDataset(manifest.dataset);
-    // A queued transfer is inspected in full by a worker; the upload pass only samples it.
-    const inspectorOptions: InspectorOptions = { declared, mode: obligations.fullInspection && !route.queued ? 'full' : 'sampled' };
+    const large = manifest.dataset.sizeBytes > BULK_UPLOAD_BYTES;
+    const threaded = large && deps.sealingThreads !== undefined;
+    // A large queued upload is inspected in full in its sealing thread, which has every byte in hand
+    // anyway: its inspect stage then judges this report instead of decrypting the envelope and
+    // inspecting it a second time. A small one is sealed on the event loop, which must stay free for
+    // other requests: its full inspection stays with the worker, which needs the processing key.
+    const fullInPass = obligations.fullInspection ? !route.queued || threaded : route.queued && threaded;
+    const inspectorOptions: InspectorOptions = { declared, mode: fullInPass ? 'full' : 'sampled' };
+    const needsProcessingKey = route.queued && route.stages.includes('inspect') && !fullInPass;
+    if (needsProcessingKey && !deps.processingPublicJwk) throw new GatewayError('ERR_INTERNAL', 'queued uploads need the gateway processing key');
     const binding = {
       transferId: record.id,
       sender: record.sender,
@@ -116,9 +123,8 @@ export function createUploadHandler(deps: UploadDependencies) {
       policyRevision: record.decision.policyRevision,
       decisionId: record.decision.decisionId,
     };
-    const processingHolder = route.queued && deps.processingPublicJwk ? { institution: 'gateway', role: 'processing' as const, jwk: deps.processingPublicJwk } : undefined;
+    const processingHolder = needsProcessingKey && deps.processingPublicJwk ? { institution: 'gateway', role: 'processing' as const, jwk: deps.processingPublicJwk } : undefined;
     const wrapHolders = { holders, ...(processingHolder ? { processingHolder } : {}) };
-    const large = manifest.dataset.sizeBytes > BULK_UPLOAD_BYTES;
 
     const leasing = deps.uploadLease;
     const lease = leasing ? { holder: leasing.holder, expiresAt: new Date(deps.clock().getTime() + leasing.durationMs).toISOString() } : undefined;
@@ -142,7 +148,7 @@ export function createUploadHandler(deps: UploadDependencies) {
     // Bulk bytes (large or queued uploads) take their turns in the slow lane.
     const common = { source, declaredSize: manifest.dataset.sizeBytes, idleTimeoutMs: deps.uploadIdleTimeoutMs, ...((route.queued || large) && deps.bulkLane ? { lane: deps.bulkLane.gate() } : {}) };
 
-    const sealer = createUploadSealer({ binding, holders: wrapHolders, inspector: inspectorOptions, ...(large && deps.sealingThreads ? { threads: deps.sealingThreads } : {}) });
+    const sealer = createUploadSealer({ binding, holders: wrapHolders, inspector: inspectorOptions, ...(threaded && deps.sealingThreads ? { threads: deps.sealingThreads } : {}) });
     // Shared mode: a write of this body left behind by an earlier attempt (its instance died, or the
     // store was down when it tried to abort) goes first; this upload holds the lease, nobody else
     // writes the key. One process alone (embedded) removes a crash's leftovers when it starts.
@@ -194,7 +200,7 @@ export function createUploadHandler(deps: UploadDependencies) {
       envelopeSize: sealed.prefix.length + size,
       holders: holders.map(({ institution, role }) => ({ institution, role })),
     };
-    const inspection = { ...report, outcome: verdict.outcome, reasons: verdict.reasons };
+    const inspection = { ...report, mode: inspectorOptions.mode, outcome: verdict.outcome, reasons: verdict.reasons };
     const outcome =
       verdict.outcome === 'quarantine'
         ? { next: transition(started, 'quarantined', { at: deps.clock(), event: 'quarantined', by: 'gateway', detail: { reasons: verdict.reasons } }, { content, inspection }), change: 'quarantined' as const }

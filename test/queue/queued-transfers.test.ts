@@ -155,16 +155,28 @@ describe.each([
     expect(gw.rawLogs()).not.toContain('site-3,40-49');
   });
 
-  it('quarantines what only the full inspection finds (an identity number past the sampled part)', async () => {
+  it('a large queued upload is inspected in full in its upload pass: what sampling would miss is quarantined at once', async () => {
     const gw = await gatewayWith({ ...env(), HETAO_QUEUE_THRESHOLD_BYTES: String(1024 * 1024) });
-    // The upload pass scans the first 16 MiB and then one 64 KiB window per MiB: 200 KiB past 16 MiB is unseen.
+    // Sampling scans the first 16 MiB and then one 64 KiB window per MiB: 200 KiB past 16 MiB it would not see.
     const content = researchCsv(17 * 1024 * 1024, { at: 16 * 1024 * 1024 + 200 * 1024, text: '11010519491231002X' });
     const sent = await send(gw, content);
-    expect(sent.status, JSON.stringify(sent.body)).toBe(202);
-    const record = await waitForStatus(gw, sent.id, 'quarantined', 30_000);
-    expect(events(record)).toContain('quarantined');
-    expect(JSON.stringify((record.inspection as { full: unknown }).full)).toContain('mainland');
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    expect(sent.body).toMatchObject({ status: 'quarantined', inspection: { mode: 'full', sampled: false, outcome: 'quarantine' } });
+    expect(JSON.stringify(sent.body.inspection)).toContain('mainland');
     expect((await download(gw.gateway.apiUrl, institute, sent.id)).status).toBe(409);
+  });
+
+  it('a large queued upload that passes its in-pass inspection: the inspect stage judges that report, no processing key wrap is made, no second pass', async () => {
+    const gw = await gatewayWith({ ...env(), HETAO_QUEUE_THRESHOLD_BYTES: String(1024 * 1024) });
+    const content = researchCsv(3 * 1024 * 1024);
+    const sent = await send(gw, content);
+    expect(sent.status, JSON.stringify(sent.body)).toBe(202);
+    expect(sent.body).toMatchObject({ status: 'queued', pendingStages: ['inspect'], inspection: { mode: 'full', sampled: false } });
+    await expect(access(path.join(gw.config.dataDir, 'envelopes', `${sent.id}.processing`))).rejects.toThrow();
+    const record = await waitForStatus(gw, sent.id, 'available');
+    expect(events(record)).toEqual(['authorized', 'upload-started', 'queued', 'processing-started', 'processing-completed']);
+    expect(record).toMatchObject({ pendingStages: [], inspection: { mode: 'full', full: { mode: 'full', outcome: 'pass' } } });
+    await expectDecryptsTo(gw, sent.id, content);
   });
 });
 
