@@ -131,6 +131,21 @@ describe('holders', () => {
     await expectEnvelopeError(decryptEnvelope(other.envelope, { privateKey: escrow.privateKeyPem }), 'ERR_ENVELOPE_NOT_RECIPIENT');
   });
 
+  it('a P-256 JWK whose point is not on the curve is refused every time it is given (a failed import is not kept)', async () => {
+    const offCurve = { ...recipient.jwk, y: Buffer.alloc(32, 7).toString('base64url') };
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const encryptor = createEnvelopeEncryptor(BINDING_FIELDS);
+      await pipeline(Readable.from([Buffer.from('x')]), encryptor.body, collect([]));
+      await expectEnvelopeError(encryptor.finish({ holders: [{ institution: recipient.institution, role: 'recipient', jwk: offCurve }], signer: devSigner }), 'ERR_ENVELOPE_KEY_INVALID');
+    }
+    // The good key with the same x still wraps (its entry is its own).
+    const encryptor = createEnvelopeEncryptor(BINDING_FIELDS);
+    const sealed: Buffer[] = [];
+    await pipeline(Readable.from([Buffer.from('fine')]), encryptor.body, collect(sealed));
+    const { prefix } = await encryptor.finish({ holders: DEFAULT_HOLDERS, signer: devSigner });
+    expect((await decryptEnvelope(Buffer.concat([prefix, ...sealed]))).plaintext.toString()).toBe('fine');
+  });
+
   it('an early wrap that fails (a key that is not P-256) fails finish, not before', async () => {
     const encryptor = createEnvelopeEncryptor(BINDING_FIELDS);
     const ed = devSigner.publicJwks().keys[0];
