@@ -1,9 +1,10 @@
 // Durable file steps — put a small file, commit a written one, append to a log — each run as one
 // whole job in an io-lane thread of the pool (durable-files-thread.ts): one round trip per step
-// instead of one per system call. Large objects are written with a steady write stream whose writes
+// instead of one per system call. Puts are group-committed: while every io thread is busy, the puts
+// that arrive wait and then go out together, one job, one fsync per folder. Large objects are written with a steady write stream whose writes
 // run here too, in the bulk lane (steady-write-stream.ts), and committed here.
 import type { ThreadPool } from '../threads/thread-pool.js';
-import type { DurableStep } from './durable-files-thread.js';
+import type { DurableStep, PutOutcome, PutRequest } from './durable-files-thread.js';
 
 const STEPS = new URL('./durable-files-thread.js', import.meta.url);
 
@@ -33,11 +34,62 @@ export interface DurableFiles {
   write(fd: number, chunks: readonly Uint8Array[], options: { sync: boolean }): Promise<number>;
 }
 
+/** Puts in one job, at most: bounds the time the first of them waits for the last. */
+const MAX_PUTS_PER_JOB = 64;
+
+interface QueuedPut extends PutRequest {
+  readonly handOver: boolean;
+  readonly resolve: (size: number) => void;
+  readonly reject: (error: Error) => void;
+}
+
+function settle(put: QueuedPut, outcome: PutOutcome | undefined): void {
+  if (outcome && 'size' in outcome) put.resolve(outcome.size);
+  else if (outcome) put.reject(Object.assign(new Error(outcome.failed.message), outcome.failed.code === undefined ? {} : { code: outcome.failed.code }));
+  else put.reject(new Error('the put job answered no outcome for this put'));
+}
+
+/**
+ * Puts go out at once while an io thread is free; those that arrive while all are busy queue and
+ * leave together as one job when a put job ends: batches grow with the load, and a lone put never
+ * waits for company.
+ */
+function createPutBatcher(threads: ThreadPool<'io' | 'bulk'>): (put: PutRequest, handOver: boolean) => Promise<number> {
+  const limit = threads.threads('io');
+  let queue: QueuedPut[] = [];
+  let jobs = 0;
+  const dispatch = (): void => {
+    while (jobs < limit && queue.length > 0) {
+      const batch = queue.length <= MAX_PUTS_PER_JOB ? queue : queue.slice(0, MAX_PUTS_PER_JOB);
+      queue = queue.length <= MAX_PUTS_PER_JOB ? [] : queue.slice(MAX_PUTS_PER_JOB);
+      jobs += 1;
+      const transfer = [...new Set(batch.filter((put) => put.handOver).map((put) => put.bytes.buffer as ArrayBuffer))];
+      const step: DurableStep = { kind: 'puts', puts: batch.map(({ temp, final, bytes }) => ({ temp, final, bytes })) };
+      threads
+        .run<PutOutcome[]>('io', STEPS, step, transfer)
+        .then(
+          (outcomes) => batch.forEach((put, index) => settle(put, outcomes[index])),
+          (error: Error) => batch.forEach((put) => put.reject(error)),
+        )
+        .finally(() => {
+          jobs -= 1;
+          dispatch();
+        });
+    }
+  };
+  return (put, handOver) =>
+    new Promise<number>((resolve, reject) => {
+      queue.push({ ...put, handOver, resolve, reject });
+      dispatch();
+    });
+}
+
 /** Errors keep their system `code` (ENOENT, EEXIST, ENOSPC…) for storage-errors.ts to name. */
 export function createDurableFiles(threads: ThreadPool<'io' | 'bulk'>): DurableFiles {
   const run = (step: DurableStep, transfer?: readonly ArrayBuffer[]): Promise<number> => threads.run<number>('io', STEPS, step, transfer);
+  const put = createPutBatcher(threads);
   return {
-    put: (temp, final, bytes, options) => run({ kind: 'put', temp, final, bytes }, options?.handOver ? [bytes.buffer as ArrayBuffer] : undefined),
+    put: (temp, final, bytes, options) => put({ temp, final, bytes }, options?.handOver === true),
     commit: (temp, final) => run({ kind: 'commit', temp, final }),
     append: async (fd, bytes) => {
       await run({ kind: 'append', fd, bytes });

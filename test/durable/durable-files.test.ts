@@ -2,7 +2,7 @@
 // threads: each step is whole, a failing step reports the system's error code without stopping the
 // others, and an append that does not fit (a real full tmpfs) is cut back off.
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,42 @@ describe('durable files', () => {
       closeSync(fd);
     }
     expect((await readFile(file, 'utf8')).split('\n').slice(0, -1)).toEqual(Array.from({ length: 20 }, (_, i) => `line ${i}`));
+  });
+
+  it('puts arriving while the io threads are busy go out together, each succeeding or failing on its own', async () => {
+    // Two io threads, 60 puts at once: most of them wait and leave as batches (one job each).
+    const folders = ['g1', 'g2', 'g3'].map((name) => path.join(dir, name));
+    for (const folder of folders) await mkdir(folder);
+    const blocked = path.join(folders[1]!, 'p7.tmp');
+    await writeFile(blocked, 'someone else'); // the temp of put 7 exists: EEXIST for it alone
+    const puts = Array.from({ length: 60 }, (_, index) => {
+      const final = path.join(folders[index % 3]!, `p${index}`);
+      const bytes = Buffer.from(`put ${index}`);
+      return files.put(`${final}.tmp`, final, index % 2 === 0 ? new Uint8Array(bytes) : bytes, { handOver: index % 2 === 0 });
+    });
+    const settled = await Promise.allSettled(puts);
+    settled.forEach((outcome, index) => {
+      if (index === 7) expect(outcome).toMatchObject({ status: 'rejected', reason: { code: 'EEXIST' } });
+      else expect(outcome).toEqual({ status: 'fulfilled', value: `put ${index}`.length });
+    });
+    for (let index = 0; index < 60; index += 1) {
+      const final = path.join(folders[index % 3]!, `p${index}`);
+      if (index === 7) await expect(stat(final)).rejects.toMatchObject({ code: 'ENOENT' });
+      else expect(await readFile(final, 'utf8')).toBe(`put ${index}`);
+    }
+    expect(await readFile(blocked, 'utf8')).toBe('someone else');
+  });
+
+  it('a put into a folder that is not there fails alone (ENOENT); the others of its batch land', async () => {
+    const missing = path.join(dir, 'no-such-folder', 'x');
+    const puts = [files.put(`${missing}.tmp`, missing, Buffer.from('x'))];
+    for (let index = 0; index < 10; index += 1) {
+      const final = path.join(dir, `fine-${index}`);
+      puts.push(files.put(`${final}.tmp`, final, Buffer.from('fine')));
+    }
+    const settled = await Promise.allSettled(puts);
+    expect(settled[0]).toMatchObject({ status: 'rejected', reason: { code: 'ENOENT' } });
+    expect(settled.slice(1).every((outcome) => outcome.status === 'fulfilled')).toBe(true);
   });
 
   it('failures carry the system error code, and the threads go on', async () => {
