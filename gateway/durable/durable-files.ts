@@ -4,7 +4,7 @@
 // that arrive wait and then go out together, one job, one fsync per folder. Large objects are written with a steady write stream whose writes
 // run here too, in the bulk lane (steady-write-stream.ts), and committed here.
 import type { ThreadPool } from '../threads/thread-pool.js';
-import type { DurableStep, PutOutcome, PutRequest } from './durable-files-thread.js';
+import { wholeBuffersOf, type DurableStep, type PutOutcome, type PutRequest } from './durable-files-thread.js';
 
 const STEPS = new URL('./durable-files-thread.js', import.meta.url);
 
@@ -96,13 +96,4 @@ export function createDurableFiles(threads: ThreadPool<'io' | 'bulk'>): DurableF
     },
     write: (fd, chunks, options) => threads.run<number>('bulk', STEPS, { kind: 'write', fd, chunks, sync: options.sync }, wholeBuffersOf(chunks)),
   };
-}
-
-/** The buffers the chunks fill entirely, once each: those can move rather than be copied. */
-function wholeBuffersOf(chunks: readonly Uint8Array[]): ArrayBuffer[] {
-  const whole = new Set<ArrayBuffer>();
-  for (const chunk of chunks) {
-    if (chunk.buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) whole.add(chunk.buffer);
-  }
-  return [...whole];
 }

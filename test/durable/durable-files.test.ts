@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDurableFiles, type DurableFiles } from '../../gateway/durable/durable-files.js';
+import { runJob } from '../../gateway/durable/durable-files-thread.js';
 import { createThreadPool, type ThreadPool } from '../../gateway/threads/thread-pool.js';
 import { mountTmpfs } from '../support/tmpfs.js';
 
@@ -52,6 +53,21 @@ describe('durable files', () => {
       expect(whole.byteLength).toBe(0); // moved to the thread: detached here
       expect(view.byteLength).toBe(50_000); // a view of a larger buffer is copied, left as it was
       expect((await readFile(file)).equals(Buffer.concat([Buffer.alloc(200_000, 1), Buffer.alloc(50_000, 2), Buffer.from('end')]))).toBe(true);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('a write answers its whole buffers back (to be collected by the event loop, not piled up in the thread), never a view', async () => {
+    const file = path.join(dir, 'given-back.bin');
+    const fd = openSync(file, 'w');
+    try {
+      const whole = new Uint8Array(1024).fill(1);
+      const backing = new Uint8Array(100).fill(2);
+      const view = backing.subarray(10, 20);
+      const answer = await runJob({ kind: 'write', fd, chunks: [whole, view, whole], sync: false });
+      expect(answer.value).toBe(1024 + 10 + 1024);
+      expect(answer.transfer).toEqual([whole.buffer]);
     } finally {
       closeSync(fd);
     }
