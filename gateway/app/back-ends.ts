@@ -7,12 +7,11 @@ import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { createAuditJournal, type AuditJournal, type AuditRecovery } from '../audit/create-audit-journal.js';
 import { openPgAuditJournal } from '../audit/pg-audit-journal.js';
-import { openDatabase, type Database } from '../database/database.js';
+import type { Database } from '../database/database.js';
 import { checkDatabaseSchema } from '../database/migrate.js';
 import type { GatewaySigner } from '../envelope/gateway-signer.js';
 import { openFileRecordReader, openFileRecordStore } from '../records/file-record-store.js';
 import { openPgRecordStore } from '../records/pg-record-store.js';
-import { createS3Store } from '../storage/s3-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { StorageErrorObserver } from '../storage/storage-errors.js';
 import type { ThreadPool } from '../threads/thread-pool.js';
@@ -41,6 +40,9 @@ export interface BackEnds {
 export async function openBackEnds(config: GatewayConfig, options: BackEndOptions, opened: (() => unknown)[]): Promise<BackEnds> {
   let database: Database | undefined;
   if (config.database) {
+    // Loaded only in shared mode: the PostgreSQL client (like the S3 SDK below and BullMQ in
+    // start-stage-workers.ts) costs the embedded process memory it never uses (~15 MiB here).
+    const { openDatabase } = await import('../database/database.js');
     const opening = openDatabase({ ...config.database, onIdleError: options.onDatabaseError });
     opened.push(() => opening.close());
     // A database at another schema is refused before anything is read or written.
@@ -75,9 +77,10 @@ export async function openBackEnds(config: GatewayConfig, options: BackEndOption
   };
 }
 
-function openS3Store(config: GatewayConfig, onStorageError: StorageErrorObserver): Promise<ObjectStore> {
+async function openS3Store(config: GatewayConfig, onStorageError: StorageErrorObserver): Promise<ObjectStore> {
   const s3 = config.s3;
   if (!s3) throw new GatewayError('ERR_CONFIG_INVALID', 'no S3 bucket configured');
+  const { createS3Store } = await import('../storage/s3-store.js');
   return createS3Store({
     ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
     region: s3.region,

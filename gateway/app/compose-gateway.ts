@@ -130,7 +130,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
 
   const records = await openRecordStore(backEnds);
   opened.push(() => records.close());
-  const queue = createStageQueueFor(config);
+  const queue = await createStageQueueFor(config);
   opened.push(() => queue.close(AbortSignal.timeout(config.shutdownGraceMs)));
   const bulkLane = createBulkLane({ chunksPerTurn: config.queue.bulkChunksPerTurn });
   const sealingThreads = config.sealingThreads > 0 ? createSealingThreads({ threads }) : undefined;

@@ -56,7 +56,7 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
   }
   const { objects, database } = backEnds;
   if (database) metrics.observeDatabasePool(() => database.stats());
-  const queue = createStageQueueFor(config);
+  const queue = await createStageQueueFor(config);
   startStageWorkers({
     config,
     queue,

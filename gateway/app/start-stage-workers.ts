@@ -7,7 +7,6 @@ import type { GatewayConfig } from '../config.js';
 import type { PushTls } from '../delivery/push-envelope.js';
 import type { GatewaySigner } from '../envelope/gateway-signer.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
-import { createBullmqStageQueue } from '../queue/bullmq-stage-queue.js';
 import { createInlineStageQueue, type StageQueue, type StageWorkerEvents } from '../queue/stage-queue.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { BulkLane } from '../transfer/bulk-lane.js';
@@ -15,9 +14,11 @@ import type { RecordReader } from '../transfer/record-store.js';
 import { createStageHandlers } from '../transfer/stage-handlers.js';
 import type { StageResults } from '../transfer/stage-results.js';
 
-export function createStageQueueFor(config: GatewayConfig): StageQueue {
+/** BullMQ (and ioredis) are loaded only when Redis is configured: ~30 MiB an embedded process never uses. */
+export async function createStageQueueFor(config: GatewayConfig): Promise<StageQueue> {
   const { queue } = config;
   if (!config.redisUrl) return createInlineStageQueue({ attempts: queue.attempts, retryDelayMs: queue.backoffMs });
+  const { createBullmqStageQueue } = await import('../queue/bullmq-stage-queue.js');
   return createBullmqStageQueue({ url: config.redisUrl, prefix: queue.prefix, attempts: queue.attempts, backoffMs: queue.backoffMs, lockMs: queue.lockMs });
 }
 
