@@ -17,6 +17,7 @@ const BENCHES = [
   'inspector-throughput',
   'audit-journal',
   'upload-throughput',
+  'small-transfers',
   'download-throughput',
   'queue-latency',
   'record-list',
