@@ -18,10 +18,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { PROJECT_ROOT } from '../gateway/config.js';
 import { benchManifest, content, identity, MiB, startChild } from './support/gateway-processes.js';
+import { dropQueueKeys, redisReachable } from './support/bench-redis.js';
 import { reportResult } from './support/report.js';
 
 const LARGE_COUNT = Number(process.env.BENCH_LARGE_COUNT ?? 20);
@@ -150,12 +150,7 @@ async function runMode(mode: 'inline' | 'queued', agent: Agent): Promise<ModeRes
     // Deleting gigabytes keeps the disk busy for a while (discard): let it finish before the next
     // mode measures its idle figures.
     execFileSync('sync');
-    if (mode === 'queued') {
-      const client = new Redis(REDIS_URL);
-      const keys = await client.keys(`${prefix}:*`);
-      if (keys.length > 0) await client.del(...keys);
-      await client.quit();
-    }
+    if (mode === 'queued') await dropQueueKeys(REDIS_URL, prefix);
   }
 }
 
@@ -178,19 +173,6 @@ async function loadMain(api: string): Promise<void> {
   process.stdout.write(JSON.stringify(uploads.map((upload) => upload.id)));
 }
 
-async function redisReachable(): Promise<boolean> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
 async function main(): Promise<void> {
   const agent = new Agent({ connect: await identity('institutions/sz-hospital'), bodyTimeout: 0, headersTimeout: 0 });
   const modes = (process.env.BENCH_MODES ?? 'inline,queued').split(',');
@@ -198,7 +180,7 @@ async function main(): Promise<void> {
   if (modes.includes('inline')) results.push(await runMode('inline', agent));
   if (!modes.includes('queued')) {
     /* not asked for */
-  } else if (await redisReachable()) results.push(await runMode('queued', agent));
+  } else if (await redisReachable(REDIS_URL)) results.push(await runMode('queued', agent));
   else console.log(`(queued mode skipped: no Redis at ${REDIS_URL})`);
   await agent.close();
 

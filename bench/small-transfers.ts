@@ -19,6 +19,7 @@ import { PROJECT_ROOT } from '../gateway/config.js';
 import { CERTS, startChild } from './support/gateway-processes.js';
 import { ensureNginx, freePort, startNginxPeer } from './support/nginx-peer.js';
 import { reportResult } from './support/report.js';
+import type { LoadFigures } from './support/small-transfer-load.js';
 
 const CLIENTS = Number(process.env.BENCH_SMALL_CLIENTS ?? 16);
 const SECONDS = Number(process.env.BENCH_SMALL_SECONDS ?? 10);
@@ -26,17 +27,6 @@ const WARM_UP_SECONDS = Number(process.env.BENCH_SMALL_WARM_UP ?? 3);
 const SIZE = 4096;
 /** Linux reports a process's CPU time in clock ticks, USER_HZ = 100 on every architecture Node runs on. */
 const TICKS_PER_SECOND = 100;
-
-interface LoadFigures {
-  readonly completed: number;
-  readonly failed: number;
-  readonly seconds: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly cpuSeconds: number;
-  readonly connectionsOpened: number;
-  readonly firstFailure?: string;
-}
 
 interface Measured extends LoadFigures {
   readonly serverCpuSeconds: number;

@@ -10,39 +10,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { PROJECT_ROOT } from '../gateway/config.js';
 import { benchManifest, CERTS, content, identity, MiB, samplePeakRss, startChild } from './support/gateway-processes.js';
 import { ensureNginx, freePort, startNginxPeer } from './support/nginx-peer.js';
+import { dropQueueKeys, redisReachable } from './support/bench-redis.js';
 import { reportResult } from './support/report.js';
 
 const sizesGiB = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const SIZES = (sizesGiB.length ? sizesGiB : [1, 4]).map((gib) => Math.round(gib * 1024) * MiB);
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RSS_LIMIT_BYTES = 256 * MiB;
-
-async function redisAnswers(): Promise<boolean> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
-async function dropQueueKeys(prefix: string): Promise<void> {
-  const client = new Redis(REDIS_URL);
-  try {
-    const keys = await client.keys(`${prefix}:*`);
-    if (keys.length > 0) await client.del(...keys);
-  } finally {
-    client.disconnect();
-  }
-}
 
 /** Polls the transfer's record until it is `available` (fails on any end but that). */
 async function waitAvailable(api: string, agent: Agent, id: string): Promise<void> {
@@ -67,7 +45,7 @@ async function main(): Promise<void> {
   const lab = await identity('institutions/sz-hospital');
   const agent = new Agent({ connect: lab, bodyTimeout: 0, headersTimeout: 0 });
   const rows: { name: string; size: number; seconds: number; rss: number }[] = [];
-  const queuedToo = await redisAnswers();
+  const queuedToo = await redisReachable(REDIS_URL);
   if (!queuedToo) console.log(`Redis does not answer at ${REDIS_URL}: the queued path is not measured`);
   const nginx = ensureNginx();
   if ('missing' in nginx) console.log(`nginx peer absent: ${nginx.missing}; the ≥ 0.9 × nginx target is reported not met`);
@@ -119,7 +97,7 @@ async function main(): Promise<void> {
         child.kill('SIGTERM');
         await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
         await rm(dir, { recursive: true, force: true });
-        if (mode === 'queued') await dropQueueKeys(prefix);
+        if (mode === 'queued') await dropQueueKeys(REDIS_URL, prefix);
       }
     }
   }

@@ -12,7 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import { benchManifest, identity } from './gateway-processes.js';
 
-interface Figures {
+/** What the load generator prints last, as one JSON line. */
+export interface LoadFigures {
   readonly completed: number;
   readonly failed: number;
   readonly seconds: number;
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
   await Promise.all(agents.map((agent) => agent.close()));
   latencies.sort((a, b) => a - b);
   const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? NaN;
-  const figures: Figures = {
+  const figures: LoadFigures = {
     completed: latencies.length,
     failed,
     seconds: elapsed,
