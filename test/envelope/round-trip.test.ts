@@ -195,7 +195,8 @@ describe('streaming', () => {
     });
     source.pipe(encryptor.body);
     await vi.waitFor(() => expect(encryptor.body.readableLength).toBeGreaterThan(0));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Many turns of the event loop, each a chance for the pipe to push more (not wall-clock time).
+    for (let turn = 0; turn < 200; turn += 1) await new Promise((resolve) => setImmediate(resolve));
     // Nobody reads the ciphertext: only a few segments may be in flight, not the 64 MB on offer.
     expect(produced).toBeLessThan(8);
     expect(encryptor.body.readableLength + encryptor.body.writableLength).toBeLessThanOrEqual(4 * (SEGMENT + 16));
