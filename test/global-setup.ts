@@ -9,6 +9,7 @@
 //      port with no persistence, stopped again in teardown.
 // Runs in the Vitest main process: it must not import 'vitest' itself (only types).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -24,6 +25,8 @@ import { startS3ServerProcess } from './support/s3-server-process.js';
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
+    /** `test:<uuid>`, this run's: every test's own key prefix starts with it, and teardown deletes what is left under it. */
+    redisKeyPrefix: string;
     /** A PostgreSQL maintenance URL (database `postgres`): tests create a database of their own through it (test/support/database.ts). */
     databaseAdminUrl: string;
     /** The local S3 server of this run (scripts/s3-server.mjs): tests create a bucket of their own (test/support/s3.ts). */
@@ -311,15 +314,37 @@ export async function startS3Server(): Promise<StartedS3> {
   }
 }
 
+async function deleteKeysUnder(url: string, prefix: string): Promise<void> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await client.unlink(...keys);
+    } while (cursor !== '0');
+  } catch (error) {
+    console.warn(`could not delete this run's Redis keys (${prefix}:*): ${(error as Error).message}`);
+  } finally {
+    client.disconnect();
+  }
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const [redis, build, databaseAdminUrl, s3] = await Promise.all([discoverRedis(), compileForTests(), discoverPostgres(), startS3Server()]);
   const how = { env: 'from HETAO_TEST_REDIS_URL', probe: 'already running', started: 'started for this run' }[redis.source];
   console.log(`test Redis: ${redis.url} (${how}); PostgreSQL: ${databaseAdminUrl}; S3 server: ${s3.endpoint}; gateway compiled for child processes in ${path.relative(process.cwd(), build.dir)}`);
+  const redisKeyPrefix = `test:${randomUUID()}`;
   project.provide('redisUrl', redis.url);
+  project.provide('redisKeyPrefix', redisKeyPrefix);
   project.provide('compiledDir', build.dir);
   project.provide('databaseAdminUrl', databaseAdminUrl);
   project.provide('s3Endpoint', s3.endpoint);
   return async () => {
+    // A shared Redis keeps nothing of this run: queues a test's gateway process wrote after the test
+    // cleaned up, or that a test never cleaned, go with the run.
+    await deleteKeysUnder(redis.url, redisKeyPrefix);
     await Promise.all([redis.stop(), build.remove(), s3.stop()]);
   };
 }

@@ -1,6 +1,6 @@
 // The test infrastructure itself: the global setup provided a Redis that really answers.
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { useRedis } from './support/redis.js';
 
 describe('test infrastructure: Redis', () => {
@@ -22,7 +22,9 @@ describe('test infrastructure: Redis', () => {
 
   it('sets, reads and deletes a key under a unique prefix', async () => {
     const prefix = redis.uniquePrefix();
-    expect(prefix).toMatch(/^test:[0-9a-f-]{36}$/);
+    // Under this run's prefix, which the global teardown empties when the run ends.
+    expect(prefix).toMatch(/^test:[0-9a-f-]{36}:[0-9a-f-]{36}$/);
+    expect(prefix.startsWith(`${inject('redisKeyPrefix')}:`)).toBe(true);
     expect(redis.uniquePrefix()).not.toBe(prefix);
 
     const key = `${prefix}:greeting`;

@@ -4,9 +4,12 @@ import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { inject } from 'vitest';
 
-/** A key prefix no other test uses, e.g. `test:1b9d6bcd-…`; use it as `${prefix}:key` or as a BullMQ `prefix`. */
+/**
+ * A key prefix no other test uses, `test:<run>:<uuid>`; use it as `${prefix}:key` or as a BullMQ
+ * `prefix`. Whatever is left under the run's part is deleted when the run ends (test/global-setup.ts).
+ */
 export function uniquePrefix(): string {
-  return `test:${randomUUID()}`;
+  return `${inject('redisKeyPrefix')}:${randomUUID()}`;
 }
 
 export interface TestRedis {
