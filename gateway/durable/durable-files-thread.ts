@@ -97,7 +97,9 @@ function putAll(puts: readonly PutRequest[]): PutOutcome[] {
   puts.forEach((put, index) => {
     if (outcomes[index] !== undefined) return;
     const folder = path.dirname(put.final);
-    byFolder.set(folder, [...(byFolder.get(folder) ?? []), index]);
+    const indexes = byFolder.get(folder);
+    if (indexes) indexes.push(index);
+    else byFolder.set(folder, [index]);
   });
   for (const [folder, indexes] of byFolder) {
     let outcome: PutOutcome | undefined;

@@ -1,8 +1,9 @@
 // Durable file steps — put a small file, commit a written one, append to a log — each run as one
 // whole job in an io-lane thread of the pool (durable-files-thread.ts): one round trip per step
 // instead of one per system call. Puts are group-committed: while every io thread is busy, the puts
-// that arrive wait and then go out together, one job, one fsync per folder. Large objects are written with a steady write stream whose writes
-// run here too, in the bulk lane (steady-write-stream.ts), and committed here.
+// that arrive wait and then go out together, one job, one fsync per folder. Large objects are
+// written with a steady write stream whose writes run here too, in the bulk lane
+// (steady-write-stream.ts), and committed here.
 import type { ThreadPool } from '../threads/thread-pool.js';
 import { wholeBuffersOf, type DurableStep, type PutOutcome, type PutRequest } from './durable-files-thread.js';
 

@@ -51,8 +51,14 @@ export function createGatewaySigner(privateKeyPem: string, options: GatewaySigne
   // jose signs with a WebCrypto key; handed the KeyObject, it exported and re-imported it for every
   // signature (a JWK round trip, ~2 % of the event loop under small transfers). Imported once instead.
   let signingKey: Promise<webcrypto.CryptoKey> | undefined;
-  const keyForSigning = (): Promise<webcrypto.CryptoKey> =>
-    (signingKey ??= webcrypto.subtle.importKey('pkcs8', privateKey.export({ format: 'der', type: 'pkcs8' }), { name: 'Ed25519' }, false, ['sign']));
+  const keyForSigning = (): Promise<webcrypto.CryptoKey> => {
+    if (!signingKey) {
+      signingKey = webcrypto.subtle.importKey('pkcs8', privateKey.export({ format: 'der', type: 'pkcs8' }), { name: 'Ed25519' }, false, ['sign']);
+      // A failed import is not kept: the next signature tries again (and reports it again).
+      signingKey.catch(() => (signingKey = undefined));
+    }
+    return signingKey;
+  };
 
   return {
     kid,

@@ -29,38 +29,32 @@ function publicP256(holder: KeyHolder): JWK {
   return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
 }
 
-/**
- * Holders' public keys imported once: importing a JWK (parsing and checking the point) was ~6 % of
- * the event loop's time under small transfers, repeated for the same few registered keys. Keyed by
- * the key's members, so a rotated key is a new entry; bounded, the oldest dropped first.
- */
-const importedKeys = new Map<string, Promise<webcrypto.CryptoKey>>();
-const IMPORTED_KEYS_KEPT = 256;
-
-function importedPublicKey(jwk: JWK): Promise<webcrypto.CryptoKey> {
-  const cacheKey = `${jwk.crv}.${jwk.x}.${jwk.y}`;
-  let imported = importedKeys.get(cacheKey);
-  if (!imported) {
-    if (importedKeys.size >= IMPORTED_KEYS_KEPT) importedKeys.delete(importedKeys.keys().next().value as string);
-    imported = webcrypto.subtle.importKey('jwk', jwk as webcrypto.JsonWebKey, { name: 'ECDH', namedCurve: 'P-256' }, true, []);
-    importedKeys.set(cacheKey, imported);
-    // A key that does not import is not kept: the next attempt reports it again.
-    imported.catch(() => importedKeys.delete(cacheKey));
-  }
-  return imported;
+/** A registered holder key as the wraps use it: its thumbprint and its imported WebCrypto key. */
+interface PreparedHolderKey {
+  readonly kid: string;
+  readonly key: Promise<webcrypto.CryptoKey>;
 }
 
-const thumbprints = new Map<string, string>();
+/**
+ * Holders' public keys prepared once: importing a JWK (parsing and checking the point) and taking
+ * its thumbprint were ~6 % of the event loop's time under small transfers, repeated for the same few
+ * registered keys. Keyed by the key's members, so a rotated key is a new entry; bounded, the oldest
+ * dropped first; a key that does not import is not kept (the next attempt reports it again).
+ */
+const preparedKeys = new Map<string, PreparedHolderKey>();
+const PREPARED_KEYS_KEPT = 256;
 
-function kidOf(jwk: JWK): string {
+function preparedKeyOf(jwk: JWK): PreparedHolderKey {
   const cacheKey = `${jwk.crv}.${jwk.x}.${jwk.y}`;
-  let kid = thumbprints.get(cacheKey);
-  if (kid === undefined) {
-    if (thumbprints.size >= IMPORTED_KEYS_KEPT) thumbprints.delete(thumbprints.keys().next().value as string);
-    kid = computeJwkThumbprint(jwk);
-    thumbprints.set(cacheKey, kid);
+  let prepared = preparedKeys.get(cacheKey);
+  if (!prepared) {
+    if (preparedKeys.size >= PREPARED_KEYS_KEPT) preparedKeys.delete(preparedKeys.keys().next().value as string);
+    const key = webcrypto.subtle.importKey('jwk', jwk as webcrypto.JsonWebKey, { name: 'ECDH', namedCurve: 'P-256' }, true, []);
+    prepared = { kid: computeJwkThumbprint(jwk), key };
+    preparedKeys.set(cacheKey, prepared);
+    key.catch(() => preparedKeys.delete(cacheKey));
   }
-  return kid;
+  return prepared;
 }
 
 /**
@@ -70,14 +64,13 @@ function kidOf(jwk: JWK): string {
  */
 export async function wrapDataKey(dataKey: Uint8Array, holders: readonly KeyHolder[], bindingHash: Uint8Array): Promise<WrappedKey[]> {
   const wrapOne = async (holder: KeyHolder): Promise<WrappedKey> => {
-    const jwk = publicP256(holder);
-    const kid = kidOf(jwk);
+    const { kid, key } = preparedKeyOf(publicP256(holder));
     let jwe: string;
     try {
       jwe = await new CompactEncrypt(dataKey)
         .setProtectedHeader({ alg: ENVELOPE_ALGORITHMS.keyWrap, enc: ENVELOPE_ALGORITHMS.keyWrapEnc, kid })
         .setKeyManagementParameters({ apv: bindingHash })
-        .encrypt(await importedPublicKey(jwk));
+        .encrypt(await key);
     } catch (error) {
       throw new GatewayError('ERR_ENVELOPE_KEY_INVALID', `cannot wrap the data key for ${holder.institution}: ${(error as Error).message}`, undefined, { cause: error });
     }
