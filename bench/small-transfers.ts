@@ -11,12 +11,13 @@
 // not found), so that row pays handshakes the gateway's does not.
 // Run: npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/small-transfers.js)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { PROJECT_ROOT } from '../gateway/config.js';
 import { CERTS, startChild } from './support/gateway-processes.js';
+import { cpuSecondsOf } from './support/process-cpu.js';
 import { ensureNginx, freePort, startNginxPeer } from './support/nginx-peer.js';
 import { reportResult } from './support/report.js';
 import type { LoadFigures } from './support/small-transfer-load.js';
@@ -25,19 +26,8 @@ const CLIENTS = Number(process.env.BENCH_SMALL_CLIENTS ?? 16);
 const SECONDS = Number(process.env.BENCH_SMALL_SECONDS ?? 10);
 const WARM_UP_SECONDS = Number(process.env.BENCH_SMALL_WARM_UP ?? 3);
 const SIZE = 4096;
-/** Linux reports a process's CPU time in clock ticks, USER_HZ = 100 on every architecture Node runs on. */
-const TICKS_PER_SECOND = 100;
-
 interface Measured extends LoadFigures {
   readonly serverCpuSeconds: number;
-}
-
-/** User + system CPU seconds of a process so far (fields 14 and 15 of /proc/<pid>/stat). */
-async function cpuSecondsOf(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
 /** Runs the load generator against `url`, reading the server's CPU time at its phase lines. */

@@ -54,10 +54,15 @@ export function samplePeakRss(pid: number): { stop(): number } {
   };
 }
 
+/** The 1 MiB of CSV-like text that `content` repeats. */
+export function contentBlock(): Buffer {
+  const line = 'site-3,42,87,ok\n';
+  return Buffer.from(line.repeat(Math.ceil(MiB / line.length))).subarray(0, MiB);
+}
+
 /** `size` bytes of CSV-like text in 1 MiB chunks, generated on the fly (the client holds 1 MiB). */
 export function content(size: number): Readable {
-  const line = 'site-3,42,87,ok\n';
-  const block = Buffer.from(line.repeat(Math.ceil(MiB / line.length))).subarray(0, MiB);
+  const block = contentBlock();
   let sent = 0;
   return new Readable({
     read() {
