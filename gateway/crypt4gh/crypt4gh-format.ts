@@ -27,9 +27,12 @@ export const MAX_HEADER_BYTES = 64 * 1024;
 
 const formatError = (message: string): GatewayError => new GatewayError('ERR_CRYPT4GH_FORMAT', message);
 
-function chacha(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Buffer[] {
+/** Ciphertext pieces, then the tag; `plaintext` may come in pieces (views of stream chunks, never joined). */
+function chacha(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array | readonly Uint8Array[]): Buffer[] {
   const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES });
-  return [cipher.update(plaintext), cipher.final(), cipher.getAuthTag()];
+  const out = (plaintext instanceof Uint8Array ? [plaintext] : plaintext).map((piece) => cipher.update(piece));
+  out.push(cipher.final(), cipher.getAuthTag());
+  return out;
 }
 
 /** Plaintext of ciphertext ‖ tag, or undefined when the tag does not verify. */
@@ -185,9 +188,10 @@ export function openCrypt4ghHeader(header: Uint8Array, readerSecret: KeyObject, 
   return { dataKeys, ...(editList ? { editList } : {}) };
 }
 
-/** One segment (at most 64 KiB of plaintext) sealed: fresh nonce, ciphertext, tag. */
-export function sealCrypt4ghSegment(dataKey: Uint8Array, plaintext: Uint8Array): Buffer[] {
-  if (plaintext.length > SEGMENT_PLAINTEXT_BYTES) throw formatError('a Crypt4GH segment holds at most 64 KiB');
+/** One segment (at most 64 KiB of plaintext, in one piece or several) sealed: fresh nonce, ciphertext, tag. */
+export function sealCrypt4ghSegment(dataKey: Uint8Array, plaintext: Uint8Array | readonly Uint8Array[]): Buffer[] {
+  const length = plaintext instanceof Uint8Array ? plaintext.length : plaintext.reduce((sum, piece) => sum + piece.length, 0);
+  if (length > SEGMENT_PLAINTEXT_BYTES) throw formatError('a Crypt4GH segment holds at most 64 KiB');
   const nonce = randomBytes(NONCE_BYTES);
   return [nonce, ...chacha(dataKey, nonce, plaintext)];
 }

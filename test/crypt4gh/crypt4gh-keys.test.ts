@@ -26,7 +26,7 @@ describe('published Crypt4GH key files', () => {
     ['raw', undefined, 'none'],
     ['ega-alice', 'alice', 'bcrypt'],
     ['ega-bob', 'bob', 'bcrypt'],
-  ])('%s.sec (passphrase %s, kdf %s) opens and matches its .pub', async (name, passphrase) => {
+  ])('%s.sec (passphrase %s, kdf %s) opens and matches its .pub', async (name, passphrase, _kdf) => {
     const secret = await parseCrypt4ghSecretKey(fixture(`${name}.sec`), passphrase);
     expect(secret).toHaveLength(32);
     expect(x25519PublicKeyOf(secret).equals(parseCrypt4ghPublicKey(fixture(`${name}.pub`)))).toBe(true);
