@@ -25,6 +25,7 @@ export const ERROR_CATALOG = {
   ERR_TRANSFER_DIGEST_MISMATCH: { status: 422, title: 'Content digest differs from the declared SHA-256' },
   ERR_TRANSFER_RECEIPT_MISMATCH: { status: 422, title: 'Receipt digest differs from the sent content' },
   ERR_TRANSFER_RANGE_INVALID: { status: 416, title: 'Range not satisfiable' },
+  ERR_TRANSFER_FORMAT_UNAVAILABLE: { status: 406, title: 'Content not stored in the format asked for' },
   ERR_REQUEST_INVALID: { status: 400, title: 'Request invalid' },
   ERR_REQUEST_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   ERR_REQUEST_JSON_TOO_DEEP: { status: 400, title: 'JSON nested too deeply' },

@@ -15,6 +15,7 @@ import { calculateJwkThumbprint } from 'jose';
 import forge from 'node-forge';
 import { Document, Scalar, visit } from 'yaml';
 import { formatDistinguishedName } from '../gateway/identity/distinguished-name.js';
+import { addDevCrypt4ghKeys } from './add-dev-crypt4gh-keys.js';
 import { buildCrlPem } from './build-crl.js';
 
 const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -617,6 +618,7 @@ async function main(): Promise<void> {
   };
   mkdirSync(dirname(REGISTRY_FILE), { recursive: true });
   writeFileSync(REGISTRY_FILE, registryYaml(registry));
+  await addDevCrypt4ghKeys();
 
   console.log(`DEVELOPMENT-ONLY PKI written to ${CERTS_DIR} and registry to ${REGISTRY_FILE}`);
 }

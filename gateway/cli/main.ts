@@ -25,8 +25,9 @@ async function decrypt(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, { key: { type: 'string' }, jwks: { type: 'string' }, output: { type: 'string', short: 'o' } });
   const [envelopeFile] = positionals;
   if (!envelopeFile || positionals.length > 1) throw new UsageError('decrypt needs one envelope file');
-  if (!values.key) throw new UsageError('decrypt needs --key <private key PEM>');
-  const options = { envelopeFile, keyFile: values.key, jwksFile: values.jwks, note: (line: string) => process.stderr.write(`${line}\n`) };
+  if (!values.key) throw new UsageError('decrypt needs --key <private key PEM, or Crypt4GH secret key file>');
+  const passphrase = process.env.C4GH_PASSPHRASE;
+  const options = { envelopeFile, keyFile: values.key, jwksFile: values.jwks, ...(passphrase === undefined ? {} : { crypt4ghPassphrase: passphrase }), note: (line: string) => process.stderr.write(`${line}\n`) };
   await (values.output ? decryptEnvelopeToFile({ ...options, outFile: values.output }) : decryptEnvelopeFile({ ...options, out: process.stdout }));
   return 0;
 }

@@ -27,10 +27,11 @@ const COMMANDS: Readonly<Record<string, CommandUsage>> = {
     notes: [POLICY_NOTE],
   },
   decrypt: {
-    lines: ['hetao decrypt <envelope> --key <private key PEM> [--jwks <gateway JWKS>] [-o <file>]'],
+    lines: ['hetao decrypt <envelope> --key <private key PEM | Crypt4GH secret key> [--jwks <gateway JWKS>] [-o <file>]'],
     notes: [
       `  decrypt writes to -o only once the whole envelope has verified (else to stdout as it goes);
-  without --jwks it accepts only envelopes signed by the development key in certs-dev/.`,
+  without --jwks it accepts only envelopes signed by the development key in certs-dev/.
+  A transfer stored as Crypt4GH takes the holder's Crypt4GH secret key file (passphrase in C4GH_PASSPHRASE).`,
     ],
   },
   db: {

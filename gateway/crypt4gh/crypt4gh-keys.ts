@@ -179,3 +179,9 @@ export function x25519(secretKey: KeyObject, publicKey: Uint8Array): Buffer | un
     return undefined;
   }
 }
+
+/** 32 bytes on which X25519 agrees a key (a low-order point gives the all-zero secret, which OpenSSL refuses). */
+export function isUsableX25519PublicKey(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== X25519_KEY_BYTES) return false;
+  return x25519(generateKeyPairSync('x25519').privateKey, publicKey) !== undefined;
+}

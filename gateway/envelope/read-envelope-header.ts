@@ -16,24 +16,25 @@ export interface VerifiedHeader {
 }
 
 /**
- * Verifies a header JWS and checks its payload. Anything wrong inside the JWS bytes (syntax,
- * unknown kid, bad signature) is a signature failure: those bytes are authenticated as a whole.
+ * Verifies a JWS the gateway signed, of type `typ`, and parses its payload as JSON. Anything wrong
+ * inside the JWS bytes (syntax, unknown kid, bad signature) is a signature failure: those bytes are
+ * authenticated as a whole.
  * @throws GatewayError `ERR_ENVELOPE_SIGNATURE` when it does not verify against `jwks`;
- *   `ERR_ENVELOPE_KEY_INVALID` when `jwks` is not a JWKS;
- *   `ERR_ENVELOPE_FORMAT` / `ERR_ENVELOPE_SIZE` for a verified but invalid header (see checkEnvelopeHeader).
+ *   `ERR_ENVELOPE_KEY_INVALID` when `jwks` is not a JWKS; `ERR_ENVELOPE_FORMAT` for another typ or a
+ *   payload that is not UTF-8 JSON.
  */
-export async function verifyEnvelopeHeader(headerJws: string, jwks: JSONWebKeySet): Promise<VerifiedHeader> {
+export async function verifyGatewayJws(jws: string, jwks: JSONWebKeySet, typ: string): Promise<{ json: unknown; kid: string }> {
   let keySet;
   try {
     keySet = createLocalJWKSet(jwks);
   } catch (error) {
     throw new GatewayError('ERR_ENVELOPE_KEY_INVALID', `the gateway JWKS is not a JSON Web Key Set: ${(error as Error).message}`, undefined, { cause: error });
   }
-  const kid = peekKid(headerJws);
+  const kid = peekKid(jws);
   let verified;
   try {
     if (kid === undefined) throw new Error('its protected header names no kid');
-    verified = await compactVerify(headerJws, keySet, { algorithms: [ENVELOPE_ALGORITHMS.signature] });
+    verified = await compactVerify(jws, keySet, { algorithms: [ENVELOPE_ALGORITHMS.signature] });
   } catch (error) {
     const code = (error as { code?: string }).code;
     const message =
@@ -43,15 +44,23 @@ export async function verifyEnvelopeHeader(headerJws: string, jwks: JSONWebKeySe
     throw new GatewayError('ERR_ENVELOPE_SIGNATURE', message, { kid, reason: code }, { cause: error });
   }
   const { protectedHeader, payload } = verified;
-  if (protectedHeader.typ !== ENVELOPE_JWS_TYPE) {
-    throw new GatewayError('ERR_ENVELOPE_FORMAT', `the signed header has typ ${String(protectedHeader.typ)}, not ${ENVELOPE_JWS_TYPE}: not an envelope header`);
+  if (protectedHeader.typ !== typ) {
+    throw new GatewayError('ERR_ENVELOPE_FORMAT', `the signed header has typ ${String(protectedHeader.typ)}, not ${typ}`);
   }
-  let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+    return { json: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)), kid: kid as string };
   } catch {
     throw new GatewayError('ERR_ENVELOPE_FORMAT', 'the signed header is not UTF-8 JSON');
   }
+}
+
+/**
+ * Verifies a header JWS and checks its payload.
+ * @throws GatewayError as verifyGatewayJws; `ERR_ENVELOPE_FORMAT` / `ERR_ENVELOPE_SIZE` for a
+ *   verified but invalid header (see checkEnvelopeHeader).
+ */
+export async function verifyEnvelopeHeader(headerJws: string, jwks: JSONWebKeySet): Promise<VerifiedHeader> {
+  const { json, kid } = await verifyGatewayJws(headerJws, jwks, ENVELOPE_JWS_TYPE);
   const { header, bindingHash } = checkEnvelopeHeader(json);
   return { header, bindingHash, kid };
 }

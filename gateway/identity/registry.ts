@@ -5,6 +5,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
+import { isUsableX25519PublicKey } from '../crypt4gh/crypt4gh-keys.js';
 import { GatewayError } from '../errors.js';
 import { findJsonValueProblem } from '../input/json-bounds.js';
 import { describeSchemaErrors, formatProblems, parseYamlWithPositions, type FileProblem } from '../input/schema-problems.js';
@@ -39,6 +40,8 @@ export interface Institution {
   readonly status: RegistryStatus;
   readonly certificates: readonly CertificateBinding[];
   readonly encryptionKey: Readonly<Record<string, string>>;
+  /** Crypt4GH (X25519) public key, base64 of 32 bytes. */
+  readonly crypt4ghPublicKey?: string;
   readonly pushEndpoint?: string;
   readonly attributes?: Readonly<Record<string, string | number | boolean>>;
   readonly approvals?: readonly Approval[];
@@ -143,6 +146,9 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
       createPublicKey({ key: institution.encryptionKey as never, format: 'jwk' });
     } catch {
       at(`${path}/encryptionKey`, 'is not a usable public key');
+    }
+    if (institution.crypt4ghPublicKey !== undefined && !isUsableX25519PublicKey(Buffer.from(institution.crypt4ghPublicKey, 'base64'))) {
+      at(`${path}/crypt4ghPublicKey`, 'is not a usable X25519 public key (low order)');
     }
     institution.approvals?.forEach((approval, i) => {
       if (approval.validUntil < approval.validFrom) at(`${path}/approvals/${i}/validUntil`, 'is before validFrom');

@@ -11,6 +11,8 @@ export interface Party {
   readonly attributes?: Readonly<Record<string, string | number | boolean>>;
   readonly approvals?: readonly HeldApproval[];
   readonly encryptionKey?: unknown;
+  /** Crypt4GH (X25519) public key, base64 of 32 bytes (not a policy fact; carried along). */
+  readonly crypt4ghPublicKey?: string;
   /** Where the gateway pushes envelopes for this institution (not a policy fact; carried along). */
   readonly pushEndpoint?: string;
 }

@@ -32,6 +32,7 @@ export interface Manifest {
   readonly consent: { readonly basis: string; readonly reference?: string };
   readonly retentionDays: number;
   readonly onwardTransfer: boolean;
+  readonly deliveryFormat?: 'hetao-envelope' | 'crypt4gh';
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true, allowUnionTypes: true });

@@ -10,7 +10,16 @@ export function processingWrapKey(id: string): string {
   return `envelopes/${id}.processing`;
 }
 
+/**
+ * A transfer stored as Crypt4GH: its Crypt4GH header (the packets sealing the data key to each
+ * holder), apart from the body so that a packet can be added or removed without rewriting it. The
+ * header key then holds the gateway's signed binding instead of an envelope header.
+ */
+export function crypt4ghHeaderKey(id: string): string {
+  return `envelopes/${id}.c4gh`;
+}
+
 /** Every object a transfer's content may have left: what cancellation, failure and expiry delete. */
 export function contentKeys(id: string): string[] {
-  return [...envelopeKeys(id), processingWrapKey(id)];
+  return [...envelopeKeys(id), processingWrapKey(id), crypt4ghHeaderKey(id)];
 }

@@ -3,13 +3,13 @@
 // their own, moved rather than copied; the store writes them on the event loop's side, whatever the
 // store. Nothing here touches a file.
 import { GatewayError } from '../errors.js';
-import { createBodySealer, type BodySealer, type BodySealingParams, type BodyTotals } from '../envelope/seal-body.js';
+import { createFormatSealer, segmentSizeOf, type BodySealing, type FormatSealer, type SealedBodyTotals } from './body-sealing.js';
 import { createInspector } from '../inspect/create-inspector.js';
 import type { InspectionReport, Inspector, InspectorOptions } from '../inspect/inspection-report.js';
 import type { OpenThreadChannel } from '../threads/thread-entry.js';
 
 export type ToSealingThread =
-  | { readonly type: 'start'; readonly sealing: BodySealingParams; readonly inspector: InspectorOptions }
+  | { readonly type: 'start'; readonly sealing: BodySealing; readonly inspector: InspectorOptions }
   /** `length` bytes of plaintext at the start of `buffer` (moved here). */
   | { readonly type: 'data'; readonly buffer: ArrayBuffer; readonly length: number }
   | { readonly type: 'end' };
@@ -21,11 +21,11 @@ export type FromSealingThread =
    */
   | { readonly type: 'sealed'; readonly sealed: readonly ArrayBuffer[]; readonly recycle: readonly ArrayBuffer[] }
   /** The body is sealed: its last sealed bytes and what the header and the policy check need. */
-  | { readonly type: 'done'; readonly sealed: readonly ArrayBuffer[]; readonly body: BodyTotals; readonly report: InspectionReport }
+  | { readonly type: 'done'; readonly sealed: readonly ArrayBuffer[]; readonly body: SealedBodyTotals; readonly report: InspectionReport }
   | { readonly type: 'failed'; readonly error: { readonly message: string; readonly code?: string; readonly gatewayCode?: string } };
 
 interface Upload {
-  readonly sealer: BodySealer;
+  readonly sealer: FormatSealer;
   readonly inspector: Inspector;
   readonly segmentSize: number;
   /**
@@ -74,9 +74,10 @@ export const openChannel: OpenThreadChannel<ToSealingThread, FromSealingThread> 
   const handle = (message: ToSealingThread): void => {
     switch (message.type) {
       case 'start': {
-        const sealer = createBodySealer(message.sealing);
-        message.sealing.dataKey.fill(0); // this copy of it: the sealer keeps only the derived key
-        upload = { sealer, inspector: createInspector(message.inspector), segmentSize: message.sealing.segmentSize, retained: [] };
+        const sealer = createFormatSealer(message.sealing);
+        // This copy of the data key: the sealer keeps what it needs (a derived key, or its own copy).
+        (message.sealing.format === 'crypt4gh' ? message.sealing.dataKey : message.sealing.params.dataKey).fill(0);
+        upload = { sealer, inspector: createInspector(message.inspector), segmentSize: segmentSizeOf(message.sealing), retained: [] };
         return;
       }
       case 'data': {

@@ -13,7 +13,7 @@
 // other: one upload pipeline whatever the store.
 import { Duplex } from 'node:stream';
 import { GatewayError, type ErrorCode } from '../errors.js';
-import type { BodySealingParams, BodyTotals } from '../envelope/seal-body.js';
+import { segmentSizeOf, type BodySealing, type SealedBodyTotals } from './body-sealing.js';
 import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
 import type { ThreadPool } from '../threads/thread-pool.js';
 import type { FromSealingThread, ToSealingThread } from './sealing-thread.js';
@@ -24,12 +24,12 @@ const MAX_BATCHES_IN_FLIGHT = 2;
 const SEALING = new URL('./sealing-thread.js', import.meta.url);
 
 export interface SealingRequest {
-  readonly sealing: BodySealingParams;
+  readonly sealing: BodySealing;
   readonly inspector: InspectorOptions;
 }
 
 export interface SealedUpload {
-  readonly body: BodyTotals;
+  readonly body: SealedBodyTotals;
   readonly report: InspectionReport;
 }
 
@@ -62,7 +62,7 @@ function threadError(error: { message: string; code?: string; gatewayCode?: stri
 export function createSealingThreads(options: { threads: ThreadPool<'bulk'> }): SealingThreads {
   return {
     seal(request) {
-      const batchBytes = Math.max(SEALING_BATCH_BYTES, request.sealing.segmentSize);
+      const batchBytes = Math.max(SEALING_BATCH_BYTES, segmentSizeOf(request.sealing));
       const recycled: ArrayBuffer[] = [];
       let batch: Uint8Array | undefined;
       let filled = 0;

@@ -19,6 +19,7 @@ import { NO_LANE, type BulkLane } from './bulk-lane.js';
 import type { StageResults } from './stage-results.js';
 import { envelopeKeys, processingWrapKey } from './envelope-objects.js';
 import type { TransferRecord } from './transfer-record.js';
+import { leadingBytesOf } from './stored-content.js';
 
 export interface StageHandlerDependencies {
   readonly objects: ObjectStore;
@@ -77,8 +78,9 @@ export function createStageHandlers(deps: StageHandlerDependencies): Record<Stag
     })();
   };
 
-  const prefixOf = async (transferId: string): Promise<Buffer> => {
-    const prefix = await deps.objects.get(envelopeKeys(transferId)[0]);
+  const prefixOf = async (record: TransferRecord): Promise<Buffer> => {
+    const transferId = record.id;
+    const prefix = await leadingBytesOf(deps.objects, record, 'hetao-envelope');
     if (!prefix) throw new PermanentStageError(`the envelope of ${transferId} is missing`);
     return prefix;
   };
@@ -116,7 +118,7 @@ export function createStageHandlers(deps: StageHandlerDependencies): Record<Stag
             callback();
           },
         });
-        await pipeline(envelopeOf(transferId, await prefixOf(transferId)), decryptor, sink);
+        await pipeline(envelopeOf(transferId, await prefixOf(record)), decryptor, sink);
         const report = inspector.finish();
         const verdict = judgeInspection(report, declared);
         await deps.results.write(transferId, {
@@ -145,7 +147,7 @@ export function createStageHandlers(deps: StageHandlerDependencies): Record<Stag
             transferId,
             sender: record.sender,
             recipient: record.recipient,
-            envelope: envelopeOf(transferId, await prefixOf(transferId)),
+            envelope: envelopeOf(transferId, await prefixOf(record)),
             envelopeSize,
             tls: deps.pushTls,
             expectedInstitution: record.recipient,

@@ -55,6 +55,8 @@ export interface ContentFacts {
   readonly plaintextSize: number;
   readonly plaintextSha256: string;
   readonly envelopeSize: number;
+  /** Stored as Crypt4GH: the size of the plain Crypt4GH file (its header and the body), as `?format=crypt4gh` serves it. */
+  readonly crypt4ghSize?: number;
   readonly holders: readonly { readonly institution: string; readonly role: 'recipient' | 'escrow' }[];
 }
 
@@ -85,6 +87,8 @@ export interface TransferRecord {
   readonly manifestSha256: string;
   readonly decision: Decision;
   readonly obligations: Obligations;
+  /** How the content is stored: as Crypt4GH (docs/crypt4gh.md); absent, as our envelope. */
+  readonly contentFormat?: 'crypt4gh';
   readonly content?: ContentFacts;
   /** Inspection summary: formats and findings as counts and offsets, never content. */
   readonly inspection?: Readonly<Record<string, unknown>>;

@@ -18,6 +18,8 @@ import { actorOf, GATEWAY_ACTOR, type TransferActor, type TransferChange, type T
 import { contentIsAvailable, recordEvent, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
 import type { StageResult } from './stage-results.js';
 import { createUploadHandler, type UploadDependencies, type UploadRoute } from './upload-transfer.js';
+import { chooseContentFormat } from './content-format.js';
+import { leadingBytesOf, type DownloadForm } from './stored-content.js';
 
 export interface TransferServiceDependencies extends UploadDependencies {
   readonly records: RecordStore;
@@ -145,6 +147,10 @@ export function createTransferService(deps: TransferServiceDependencies) {
         reasons: decision.reasons,
       });
     }
+    const contentFormat = chooseContentFormat(
+      manifest,
+      [manifest.recipient, ...decision.obligations.escrowTo].map((holder) => ({ id: holder, party: deps.lookupInstitution(holder) })),
+    );
     const id = newTransferId(now);
     const retentionDays = Math.min(manifest.retentionDays, decision.obligations.maxRetentionDays ?? manifest.retentionDays);
     const record: TransferRecord = {
@@ -159,6 +165,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
       manifestSha256: decision.input.manifestSha256,
       decision,
       obligations: decision.obligations,
+      ...(contentFormat === 'crypt4gh' ? { contentFormat } : {}),
       receipts: [],
       history: [{ at: now.toISOString(), status: 'authorized', event: 'authorized', by: caller.id, detail: { decisionId: decision.decisionId } }],
     };
@@ -234,12 +241,12 @@ export function createTransferService(deps: TransferServiceDependencies) {
      * The envelope of an available transfer, for its recipient and escrow holders.
      * @throws GatewayError ERR_TRANSFER_FORBIDDEN, ERR_TRANSFER_STATE, ERR_TRANSFER_RANGE_INVALID
      */
-    async openDownload(id: string, caller: Caller, range?: { start: number; end?: number }) {
+    async openDownload(id: string, caller: Caller, range?: { start: number; end?: number }, form: DownloadForm = 'hetao-envelope') {
       const record = await visible(id, caller);
       if (!holdersOf(record).includes(caller.institution)) throw new GatewayError('ERR_TRANSFER_FORBIDDEN', 'only the recipient and escrow holders may download the content');
       if (!contentIsAvailable(record.status) || !record.content) throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${id} is ${record.status}`, { status: record.status });
-      const [headerKey, bodyKey] = envelopeKeys(id);
-      const prefix = await deps.objects.get(headerKey);
+      const bodyKey = envelopeKeys(id)[1];
+      const prefix = await leadingBytesOf(deps.objects, record, form);
       const body = await deps.objects.stat(bodyKey);
       if (!prefix || !body) throw new GatewayError('ERR_INTERNAL', `content of ${id} is missing`);
       const total = prefix.length + body.size;

@@ -2,39 +2,66 @@
 // handing bytes to a thread costs more than it frees) or in a sealing thread (large ones). Either way
 // the sealer is a few stages of the one upload pass, plaintext in and sealed body out, written to the
 // store's pending object by the same pipeline: the store never knows where the sealing ran.
-import type { Duplex } from 'node:stream';
-import { createDetachedEnvelopeEncryptor, createEnvelopeEncryptor, type EnvelopeEncryptorOptions, type FinishOptions, type FinishedEnvelope, type WrapHolders } from '../envelope/encrypt-envelope.js';
+import { randomBytes } from 'node:crypto';
+import { Transform, type Duplex } from 'node:stream';
+import { signCrypt4ghBinding, type Crypt4ghHolder } from '../crypt4gh/crypt4gh-binding.js';
+import { SEALED_SEGMENT_BYTES, SEGMENT_PLAINTEXT_BYTES, writeCrypt4ghHeader } from '../crypt4gh/crypt4gh-format.js';
+import { createCrypt4ghBodySealer, type Crypt4ghBodyTotals } from '../crypt4gh/seal-crypt4gh-body.js';
+import { createDetachedEnvelopeEncryptor, createEnvelopeEncryptor, type EnvelopeEncryptorOptions, type FinishOptions, type WrapHolders } from '../envelope/encrypt-envelope.js';
+import type { WrappedKey } from '../envelope/envelope-header.js';
 import { createInspector } from '../inspect/create-inspector.js';
 import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
 import type { SealingThreads } from './sealing-threads.js';
 import { createInspectionTap } from './upload-pass.js';
 
+/** What an upload's sealing produced besides the body. */
+export interface SealedContent {
+  /** Stored under the transfer's header key: the framed signed envelope header, or the signed Crypt4GH binding. */
+  readonly prefix: Buffer;
+  readonly plaintext: { readonly size: number; readonly sha256: string };
+  /** The data key wrapped to the gateway's processing key (envelope only), kept apart from the envelope. */
+  readonly processingWrap?: WrappedKey;
+  /** Crypt4GH only: the file's header packets, stored as an object of their own. */
+  readonly crypt4ghHeader?: Buffer;
+}
+
 export interface UploadSealer {
-  /** Stages of the upload pass: plaintext in, sealed envelope body out. */
+  /** Stages of the upload pass: plaintext in, sealed body out. */
   readonly stages: readonly Duplex[];
   /** Once the pass is done: wraps the data key, signs the header, reports what the inspector saw. */
-  finish(options: FinishOptions): Promise<{ sealed: FinishedEnvelope; report: InspectionReport }>;
+  finish(options: FinishOptions): Promise<{ sealed: SealedContent; report: InspectionReport }>;
   /** Zeroes the data key when the pass failed and `finish` will not be called. */
   discard(): void;
 }
 
-export function createUploadSealer(input: {
+export interface UploadSealerInput {
   readonly binding: EnvelopeEncryptorOptions;
   /** The data key is wrapped for them while the body streams (it does not depend on it). */
   readonly holders: WrapHolders;
   readonly inspector: InspectorOptions;
   /** Seal in a thread; absent: on the event loop. */
   readonly threads?: SealingThreads;
-}): UploadSealer {
+  /** Store the body as Crypt4GH for these holders (their X25519 keys) instead of as our envelope. */
+  readonly crypt4gh?: readonly Crypt4ghHolder[];
+}
+
+const envelopeContent = ({ prefix, header, processingWrap }: { prefix: Buffer; header: { plaintext: SealedContent['plaintext'] }; processingWrap?: WrappedKey }): SealedContent => ({
+  prefix,
+  plaintext: header.plaintext,
+  ...(processingWrap ? { processingWrap } : {}),
+});
+
+export function createUploadSealer(input: UploadSealerInput): UploadSealer {
+  if (input.crypt4gh) return createCrypt4ghUploadSealer(input, input.crypt4gh);
   if (input.threads) {
     const encryptor = createDetachedEnvelopeEncryptor(input.binding);
     encryptor.wrapEarly(input.holders);
-    const sealing = input.threads.seal({ sealing: encryptor.sealing, inspector: input.inspector });
+    const sealing = input.threads.seal({ sealing: { format: 'hetao-envelope', params: encryptor.sealing }, inspector: input.inspector });
     return {
       stages: [sealing.transform],
       async finish(options) {
         const { body, report } = await sealing.result;
-        return { sealed: await encryptor.finish({ ...options, body }), report };
+        return { sealed: envelopeContent(await encryptor.finish({ ...options, body })), report };
       },
       discard() {
         encryptor.discard();
@@ -48,8 +75,73 @@ export function createUploadSealer(input: {
   return {
     stages: [createInspectionTap((chunk) => inspector.write(chunk)), encryptor.body],
     async finish(options) {
-      return { sealed: await encryptor.finish(options), report: inspector.finish() };
+      return { sealed: envelopeContent(await encryptor.finish(options)), report: inspector.finish() };
     },
     discard: () => encryptor.discard(),
+  };
+}
+
+/**
+ * Crypt4GH: a fresh data key sealed into one header packet per holder at once (the packets do not
+ * depend on the body), the body sealed in 64 KiB ChaCha20-Poly1305 segments here or in a sealing
+ * thread, and at the end the gateway's binding signed over the totals. No processing wrap: every
+ * Crypt4GH upload is fully inspected in its pass.
+ */
+function createCrypt4ghUploadSealer(input: UploadSealerInput, holders: readonly Crypt4ghHolder[]): UploadSealer {
+  const dataKey = randomBytes(32);
+  const crypt4ghHeader = writeCrypt4ghHeader(
+    holders.map((holder) => Buffer.from(holder.publicKey, 'base64')),
+    { dataKey },
+  );
+  const finishWith = async (totals: Crypt4ghBodyTotals, report: InspectionReport, options: FinishOptions): Promise<{ sealed: SealedContent; report: InspectionReport }> => {
+    const { transferId, sender, recipient, policyRevision, decisionId } = input.binding;
+    const prefix = await signCrypt4ghBinding(
+      { version: 1, format: 'crypt4gh-v1', transferId, sender, recipient, policyRevision, decisionId, holders, plaintext: { size: totals.plaintextSize, sha256: totals.sha256 }, segmentCount: totals.segmentCount, dataSha256: totals.dataSha256 },
+      options.signer,
+    );
+    return { sealed: { prefix, plaintext: { size: totals.plaintextSize, sha256: totals.sha256 }, crypt4ghHeader }, report };
+  };
+  if (input.threads) {
+    const sealing = input.threads.seal({ sealing: { format: 'crypt4gh', dataKey }, inspector: input.inspector });
+    dataKey.fill(0); // the thread has its own copy
+    return {
+      stages: [sealing.transform],
+      async finish(options) {
+        const { body, report } = await sealing.result;
+        return finishWith(body as Crypt4ghBodyTotals, report, options);
+      },
+      discard: () => sealing.transform.destroy(),
+    };
+  }
+  const sealer = createCrypt4ghBodySealer(dataKey);
+  const inspector = createInspector(input.inspector);
+  let ended = false;
+  const body = new Transform({
+    writableHighWaterMark: SEGMENT_PLAINTEXT_BYTES,
+    readableHighWaterMark: SEALED_SEGMENT_BYTES,
+    transform(chunk: Buffer, _encoding, callback) {
+      try {
+        for (const piece of sealer.write(chunk)) this.push(piece);
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+    flush(callback) {
+      try {
+        for (const piece of sealer.end()) this.push(piece);
+        ended = true;
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+  });
+  return {
+    stages: [createInspectionTap((chunk) => inspector.write(chunk)), body],
+    finish: (options) => finishWith(sealer.totals(), inspector.finish(), options),
+    discard() {
+      if (!ended) dataKey.fill(0);
+    },
   };
 }

@@ -14,13 +14,13 @@ import type { Party } from '../policy/decision-input.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { isStorageError } from '../storage/storage-errors.js';
 import type { BulkLane } from './bulk-lane.js';
-import { envelopeKeys, processingWrapKey, contentKeys } from './envelope-objects.js';
+import { contentKeys, crypt4ghHeaderKey, envelopeKeys, processingWrapKey } from './envelope-objects.js';
 import type { SealingThreads } from './sealing-threads.js';
 import { GATEWAY_ACTOR, type TransferActor, type TransferChange } from './transfer-events.js';
 import { transition, type TransferRecord } from './transfer-record.js';
-import { createUploadSealer } from './upload-sealer.js';
+import { createUploadSealer, type SealedContent } from './upload-sealer.js';
 import { runUploadPass } from './upload-pass.js';
-import type { FinishedEnvelope } from '../envelope/encrypt-envelope.js';
+import type { Crypt4ghHolder } from '../crypt4gh/crypt4gh-binding.js';
 import type { InspectionReport } from '../inspect/inspection-report.js';
 
 /**
@@ -84,6 +84,17 @@ function keepLease(leasing: UploadLeasing, id: string, clock: () => Date): { rea
   return { lost: lost.signal, stop: () => clearInterval(timer) };
 }
 
+/**
+ * The holders' Crypt4GH keys, for a transfer stored as Crypt4GH.
+ * @throws GatewayError ERR_TRANSFER_STATE when one has none any more (the registry changed since the transfer was authorized).
+ */
+function crypt4ghHoldersOf(holders: readonly { institution: string; role: 'recipient' | 'escrow'; crypt4ghPublicKey?: string | undefined }[]): Crypt4ghHolder[] {
+  return holders.map(({ institution, role, crypt4ghPublicKey }) => {
+    if (!crypt4ghPublicKey) throw new GatewayError('ERR_TRANSFER_STATE', `${institution} has no Crypt4GH key any more`, { holder: institution });
+    return { institution, role, publicKey: crypt4ghPublicKey };
+  });
+}
+
 /** How an upload finishes: inline (judged on what streamed past), or queued for these heavy stages. */
 export type UploadRoute = { readonly queued: false } | { readonly queued: true; readonly stages: readonly ('inspect' | 'deliver')[] };
 
@@ -103,8 +114,9 @@ export function createUploadHandler(deps: UploadDependencies) {
       if (!party?.encryptionKey || party.status !== 'active') {
         throw new GatewayError('ERR_TRANSFER_STATE', `${holder.institution} has no usable encryption key any more`, { holder: holder.institution });
       }
-      return { ...holder, jwk: party.encryptionKey as Record<string, string> };
+      return { ...holder, jwk: party.encryptionKey as Record<string, string>, crypt4ghPublicKey: party.crypt4ghPublicKey };
     });
+    const crypt4gh = record.contentFormat === 'crypt4gh' ? crypt4ghHoldersOf(holders) : undefined;
     const declared = declaredDataset(manifest.dataset);
     const large = manifest.dataset.sizeBytes > BULK_UPLOAD_BYTES;
     const threaded = large && deps.sealingThreads !== undefined;
@@ -112,7 +124,8 @@ export function createUploadHandler(deps: UploadDependencies) {
     // anyway: its inspect stage then judges this report instead of decrypting the envelope and
     // inspecting it a second time. A small one is sealed on the event loop, which must stay free for
     // other requests: its full inspection stays with the worker, which needs the processing key.
-    const fullInPass = obligations.fullInspection ? !route.queued || threaded : route.queued && threaded;
+    // Crypt4GH has no processing wrap: its uploads are always inspected in full in their pass.
+    const fullInPass = crypt4gh ? true : obligations.fullInspection ? !route.queued || threaded : route.queued && threaded;
     const inspectorOptions: InspectorOptions = { declared, mode: fullInPass ? 'full' : 'sampled' };
     const needsProcessingKey = route.queued && route.stages.includes('inspect') && !fullInPass;
     if (needsProcessingKey && !deps.processingPublicJwk) throw new GatewayError('ERR_INTERNAL', 'queued uploads need the gateway processing key');
@@ -148,7 +161,7 @@ export function createUploadHandler(deps: UploadDependencies) {
     // Bulk bytes (large or queued uploads) take their turns in the slow lane.
     const common = { source, declaredSize: manifest.dataset.sizeBytes, idleTimeoutMs: deps.uploadIdleTimeoutMs, ...((route.queued || large) && deps.bulkLane ? { lane: deps.bulkLane.gate() } : {}) };
 
-    const sealer = createUploadSealer({ binding, holders: wrapHolders, inspector: inspectorOptions, ...(threaded && deps.sealingThreads ? { threads: deps.sealingThreads } : {}) });
+    const sealer = createUploadSealer({ binding, holders: wrapHolders, inspector: inspectorOptions, ...(threaded && deps.sealingThreads ? { threads: deps.sealingThreads } : {}), ...(crypt4gh ? { crypt4gh } : {}) });
     // Shared mode: a write of this body left behind by an earlier attempt (its instance died, or the
     // store was down when it tried to abort) goes first; this upload holds the lease, nobody else
     // writes the key. One process alone (embedded) removes a crash's leftovers when it starts.
@@ -158,12 +171,12 @@ export function createUploadHandler(deps: UploadDependencies) {
         sealer.discard();
         return fail(error);
       });
-    let sealed: FinishedEnvelope;
+    let sealed: SealedContent;
     let report: InspectionReport;
     try {
       await runUploadPass({ ...common, seal: [...sealer.stages, pending.stream], abort: () => pending.abort(), ...(held ? { cancel: held.lost } : {}) });
       ({ sealed, report } = await sealer.finish(finishOptions));
-      if (manifest.dataset.sha256 !== undefined && sealed.header.plaintext.sha256 !== manifest.dataset.sha256) {
+      if (manifest.dataset.sha256 !== undefined && sealed.plaintext.sha256 !== manifest.dataset.sha256) {
         throw new GatewayError('ERR_TRANSFER_DIGEST_MISMATCH', 'the content does not have the declared SHA-256; nothing was kept', { declaredSha256: manifest.dataset.sha256 });
       }
     } catch (error) {
@@ -182,6 +195,7 @@ export function createUploadHandler(deps: UploadDependencies) {
         pending.commit(),
         deps.objects.put(headerKey, sealed.prefix),
         ...(processingWrap ? [deps.objects.put(processingWrapKey(record.id), processingWrap)] : []),
+        ...(sealed.crypt4ghHeader ? [deps.objects.put(crypt4ghHeaderKey(record.id), sealed.crypt4ghHeader)] : []),
       ]);
       const failure = [committed, ...others].find((outcome) => outcome?.status === 'rejected');
       if (failure?.status === 'rejected') throw failure.reason;
@@ -195,9 +209,10 @@ export function createUploadHandler(deps: UploadDependencies) {
     // From here the outcome is one conditional save: if the lease was lost meanwhile, it conflicts.
     held?.stop();
     const content = {
-      plaintextSize: sealed.header.plaintext.size,
-      plaintextSha256: sealed.header.plaintext.sha256,
-      envelopeSize: sealed.prefix.length + size,
+      plaintextSize: sealed.plaintext.size,
+      plaintextSha256: sealed.plaintext.sha256,
+      envelopeSize: sealed.prefix.length + (sealed.crypt4ghHeader?.length ?? 0) + size,
+      ...(sealed.crypt4ghHeader ? { crypt4ghSize: sealed.crypt4ghHeader.length + size } : {}),
       holders: holders.map(({ institution, role }) => ({ institution, role })),
     };
     const inspection = { ...report, mode: inspectorOptions.mode, outcome: verdict.outcome, reasons: verdict.reasons };

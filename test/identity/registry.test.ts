@@ -92,6 +92,26 @@ describe('parseRegistry', () => {
   });
 });
 
+describe('Crypt4GH public keys in the registry', () => {
+  it('are read as base64 of 32 bytes; a low-order key or another length is refused at its path', () => {
+    const registry = parseRegistry(Buffer.from(devRegistryText), FILE);
+    expect(Buffer.from(registry.institutions.get('hetao-sz-institute')?.crypt4ghPublicKey ?? '', 'base64')).toHaveLength(32);
+    expect(registry.institutions.get('hk-uni-genomics')?.crypt4ghPublicKey).toBeUndefined();
+    const lowOrder = problemsOf(
+      registryWith((doc) => {
+        (doc.institutions[0] as Record<string, unknown>).crypt4ghPublicKey = Buffer.alloc(32).toString('base64');
+      }),
+    );
+    expect(lowOrder).toEqual([expect.objectContaining({ path: '/institutions/0/crypt4ghPublicKey', message: expect.stringMatching(/low order/) })]);
+    const short = problemsOf(
+      registryWith((doc) => {
+        (doc.institutions[0] as Record<string, unknown>).crypt4ghPublicKey = Buffer.alloc(31, 9).toString('base64');
+      }),
+    );
+    expect(short.map((problem) => problem.path)).toContain('/institutions/0/crypt4ghPublicKey');
+  });
+});
+
 describe('certificate binding', () => {
   const registry = parseRegistry(Buffer.from(devRegistryText), FILE);
 

@@ -37,10 +37,16 @@ export async function upload(apiUrl: string, sender: ClientIdentity, id: string,
   }
 }
 
-export async function download(apiUrl: string, identity: ClientIdentity, id: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; bytes: Buffer }> {
+export async function download(
+  apiUrl: string,
+  identity: ClientIdentity,
+  id: string,
+  headers: Record<string, string> = {},
+  format?: 'hetao-envelope' | 'crypt4gh',
+): Promise<{ status: number; headers: Record<string, unknown>; bytes: Buffer }> {
   const dispatcher = mtlsAgent(identity);
   try {
-    const response = await request(new URL(`/v1/transfers/${id}/content`, apiUrl), { dispatcher, headers });
+    const response = await request(new URL(`/v1/transfers/${id}/content${format ? `?format=${format}` : ''}`, apiUrl), { dispatcher, headers });
     return { status: response.statusCode, headers: response.headers, bytes: Buffer.from(await response.body.arrayBuffer()) };
   } finally {
     await dispatcher.close();

@@ -54,7 +54,7 @@ function collector(): Writable & { bytes(): Buffer } {
 /** Seals `plaintext` (written in chunks of `writeSizes`) in a thread; returns the envelope and report. */
 async function sealInThread(plaintext: Buffer, options: { segmentSize?: number; writeSizes?: number[]; on?: SealingThreads } = {}) {
   const encryptor = createDetachedEnvelopeEncryptor({ ...BINDING_FIELDS, ...(options.segmentSize ? { segmentSize: options.segmentSize } : {}) });
-  const { transform, result } = (options.on ?? threads).seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+  const { transform, result } = (options.on ?? threads).seal({ sealing: { format: 'hetao-envelope', params: encryptor.sealing }, inspector: INSPECTOR });
   const body = collector();
   // Written buffers are reused at once by this writer: the thread must have taken its copy.
   await pipeline(Readable.from(chunk(plaintext, options.writeSizes).map((piece) => Buffer.from(piece))), transform, body);
@@ -109,7 +109,7 @@ describe('sealing threads', () => {
 
   it('an upload destroyed midway fails its result, and the thread goes on sealing others', async () => {
     const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-    const { transform, result } = threads.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+    const { transform, result } = threads.seal({ sealing: { format: 'hetao-envelope', params: encryptor.sealing }, inspector: INSPECTOR });
     const failed = new Promise((resolve) => transform.once('error', resolve));
     transform.resume(); // its sealed output is dropped here
     await write(transform, randomBytes(600 * 1024));
@@ -122,7 +122,7 @@ describe('sealing threads', () => {
 
   it('a sealer that refuses its parameters fails the transform and its result with the gateway code', async () => {
     const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-    const { transform, result } = threads.seal({ sealing: { ...encryptor.sealing, salt: new Uint8Array(5) }, inspector: INSPECTOR });
+    const { transform, result } = threads.seal({ sealing: { format: 'hetao-envelope', params: { ...encryptor.sealing, salt: new Uint8Array(5) } }, inspector: INSPECTOR });
     await expect(pipeline(Readable.from([randomBytes(MiB)]), transform, collector())).rejects.toMatchObject({ code: 'ERR_ENVELOPE_FORMAT', message: expect.stringMatching(/salt/) });
     await expect(result).rejects.toMatchObject({ code: 'ERR_ENVELOPE_FORMAT' });
     const again = randomBytes(70_000);
@@ -149,7 +149,7 @@ describe('backpressure', () => {
     try {
       const sealing = createSealingThreads({ threads: own });
       const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-      const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+      const { transform, result } = sealing.seal({ sealing: { format: 'hetao-envelope', params: encryptor.sealing }, inspector: INSPECTOR });
       // Eight full batches at once: two go to the thread, a third when it answers the first; its sealed
       // bytes fill the readable side (nobody reads it), and the rest wait for a reader.
       let acknowledged = 0;
@@ -199,7 +199,7 @@ describe('backpressure', () => {
         },
       });
       const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-      const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+      const { transform, result } = sealing.seal({ sealing: { format: 'hetao-envelope', params: encryptor.sealing }, inspector: INSPECTOR });
       const piped = pipeline(source, transform, store);
 
       await settle(sealing, () => [pulled, transform.readableLength, transform.writableLength, received]);
@@ -246,7 +246,7 @@ describe('memory', () => {
           },
         });
         const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-        const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+        const { transform, result } = sealing.seal({ sealing: { format: 'hetao-envelope', params: encryptor.sealing }, inspector: INSPECTOR });
         await pipeline(source, transform, store);
         measure();
         expect((await result).body.plaintextSize).toBe(total);
@@ -268,7 +268,7 @@ describe('a sealing thread that stops', () => {
     try {
       const sealing = createSealingThreads({ threads: own });
       const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-      const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+      const { transform, result } = sealing.seal({ sealing: { format: 'hetao-envelope', params: encryptor.sealing }, inspector: INSPECTOR });
       const failed = new Promise<Error>((resolve) => transform.once('error', resolve));
       transform.resume();
       await write(transform, randomBytes(300 * 1024));
@@ -293,10 +293,10 @@ describe('a sealing thread that stops', () => {
     const own = createThreadPool({ lanes: { bulk: { threads: 1 } } });
     const sealing = createSealingThreads({ threads: own });
     const encryptor = createDetachedEnvelopeEncryptor(BINDING_FIELDS);
-    const { transform, result } = sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR });
+    const { transform, result } = sealing.seal({ sealing: { format: 'hetao-envelope', params: encryptor.sealing }, inspector: INSPECTOR });
     transform.on('error', () => undefined);
     await own.close();
     await expect(result).rejects.toMatchObject({ code: 'ERR_INTERNAL', message: 'sealing thread: the thread pool was closed' });
-    expect(() => sealing.seal({ sealing: encryptor.sealing, inspector: INSPECTOR })).toThrow('the thread pool is closed');
+    expect(() => sealing.seal({ sealing: { format: 'hetao-envelope', params: encryptor.sealing }, inspector: INSPECTOR })).toThrow('the thread pool is closed');
   });
 });

@@ -6,6 +6,7 @@ import { GatewayError } from '../../errors.js';
 import { TRANSFER_STATUSES, type TransferRecord, type TransferStatus } from '../../transfer/transfer-record.js';
 import type { TransferService } from '../../transfer/transfer-service.js';
 import { callerOf } from '../principal-of.js';
+import type { DownloadForm } from '../../transfer/stored-content.js';
 
 const ENVELOPE_MEDIA_TYPE = 'application/vnd.hetao.envelope';
 
@@ -70,19 +71,24 @@ export async function transferRoutes(app: FastifyInstance, { transfers }: { tran
     },
   );
 
-  app.get<{ Params: { id: string } }>('/transfers/:id/content', { schema: { params: idParams }, config: { bulkContent: 'download' } }, async (request, reply) => {
-    const caller = callerOf(request);
-    const record = await transfers.get(request.params.id, caller);
-    const range = parseRange(request.headers.range, () => record.content?.envelopeSize ?? 0);
-    const download = await transfers.openDownload(request.params.id, caller, range);
-    reply
-      .header('content-type', ENVELOPE_MEDIA_TYPE)
-      .header('accept-ranges', 'bytes')
-      .header('content-length', String(download.end - download.start + 1))
-      .header('content-disposition', `attachment; filename="${request.params.id}.hetao"`);
-    if (download.partial) reply.code(206).header('content-range', `bytes ${download.start}-${download.end}/${download.total}`);
-    return reply.send(download.stream);
-  });
+  app.get<{ Params: { id: string }; Querystring: { format?: DownloadForm } }>(
+    '/transfers/:id/content',
+    { schema: { params: idParams, querystring: { type: 'object', additionalProperties: false, properties: { format: { enum: ['hetao-envelope', 'crypt4gh'] } } } }, config: { bulkContent: 'download' } },
+    async (request, reply) => {
+      const caller = callerOf(request);
+      const form = request.query.format ?? 'hetao-envelope';
+      const record = await transfers.get(request.params.id, caller);
+      const range = parseRange(request.headers.range, () => (form === 'crypt4gh' ? record.content?.crypt4ghSize : record.content?.envelopeSize) ?? 0);
+      const download = await transfers.openDownload(request.params.id, caller, range, form);
+      reply
+        .header('content-type', form === 'crypt4gh' ? 'application/octet-stream' : ENVELOPE_MEDIA_TYPE)
+        .header('accept-ranges', 'bytes')
+        .header('content-length', String(download.end - download.start + 1))
+        .header('content-disposition', `attachment; filename="${request.params.id}.${form === 'crypt4gh' ? 'c4gh' : 'hetao'}"`);
+      if (download.partial) reply.code(206).header('content-range', `bytes ${download.start}-${download.end}/${download.total}`);
+      return reply.send(download.stream);
+    },
+  );
 
   app.post<{ Params: { id: string }; Body: { sha256: string } }>(
     '/transfers/:id/receipt',

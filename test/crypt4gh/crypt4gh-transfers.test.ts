@@ -1,0 +1,159 @@
+// Transfers stored as Crypt4GH, end to end over real mTLS with the embedded gateway: a manifest
+// asking for it to a recipient with a registered Crypt4GH key; the plain .c4gh file
+// (`?format=crypt4gh`, ranges too) opens with the recipient's key file; the envelope form carries the
+// gateway's signed binding, which detects the reordering Crypt4GH alone lets through; refusals.
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCrypt4ghDecryptStream } from '../../gateway/crypt4gh/crypt4gh-decrypt-stream.js';
+import { crypt4ghHeaderLength, SEALED_SEGMENT_BYTES } from '../../gateway/crypt4gh/crypt4gh-format.js';
+import { parseCrypt4ghSecretKey } from '../../gateway/crypt4gh/crypt4gh-keys.js';
+import { createCrypt4ghEnvelopeDecryptor } from '../../gateway/crypt4gh/decrypt-crypt4gh-envelope.js';
+import { PREFIX_FIXED_BYTES } from '../../gateway/envelope/envelope-framing.js';
+import { GatewayError } from '../../gateway/errors.js';
+import { CERTS_DEV, devIdentity } from '../support/dev-pki.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { anonymisedResearchManifest } from '../support/manifests.js';
+import { runHetao } from '../support/run-cli.js';
+import { createTransfer, download, jwksOf, sha256, upload } from '../support/transfers.js';
+
+const hospital = devIdentity('institutions/sz-hospital');
+const institute = devIdentity('institutions/hetao-sz-institute');
+
+let gw: TestGateway;
+let instituteKey: Buffer;
+beforeAll(async () => {
+  gw = await startTestGateway();
+  instituteKey = await parseCrypt4ghSecretKey(readFileSync(path.join(CERTS_DEV, 'institutions/hetao-sz-institute.dev-only.c4gh.sec'), 'utf8'));
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+/** Research CSV of about `bytes` bytes, every row different. */
+function csv(bytes: number): Buffer {
+  const head = 'site,age_band,score,note\n';
+  const rows = [head];
+  for (let i = 0, length = head.length; length < bytes; i += 1) {
+    const row = `site-${i % 17},${20 + (i % 50)},${(i * 7919) % 1000},row ${i}\n`;
+    rows.push(row);
+    length += row.length;
+  }
+  return Buffer.from(rows.join(''));
+}
+
+async function sendAsCrypt4gh(content: Buffer): Promise<string> {
+  const created = await createTransfer(gw.gateway.apiUrl, hospital, { ...anonymisedResearchManifest(content), deliveryFormat: 'crypt4gh' });
+  expect(created.status).toBe(201);
+  expect(created.body).toMatchObject({ contentFormat: 'crypt4gh' });
+  const id = String(created.body.id);
+  const uploaded = await upload(gw.gateway.apiUrl, hospital, id, content);
+  expect(uploaded.status).toBe(200);
+  expect(uploaded.body).toMatchObject({ status: 'available', content: { plaintextSha256: sha256(content) } });
+  return id;
+}
+
+async function run(transform: NodeJS.ReadWriteStream, bytes: Buffer): Promise<Buffer> {
+  const [out] = await Promise.all([buffer(transform as unknown as Readable), pipeline(Readable.from([bytes]), transform)]);
+  return out;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return error instanceof GatewayError ? error.code : `not a GatewayError: ${String(error)}`;
+  }
+  return 'no error';
+}
+
+describe('a transfer stored as Crypt4GH', () => {
+  // 40 KiB is sealed on the event loop; 3 MiB in a sealing thread.
+  it.each([40 * 1024, 3 * 1024 * 1024])('of %i bytes: the plain .c4gh file opens with the recipient key file, in whole and by ranges', async (size) => {
+    const content = csv(size);
+    const id = await sendAsCrypt4gh(content);
+    const file = await download(gw.gateway.apiUrl, institute, id, {}, 'crypt4gh');
+    expect(file.status).toBe(200);
+    expect(file.headers['content-disposition']).toBe(`attachment; filename="${id}.c4gh"`);
+    expect(file.bytes.subarray(0, 8).toString('latin1')).toBe('crypt4gh');
+    expect((await run(createCrypt4ghDecryptStream(instituteKey), file.bytes)).equals(content)).toBe(true);
+    const ranged = await download(gw.gateway.apiUrl, institute, id, { range: 'bytes=100-1099' }, 'crypt4gh');
+    expect(ranged.status).toBe(206);
+    expect(ranged.bytes.equals(file.bytes.subarray(100, 1100))).toBe(true);
+  });
+
+  it('in its envelope form carries the signed binding, and a reordering Crypt4GH lets through is caught by it', async () => {
+    const content = csv(200 * 1024);
+    const id = await sendAsCrypt4gh(content);
+    const envelope = await download(gw.gateway.apiUrl, institute, id);
+    expect(envelope.bytes.subarray(0, 8).toString('latin1')).toBe('HETAOENV');
+    const jwks = await jwksOf(gw.gateway.apiUrl, institute);
+    const decryptor = createCrypt4ghEnvelopeDecryptor({ secretKey: instituteKey, jwks });
+    expect((await run(decryptor, envelope.bytes)).equals(content)).toBe(true);
+    expect(decryptor.binding()).toMatchObject({ transferId: id, sender: 'sz-hospital', recipient: 'hetao-sz-institute', segmentCount: 4, holders: [{ institution: 'hetao-sz-institute', role: 'recipient' }] });
+
+    // Swap the first two data segments: each still opens, so Crypt4GH alone returns other plaintext.
+    const prefixLength = PREFIX_FIXED_BYTES + envelope.bytes.readUInt32BE(9);
+    const dataStart = prefixLength + (crypt4ghHeaderLength(envelope.bytes.subarray(prefixLength)) ?? 0);
+    const swapped = Buffer.concat([
+      envelope.bytes.subarray(0, dataStart),
+      envelope.bytes.subarray(dataStart + SEALED_SEGMENT_BYTES, dataStart + 2 * SEALED_SEGMENT_BYTES),
+      envelope.bytes.subarray(dataStart, dataStart + SEALED_SEGMENT_BYTES),
+      envelope.bytes.subarray(dataStart + 2 * SEALED_SEGMENT_BYTES),
+    ]);
+    const alone = await run(createCrypt4ghDecryptStream(instituteKey), swapped.subarray(prefixLength));
+    expect(alone.length).toBe(content.length);
+    expect(alone.equals(content)).toBe(false);
+    expect(await codeOf(run(createCrypt4ghEnvelopeDecryptor({ secretKey: instituteKey, jwks }), swapped))).toBe('ERR_ENVELOPE_DIGEST');
+    // A cut at a segment boundary too.
+    expect(await codeOf(run(createCrypt4ghEnvelopeDecryptor({ secretKey: instituteKey, jwks }), envelope.bytes.subarray(0, dataStart + SEALED_SEGMENT_BYTES)))).toBe('ERR_ENVELOPE_DIGEST');
+  });
+
+  it('hetao decrypt opens the envelope form with the Crypt4GH key file, and refuses one cut at a segment boundary, writing nothing', async () => {
+    const content = csv(150 * 1024);
+    const id = await sendAsCrypt4gh(content);
+    const envelope = await download(gw.gateway.apiUrl, institute, id);
+    const dir = await mkdtemp(path.join(tmpdir(), 'hetao-c4gh-cli-'));
+    try {
+      const jwksFile = path.join(dir, 'jwks.json');
+      await writeFile(jwksFile, JSON.stringify(await jwksOf(gw.gateway.apiUrl, institute)));
+      await writeFile(path.join(dir, 'in.hetao'), envelope.bytes);
+      const key = path.join(CERTS_DEV, 'institutions/hetao-sz-institute.dev-only.c4gh.sec');
+      const ok = await runHetao(['decrypt', path.join(dir, 'in.hetao'), '--key', key, '--jwks', jwksFile, '-o', path.join(dir, 'out.csv')]);
+      expect(ok.stderr).toContain('binding checked');
+      expect(ok.code).toBe(0);
+      expect((await readFile(path.join(dir, 'out.csv'))).equals(content)).toBe(true);
+      // The last segment dropped: every remaining segment opens, the binding does not match.
+      const prefixLength = PREFIX_FIXED_BYTES + envelope.bytes.readUInt32BE(9);
+      const dataStart = prefixLength + (crypt4ghHeaderLength(envelope.bytes.subarray(prefixLength)) ?? 0);
+      await writeFile(path.join(dir, 'cut.hetao'), envelope.bytes.subarray(0, dataStart + 2 * SEALED_SEGMENT_BYTES));
+      const cut = await runHetao(['decrypt', path.join(dir, 'cut.hetao'), '--key', key, '--jwks', jwksFile, '-o', path.join(dir, 'cut.csv')]);
+      expect(cut.code).not.toBe(0);
+      expect(cut.stderr).toContain('ERR_ENVELOPE_DIGEST');
+      await expect(readFile(path.join(dir, 'cut.csv'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is refused to a recipient without a Crypt4GH key, and a Hetao envelope has no Crypt4GH form', async () => {
+    const content = csv(1000);
+    const refused = await createTransfer(gw.gateway.apiUrl, hospital, { ...anonymisedResearchManifest(content), recipient: 'hk-uni-genomics', deliveryFormat: 'crypt4gh' });
+    expect(refused.status).toBe(400);
+    expect(refused.contentType).toMatch(/^application\/problem\+json/);
+    expect(refused.body).toMatchObject({ code: 'ERR_MANIFEST_INVALID' });
+
+    const created = await createTransfer(gw.gateway.apiUrl, hospital, anonymisedResearchManifest(content));
+    expect(created.body.contentFormat).toBeUndefined();
+    const id = String(created.body.id);
+    expect((await upload(gw.gateway.apiUrl, hospital, id, content)).status).toBe(200);
+    const asked = await download(gw.gateway.apiUrl, institute, id, {}, 'crypt4gh');
+    expect(asked.status).toBe(406);
+    expect(JSON.parse(asked.bytes.toString('utf8'))).toMatchObject({ code: 'ERR_TRANSFER_FORMAT_UNAVAILABLE' });
+  });
+});
