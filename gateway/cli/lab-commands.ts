@@ -301,15 +301,17 @@ async function fetchTransfer(args: string[], io: LabIo): Promise<number> {
   const outFile = values.output;
   return withClient({ gateway: values.gateway, cert: values.cert, tlsKey: values['tls-key'], ca: values.ca }, io, async (client) => {
     const downloading = createProgressDisplay({ label: `downloading ${id}`, out: io.stderr });
-    const received = await receiveTransfer(client, { id, privateKey, outFile, ...(jwks ? { jwks } : {}), onProgress: downloading.update }).catch((error: unknown) => {
+    const passphrase = io.env.C4GH_PASSPHRASE;
+    const received = await receiveTransfer(client, { id, privateKey, outFile, ...(jwks ? { jwks } : {}), ...(passphrase === undefined ? {} : { crypt4ghPassphrase: passphrase }), onProgress: downloading.update }).catch((error: unknown) => {
       downloading.abandon();
       throw error;
     });
     downloading.finish();
-    const { header, holder, signingKid } = received.opened;
-    say(io.stdout, `transfer ${id} from ${header.binding.sender}: ${formatBytes(received.sizeBytes)} written to ${outFile}`);
+    const { sender, holder, signingKid, format } = received.opened;
+    say(io.stdout, `transfer ${id} from ${sender}: ${formatBytes(received.sizeBytes)} written to ${outFile}`);
     say(io.stdout, `  sha256 ${received.sha256} (matches the transfer record)`);
-    say(io.stdout, `  verified: header signed by gateway key ${signingKid}, every segment authenticated, opened as ${holder.role} ${holder.institution}`);
+    const what = format === 'crypt4gh' ? 'Crypt4GH binding signed' : 'header signed';
+    say(io.stdout, `  verified: ${what} by gateway key ${signingKid}, every segment authenticated, opened as ${holder.role} ${holder.institution}`);
     say(io.stdout, `  ${describeReceipt(received)}`);
     return LAB_EXIT.ok;
   });

@@ -7,6 +7,8 @@ import { rename, rm } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { JSONWebKeySet } from 'jose';
+import { parseCrypt4ghSecretKey, x25519PublicKeyOf } from '../crypt4gh/crypt4gh-keys.js';
+import { createCrypt4ghEnvelopeDecryptor, type Crypt4ghEnvelopeDecryptor } from '../crypt4gh/decrypt-crypt4gh-envelope.js';
 import { createEnvelopeDecryptor, type OpenedEnvelope } from '../envelope/decrypt-envelope.js';
 import { GatewayError } from '../errors.js';
 import type { ProgressCallback } from './count-bytes.js';
@@ -16,8 +18,13 @@ import { isDownloadable, type TransferView } from './transfer-view.js';
 
 export interface ReceiveOptions {
   readonly id: string;
-  /** The holder's EC P-256 encryption private key (PKCS#8 PEM or KeyObject): it never leaves this process. */
+  /**
+   * The holder's key, which never leaves this process: its EC P-256 encryption private key (PKCS#8
+   * PEM or KeyObject), or for a transfer stored as Crypt4GH its Crypt4GH secret key file (text).
+   */
   readonly privateKey: string | KeyObject;
+  /** Opens a passphrase-protected Crypt4GH secret key. */
+  readonly crypt4ghPassphrase?: string;
   readonly outFile: string;
   /** Verify the header against this JWKS instead of the one the gateway publishes (a pinned copy). */
   readonly jwks?: JSONWebKeySet;
@@ -30,10 +37,19 @@ export interface ReceiveOptions {
 /** What became of the receipt: only the recipient confirms, and only once. */
 export type ReceiptOutcome = 'posted' | 'already-received' | 'not-recipient' | 'not-requested';
 
+/** What opened: the transfer the signed header names, the gateway key that signed it, and whose key opened it. */
+export interface OpenedTransfer {
+  readonly format: 'hetao-envelope' | 'crypt4gh';
+  readonly transferId: string;
+  readonly sender: string;
+  readonly signingKid: string;
+  readonly holder: { readonly institution: string; readonly role: string };
+}
+
 export interface ReceivedTransfer {
   /** The record after the receipt (or as it was, when none was posted). */
   readonly record: TransferView;
-  readonly opened: OpenedEnvelope;
+  readonly opened: OpenedTransfer;
   /** SHA-256 (lowercase hex) and size of the plaintext written to `outFile`. */
   readonly sha256: string;
   readonly sizeBytes: number;
@@ -55,16 +71,40 @@ function plaintextTap(): { tap: Transform; result: () => { sha256: string; sizeB
   return { tap, result: () => ({ sha256: digest.digest('hex'), sizeBytes }) };
 }
 
+/** The decryptor for the record's format, made before the download so that an unusable key fails before a byte is fetched. */
+async function decryptorFor(record: TransferView, options: ReceiveOptions, jwks: JSONWebKeySet): Promise<{ decryptor: Transform; opened: () => OpenedTransfer | undefined }> {
+  if (record.contentFormat === 'crypt4gh') {
+    if (typeof options.privateKey !== 'string') throw new GatewayError('ERR_CRYPT4GH_KEY', 'a transfer stored as Crypt4GH needs the Crypt4GH secret key file');
+    const secretKey = await parseCrypt4ghSecretKey(options.privateKey, options.crypt4ghPassphrase);
+    const publicKey = x25519PublicKeyOf(secretKey).toString('base64');
+    const decryptor: Crypt4ghEnvelopeDecryptor = createCrypt4ghEnvelopeDecryptor({ secretKey, jwks });
+    secretKey.fill(0);
+    return {
+      decryptor,
+      opened: () => {
+        const binding = decryptor.binding();
+        const holder = binding?.holders.find((candidate) => candidate.publicKey === publicKey);
+        if (!binding || !holder) return undefined;
+        return { format: 'crypt4gh', transferId: binding.transferId, sender: binding.sender, signingKid: decryptor.signingKid() ?? '', holder };
+      },
+    };
+  }
+  let opened: OpenedEnvelope | undefined;
+  const decryptor = createEnvelopeDecryptor({ privateKey: options.privateKey, jwks, onHeader: (o) => (opened = o) });
+  return {
+    decryptor,
+    opened: () => opened && { format: 'hetao-envelope', transferId: opened.header.binding.transferId, sender: opened.header.binding.sender, signingKid: opened.signingKid, holder: opened.holder },
+  };
+}
+
 /** Decrypts the download into `<outFile>.partial` and checks it belongs to this transfer; renames only on success. */
 async function decryptToFile(
   client: GatewayClient,
   record: TransferView,
   options: ReceiveOptions,
   jwks: JSONWebKeySet,
-): Promise<{ opened: OpenedEnvelope; sha256: string; sizeBytes: number; envelopeBytes: number }> {
-  let opened: OpenedEnvelope | undefined;
-  // Created before the download so that an unusable key fails before a byte is fetched.
-  const decryptor = createEnvelopeDecryptor({ privateKey: options.privateKey, jwks, onHeader: (o) => (opened = o) });
+): Promise<{ opened: OpenedTransfer; sha256: string; sizeBytes: number; envelopeBytes: number }> {
+  const { decryptor, opened: openedOf } = await decryptorFor(record, options, jwks);
   const download = await client.downloadEnvelope(record.id, options.onProgress);
   const { tap, result } = plaintextTap();
   const partial = `${options.outFile}.partial`;
@@ -72,10 +112,11 @@ async function decryptToFile(
   try {
     out = createWriteStream(partial, { mode: 0o600 });
     await pipeline(download.stream, decryptor, tap, out);
-    if (!opened) throw new GatewayError('ERR_ENVELOPE_TRUNCATED', 'the envelope stream ended without a header');
+    const opened = openedOf();
+    if (!opened) throw new GatewayError('ERR_ENVELOPE_TRUNCATED', 'the envelope stream ended without a header this key belongs to');
     // A validly signed envelope of another transfer must not pass as this one.
-    if (opened.header.binding.transferId !== record.id) {
-      throw new GatewayError('ERR_ENVELOPE_FORMAT', `the gateway sent the envelope of transfer ${opened.header.binding.transferId}, not ${record.id}`);
+    if (opened.transferId !== record.id) {
+      throw new GatewayError('ERR_ENVELOPE_FORMAT', `the gateway sent the envelope of transfer ${opened.transferId}, not ${record.id}`);
     }
     const plaintext = result();
     const expected = record.content?.plaintextSha256;

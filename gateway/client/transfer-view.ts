@@ -55,6 +55,8 @@ export interface TransferView {
     readonly [member: string]: unknown;
   };
   readonly obligations: Readonly<Record<string, unknown>>;
+  /** `crypt4gh` when the content is stored as Crypt4GH (docs/crypt4gh.md); absent for our envelope. */
+  readonly contentFormat?: 'crypt4gh';
   readonly content?: {
     readonly plaintextSize: number;
     readonly plaintextSha256: string;

@@ -16,6 +16,8 @@ import { createCrypt4ghReader, type Crypt4ghReader } from './crypt4gh-decrypt-st
 export interface Crypt4ghEnvelopeDecryptor extends Transform {
   /** The verified binding, once the prefix has been read. */
   binding(): Crypt4ghBinding | undefined;
+  /** The gateway key that signed it. */
+  signingKid(): string | undefined;
 }
 
 /**
@@ -23,10 +25,14 @@ export interface Crypt4ghEnvelopeDecryptor extends Transform {
  *   ERR_ENVELOPE_TRUNCATED for the prefix; the Crypt4GH reader's errors; ERR_ENVELOPE_SIZE or
  *   ERR_ENVELOPE_DIGEST when the body is not the one the binding describes.
  */
+/** The caller may zero `secretKey` once this returns. */
 export function createCrypt4ghEnvelopeDecryptor(options: { readonly secretKey: Uint8Array; readonly jwks: JSONWebKeySet }): Crypt4ghEnvelopeDecryptor {
   const queue = createByteQueue();
   let headerLength: number | undefined;
   let binding: Crypt4ghBinding | undefined;
+  let signingKid: string | undefined;
+  // Made now: it keeps the key as a KeyObject, so the caller may zero its copy once this returns.
+  const openedReader: Crypt4ghReader = createCrypt4ghReader(options.secretKey, { hashData: true });
   let reader: Crypt4ghReader | undefined;
   const plaintextDigest = createHash('sha256');
   let plaintextSize = 0;
@@ -60,7 +66,8 @@ export function createCrypt4ghEnvelopeDecryptor(options: { readonly secretKey: U
       verifyCrypt4ghBinding(jws, options.jwks).then(
         (verified) => {
           binding = verified.binding;
-          reader = createCrypt4ghReader(options.secretKey, { hashData: true });
+          signingKid = verified.kid;
+          reader = openedReader;
           try {
             if (queue.length > 0) emit(this, reader.write(queue.take(queue.length)));
             callback();
@@ -86,5 +93,5 @@ export function createCrypt4ghEnvelopeDecryptor(options: { readonly secretKey: U
       }
     },
   });
-  return Object.assign(stream, { binding: () => binding });
+  return Object.assign(stream, { binding: () => binding, signingKid: () => signingKid });
 }

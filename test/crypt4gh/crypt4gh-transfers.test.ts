@@ -10,13 +10,15 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGatewayClient } from '../../gateway/client/gateway-client.js';
+import { receiveTransfer } from '../../gateway/client/receive-transfer.js';
 import { createCrypt4ghDecryptStream } from '../../gateway/crypt4gh/crypt4gh-decrypt-stream.js';
 import { crypt4ghHeaderLength, SEALED_SEGMENT_BYTES } from '../../gateway/crypt4gh/crypt4gh-format.js';
 import { parseCrypt4ghSecretKey } from '../../gateway/crypt4gh/crypt4gh-keys.js';
 import { createCrypt4ghEnvelopeDecryptor } from '../../gateway/crypt4gh/decrypt-crypt4gh-envelope.js';
 import { PREFIX_FIXED_BYTES } from '../../gateway/envelope/envelope-framing.js';
 import { GatewayError } from '../../gateway/errors.js';
-import { CERTS_DEV, devIdentity } from '../support/dev-pki.js';
+import { CERTS_DEV, devIdentity, zoneCaBundle } from '../support/dev-pki.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
 import { runHetao } from '../support/run-cli.js';
@@ -136,6 +138,24 @@ describe('a transfer stored as Crypt4GH', () => {
       expect(cut.code).not.toBe(0);
       expect(cut.stderr).toContain('ERR_ENVELOPE_DIGEST');
       await expect(readFile(path.join(dir, 'cut.csv'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the client library fetches it with the Crypt4GH key, checks the binding, and posts the receipt as the recipient', async () => {
+    const content = csv(70 * 1024);
+    const id = await sendAsCrypt4gh(content);
+    const dir = await mkdtemp(path.join(tmpdir(), 'hetao-c4gh-fetch-'));
+    try {
+      const client = createGatewayClient({ baseUrl: gw.gateway.apiUrl, cert: institute.cert, key: institute.key, ca: zoneCaBundle() });
+      const outFile = path.join(dir, 'received.csv');
+      const privateKey = readFileSync(path.join(CERTS_DEV, 'institutions/hetao-sz-institute.dev-only.c4gh.sec'), 'utf8');
+      const received = await receiveTransfer(client, { id, privateKey, outFile });
+      expect((await readFile(outFile)).equals(content)).toBe(true);
+      expect(received).toMatchObject({ receipt: 'posted', record: { status: 'received' }, opened: { format: 'crypt4gh', transferId: id, sender: 'sz-hospital', holder: { institution: 'hetao-sz-institute', role: 'recipient' } } });
+      // The envelope key of the same institution is not the key of this transfer.
+      await expect(receiveTransfer(client, { id, privateKey: readFileSync(path.join(CERTS_DEV, 'institutions/hetao-sz-institute.dev-only.enc.key.pem'), 'utf8'), outFile: path.join(dir, 'other.csv') })).rejects.toMatchObject({ code: 'ERR_CRYPT4GH_KEY' });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
