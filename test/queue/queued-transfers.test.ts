@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { access, readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -20,6 +20,11 @@ import { useRedis } from '../support/redis.js';
 import { nodeArgsFor } from '../support/run-cli.js';
 import { createTransfer, decrypt, download, encryptionKey, jwksOf, sha256, upload } from '../support/transfers.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
+import { buffer } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
+import { createCrypt4ghDecryptStream } from '../../gateway/crypt4gh/crypt4gh-decrypt-stream.js';
+import { parseCrypt4ghSecretKey } from '../../gateway/crypt4gh/crypt4gh-keys.js';
+import { CERTS_DEV } from '../support/dev-pki.js';
 
 const redis = useRedis();
 const hospital = devIdentity('institutions/sz-hospital');
@@ -153,6 +158,24 @@ describe.each([
     const audit = await call(gw.gateway.apiUrl, devIdentity('institutions/sz-hospital'), `/v1/audit/proof/${sent.id}`);
     expect(audit.status).toBe(200);
     expect(gw.rawLogs()).not.toContain('site-3,40-49');
+  });
+
+  it('a queued transfer stored as Crypt4GH is inspected in full in its pass (no processing wrap), then available as a .c4gh file', async () => {
+    const gw = await gatewayWith(env());
+    const content = researchCsv(200 * 1024);
+    const created = await createTransfer(gw.gateway.apiUrl, hospital, { ...manifestOf(content), deliveryFormat: 'crypt4gh' });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    const uploaded = await upload(gw.gateway.apiUrl, hospital, id, content);
+    expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(202);
+    expect(uploaded.body).toMatchObject({ status: 'queued', contentFormat: 'crypt4gh', inspection: { mode: 'full', sampled: false } });
+    await waitForStatus(gw, id, 'available');
+    await expect(access(path.join(gw.config.dataDir, 'envelopes', `${id}.processing`))).rejects.toThrow();
+    const file = await download(gw.gateway.apiUrl, institute, id, {}, 'crypt4gh');
+    const key = await parseCrypt4ghSecretKey(await readFile(path.join(CERTS_DEV, 'institutions/hetao-sz-institute.dev-only.c4gh.sec'), 'utf8'));
+    const decryptor = createCrypt4ghDecryptStream(key);
+    const [plaintext] = await Promise.all([buffer(decryptor), pipeline(Readable.from([file.bytes]), decryptor)]);
+    expect(plaintext.equals(content)).toBe(true);
   });
 
   it('a large queued upload is inspected in full in its upload pass: what sampling would miss is quarantined at once', async () => {
