@@ -80,6 +80,7 @@ const PUBLIC_SURFACE = {
     'bulk-lane',
     'caller',
     'record-store',
+    'resumable-uploads',
     'sealing-threads',
     'stage-coordinator',
     'stage-handlers',

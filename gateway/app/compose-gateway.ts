@@ -37,6 +37,7 @@ import { openBackEnds, openJournal, openRecordStore } from './back-ends.js';
 import type { OpenObjectStore } from './object-stores.js';
 import { observeReloads } from './observed-reloads.js';
 import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './start-stage-workers.js';
+import { createResumableUploads } from '../transfer/resumable-uploads.js';
 
 export interface RunningGateway {
   /** e.g. https://127.0.0.1:8443 */
@@ -253,6 +254,13 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     refusals,
     services: {
       transfers,
+      uploads: createResumableUploads({
+        get: (id, caller) => transfers.get(id, caller),
+        checkUpload: (id, caller, bytes) => transfers.checkUpload(id, caller, bytes),
+        upload: (id, caller, source) => transfers.upload(id, caller, source),
+        idleTimeoutMs: config.uploadIdleTimeoutMs,
+        clock: () => new Date(),
+      }),
       policies: createPolicyService({
         policies: () => policies.current(),
         registry: () => registry.current(),

@@ -27,7 +27,7 @@ export function installConnectionGuards(app: FastifyInstance, deps: ConnectionGu
     authenticate: deps.authenticate,
     metrics: deps.metrics,
     // Uploads stream their body through the transfer service, which has its own idle timeout.
-    streamsBody: (request) => request.routeOptions.config?.bulkContent === 'upload',
+    streamsBody: (request) => request.routeOptions.config?.bulkContent === 'upload' || request.routeOptions.config?.bulkContent === 'resumable-upload',
   });
   installUnreadBodyClose(app);
   installRefuseBeforeBody(app, { transfers: deps.transfers });

@@ -14,6 +14,7 @@ import { sendProblem, toGatewayError } from './problem-details.js';
 import { auditRoutes } from './routes/audit.js';
 import { policyRoutes } from './routes/policies.js';
 import { transferRoutes } from './routes/transfers.js';
+import { tusRoutes } from './routes/tus.js';
 import { whoamiRoutes } from './routes/whoami.js';
 
 export interface V1ApiOptions {
@@ -64,5 +65,6 @@ export async function v1Api(app: FastifyInstance, options: V1ApiOptions): Promis
   await app.register(whoamiRoutes);
   await app.register(policyRoutes, { policies: options.services.policies });
   await app.register(transferRoutes, { transfers: options.services.transfers });
+  await app.register(tusRoutes, { uploads: options.services.uploads });
   await app.register(auditRoutes, { audit: options.services.audit });
 }
