@@ -17,6 +17,7 @@ const BENCHES = [
   'inspector-throughput',
   'audit-journal',
   'upload-throughput',
+  'tus-upload',
   'small-transfers',
   'download-throughput',
   'queue-latency',
