@@ -10,7 +10,7 @@ import { ClientCredentialsError, GatewayClientError, GatewayRequestError, Transf
 import { createGatewayClient, type GatewayClient } from '../client/gateway-client.js';
 import { createProgressDisplay, formatBytes, type ProgressDisplay, type ProgressOutput } from '../client/progress-display.js';
 import { receiveTransfer, type ReceivedTransfer } from '../client/receive-transfer.js';
-import { sendFile } from '../client/send-file.js';
+import { resumeFile, sendFile } from '../client/send-file.js';
 import { isRejectedContent, isSettled, TRANSFER_STATUSES, type PolicyReason, type TransferStatus, type TransferView } from '../client/transfer-view.js';
 import { GatewayError } from '../errors.js';
 import { parseJsonText } from '../input/json-bounds.js';
@@ -154,19 +154,49 @@ async function send(args: string[], io: LabIo): Promise<number> {
     manifest: { type: 'string' },
     wait: { type: 'boolean', default: false },
     timeout: { type: 'string' },
+    resume: { type: 'string' },
   });
   const [file] = positionals;
-  if (!file || positionals.length > 1 || !values.manifest) throw new UsageError('send needs a file and --manifest');
-  const manifest = await readJsonInput(values.manifest, 'the manifest');
-  if (!values.to && typeof manifest.recipient !== 'string') throw new UsageError('name the recipient with --to (the manifest has none)');
+  if (!file || positionals.length > 1 || (!values.manifest && !values.resume)) throw new UsageError('send needs a file and --manifest (or --resume <transfer id>)');
+  if (values.resume && (values.manifest || values.to)) throw new UsageError('send --resume continues an existing transfer: no --manifest or --to');
+  // Read before connecting: a bad manifest is refused without touching the network.
+  const manifest = values.manifest ? await readJsonInput(values.manifest, 'the manifest') : undefined;
+  if (manifest && !values.to && typeof manifest.recipient !== 'string') throw new UsageError('name the recipient with --to (the manifest has none)');
   const timeoutMs = positiveSeconds(values.timeout, 3600, '--timeout') * 1000;
+  const onRetry = (attempt: number, delayMs: number, error: Error): void => {
+    io.stderr.write(`\nthe upload was interrupted (${error.message}); attempt ${attempt} to resume in ${Math.round(delayMs / 1000)} s\n`);
+  };
 
   return withClient(withTlsKeyFlag(values), io, async (client) => {
     const hashing = createProgressDisplay({ label: `hashing ${path.basename(file)}`, out: io.stderr });
     let uploading: ProgressDisplay | undefined;
+    if (values.resume) {
+      const id = values.resume;
+      const resumed = await resumeFile(client, {
+        id,
+        file,
+        onHashProgress: hashing.update,
+        onUploadProgress: (done, total) => {
+          if (!uploading) {
+            hashing.finish();
+            say(io.stdout, `transfer ${id}: resuming at byte ${done} of ${total}`);
+            uploading = createProgressDisplay({ label: `uploading ${id}`, out: io.stderr });
+          }
+          uploading.update(done, total);
+        },
+        onRetry,
+      }).catch((error: unknown) => {
+        hashing.abandon();
+        uploading?.abandon();
+        throw error;
+      });
+      uploading?.finish();
+      for (const line of describeOutcome(resumed.record)) say(io.stdout, line);
+      return exitFor(resumed.record.status);
+    }
     const sent = await sendFile(client, {
       file,
-      manifest,
+      manifest: manifest ?? {},
       ...(values.to ? { recipient: values.to } : {}),
       onHashProgress: hashing.update,
       onManifest: ({ replaced }) => {
@@ -181,6 +211,7 @@ async function send(args: string[], io: LabIo): Promise<number> {
         uploading = createProgressDisplay({ label: `uploading ${created.id}`, out: io.stderr });
       },
       onUploadProgress: (done, total) => uploading?.update(done, total),
+      onRetry,
     }).catch((error: unknown) => {
       hashing.abandon();
       uploading?.abandon();

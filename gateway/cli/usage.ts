@@ -43,8 +43,15 @@ const COMMANDS: Readonly<Record<string, CommandUsage>> = {
     notes: ['  audit verify checks every hash, proof and signature of an audit export offline; exit 1 names the first bad line.'],
   },
   send: {
-    lines: ['hetao send <file> --to <institution> --manifest <m.json> [--wait [--timeout S]] [--gateway URL] [--cert F --key F --ca F]'],
-    notes: [CONNECTION_NOTE, EXIT_NOTE],
+    lines: [
+      'hetao send <file> --to <institution> --manifest <m.json> [--wait [--timeout S]] [--gateway URL] [--cert F --key F --ca F]',
+      'hetao send <file> --resume <transfer id> [--gateway URL] [--cert F --key F --ca F]',
+    ],
+    notes: [
+      CONNECTION_NOTE,
+      '  The upload is resumable (tus): after a network cut it waits and continues from what the gateway has; --resume continues an earlier send of the same file (same size and SHA-256).',
+      EXIT_NOTE,
+    ],
   },
   status: { lines: ['hetao status <id> [--json] [--gateway URL] [--cert F --key F --ca F]'], notes: [CONNECTION_NOTE, EXIT_NOTE] },
   list: {

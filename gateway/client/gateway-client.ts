@@ -54,6 +54,15 @@ export interface GatewayClient {
    */
   uploadContent(id: string, source: UploadSource, sizeBytes: number, onProgress?: ProgressCallback): Promise<TransferView>;
   getTransfer(id: string): Promise<TransferView>;
+  /** tus: creates the resumable upload of `id` (its declared size). @throws GatewayClientError as uploadContent */
+  createResumableUpload(id: string, sizeBytes: number): Promise<void>;
+  /** tus HEAD: the offset the gateway has; undefined when no upload is in progress (404). */
+  resumableOffset(id: string): Promise<number | undefined>;
+  /**
+   * tus PATCH: `source` (the content from `offset` on) continues the upload; resolves with the
+   * gateway's new offset. `onProgress` counts from `offset`.
+   */
+  appendResumable(id: string, offset: number, source: UploadSource, sizeBytes: number, onProgress?: ProgressCallback): Promise<number>;
   listTransfers(query: TransferQuery): Promise<TransferPage>;
   /** Polls the record until `until` holds. @throws WaitTimeoutError with the last record seen. */
   waitForStatus(id: string, options: WaitOptions): Promise<TransferView>;
@@ -87,6 +96,8 @@ async function problemOf(response: Dispatcher.ResponseData<unknown>): Promise<Ga
  * A client of one gateway with one TLS identity.
  * @throws ClientCredentialsError when the certificate or key is unreadable or the key is not the certificate's.
  */
+const TUS_HEADERS = { 'tus-resumable': '1.0.0' };
+
 export function createGatewayClient(options: GatewayClientOptions): GatewayClient {
   const certificate = checkClientCredentials(options);
   const agent = new Agent({ connect: { cert: options.cert, key: options.key, ca: options.ca } });
@@ -128,6 +139,34 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
     },
 
     getTransfer,
+
+    async createResumableUpload(id, sizeBytes) {
+      const response = await send(`tus creation for ${id}`, transferPath(id, '/tus'), { method: 'POST', headers: { ...TUS_HEADERS, 'upload-length': String(sizeBytes) } });
+      await response.body.dump();
+    },
+
+    async resumableOffset(id) {
+      try {
+        const response = await send(`tus HEAD of ${id}`, transferPath(id, '/tus'), { method: 'HEAD', headers: TUS_HEADERS });
+        await response.body.dump();
+        return Number(response.headers['upload-offset']);
+      } catch (error) {
+        if (error instanceof GatewayClientError && error.status === 404) return undefined;
+        throw error;
+      }
+    },
+
+    async appendResumable(id, offset, source, sizeBytes, onProgress) {
+      const counted = onProgress ? countChunks(source, sizeBytes, (done, total) => onProgress(offset + done, total)) : source;
+      const body = counted instanceof Readable ? counted : Readable.from(counted, { objectMode: false });
+      const response = await send(`tus PATCH of ${id}`, transferPath(id, '/tus'), {
+        method: 'PATCH',
+        headers: { ...TUS_HEADERS, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset), 'content-length': String(sizeBytes - offset) },
+        body,
+      });
+      await response.body.dump();
+      return Number(response.headers['upload-offset']);
+    },
 
     listTransfers(query) {
       const search = new URLSearchParams({ as: query.as });

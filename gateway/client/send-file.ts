@@ -1,8 +1,10 @@
-// Sending a file: hash it, declare size and digest in the manifest, ask the policy, stream it up.
-import { createReadStream } from 'node:fs';
+// Sending a file: hash it, declare size and digest in the manifest, ask the policy, stream it up,
+// resumably (resumable-upload.ts): a cut network costs a wait, not the bytes already sent.
 import type { ProgressCallback } from './count-bytes.js';
-import { digestFile, FILE_READ_CHUNK_BYTES, type FileDigest } from './file-digest.js';
+import { digestFile, type FileDigest } from './file-digest.js';
+import { GatewayClientError } from './gateway-client-error.js';
 import type { GatewayClient } from './gateway-client.js';
+import { uploadFileResumably, type ResumableUploadOptions } from './resumable-upload.js';
 import type { CreatedTransfer, TransferView } from './transfer-view.js';
 
 export interface SendFileOptions {
@@ -16,6 +18,9 @@ export interface SendFileOptions {
   readonly onManifest?: (completed: CompletedManifest) => void;
   readonly onCreated?: (created: CreatedTransfer) => void;
   readonly onUploadProgress?: ProgressCallback;
+  /** Waits between attempts after a cut (resumable-upload.ts DEFAULT_RETRY_DELAYS_MS by default). */
+  readonly retryDelaysMs?: ResumableUploadOptions['retryDelaysMs'];
+  readonly onRetry?: ResumableUploadOptions['onRetry'];
 }
 
 export interface SentFile extends FileDigest {
@@ -55,6 +60,18 @@ export function completeManifest(manifest: Readonly<Record<string, unknown>>, fa
   };
 }
 
+/** The resumable upload of a hashed file, with the caller's progress and retry settings. */
+function uploadDigested(client: GatewayClient, id: string, digest: FileDigest, options: Pick<SendFileOptions, 'file' | 'onUploadProgress' | 'retryDelaysMs' | 'onRetry'>): Promise<TransferView> {
+  return uploadFileResumably(client, {
+    id,
+    file: options.file,
+    sizeBytes: digest.sizeBytes,
+    ...(options.onUploadProgress ? { onProgress: options.onUploadProgress } : {}),
+    ...(options.retryDelaysMs ? { retryDelaysMs: options.retryDelaysMs } : {}),
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  });
+}
+
 /**
  * Hashes `file`, creates the transfer and uploads the file as a stream.
  * @throws GatewayClientError from createTransfer (e.g. a policy denial) or uploadContent
@@ -65,7 +82,24 @@ export async function sendFile(client: GatewayClient, options: SendFileOptions):
   options.onManifest?.(completed);
   const created = await client.createTransfer(completed.manifest);
   options.onCreated?.(created);
-  const source = createReadStream(options.file, { highWaterMark: FILE_READ_CHUNK_BYTES });
-  const record = await client.uploadContent(created.id, source, digest.sizeBytes, options.onUploadProgress);
+  const record = await uploadDigested(client, created.id, digest, options);
   return { ...digest, created, record };
+}
+
+/**
+ * Resumes the upload of `file` to the existing transfer `id` (`hetao send --resume`): the file must
+ * be the one its manifest declared (size and SHA-256); the gateway says how much it already has.
+ * @throws GatewayClientError ERR_TRANSFER_SIZE_MISMATCH / ERR_TRANSFER_DIGEST_MISMATCH (checked here,
+ *   before any byte is sent) and those of uploadFileResumably
+ */
+export async function resumeFile(
+  client: GatewayClient,
+  options: Pick<SendFileOptions, 'file' | 'onHashProgress' | 'onUploadProgress' | 'retryDelaysMs' | 'onRetry'> & { readonly id: string },
+): Promise<FileDigest & { readonly record: TransferView }> {
+  const digest = await digestFile(options.file, options.onHashProgress);
+  const declared = (await client.getTransfer(options.id)).manifest.dataset;
+  if (declared.sizeBytes !== digest.sizeBytes) throw new GatewayClientError(422, { code: 'ERR_TRANSFER_SIZE_MISMATCH', detail: `${options.file} has ${digest.sizeBytes} bytes; transfer ${options.id} declared ${declared.sizeBytes}` });
+  if (declared.sha256 !== undefined && declared.sha256 !== digest.sha256) throw new GatewayClientError(422, { code: 'ERR_TRANSFER_DIGEST_MISMATCH', detail: `${options.file} is not the file transfer ${options.id} declared (SHA-256 differs)` });
+  const record = await uploadDigested(client, options.id, digest, options);
+  return { ...digest, record };
 }
