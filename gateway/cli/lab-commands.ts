@@ -170,49 +170,41 @@ async function send(args: string[], io: LabIo): Promise<number> {
   return withClient(withTlsKeyFlag(values), io, async (client) => {
     const hashing = createProgressDisplay({ label: `hashing ${path.basename(file)}`, out: io.stderr });
     let uploading: ProgressDisplay | undefined;
-    if (values.resume) {
-      const id = values.resume;
-      const resumed = await resumeFile(client, {
-        id,
-        file,
-        onHashProgress: hashing.update,
-        onUploadProgress: (done, total) => {
-          if (!uploading) {
+    const uploaded = values.resume
+      ? resumeFile(client, {
+          id: values.resume,
+          file,
+          onHashProgress: hashing.update,
+          onUploadProgress: (done, total) => {
+            if (!uploading) {
+              hashing.finish();
+              say(io.stdout, `transfer ${values.resume ?? ''}: resuming at byte ${done} of ${total}`);
+              uploading = createProgressDisplay({ label: `uploading ${values.resume ?? ''}`, out: io.stderr });
+            }
+            uploading.update(done, total);
+          },
+          onRetry,
+        })
+      : sendFile(client, {
+          file,
+          manifest: manifest ?? {},
+          ...(values.to ? { recipient: values.to } : {}),
+          onHashProgress: hashing.update,
+          onManifest: ({ replaced }) => {
             hashing.finish();
-            say(io.stdout, `transfer ${id}: resuming at byte ${done} of ${total}`);
-            uploading = createProgressDisplay({ label: `uploading ${id}`, out: io.stderr });
-          }
-          uploading.update(done, total);
-        },
-        onRetry,
-      }).catch((error: unknown) => {
-        hashing.abandon();
-        uploading?.abandon();
-        throw error;
-      });
-      uploading?.finish();
-      for (const line of describeOutcome(resumed.record)) say(io.stdout, line);
-      return exitFor(resumed.record.status);
-    }
-    const sent = await sendFile(client, {
-      file,
-      manifest: manifest ?? {},
-      ...(values.to ? { recipient: values.to } : {}),
-      onHashProgress: hashing.update,
-      onManifest: ({ replaced }) => {
-        hashing.finish();
-        for (const { field, before, after } of replaced) {
-          const source = field === 'recipient' ? '--to' : path.basename(file);
-          io.stderr.write(`note: the manifest's ${field} ${JSON.stringify(before)} is replaced by ${JSON.stringify(after)} (from ${source})\n`);
-        }
-      },
-      onCreated: (created) => {
-        say(io.stdout, `transfer ${created.id} authorized (decision ${created.decision.decisionId}, policy revision ${created.decision.policyRevision.slice(0, 12)})`);
-        uploading = createProgressDisplay({ label: `uploading ${created.id}`, out: io.stderr });
-      },
-      onUploadProgress: (done, total) => uploading?.update(done, total),
-      onRetry,
-    }).catch((error: unknown) => {
+            for (const { field, before, after } of replaced) {
+              const source = field === 'recipient' ? '--to' : path.basename(file);
+              io.stderr.write(`note: the manifest's ${field} ${JSON.stringify(before)} is replaced by ${JSON.stringify(after)} (from ${source})\n`);
+            }
+          },
+          onCreated: (created) => {
+            say(io.stdout, `transfer ${created.id} authorized (decision ${created.decision.decisionId}, policy revision ${created.decision.policyRevision.slice(0, 12)})`);
+            uploading = createProgressDisplay({ label: `uploading ${created.id}`, out: io.stderr });
+          },
+          onUploadProgress: (done, total) => uploading?.update(done, total),
+          onRetry,
+        });
+    const sent = await uploaded.catch((error: unknown) => {
       hashing.abandon();
       uploading?.abandon();
       throw error;

@@ -45,7 +45,7 @@ const COMMANDS: Readonly<Record<string, CommandUsage>> = {
   send: {
     lines: [
       'hetao send <file> --to <institution> --manifest <m.json> [--wait [--timeout S]] [--gateway URL] [--cert F --key F --ca F]',
-      'hetao send <file> --resume <transfer id> [--gateway URL] [--cert F --key F --ca F]',
+      'hetao send <file> --resume <transfer id> [--wait [--timeout S]] [--gateway URL] [--cert F --key F --ca F]',
     ],
     notes: [
       CONNECTION_NOTE,

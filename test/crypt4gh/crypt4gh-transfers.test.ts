@@ -23,6 +23,7 @@ import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
 import { runHetao } from '../support/run-cli.js';
 import { createTransfer, download, jwksOf, sha256, upload } from '../support/transfers.js';
+import { researchRows } from '../support/research-csv.js';
 
 const hospital = devIdentity('institutions/sz-hospital');
 const institute = devIdentity('institutions/hetao-sz-institute');
@@ -36,18 +37,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.close();
 });
-
-/** Research CSV of about `bytes` bytes, every row different. */
-function csv(bytes: number): Buffer {
-  const head = 'site,age_band,score,note\n';
-  const rows = [head];
-  for (let i = 0, length = head.length; length < bytes; i += 1) {
-    const row = `site-${i % 17},${20 + (i % 50)},${(i * 7919) % 1000},row ${i}\n`;
-    rows.push(row);
-    length += row.length;
-  }
-  return Buffer.from(rows.join(''));
-}
 
 async function sendAsCrypt4gh(content: Buffer): Promise<string> {
   const created = await createTransfer(gw.gateway.apiUrl, hospital, { ...anonymisedResearchManifest(content), deliveryFormat: 'crypt4gh' });
@@ -77,7 +66,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 describe('a transfer stored as Crypt4GH', () => {
   // 40 KiB is sealed on the event loop; 3 MiB in a sealing thread.
   it.each([40 * 1024, 3 * 1024 * 1024])('of %i bytes: the plain .c4gh file opens with the recipient key file, in whole and by ranges', async (size) => {
-    const content = csv(size);
+    const content = researchRows(size);
     const id = await sendAsCrypt4gh(content);
     const file = await download(gw.gateway.apiUrl, institute, id, {}, 'crypt4gh');
     expect(file.status).toBe(200);
@@ -90,7 +79,7 @@ describe('a transfer stored as Crypt4GH', () => {
   });
 
   it('in its envelope form carries the signed binding, and a reordering Crypt4GH lets through is caught by it', async () => {
-    const content = csv(200 * 1024);
+    const content = researchRows(200 * 1024);
     const id = await sendAsCrypt4gh(content);
     const envelope = await download(gw.gateway.apiUrl, institute, id);
     expect(envelope.bytes.subarray(0, 8).toString('latin1')).toBe('HETAOENV');
@@ -117,7 +106,7 @@ describe('a transfer stored as Crypt4GH', () => {
   });
 
   it('hetao decrypt opens the envelope form with the Crypt4GH key file, and refuses one cut at a segment boundary, writing nothing', async () => {
-    const content = csv(150 * 1024);
+    const content = researchRows(150 * 1024);
     const id = await sendAsCrypt4gh(content);
     const envelope = await download(gw.gateway.apiUrl, institute, id);
     const dir = await mkdtemp(path.join(tmpdir(), 'hetao-c4gh-cli-'));
@@ -144,7 +133,7 @@ describe('a transfer stored as Crypt4GH', () => {
   });
 
   it('the client library fetches it with the Crypt4GH key, checks the binding, and posts the receipt as the recipient', async () => {
-    const content = csv(70 * 1024);
+    const content = researchRows(70 * 1024);
     const id = await sendAsCrypt4gh(content);
     const dir = await mkdtemp(path.join(tmpdir(), 'hetao-c4gh-fetch-'));
     try {
@@ -162,7 +151,7 @@ describe('a transfer stored as Crypt4GH', () => {
   });
 
   it('is refused to a recipient without a Crypt4GH key, and a Hetao envelope has no Crypt4GH form', async () => {
-    const content = csv(1000);
+    const content = researchRows(1000);
     const refused = await createTransfer(gw.gateway.apiUrl, hospital, { ...anonymisedResearchManifest(content), recipient: 'hk-uni-genomics', deliveryFormat: 'crypt4gh' });
     expect(refused.status).toBe(400);
     expect(refused.contentType).toMatch(/^application\/problem\+json/);

@@ -12,6 +12,7 @@ import { devIdentity, zoneCaBundle, type ClientIdentity } from '../support/dev-p
 import { call, mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
 import { createTransfer, decrypt, download, encryptionKey, jwksOf } from '../support/transfers.js';
+import { researchRows } from '../support/research-csv.js';
 
 const hospital = devIdentity('institutions/sz-hospital');
 const institute = devIdentity('institutions/hetao-sz-institute');
@@ -24,16 +25,6 @@ afterAll(async () => {
   await gw?.close();
 });
 
-function csv(bytes: number): Buffer {
-  const head = 'site,age_band,score,note\n';
-  const rows = [head];
-  for (let i = 0, length = head.length; length < bytes; i += 1) {
-    const row = `site-${i % 17},${20 + (i % 50)},${(i * 7919) % 1000},row ${i}\n`;
-    rows.push(row);
-    length += row.length;
-  }
-  return Buffer.from(rows.join(''));
-}
 
 async function newTransfer(gateway: TestGateway, content: Buffer): Promise<string> {
   const created = await createTransfer(gateway.gateway.apiUrl, hospital, anonymisedResearchManifest(content));
@@ -57,7 +48,7 @@ async function tus(identity: ClientIdentity, url: string, method: 'HEAD' | 'PATC
 
 describe('tus uploads with tus-js-client', () => {
   it('an upload cut at half resumes from the gateway offset, completes, and decrypts to the original', async () => {
-    const content = csv(3 * 1024 * 1024);
+    const content = researchRows(3 * 1024 * 1024);
     const id = await newTransfer(gw, content);
     const endpoint = `${gw.gateway.apiUrl}/v1/transfers/${id}/tus`;
     const tusHeaders = { 'tus-resumable': '1.0.0' };
@@ -101,7 +92,7 @@ describe('tus uploads with tus-js-client', () => {
 
 describe('tus protocol refusals, termination and expiry', () => {
   it('OPTIONS tells the version and extensions; a request without Tus-Resumable is refused with 412', async () => {
-    const id = await newTransfer(gw, csv(1000));
+    const id = await newTransfer(gw, researchRows(1000));
     const url = `${gw.gateway.apiUrl}/v1/transfers/${id}/tus`;
     const options = await tus(hospital, url, 'OPTIONS', {});
     expect(options.status).toBe(204);
@@ -113,7 +104,7 @@ describe('tus protocol refusals, termination and expiry', () => {
   });
 
   it('a wrong offset is 409 with the right one; a second PATCH while one writes is 409; a length other than the declared size is refused', async () => {
-    const content = csv(300 * 1024);
+    const content = researchRows(300 * 1024);
     const id = await newTransfer(gw, content);
     const url = `${gw.gateway.apiUrl}/v1/transfers/${id}/tus`;
     const tusHeaders = { 'tus-resumable': '1.0.0' };
@@ -140,7 +131,7 @@ describe('tus protocol refusals, termination and expiry', () => {
   });
 
   it('termination keeps nothing and the transfer can be uploaded again', async () => {
-    const content = csv(200 * 1024);
+    const content = researchRows(200 * 1024);
     const id = await newTransfer(gw, content);
     const url = `${gw.gateway.apiUrl}/v1/transfers/${id}/tus`;
     const tusHeaders = { 'tus-resumable': '1.0.0' };
@@ -156,7 +147,7 @@ describe('tus protocol refusals, termination and expiry', () => {
   it('an upload that receives nothing for the idle timeout expires: nothing kept, the transfer authorized again', async () => {
     const quick = await startTestGateway({ HETAO_UPLOAD_IDLE_TIMEOUT_MS: '500' });
     try {
-      const content = csv(200 * 1024);
+      const content = researchRows(200 * 1024);
       const id = await newTransfer(quick, content);
       const url = `${quick.gateway.apiUrl}/v1/transfers/${id}/tus`;
       const tusHeaders = { 'tus-resumable': '1.0.0' };
