@@ -14,12 +14,12 @@ import { createGatewayClient } from '../../gateway/client/gateway-client.js';
 import { receiveTransfer } from '../../gateway/client/receive-transfer.js';
 import { createCrypt4ghDecryptStream } from '../../gateway/crypt4gh/crypt4gh-decrypt-stream.js';
 import { crypt4ghHeaderLength, SEALED_SEGMENT_BYTES } from '../../gateway/crypt4gh/crypt4gh-format.js';
-import { parseCrypt4ghSecretKey } from '../../gateway/crypt4gh/crypt4gh-keys.js';
+import { generateX25519KeyPair, parseCrypt4ghSecretKey } from '../../gateway/crypt4gh/crypt4gh-keys.js';
 import { createCrypt4ghEnvelopeDecryptor } from '../../gateway/crypt4gh/decrypt-crypt4gh-envelope.js';
 import { PREFIX_FIXED_BYTES } from '../../gateway/envelope/envelope-framing.js';
 import { GatewayError } from '../../gateway/errors.js';
 import { CERTS_DEV, devIdentity, zoneCaBundle } from '../support/dev-pki.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { call, editRegistry, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
 import { runHetao } from '../support/run-cli.js';
 import { createTransfer, download, jwksOf, sha256, upload } from '../support/transfers.js';
@@ -147,6 +147,55 @@ describe('a transfer stored as Crypt4GH', () => {
       await expect(receiveTransfer(client, { id, privateKey: readFileSync(path.join(CERTS_DEV, 'institutions/hetao-sz-institute.dev-only.enc.key.pem'), 'utf8'), outFile: path.join(dir, 'other.csv') })).rejects.toMatchObject({ code: 'ERR_CRYPT4GH_KEY' });
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('genomics under the HGR escrow obligation, once every holder has a key, is stored as Crypt4GH with a packet for the recipient and one for the escrow holder', async () => {
+    const genomicsLab = devIdentity('institutions/hk-uni-genomics');
+    const hgrOffice = devIdentity('institutions/nhc-hgr-office');
+    const labKey = generateX25519KeyPair();
+    await editRegistry(gw.registryFile, (document) => {
+      const lab = document.institutions.find((institution) => institution.id === 'hk-uni-genomics');
+      if (lab) lab.crypt4ghPublicKey = labKey.publicKey.toString('base64');
+    });
+    await gw.gateway.reload('test');
+    try {
+      const rows = ['##fileformat=VCFv4.2', ['#CHROM', 'POS', 'ID', 'REF', 'ALT', 'QUAL', 'FILTER', 'INFO', 'FORMAT', 'S1'].join('\t')];
+      for (let i = 0; i < 3000; i += 1) rows.push(['chr1', String(10_000 + i), '.', 'A', 'G', '50', 'PASS', '.', 'GT', '0/1'].join('\t'));
+      const content = Buffer.from(`${rows.join('\n')}\n`);
+      const created = await createTransfer(gw.gateway.apiUrl, hospital, {
+        recipient: 'hk-uni-genomics',
+        project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
+        purpose: 'joint-research',
+        approvals: [
+          { type: 'hgr-filing', id: 'HGR-BF-2026-0345' },
+          { type: 'gba-standard-contract-filing', id: 'GBA-SC-GD-2026-0101' },
+        ],
+        consent: { basis: 'separate-consent' },
+        retentionDays: 365,
+        dataset: { category: 'genomics', format: 'vcf', genomicScope: 'exome', classification: { level: 'L3' }, deidentification: 'pseudonymised', subjects: 320, humanGeneticResources: true, sizeBytes: content.length, sha256: sha256(content) },
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      expect(created.body).toMatchObject({ contentFormat: 'crypt4gh', obligations: { escrowTo: ['nhc-hgr-office'] } });
+      const id = String(created.body.id);
+      expect([200, 202]).toContain((await upload(gw.gateway.apiUrl, hospital, id, content)).status);
+      for (let i = 0; i < 100 && (await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${id}`)).body.status !== 'available'; i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+      const hgrKey = await parseCrypt4ghSecretKey(readFileSync(path.join(CERTS_DEV, 'institutions/nhc-hgr-office.dev-only.c4gh.sec'), 'utf8'));
+      for (const [identity, key] of [[genomicsLab, labKey.secretKey], [hgrOffice, hgrKey]] as const) {
+        const file = await download(gw.gateway.apiUrl, identity, id, {}, 'crypt4gh');
+        expect(file.status).toBe(200);
+        expect((await run(createCrypt4ghDecryptStream(key), file.bytes)).equals(content)).toBe(true);
+      }
+      const envelope = await download(gw.gateway.apiUrl, hgrOffice, id);
+      const decryptor = createCrypt4ghEnvelopeDecryptor({ secretKey: hgrKey, jwks: await jwksOf(gw.gateway.apiUrl, hgrOffice) });
+      expect((await run(decryptor, envelope.bytes)).equals(content)).toBe(true);
+      expect(decryptor.binding()?.holders.map(({ institution, role }) => `${role}:${institution}`)).toEqual(['recipient:hk-uni-genomics', 'escrow:nhc-hgr-office']);
+    } finally {
+      await editRegistry(gw.registryFile, (document) => {
+        const lab = document.institutions.find((institution) => institution.id === 'hk-uni-genomics');
+        if (lab) delete lab.crypt4ghPublicKey;
+      });
+      await gw.gateway.reload('test');
     }
   });
 
