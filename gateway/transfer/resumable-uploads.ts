@@ -150,9 +150,10 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
             session.lastActivity = deps.clock().getTime();
           }
         } catch (error) {
-          // A cut connection: what arrived is kept, the client resumes from `received`.
           if (error instanceof GatewayError && error.code === 'ERR_TRANSFER_SIZE_MISMATCH') throw error;
-          if (session.ended && 'error' in session.ended) throw session.ended.error;
+          // The pass failed under us (the store, the lease): its own error is the answer, and the upload is over.
+          if (session.source.destroyed) await (session.pass as Promise<TransferRecord>);
+          // A cut connection: what arrived is kept, the client resumes from `received`.
           return progressOf(session);
         }
         if (session.received < session.length) return progressOf(session);

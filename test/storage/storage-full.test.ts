@@ -131,6 +131,28 @@ describe.each([
     await uploadOnFullDisk(12 * MIB, 4 * MIB);
   });
 
+  it('a tus PATCH whose upload pass fails on the full disk is answered 507, not 204; the upload is over and nothing kept', async () => {
+    const running = gw as TestGateway;
+    const content = csv(12 * MIB);
+    const created = await createTransfer(running.gateway.apiUrl, hospital, manifestFor(content));
+    const id = created.body.id as string;
+    const before = storageErrorsCounted(await metricsText(running), 'ENOSPC');
+    const url = `${running.gateway.apiUrl}/v1/transfers/${id}/tus`;
+    const tusHeaders = { 'tus-resumable': '1.0.0' };
+    const post = await request(url, { dispatcher: mtlsAgent(hospital), method: 'POST', headers: { ...tusHeaders, 'upload-length': String(content.length) } });
+    await post.body.dump();
+    expect(post.statusCode).toBe(201);
+    await tmpfs?.fill(4 * MIB);
+    const patch = await request(url, { dispatcher: mtlsAgent(hospital), method: 'PATCH', headers: { ...tusHeaders, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' }, body: content });
+    const body = (await patch.body.json()) as Record<string, unknown>;
+    await expectStorageFull({ status: patch.statusCode, contentType: String(patch.headers['content-type']), body }, before);
+    const head = await request(url, { dispatcher: mtlsAgent(hospital), method: 'HEAD', headers: tusHeaders });
+    await head.body.dump();
+    expect(head.statusCode).toBe(404);
+    expect((await call(running.gateway.apiUrl, hospital, `/v1/transfers/${id}`)).body.status).toBe('authorized');
+    expect(await envelopeFiles(mountPoint, id)).toEqual([]);
+  });
+
   it('a small upload (written whole at commit) on a nearly full disk → 507; then it succeeds', async () => {
     await uploadOnFullDisk(512 * 1024, 64 * 1024);
   });
