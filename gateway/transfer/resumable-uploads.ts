@@ -114,7 +114,12 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
       if (existing && !existing.ended) throw new GatewayError('ERR_TRANSFER_CONFLICT', `an upload of transfer ${id} is already in progress; resume it (HEAD, then PATCH)`);
       await deps.checkUpload(id, caller, length);
       const record = await deps.get(id, caller);
-      const session: Session = { id, sender: record.sender, length, source: new PassThrough({ highWaterMark: 1024 * 1024 }), received: 0, lastActivity: deps.clock().getTime(), busy: false };
+      const source = new PassThrough({ highWaterMark: 1024 * 1024 });
+      // Terminated or cut off before the pass has piped it (a first PATCH fits in the buffer and
+      // returns while the pass is still starting), its error would have no listener and take the
+      // process down; the pass reports it anyway once it pipes the destroyed stream.
+      source.on('error', () => undefined);
+      const session: Session = { id, sender: record.sender, length, source, received: 0, lastActivity: deps.clock().getTime(), busy: false };
       sessions.set(id, session);
       return progressOf(session);
     },
