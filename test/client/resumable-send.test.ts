@@ -115,7 +115,7 @@ describe('resumable sends', () => {
     const cutter = new AbortController();
     const patching = request(url, { dispatcher: mtlsAgent(hospital), method: 'PATCH', headers: { ...tusHeaders, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' }, body, signal: cutter.signal }).catch(() => undefined);
     body.write(content.subarray(0, 1024 * 1024));
-    for (let i = 0; i < 200; i += 1) {
+    for (let i = 0; i < 3000; i += 1) {
       const head = await request(url, { dispatcher: mtlsAgent(hospital), method: 'HEAD', headers: tusHeaders });
       await head.body.dump();
       if (head.headers['upload-offset'] === String(1024 * 1024)) break;

@@ -65,7 +65,7 @@ describe('tus uploads with tus-js-client', () => {
     }).catch((error: unknown) => error);
     const half = Math.floor(content.length / 2);
     body.write(content.subarray(0, half));
-    for (let i = 0; i < 200 && Number((await tus(hospital, endpoint, 'HEAD', tusHeaders)).headers['upload-offset']) < half; i += 1) await sleep(20);
+    for (let i = 0; i < 3000 && Number((await tus(hospital, endpoint, 'HEAD', tusHeaders)).headers['upload-offset']) < half; i += 1) await sleep(20);
     cutter.abort();
     await patching;
     const head = await tus(hospital, endpoint, 'HEAD', tusHeaders);
