@@ -73,6 +73,8 @@ export interface TransferView {
 /** The answer to a new transfer: the record and where to upload its content. */
 export interface CreatedTransfer extends TransferView {
   readonly upload: { readonly method: 'PUT'; readonly href: string; readonly contentType: string; readonly sizeBytes: number };
+  /** Where a tus client uploads the same content resumably. */
+  readonly resumableUpload: { readonly protocol: 'tus'; readonly version: '1.0.0'; readonly href: string; readonly sizeBytes: number };
 }
 
 export interface TransferPage {

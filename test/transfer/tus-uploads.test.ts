@@ -49,8 +49,11 @@ async function tus(identity: ClientIdentity, url: string, method: 'HEAD' | 'PATC
 describe('tus uploads with tus-js-client', () => {
   it('an upload cut at half resumes from the gateway offset, completes, and decrypts to the original', async () => {
     const content = researchRows(3 * 1024 * 1024);
-    const id = await newTransfer(gw, content);
-    const endpoint = `${gw.gateway.apiUrl}/v1/transfers/${id}/tus`;
+    const created = await createTransfer(gw.gateway.apiUrl, hospital, anonymisedResearchManifest(content));
+    const id = String(created.body.id);
+    // The creation answer names the tus URL: the client needs nothing else.
+    expect(created.body.resumableUpload).toEqual({ protocol: 'tus', version: '1.0.0', href: `/v1/transfers/${id}/tus`, sizeBytes: content.length });
+    const endpoint = `${gw.gateway.apiUrl}${String((created.body.resumableUpload as { href: string }).href)}`;
     const tusHeaders = { 'tus-resumable': '1.0.0' };
     expect((await tus(hospital, endpoint, 'POST', { ...tusHeaders, 'upload-length': String(content.length) })).status).toBe(201);
     // One PATCH that streams half the file, then its connection is cut.

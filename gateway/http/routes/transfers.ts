@@ -37,7 +37,12 @@ export async function transferRoutes(app: FastifyInstance, { transfers }: { tran
     return reply
       .code(201)
       .header('location', `/v1/transfers/${record.id}`)
-      .send({ ...viewOf(record), upload: { method: 'PUT', href: `/v1/transfers/${record.id}/content`, contentType: 'application/octet-stream', sizeBytes: record.manifest.dataset.sizeBytes } });
+      .send({
+        ...viewOf(record),
+        upload: { method: 'PUT', href: `/v1/transfers/${record.id}/content`, contentType: 'application/octet-stream', sizeBytes: record.manifest.dataset.sizeBytes },
+        // The same content, resumably: a tus client's endpoint (or upload URL, starting with HEAD).
+        resumableUpload: { protocol: 'tus', version: '1.0.0', href: `/v1/transfers/${record.id}/tus`, sizeBytes: record.manifest.dataset.sizeBytes },
+      });
   });
 
   app.put<{ Params: { id: string } }>('/transfers/:id/content', { schema: { params: idParams }, config: { bulkContent: 'upload' } }, async (request, reply) => {
