@@ -87,6 +87,8 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
 
   /** Writes `chunk`, waiting while the pass is behind; rejects when the pass has ended meanwhile. */
   const write = (session: Session, chunk: Buffer): Promise<void> => {
+    // Destroyed (the pass failed) while we were not waiting on it: its 'close' has been and gone.
+    if (session.source.destroyed) return Promise.reject(new GatewayError('ERR_REQUEST_INVALID', 'the upload was aborted'));
     if (session.source.write(chunk)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const drained = (): void => {
