@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { createCrypt4ghDecryptStream } from '../../gateway/crypt4gh/crypt4gh-decrypt-stream.js';
 import { crypt4ghDataSize, crypt4ghHeaderLength, sealCrypt4ghSegment, writeCrypt4ghHeader } from '../../gateway/crypt4gh/crypt4gh-format.js';
 import { generateX25519KeyPair, parseCrypt4ghSecretKey } from '../../gateway/crypt4gh/crypt4gh-keys.js';
-import { GatewayError } from '../../gateway/errors.js';
+import { errorCodeOf } from '../support/error-code.js';
 
 const FIXTURES = path.join(import.meta.dirname, '../fixtures/crypt4gh');
 const fixture = (name: string): Buffer => readFileSync(path.join(FIXTURES, name));
@@ -24,15 +24,6 @@ async function decrypt(bytes: Buffer, secretKey: Uint8Array, chunk = 7_000): Pro
   const stream = createCrypt4ghDecryptStream(secretKey);
   const [out] = await Promise.all([buffer(stream), pipeline(Readable.from(pieces), stream)]);
   return out;
-}
-
-async function codeOf(run: Promise<unknown>): Promise<string> {
-  try {
-    await run;
-  } catch (error) {
-    return error instanceof GatewayError ? error.code : `not a GatewayError: ${String(error)}`;
-  }
-  return 'no error';
 }
 
 /**
@@ -97,21 +88,21 @@ describe('the published sample', () => {
 
   it('is not for another key: ERR_CRYPT4GH_NOT_RECIPIENT', async () => {
     const other = await parseCrypt4ghSecretKey(fixture('recipient2.sec').toString('utf8'), 'password');
-    expect(await codeOf(decrypt(fixture('sample.txt.enc'), other))).toBe('ERR_CRYPT4GH_NOT_RECIPIENT');
+    expect(await errorCodeOf(decrypt(fixture('sample.txt.enc'), other))).toBe('ERR_CRYPT4GH_NOT_RECIPIENT');
   });
 
   it('detects a changed byte in a segment, and a cut inside the header', async () => {
     const secret = await parseCrypt4ghSecretKey(fixture('reader.sec').toString('utf8'), 'password');
     const changed = Buffer.from(fixture('sample.txt.enc'));
     changed.writeUInt8((changed.readUInt8(124 + 65564 + 20) ^ 1), 124 + 65564 + 20);
-    expect(await codeOf(decrypt(changed, secret))).toBe('ERR_CRYPT4GH_SEGMENT');
-    expect(await codeOf(decrypt(fixture('sample.txt.enc').subarray(0, 100), secret))).toBe('ERR_CRYPT4GH_FORMAT');
+    expect(await errorCodeOf(decrypt(changed, secret))).toBe('ERR_CRYPT4GH_SEGMENT');
+    expect(await errorCodeOf(decrypt(fixture('sample.txt.enc').subarray(0, 100), secret))).toBe('ERR_CRYPT4GH_FORMAT');
     const notCrypt4gh = Buffer.from(fixture('sample.txt.enc'));
     notCrypt4gh.write('crypt5gh', 0, 'latin1');
-    expect(await codeOf(decrypt(notCrypt4gh, secret))).toBe('ERR_CRYPT4GH_FORMAT');
+    expect(await errorCodeOf(decrypt(notCrypt4gh, secret))).toBe('ERR_CRYPT4GH_FORMAT');
     const version2 = Buffer.from(fixture('sample.txt.enc'));
     version2.writeUInt32LE(2, 8);
-    expect(await codeOf(decrypt(version2, secret))).toBe('ERR_CRYPT4GH_FORMAT');
+    expect(await errorCodeOf(decrypt(version2, secret))).toBe('ERR_CRYPT4GH_FORMAT');
   });
 });
 
@@ -127,7 +118,7 @@ describe('files our writer makes', () => {
       expect((await decrypt(file, reader.secretKey)).equals(plaintext)).toBe(true);
       expect(specReader(file, reader.secretKey).equals(plaintext)).toBe(true);
     }
-    expect(await codeOf(decrypt(file, generateX25519KeyPair().secretKey))).toBe('ERR_CRYPT4GH_NOT_RECIPIENT');
+    expect(await errorCodeOf(decrypt(file, generateX25519KeyPair().secretKey))).toBe('ERR_CRYPT4GH_NOT_RECIPIENT');
   });
 
   it('applies an edit list (skip, keep, skip, keep, …) across segment boundaries', async () => {

@@ -5,19 +5,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatCrypt4ghPublicKey, formatCrypt4ghSecretKey, generateX25519KeyPair, parseCrypt4ghPublicKey, parseCrypt4ghSecretKey, x25519PublicKeyOf } from '../../gateway/crypt4gh/crypt4gh-keys.js';
-import { GatewayError } from '../../gateway/errors.js';
+import { errorCodeOf } from '../support/error-code.js';
 
 const FIXTURES = path.join(import.meta.dirname, '../fixtures/crypt4gh');
 const fixture = (name: string): string => readFileSync(path.join(FIXTURES, name), 'utf8');
-
-async function refusal(promise: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof promise === 'function' ? promise() : promise);
-  } catch (error) {
-    return error instanceof GatewayError ? error.code : `not a GatewayError: ${String(error)}`;
-  }
-  return 'no error';
-}
 
 describe('published Crypt4GH key files', () => {
   it.each([
@@ -38,15 +29,15 @@ describe('published Crypt4GH key files', () => {
   });
 
   it('refuses a wrong passphrase, a missing one, and key files that are not Crypt4GH', async () => {
-    expect(await refusal(parseCrypt4ghSecretKey(fixture('reader.sec'), 'wrong'))).toBe('ERR_CRYPT4GH_KEY');
-    expect(await refusal(parseCrypt4ghSecretKey(fixture('ega-alice.sec'), 'bob'))).toBe('ERR_CRYPT4GH_KEY');
-    expect(await refusal(parseCrypt4ghSecretKey(fixture('reader.sec')))).toBe('ERR_CRYPT4GH_KEY');
-    expect(await refusal(parseCrypt4ghSecretKey(fixture('reader.pub')))).toBe('ERR_CRYPT4GH_KEY');
-    expect(await refusal(() => parseCrypt4ghPublicKey('-----BEGIN CRYPT4GH PUBLIC KEY-----\nAAAA\n-----END CRYPT4GH PUBLIC KEY-----\n'))).toBe('ERR_CRYPT4GH_KEY');
-    expect(await refusal(() => parseCrypt4ghPublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI'))).toBe('ERR_CRYPT4GH_KEY');
+    expect(await errorCodeOf(parseCrypt4ghSecretKey(fixture('reader.sec'), 'wrong'))).toBe('ERR_CRYPT4GH_KEY');
+    expect(await errorCodeOf(parseCrypt4ghSecretKey(fixture('ega-alice.sec'), 'bob'))).toBe('ERR_CRYPT4GH_KEY');
+    expect(await errorCodeOf(parseCrypt4ghSecretKey(fixture('reader.sec')))).toBe('ERR_CRYPT4GH_KEY');
+    expect(await errorCodeOf(parseCrypt4ghSecretKey(fixture('reader.pub')))).toBe('ERR_CRYPT4GH_KEY');
+    expect(await errorCodeOf(() => parseCrypt4ghPublicKey('-----BEGIN CRYPT4GH PUBLIC KEY-----\nAAAA\n-----END CRYPT4GH PUBLIC KEY-----\n'))).toBe('ERR_CRYPT4GH_KEY');
+    expect(await errorCodeOf(() => parseCrypt4ghPublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI'))).toBe('ERR_CRYPT4GH_KEY');
     // A file cut inside its fields: c4gh-v1, then a kdf name that claims more bytes than there are.
     const cut = `-----BEGIN CRYPT4GH PRIVATE KEY-----\n${Buffer.concat([Buffer.from('c4gh-v1'), Buffer.from([0, 40]), Buffer.from('scr')]).toString('base64')}\n-----END CRYPT4GH PRIVATE KEY-----\n`;
-    expect(await refusal(parseCrypt4ghSecretKey(cut, 'x'))).toBe('ERR_CRYPT4GH_KEY');
+    expect(await errorCodeOf(parseCrypt4ghSecretKey(cut, 'x'))).toBe('ERR_CRYPT4GH_KEY');
   });
 });
 
@@ -56,7 +47,7 @@ describe('key files we write', () => {
     const protectedFile = await formatCrypt4ghSecretKey(secretKey, 'correct horse', 'hetao-sz-institute');
     expect(protectedFile).toMatch(/^-----BEGIN CRYPT4GH ENCRYPTED PRIVATE KEY-----\n/);
     expect((await parseCrypt4ghSecretKey(protectedFile, 'correct horse')).equals(secretKey)).toBe(true);
-    expect(await refusal(parseCrypt4ghSecretKey(protectedFile, 'wrong horse'))).toBe('ERR_CRYPT4GH_KEY');
+    expect(await errorCodeOf(parseCrypt4ghSecretKey(protectedFile, 'wrong horse'))).toBe('ERR_CRYPT4GH_KEY');
     expect((await parseCrypt4ghSecretKey(await formatCrypt4ghSecretKey(secretKey))).equals(secretKey)).toBe(true);
     expect(parseCrypt4ghPublicKey(formatCrypt4ghPublicKey(publicKey)).equals(publicKey)).toBe(true);
     expect(x25519PublicKeyOf(secretKey).equals(publicKey)).toBe(true);

@@ -17,7 +17,6 @@ import { crypt4ghHeaderLength, SEALED_SEGMENT_BYTES } from '../../gateway/crypt4
 import { generateX25519KeyPair, parseCrypt4ghSecretKey } from '../../gateway/crypt4gh/crypt4gh-keys.js';
 import { createCrypt4ghEnvelopeDecryptor } from '../../gateway/crypt4gh/decrypt-crypt4gh-envelope.js';
 import { PREFIX_FIXED_BYTES } from '../../gateway/envelope/envelope-framing.js';
-import { GatewayError } from '../../gateway/errors.js';
 import { CERTS_DEV, devIdentity, zoneCaBundle } from '../support/dev-pki.js';
 import { editRegistry, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
@@ -25,6 +24,7 @@ import { runHetao } from '../support/run-cli.js';
 import { createTransfer, download, jwksOf, sha256, upload } from '../support/transfers.js';
 import { genomicsContent, genomicsManifest } from '../support/access.js';
 import { researchRows } from '../support/research-csv.js';
+import { errorCodeOf } from '../support/error-code.js';
 
 const hospital = devIdentity('institutions/sz-hospital');
 const institute = devIdentity('institutions/hetao-sz-institute');
@@ -53,15 +53,6 @@ async function sendAsCrypt4gh(content: Buffer): Promise<string> {
 async function run(transform: NodeJS.ReadWriteStream, bytes: Buffer): Promise<Buffer> {
   const [out] = await Promise.all([buffer(transform as unknown as Readable), pipeline(Readable.from([bytes]), transform)]);
   return out;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return error instanceof GatewayError ? error.code : `not a GatewayError: ${String(error)}`;
-  }
-  return 'no error';
 }
 
 describe('a transfer stored as Crypt4GH', () => {
@@ -101,9 +92,9 @@ describe('a transfer stored as Crypt4GH', () => {
     const alone = await run(createCrypt4ghDecryptStream(instituteKey), swapped.subarray(prefixLength));
     expect(alone.length).toBe(content.length);
     expect(alone.equals(content)).toBe(false);
-    expect(await codeOf(run(createCrypt4ghEnvelopeDecryptor({ secretKey: instituteKey, jwks }), swapped))).toBe('ERR_ENVELOPE_DIGEST');
+    expect(await errorCodeOf(run(createCrypt4ghEnvelopeDecryptor({ secretKey: instituteKey, jwks }), swapped))).toBe('ERR_ENVELOPE_DIGEST');
     // A cut at a segment boundary too.
-    expect(await codeOf(run(createCrypt4ghEnvelopeDecryptor({ secretKey: instituteKey, jwks }), envelope.bytes.subarray(0, dataStart + SEALED_SEGMENT_BYTES)))).toBe('ERR_ENVELOPE_DIGEST');
+    expect(await errorCodeOf(run(createCrypt4ghEnvelopeDecryptor({ secretKey: instituteKey, jwks }), envelope.bytes.subarray(0, dataStart + SEALED_SEGMENT_BYTES)))).toBe('ERR_ENVELOPE_DIGEST');
   });
 
   it('hetao decrypt opens the envelope form with the Crypt4GH key file, and refuses one cut at a segment boundary, writing nothing', async () => {
