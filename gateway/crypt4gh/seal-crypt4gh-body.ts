@@ -6,7 +6,8 @@
 // does not (docs/crypt4gh.md).
 import { createHash } from 'node:crypto';
 import { GatewayError } from '../errors.js';
-import { sealCrypt4ghSegment, SEGMENT_PLAINTEXT_BYTES } from './crypt4gh-format.js';
+import { createByteQueue } from '../envelope/byte-queue.js';
+import { openCrypt4ghSegment, SEALED_SEGMENT_BYTES, sealCrypt4ghSegment, SEGMENT_PLAINTEXT_BYTES } from './crypt4gh-format.js';
 
 export interface Crypt4ghBodyTotals {
   readonly plaintextSize: number;
@@ -20,6 +21,8 @@ export interface Crypt4ghBodyTotals {
 export interface Crypt4ghBodySealer {
   /** Takes plaintext; returns the sealed pieces of the segments it completes (held bytes are views: do not reuse a written buffer). */
   write(chunk: Uint8Array): Buffer[];
+  /** As envelope/seal-body.ts `replay`: the stored full segments of a resumed upload, opened, hashed and counted; their plaintext returned. */
+  replay(sealed: Uint8Array): Buffer[];
   /** Seals what is left (a short last segment; nothing for an empty body or one ending on a boundary). */
   end(): Buffer[];
   /** After `end`. */
@@ -35,6 +38,8 @@ export function createCrypt4ghBodySealer(dataKey: Uint8Array): Crypt4ghBodySeale
   let plaintextSize = 0;
   let segmentCount = 0;
   let totals: Crypt4ghBodyTotals | undefined;
+  const replayed = createByteQueue();
+  let writing = false;
 
   const sealHeld = (out: Buffer[]): void => {
     for (const piece of sealCrypt4ghSegment(dataKey, held)) {
@@ -47,8 +52,25 @@ export function createCrypt4ghBodySealer(dataKey: Uint8Array): Crypt4ghBodySeale
   };
 
   return {
+    replay(sealed) {
+      if (writing) throw new GatewayError('ERR_INTERNAL', 'replay() after write()');
+      replayed.push(sealed);
+      const out: Buffer[] = [];
+      while (replayed.length >= SEALED_SEGMENT_BYTES) {
+        const segment = replayed.take(SEALED_SEGMENT_BYTES);
+        const plaintext = openCrypt4ghSegment([dataKey], segment, segmentCount);
+        dataDigest.update(segment);
+        plaintextDigest.update(plaintext);
+        plaintextSize += plaintext.length;
+        segmentCount += 1;
+        out.push(plaintext);
+      }
+      return out;
+    },
     write(chunk) {
       if (totals) throw new GatewayError('ERR_INTERNAL', 'write() after the body ended');
+      if (!writing && replayed.length > 0) throw new GatewayError('ERR_INTERNAL', 'the replayed bytes end inside a segment');
+      writing = true;
       const out: Buffer[] = [];
       plaintextDigest.update(chunk);
       plaintextSize += chunk.length;

@@ -30,6 +30,11 @@ export interface EnvelopeEncryptorOptions {
   readonly decisionId: string;
   /** Plaintext bytes per segment; 64 KiB unless a test needs many small segments. */
   readonly segmentSize?: number;
+  /**
+   * The key material of an envelope begun earlier (a resumed upload, transfer/resume-ticket.ts)
+   * instead of fresh random bytes; the encryptor zeroes `dataKey` as it does its own.
+   */
+  readonly resumed?: { readonly dataKey: Buffer; readonly salt: Buffer; readonly noncePrefix: Buffer };
 }
 
 export interface FinishOptions {
@@ -66,6 +71,10 @@ export interface EnvelopeEncryptor {
   discard(): void;
   /** Plaintext in, sealed segments out (in pieces); holds at most one segment of plaintext. */
   readonly body: Transform;
+  /** The key material the body is sealed with (memory only; zeroed by finish and discard). */
+  readonly sealing: BodySealingParams;
+  /** Resuming (`resumed` material): the stored sealed segments, before `body` takes any plaintext; their plaintext out (seal-body.ts `replay`). */
+  replay(sealed: Uint8Array): Buffer[];
   /**
    * Wraps the data key for the holders, signs the header and zeroes the data key. Call once, after
    * `body` has ended.
@@ -99,8 +108,12 @@ function newEnvelopeKeys(options: EnvelopeEncryptorOptions): EnvelopeKeys {
   if (!Number.isSafeInteger(segmentSize) || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
     throw new GatewayError('ERR_ENVELOPE_FORMAT', `segment size ${segmentSize} is outside ${MIN_SEGMENT_SIZE}…${MAX_SEGMENT_SIZE}`);
   }
-  const salt = randomBytes(SALT_BYTES);
-  const noncePrefix = randomBytes(NONCE_PREFIX_BYTES);
+  const { resumed } = options;
+  if (resumed && (resumed.dataKey.length !== DATA_KEY_BYTES || resumed.salt.length !== SALT_BYTES || resumed.noncePrefix.length !== NONCE_PREFIX_BYTES)) {
+    throw new GatewayError('ERR_ENVELOPE_FORMAT', 'the resumed key material has the wrong sizes');
+  }
+  const salt = resumed?.salt ?? randomBytes(SALT_BYTES);
+  const noncePrefix = resumed?.noncePrefix ?? randomBytes(NONCE_PREFIX_BYTES);
   const binding: EnvelopeBinding = Object.freeze({
     version: ENVELOPE_VERSION,
     transferId: options.transferId,
@@ -114,7 +127,7 @@ function newEnvelopeKeys(options: EnvelopeEncryptorOptions): EnvelopeKeys {
     decisionId: options.decisionId,
   });
   const bindingHash = hashBinding(binding);
-  const dataKey = randomBytes(DATA_KEY_BYTES);
+  const dataKey = resumed?.dataKey ?? randomBytes(DATA_KEY_BYTES);
   return { binding, bindingHash, dataKey, sealing: { dataKey, salt, noncePrefix, bindingHash, segmentSize } };
 }
 
@@ -209,6 +222,8 @@ export function createEnvelopeEncryptor(options: EnvelopeEncryptorOptions): Enve
   return {
     binding: keys.binding,
     body,
+    sealing: keys.sealing,
+    replay: (sealed) => sealer.replay(sealed),
     wrapEarly(holders) {
       early ??= startWrapping(keys, holders);
     },

@@ -3,7 +3,8 @@
 // stream of encrypt-envelope) and in a sealing thread (transfer/sealing-threads).
 import { createHash } from 'node:crypto';
 import { GatewayError } from '../errors.js';
-import { createSegmentCipher, MAX_SEGMENTS } from './stream-aead.js';
+import { createByteQueue } from './byte-queue.js';
+import { createSegmentCipher, MAX_SEGMENTS, TAG_BYTES } from './stream-aead.js';
 
 /** What sealing a body needs. Holds the data key: keep it in memory only. */
 export interface BodySealingParams {
@@ -30,6 +31,14 @@ export interface BodySealer {
    * @throws GatewayError `ERR_ENVELOPE_SIZE` past 2³²−1 segments.
    */
   write(chunk: Uint8Array): Buffer[];
+  /**
+   * Resuming an upload: takes the stored sealed bytes of the body's first segments (in chunks of any
+   * size; whole segments in all, none of them final), opens them, hashes and counts their plaintext
+   * as if it had been written, and returns that plaintext (views to pass on, not to keep). Only
+   * before the first `write`.
+   * @throws GatewayError ERR_ENVELOPE_SEGMENT when a stored segment does not open (another key, altered bytes).
+   */
+  replay(sealed: Uint8Array): Buffer[];
   /** Seals the last segment (flagged final; empty for an empty body). */
   end(): Buffer[];
   /** After `end`. */
@@ -46,6 +55,8 @@ export function createBodySealer(params: BodySealingParams): BodySealer {
   let plaintextSize = 0;
   let segmentCount = 0;
   let sha256: string | undefined;
+  const replayed = createByteQueue();
+  let writing = false;
 
   const sealHeld = (isFinal: boolean, out: Buffer[]): void => {
     if (segmentCount >= MAX_SEGMENTS) throw new GatewayError('ERR_ENVELOPE_SIZE', `a transfer holds at most ${MAX_SEGMENTS} segments`);
@@ -56,8 +67,24 @@ export function createBodySealer(params: BodySealingParams): BodySealer {
   };
 
   return {
+    replay(sealed) {
+      if (writing) throw new GatewayError('ERR_INTERNAL', 'replay() after write()');
+      replayed.push(sealed);
+      const out: Buffer[] = [];
+      while (replayed.length >= segmentSize + TAG_BYTES) {
+        for (const piece of cipher.open(segmentCount, false, replayed.takePieces(segmentSize + TAG_BYTES))) {
+          digest.update(piece);
+          plaintextSize += piece.length;
+          out.push(piece);
+        }
+        segmentCount += 1;
+      }
+      return out;
+    },
     write(chunk) {
       if (sha256 !== undefined) throw new GatewayError('ERR_INTERNAL', 'write() after the body ended');
+      if (!writing && replayed.length > 0) throw new GatewayError('ERR_INTERNAL', 'the replayed bytes end inside a segment');
+      writing = true;
       const out: Buffer[] = [];
       digest.update(chunk);
       plaintextSize += chunk.length;

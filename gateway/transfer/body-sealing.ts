@@ -2,7 +2,8 @@
 // a sealing thread) is handed: our envelope (AES-256-GCM STREAM segments) or Crypt4GH v1 (ChaCha20-
 // Poly1305 segments). The key material in it lives in memory only.
 import { createCrypt4ghBodySealer, type Crypt4ghBodyTotals } from '../crypt4gh/seal-crypt4gh-body.js';
-import { SEGMENT_PLAINTEXT_BYTES } from '../crypt4gh/crypt4gh-format.js';
+import { SEALED_SEGMENT_BYTES, SEGMENT_PLAINTEXT_BYTES } from '../crypt4gh/crypt4gh-format.js';
+import { TAG_BYTES } from '../envelope/stream-aead.js';
 import { createBodySealer, type BodySealingParams, type BodyTotals } from '../envelope/seal-body.js';
 
 export type BodySealing =
@@ -15,6 +16,8 @@ export type SealedBodyTotals = BodyTotals | Crypt4ghBodyTotals;
 export interface FormatSealer {
   /** Plaintext in; the sealed pieces of the segments it completes out (held bytes are views). */
   write(chunk: Uint8Array): Buffer[];
+  /** A resumed upload's stored whole segments, before any write: opened and counted; their plaintext out. */
+  replay(sealed: Uint8Array): Buffer[];
   end(): Buffer[];
   totals(): SealedBodyTotals;
 }
@@ -22,6 +25,11 @@ export interface FormatSealer {
 /** Plaintext bytes per segment: how much a sealer may hold back. */
 export function segmentSizeOf(sealing: BodySealing): number {
   return sealing.format === 'crypt4gh' ? SEGMENT_PLAINTEXT_BYTES : sealing.params.segmentSize;
+}
+
+/** Stored bytes per segment: a resumed upload keeps a whole number of them. */
+export function sealedSegmentSizeOf(sealing: BodySealing): number {
+  return sealing.format === 'crypt4gh' ? SEALED_SEGMENT_BYTES : sealing.params.segmentSize + TAG_BYTES;
 }
 
 /** A sealer for `sealing`; the caller may zero its copy of the data key once this returns. */

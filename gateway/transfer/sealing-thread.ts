@@ -12,6 +12,8 @@ export type ToSealingThread =
   | { readonly type: 'start'; readonly sealing: BodySealing; readonly inspector: InspectorOptions }
   /** `length` bytes of plaintext at the start of `buffer` (moved here). */
   | { readonly type: 'data'; readonly buffer: ArrayBuffer; readonly length: number }
+  /** A resumed upload's stored sealed bytes (moved here), before any data: opened, hashed, inspected, not sealed again. */
+  | { readonly type: 'replay'; readonly buffer: ArrayBuffer }
   | { readonly type: 'end' };
 
 export type FromSealingThread =
@@ -21,6 +23,8 @@ export type FromSealingThread =
    */
   | { readonly type: 'sealed'; readonly sealed: readonly ArrayBuffer[]; readonly recycle: readonly ArrayBuffer[] }
   /** The body is sealed: its last sealed bytes and what the header and the policy check need. */
+  /** A replay message is done. */
+  | { readonly type: 'replayed' }
   | { readonly type: 'done'; readonly sealed: readonly ArrayBuffer[]; readonly body: SealedBodyTotals; readonly report: InspectionReport }
   | { readonly type: 'failed'; readonly error: { readonly message: string; readonly code?: string; readonly gatewayCode?: string } };
 
@@ -78,6 +82,12 @@ export const openChannel: OpenThreadChannel<ToSealingThread, FromSealingThread> 
         // This copy of the data key: the sealer keeps what it needs (a derived key, or its own copy).
         (message.sealing.format === 'crypt4gh' ? message.sealing.dataKey : message.sealing.params.dataKey).fill(0);
         upload = { sealer, inspector: createInspector(message.inspector), segmentSize: segmentSizeOf(message.sealing), retained: [] };
+        return;
+      }
+      case 'replay': {
+        const current = started();
+        for (const plaintext of current.sealer.replay(new Uint8Array(message.buffer))) current.inspector.write(plaintext);
+        port.send({ type: 'replayed' });
         return;
       }
       case 'data': {

@@ -42,6 +42,16 @@ export interface SealingUpload {
   readonly transform: Duplex;
   /** Settles once the transform has flushed its last sealed bytes; rejects when it fails or is destroyed. */
   readonly result: Promise<SealedUpload>;
+  /**
+   * Resuming an upload, before any plaintext is written: the stored sealed bytes of its first
+   * segments, for the thread to open, hash and inspect (not to seal again). One call at a time.
+   */
+  replay(sealed: Buffer): Promise<void>;
+  /**
+   * Sends the plaintext gathered for a batch now rather than once the batch is full: the sender has
+   * paused (a resumable upload between two requests), and what it sent must reach the store.
+   */
+  flush(): void;
 }
 
 export interface SealingThreads {
@@ -74,6 +84,9 @@ export function createSealingThreads(options: { threads: ThreadPool<'bulk'> }): 
       /** The final callback, waiting for the last batch to be sent, then for the thread's 'done'. */
       let finishing: ((error?: Error | null) => void) | undefined;
       let endSent = false;
+      /** Send a partial batch as soon as the thread can take it. */
+      let flushing = false;
+      let replaying: (() => void) | undefined;
       let settled = false;
       let settle!: { resolve: (sealed: SealedUpload) => void; reject: (error: Error) => void };
       const result = new Promise<SealedUpload>((resolve, reject) => (settle = { resolve, reject }));
@@ -85,7 +98,11 @@ export function createSealingThreads(options: { threads: ThreadPool<'bulk'> }): 
 
       const channel = options.threads.open<ToSealingThread, FromSealingThread>('bulk', SEALING, {
         onMessage(message) {
-          if (message.type === 'sealed') {
+          if (message.type === 'replayed') {
+            const done = replaying;
+            replaying = undefined;
+            done?.();
+          } else if (message.type === 'sealed') {
             inFlight -= 1;
             for (const buffer of message.recycle) if (buffer.byteLength === batchBytes) recycled.push(buffer);
             pushSealed(message.sealed);
@@ -134,6 +151,10 @@ export function createSealingThreads(options: { threads: ThreadPool<'bulk'> }): 
           if (readableFull) return; // on when the readable side is read
           writing = undefined;
           current.callback();
+        } else if (flushing && filled > 0 && !finishing) {
+          if (inFlight >= MAX_BATCHES_IN_FLIGHT) return;
+          flushing = false;
+          sendBatch();
         } else if (finishing && !endSent) {
           if (filled > 0) {
             if (inFlight >= MAX_BATCHES_IN_FLIGHT) return;
@@ -176,7 +197,24 @@ export function createSealingThreads(options: { threads: ThreadPool<'bulk'> }): 
           callback(error);
         },
       });
-      return { transform, result };
+      return {
+        transform,
+        result,
+        replay(sealed) {
+          if (replaying) return Promise.reject(new GatewayError('ERR_INTERNAL', 'one replay at a time'));
+          const copy = new Uint8Array(sealed).buffer; // moved to the thread: never the caller's (possibly pooled) buffer
+          return new Promise<void>((resolve, reject) => {
+            if (settled) return reject(new GatewayError('ERR_INTERNAL', 'the sealing was aborted'));
+            replaying = resolve;
+            result.catch(reject);
+            channel.post({ type: 'replay', buffer: copy }, [copy]);
+          });
+        },
+        flush() {
+          flushing = true;
+          pump();
+        },
+      };
     },
   };
 }

@@ -3,6 +3,7 @@
 // the sealer is a few stages of the one upload pass, plaintext in and sealed body out, written to the
 // store's pending object by the same pipeline: the store never knows where the sealing ran.
 import { randomBytes } from 'node:crypto';
+import { GatewayError } from '../errors.js';
 import { Transform, type Duplex } from 'node:stream';
 import { signCrypt4ghBinding, type Crypt4ghHolder } from '../crypt4gh/crypt4gh-binding.js';
 import { SEALED_SEGMENT_BYTES, SEGMENT_PLAINTEXT_BYTES, writeCrypt4ghHeader } from '../crypt4gh/crypt4gh-format.js';
@@ -11,6 +12,8 @@ import { createDetachedEnvelopeEncryptor, createEnvelopeEncryptor, type Envelope
 import type { WrappedKey } from '../envelope/envelope-header.js';
 import { createInspector } from '../inspect/create-inspector.js';
 import type { InspectionReport, InspectorOptions } from '../inspect/inspection-report.js';
+import { sealedSegmentSizeOf, segmentSizeOf, type BodySealing } from './body-sealing.js';
+import type { SealingMaterial } from './resume-ticket.js';
 import type { SealingThreads } from './sealing-threads.js';
 import { createInspectionTap } from './upload-pass.js';
 
@@ -32,6 +35,19 @@ export interface UploadSealer {
   finish(options: FinishOptions): Promise<{ sealed: SealedContent; report: InspectionReport }>;
   /** Zeroes the data key when the pass failed and `finish` will not be called. */
   discard(): void;
+  /** A copy of the key material, to seal into a resume ticket (resume-ticket.ts); zero it after. Before `finish`. */
+  material(): SealingMaterial;
+  /**
+   * Resuming: the stored sealed bytes of the body's first segments, before any plaintext goes in;
+   * opened, hashed and inspected as if they had just been sealed. One call at a time.
+   */
+  replay(sealed: Buffer): Promise<void>;
+  /** The sender paused: let the plaintext that went in reach the store (a sealing thread's partial batch). */
+  flush(): void;
+  /** Plaintext bytes per segment and stored bytes per segment. */
+  readonly segment: { readonly plaintextBytes: number; readonly sealedBytes: number };
+  /** Whether the sealer holds back a full segment until a later byte exists (our envelope: its final flag). */
+  readonly holdsLastSegment: boolean;
 }
 
 export interface UploadSealerInput {
@@ -43,6 +59,8 @@ export interface UploadSealerInput {
   readonly threads?: SealingThreads;
   /** Store the body as Crypt4GH for these holders (their X25519 keys) instead of as our envelope. */
   readonly crypt4gh?: readonly Crypt4ghHolder[];
+  /** The key material of the upload this one resumes (its format must match); absent: fresh keys. */
+  readonly resumed?: SealingMaterial;
 }
 
 const envelopeContent = ({ prefix, header, processingWrap }: { prefix: Buffer; header: { plaintext: SealedContent['plaintext'] }; processingWrap?: WrappedKey }): SealedContent => ({
@@ -53,33 +71,71 @@ const envelopeContent = ({ prefix, header, processingWrap }: { prefix: Buffer; h
 
 export function createUploadSealer(input: UploadSealerInput): UploadSealer {
   if (input.crypt4gh) return createCrypt4ghUploadSealer(input, input.crypt4gh);
+  if (input.resumed && input.resumed.format !== 'hetao-envelope') throw new GatewayError('ERR_INTERNAL', 'an envelope upload cannot resume Crypt4GH material');
+  const resumed = input.resumed;
+  const binding = resumed ? { ...input.binding, segmentSize: resumed.segmentSize, resumed } : input.binding;
   if (input.threads) {
-    const encryptor = createDetachedEnvelopeEncryptor(input.binding);
+    const encryptor = createDetachedEnvelopeEncryptor(binding);
     encryptor.wrapEarly(input.holders);
-    const sealing = input.threads.seal({ sealing: { format: 'hetao-envelope', params: encryptor.sealing }, inspector: input.inspector });
+    const sealing: BodySealing = { format: 'hetao-envelope', params: encryptor.sealing };
+    const common = sealerCommon(sealing);
+    const material = envelopeMaterial(encryptor.sealing);
+    const thread = input.threads.seal({ sealing, inspector: input.inspector });
     return {
-      stages: [sealing.transform],
+      ...common,
+      stages: [thread.transform],
       async finish(options) {
-        const { body, report } = await sealing.result;
+        const { body, report } = await thread.result;
         return { sealed: envelopeContent(await encryptor.finish({ ...options, body })), report };
       },
       discard() {
         encryptor.discard();
-        sealing.transform.destroy();
+        material.dataKey.fill(0);
+        thread.transform.destroy();
       },
+      material: () => copyMaterial(material),
+      replay: (sealed) => thread.replay(sealed),
+      flush: () => thread.flush(),
     };
   }
-  const encryptor = createEnvelopeEncryptor(input.binding);
+  const encryptor = createEnvelopeEncryptor(binding);
   encryptor.wrapEarly(input.holders);
+  const sealing: BodySealing = { format: 'hetao-envelope', params: encryptor.sealing };
+  const material = envelopeMaterial(encryptor.sealing);
   const inspector = createInspector(input.inspector);
   return {
+    ...sealerCommon(sealing),
     stages: [createInspectionTap((chunk) => inspector.write(chunk)), encryptor.body],
     async finish(options) {
+      material.dataKey.fill(0);
       return { sealed: envelopeContent(await encryptor.finish(options)), report: inspector.finish() };
     },
-    discard: () => encryptor.discard(),
+    discard() {
+      material.dataKey.fill(0);
+      encryptor.discard();
+    },
+    material: () => copyMaterial(material),
+    async replay(sealed) {
+      for (const plaintext of encryptor.replay(sealed)) inspector.write(plaintext);
+    },
+    flush: () => undefined,
   };
 }
+
+const sealerCommon = (sealing: BodySealing): Pick<UploadSealer, 'segment' | 'holdsLastSegment'> => ({
+  segment: { plaintextBytes: segmentSizeOf(sealing), sealedBytes: sealedSegmentSizeOf(sealing) },
+  holdsLastSegment: sealing.format === 'hetao-envelope',
+});
+
+const envelopeMaterial = (params: { dataKey: Uint8Array; salt: Uint8Array; noncePrefix: Uint8Array; segmentSize: number }): SealingMaterial => ({
+  format: 'hetao-envelope',
+  dataKey: Buffer.from(params.dataKey),
+  salt: Buffer.from(params.salt),
+  noncePrefix: Buffer.from(params.noncePrefix),
+  segmentSize: params.segmentSize,
+});
+
+const copyMaterial = (material: SealingMaterial): SealingMaterial => ({ ...material, dataKey: Buffer.from(material.dataKey) });
 
 /**
  * Crypt4GH: a fresh data key sealed into one header packet per holder at once (the packets do not
@@ -88,7 +144,10 @@ export function createUploadSealer(input: UploadSealerInput): UploadSealer {
  * Crypt4GH upload is fully inspected in its pass.
  */
 function createCrypt4ghUploadSealer(input: UploadSealerInput, holders: readonly Crypt4ghHolder[]): UploadSealer {
-  const dataKey = randomBytes(32);
+  if (input.resumed && input.resumed.format !== 'crypt4gh') throw new GatewayError('ERR_INTERNAL', 'a Crypt4GH upload cannot resume envelope material');
+  const dataKey = input.resumed ? Buffer.from(input.resumed.dataKey) : randomBytes(32);
+  const material: SealingMaterial = { format: 'crypt4gh', dataKey: Buffer.from(dataKey) };
+  const common = sealerCommon({ format: 'crypt4gh', dataKey });
   const crypt4ghHeader = writeCrypt4ghHeader(
     holders.map((holder) => Buffer.from(holder.publicKey, 'base64')),
     { dataKey },
@@ -105,12 +164,20 @@ function createCrypt4ghUploadSealer(input: UploadSealerInput, holders: readonly 
     const sealing = input.threads.seal({ sealing: { format: 'crypt4gh', dataKey }, inspector: input.inspector });
     dataKey.fill(0); // the thread has its own copy
     return {
+      ...common,
       stages: [sealing.transform],
       async finish(options) {
+        material.dataKey.fill(0);
         const { body, report } = await sealing.result;
         return finishWith(body as Crypt4ghBodyTotals, report, options);
       },
-      discard: () => sealing.transform.destroy(),
+      discard() {
+        material.dataKey.fill(0);
+        sealing.transform.destroy();
+      },
+      material: () => copyMaterial(material),
+      replay: (sealed) => sealing.replay(sealed),
+      flush: () => sealing.flush(),
     };
   }
   const sealer = createCrypt4ghBodySealer(dataKey);
@@ -138,10 +205,20 @@ function createCrypt4ghUploadSealer(input: UploadSealerInput, holders: readonly 
     },
   });
   return {
+    ...common,
     stages: [createInspectionTap((chunk) => inspector.write(chunk)), body],
-    finish: (options) => finishWith(sealer.totals(), inspector.finish(), options),
+    finish(options) {
+      material.dataKey.fill(0);
+      return finishWith(sealer.totals(), inspector.finish(), options);
+    },
     discard() {
+      material.dataKey.fill(0);
       if (!ended) dataKey.fill(0);
     },
+    material: () => copyMaterial(material),
+    async replay(sealed) {
+      for (const plaintext of sealer.replay(sealed)) inspector.write(plaintext);
+    },
+    flush: () => undefined,
   };
 }
