@@ -34,6 +34,7 @@ export interface GatewayConfig {
   /** Public (or private) PEM files of keys the gateway signed with before a rotation. */
   readonly previousSigningKeyFiles: readonly string[];
   readonly uploadIdleTimeoutMs: number;
+  readonly uploadCheckpointBytes: number;
   /** Worker threads sealing large uploads; 0 = on the event loop. */
   readonly sealingThreads: number;
   readonly dataDir: string;
@@ -119,7 +120,8 @@ export const CONFIG_VARIABLES = {
   HETAO_REGISTRY_FILE: { default: 'policies/registry.yaml', meaning: 'the zone registry (white list) of institutions and people; reloaded on change or SIGHUP' },
   HETAO_SIGNING_KEY: { default: 'certs-dev/gateway-signing.dev-only.key.pem', meaning: "the gateway's Ed25519 signing key (PKCS#8 PEM) for envelope headers and audit checkpoints; its public key is at /.well-known/jwks.json" },
   HETAO_PREVIOUS_SIGNING_KEYS: { default: '(none)', meaning: 'comma-separated PEM files of signing keys used before a rotation: listed in the JWKS so old envelopes and checkpoints still verify, never used to sign' },
-  HETAO_UPLOAD_IDLE_TIMEOUT_MS: { default: '60000', meaning: 'an upload that sends no byte for this long is aborted and nothing of it is kept' },
+  HETAO_UPLOAD_IDLE_TIMEOUT_MS: { default: '60000', meaning: 'an upload that sends no byte for this long is aborted and nothing of it is kept; a paused resumable (tus) upload expires after this long' },
+  HETAO_UPLOAD_CHECKPOINT_BYTES: { default: '67108864', meaning: 'a resumable (tus) upload makes what it stored durable, and notes it in its record, every this many bytes while it streams (and whenever its sender pauses): the most a gateway crash makes the sender send again' },
   HETAO_POLICY_DIR: { default: 'policies', meaning: 'folder of the classification policy files (`*.policy.yaml`) and their cases (`tests/*.cases.yaml`); reloaded on change, SIGHUP or POST /v1/policies/reload' },
   HETAO_DATA_DIR: { default: './data', meaning: 'where records, envelopes and the audit journal are kept (relative to the working directory)' },
   HETAO_LOG_LEVEL: { default: 'info', meaning: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
@@ -156,7 +158,7 @@ export const CONFIG_VARIABLES = {
   HETAO_S3_REQUEST_TIMEOUT_MS: { default: '30000', meaning: 'an S3 request that does not answer for this long fails (`ERR_STORAGE_UNAVAILABLE`)' },
   HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: { default: '60000', meaning: 'how often a signed checkpoint is added when the audit journal grew (also at every export and at stop); in shared mode one instance at a time signs them (PostgreSQL advisory lock), another takes over within one interval when it dies' },
   HETAO_INSTANCE_ID: { default: '<host>-<pid>', meaning: 'names this process in upload leases and logs; unique per instance' },
-  HETAO_UPLOAD_LEASE_MS: { default: '15000', meaning: 'shared mode: an instance taking an upload holds a lease on it in the database, renewed every third of this; if the instance dies the lease expires, another instance returns the transfer to `authorized` and aborts its unfinished multipart upload' },
+  HETAO_UPLOAD_LEASE_MS: { default: '15000', meaning: 'an instance taking an upload holds a lease on it in the records, renewed every third of this; if the instance dies the lease expires and the sweep (any instance) returns the transfer to `authorized` and removes its unfinished write — a resumable upload is instead paused by a restart and swept only at its expiry' },
   HETAO_CONNECTION_IDLE_TIMEOUT_MS: { default: '30000', meaning: 'an API connection with no request in flight (before the first, between keep-alive requests) is closed after this long; a request body (other than an upload, see `HETAO_UPLOAD_IDLE_TIMEOUT_MS`) that sends nothing for this long is answered 408 `ERR_REQUEST_TIMEOUT`' },
 } as const;
 
@@ -213,6 +215,7 @@ const envSchema = {
     HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 86_400_000 },
     HETAO_INSTANCE_ID: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' },
     HETAO_UPLOAD_LEASE_MS: { type: 'integer', minimum: 300, maximum: 3_600_000 },
+    HETAO_UPLOAD_CHECKPOINT_BYTES: { type: 'integer', minimum: 1_048_576, maximum: 68_719_476_736 },
   },
 } as const;
 
@@ -274,6 +277,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
         .map((file) => path.resolve(file)),
     ),
     uploadIdleTimeoutMs: Number(setting('HETAO_UPLOAD_IDLE_TIMEOUT_MS')),
+    uploadCheckpointBytes: Number(setting('HETAO_UPLOAD_CHECKPOINT_BYTES')),
     dataDir: path.resolve(setting('HETAO_DATA_DIR')),
     logLevel: setting('HETAO_LOG_LEVEL') as GatewayConfig['logLevel'],
     watchFiles: setting('HETAO_WATCH_FILES') === 'true',

@@ -153,37 +153,36 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     processingPublicJwk: processingKey.publicJwk,
     bulkLane,
     ...(sealingThreads ? { sealingThreads } : {}),
-    ...(backEnds.mode === 'shared'
-      ? {
-          uploadLease: {
-            holder: config.instanceId,
-            durationMs: config.uploadLeaseMs,
-            renew: (id: string, holder: string, expiresAt: string) => records.renewLease(id, holder, expiresAt),
-            onRenewalError: (id: string, error: unknown) => logger.warn({ transferId: id, err: error }, 'an upload lease could not be renewed; it expires if this goes on'),
-          },
-        }
-      : {}),
+    processingPrivateKey: processingKey.privateKey,
+    uploadCheckpointBytes: config.uploadCheckpointBytes,
+    onUploadResumed: (resumed) => logger.info(resumed, 'resumable upload resumed from its stored bytes'),
+    // Every upload holds a lease (one process alone too): the sweep below tells a dead upload, or a
+    // paused resumable one past its expiry, from one that streams.
+    uploadLease: {
+      holder: config.instanceId,
+      durationMs: config.uploadLeaseMs,
+      renew: (id: string, holder: string, expiresAt: string) => records.renewLease(id, holder, expiresAt),
+      onRenewalError: (id: string, error: unknown) => logger.warn({ transferId: id, err: error }, 'an upload lease could not be renewed; it expires if this goes on'),
+    },
     queueing: { thresholdBytes: config.queue.thresholdBytes, available: () => queue.isAvailable(), retryAfterSeconds: QUEUE_RETRY_AFTER_S },
   });
-  // Embedded: this process owned every upload, so those the last stop cut short are reset now. Shared:
-  // other instances may be streaming; only uploads whose lease expired are reset, by whichever
-  // instance's sweep gets there first.
-  let leaseSweep: NodeJS.Timeout | undefined;
+  // Embedded: this process owned every upload, so those the last stop cut short are reset (or, when
+  // resumable, paused) now. Both: uploads whose lease expired — their instance is gone, or a paused
+  // resumable upload passed its expiry — are reset by whichever instance's sweep gets there first.
   const sweepLeases = (): void => {
     transfers
       .recoverExpiredUploads()
-      .then((count) => count > 0 && logger.warn({ recovered: count }, 'uploads whose instance stopped renewing their lease were reset to authorized'))
+      .then((count) => count > 0 && logger.warn({ recovered: count }, 'uploads whose instance stopped renewing their lease, or paused past their expiry, were reset to authorized'))
       .catch((error: unknown) => logger.warn({ err: error }, 'upload lease sweep failed; it is tried again later'));
   };
   if (backEnds.mode === 'embedded') {
     const interrupted = await transfers.recoverInterruptedUploads();
-    if (interrupted > 0) logger.warn({ interrupted }, 'uploads cut short by the last stop were reset to authorized');
-  } else {
-    sweepLeases();
-    leaseSweep = setInterval(sweepLeases, Math.max(100, Math.floor(config.uploadLeaseMs / 2)));
-    leaseSweep.unref();
-    opened.push(() => clearInterval(leaseSweep));
+    if (interrupted > 0) logger.warn({ interrupted }, 'uploads cut short by the last stop were reset to authorized (resumable ones were paused)');
   }
+  sweepLeases();
+  const leaseSweep = setInterval(sweepLeases, Math.max(100, Math.floor(config.uploadLeaseMs / 2)));
+  leaseSweep.unref();
+  opened.push(() => clearInterval(leaseSweep));
 
   const results = createStageResults(objects);
   const coordinator = await createStageCoordinator({
@@ -243,6 +242,14 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   refusalFlush.unref();
   opened.push(() => clearInterval(refusalFlush));
 
+  const resumableUploads = createResumableUploads({
+    get: (id, caller) => transfers.get(id, caller),
+    checkUpload: (id, caller, bytes) => transfers.checkUpload(id, caller, bytes),
+    startResumable: (id, caller) => transfers.startResumable(id, caller),
+    endPausedUpload: (id, caller) => transfers.endPausedUpload(id, caller),
+    idleTimeoutMs: config.uploadIdleTimeoutMs,
+    clock: () => new Date(),
+  });
   const api = await buildApiApp({
     connections: config.connections,
     logger,
@@ -254,13 +261,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     refusals,
     services: {
       transfers,
-      uploads: createResumableUploads({
-        get: (id, caller) => transfers.get(id, caller),
-        checkUpload: (id, caller, bytes) => transfers.checkUpload(id, caller, bytes),
-        upload: (id, caller, source) => transfers.upload(id, caller, source),
-        idleTimeoutMs: config.uploadIdleTimeoutMs,
-        clock: () => new Date(),
-      }),
+      uploads: resumableUploads,
       policies: createPolicyService({
         policies: () => policies.current(),
         registry: () => registry.current(),
@@ -317,6 +318,8 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       shutdown.deadline('requests').addEventListener('abort', cutRequests, { once: true });
       await shutdown.step('api', 'drain', () => api.close());
       shutdown.deadline('requests').removeEventListener('abort', cutRequests);
+      // Resumable uploads this process was streaming stay paused in their records, for any instance to resume.
+      await shutdown.step('resumable-uploads', 'drain', () => resumableUploads.close());
       // A request cut at the deadline may still be saving its last change: it is journaled before the journal closes.
       await shutdown.step('transfers', 'drain', () => transfers.settled());
       await shutdown.step('ops', 'drain', () => ops.close());

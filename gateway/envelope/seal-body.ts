@@ -45,6 +45,11 @@ export interface BodySealer {
   totals(): BodyTotals;
 }
 
+/** Stored bytes of one full segment of `segmentSize` plaintext bytes (ciphertext and tag). */
+export function sealedSegmentSize(segmentSize: number): number {
+  return segmentSize + TAG_BYTES;
+}
+
 /** The caller may zero `params.dataKey` once this returns: only the derived segment key is kept. */
 export function createBodySealer(params: BodySealingParams): BodySealer {
   const { segmentSize } = params;
@@ -71,8 +76,8 @@ export function createBodySealer(params: BodySealingParams): BodySealer {
       if (writing) throw new GatewayError('ERR_INTERNAL', 'replay() after write()');
       replayed.push(sealed);
       const out: Buffer[] = [];
-      while (replayed.length >= segmentSize + TAG_BYTES) {
-        for (const piece of cipher.open(segmentCount, false, replayed.takePieces(segmentSize + TAG_BYTES))) {
+      while (replayed.length >= sealedSegmentSize(segmentSize)) {
+        for (const piece of cipher.open(segmentCount, false, replayed.takePieces(sealedSegmentSize(segmentSize)))) {
           digest.update(piece);
           plaintextSize += piece.length;
           out.push(piece);

@@ -3,8 +3,7 @@
 // Poly1305 segments). The key material in it lives in memory only.
 import { createCrypt4ghBodySealer, type Crypt4ghBodyTotals } from '../crypt4gh/seal-crypt4gh-body.js';
 import { SEALED_SEGMENT_BYTES, SEGMENT_PLAINTEXT_BYTES } from '../crypt4gh/crypt4gh-format.js';
-import { TAG_BYTES } from '../envelope/stream-aead.js';
-import { createBodySealer, type BodySealingParams, type BodyTotals } from '../envelope/seal-body.js';
+import { createBodySealer, sealedSegmentSize, type BodySealingParams, type BodyTotals } from '../envelope/seal-body.js';
 
 export type BodySealing =
   | { readonly format: 'hetao-envelope'; readonly params: BodySealingParams }
@@ -29,7 +28,7 @@ export function segmentSizeOf(sealing: BodySealing): number {
 
 /** Stored bytes per segment: a resumed upload keeps a whole number of them. */
 export function sealedSegmentSizeOf(sealing: BodySealing): number {
-  return sealing.format === 'crypt4gh' ? SEALED_SEGMENT_BYTES : sealing.params.segmentSize + TAG_BYTES;
+  return sealing.format === 'crypt4gh' ? SEALED_SEGMENT_BYTES : sealedSegmentSize(sealing.params.segmentSize);
 }
 
 /** A sealer for `sealing`; the caller may zero its copy of the data key once this returns. */

@@ -1,26 +1,32 @@
 // Resumable uploads (the tus 1.0 protocol's core, creation, termination and expiration; the HTTP
-// side is http/routes/tus.ts). One upload of a transfer is one ordinary upload pass
-// (upload-transfer.ts: meter, inspection, sealing in a thread for large ones, the store, durable
-// commit), fed from a stream of its own that each PATCH writes into, in order, from the offset the
-// gateway says it has. A cut PATCH leaves the pass waiting for the next one; the partial segment it
-// holds stays in memory, never on disk. The pass's idle timeout is the upload's expiry: nothing
-// arriving for that long aborts it, and nothing of it is kept.
+// side is http/routes/tus.ts). An upload is one resumable pass (resumable-pass.ts: the ordinary
+// upload pass into an appendable object) that each PATCH writes into, in order, from the offset the
+// gateway says it has.
 //
-// In this process only: a gateway restart ends the pass (the transfer goes back to `authorized`, as
-// for any interrupted upload) and the client's next HEAD gets 404, so it starts again from zero.
-import { PassThrough, type Readable } from 'node:stream';
+// Two places know the offset. The pass this process runs for an upload knows every byte it took;
+// the transfer record knows what is stored durably, in whole segments, for any instance. A PATCH
+// that continues this process's pass at its offset goes straight on; one that starts from the
+// record's offset (after a restart, on another instance, or here after another instance had the
+// upload) resumes from the durable bytes, and this process lets go of its own pass. When a PATCH
+// ends or is cut, the pass pauses: what came in is stored durably (but for a segment not yet
+// complete, which stays in memory) and the upload is parked until it expires.
+import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import type { Caller } from './caller.js';
-import type { TransferRecord } from './transfer-record.js';
+import type { ResumablePass } from './resumable-pass.js';
+import { actorOf } from './transfer-events.js';
+import { PAUSED_UPLOAD_HOLDER, type TransferRecord } from './transfer-record.js';
 
 export interface ResumableUploadsDependencies {
   /** transfer-service.ts `get`: the record, when the caller may see it. */
   readonly get: (id: string, caller: Caller) => Promise<TransferRecord>;
   /** transfer-service.ts `checkUpload`: the refusals known before any byte. */
   readonly checkUpload: (id: string, caller: Caller, announcedBytes: number | undefined) => Promise<void>;
-  /** transfer-service.ts `upload`: the one upload pass, fed from `source`. */
-  readonly upload: (id: string, caller: Caller, source: Readable) => Promise<TransferRecord>;
-  /** How long an upload may receive nothing before it is aborted (HETAO_UPLOAD_IDLE_TIMEOUT_MS). */
+  /** transfer-service.ts `startResumable`: starts or resumes the upload's pass. */
+  readonly startResumable: (id: string, caller: Caller) => Promise<ResumablePass>;
+  /** transfer-service.ts `endPausedUpload`: ends an upload no instance is streaming. */
+  readonly endPausedUpload: (id: string, caller: Caller) => Promise<void>;
+  /** How long an upload may receive nothing before it expires (HETAO_UPLOAD_IDLE_TIMEOUT_MS). */
   readonly idleTimeoutMs: number;
   readonly clock: () => Date;
 }
@@ -38,71 +44,164 @@ interface Session {
   readonly id: string;
   readonly sender: string;
   readonly length: number;
-  readonly source: PassThrough;
-  received: number;
   lastActivity: number;
   /** A PATCH is writing: another one is refused. */
   busy: boolean;
-  /** The pass, started by the first PATCH. */
-  pass?: Promise<TransferRecord>;
-  /** How the pass ended, once it did. */
-  ended?: { readonly record: TransferRecord } | { readonly error: unknown };
+  /** The last PATCH's body is over and its pass pausing: the next PATCH waits for it rather than being refused. */
+  settling?: Promise<unknown>;
+  /** This process's pass, once a PATCH started it. */
+  pass?: ResumablePass;
+  /** The pass is paused: the next PATCH here takes the upload again first. */
+  paused: boolean;
 }
 
 export function createResumableUploads(deps: ResumableUploadsDependencies) {
   const sessions = new Map<string, Session>();
+  /** PATCHes in progress, to their answers: a stop lets them pause their uploads first. */
+  const appends = new Set<Promise<unknown>>();
 
+  const expiry = (session: Session): string => new Date(session.lastActivity + deps.idleTimeoutMs).toISOString();
   const progressOf = (session: Session, record?: TransferRecord): UploadProgress => ({
-    offset: session.received,
+    offset: session.pass?.offset ?? 0,
     length: session.length,
-    expiresAt: new Date(session.lastActivity + deps.idleTimeoutMs).toISOString(),
+    expiresAt: expiry(session),
     ...(record ? { record } : {}),
   });
 
   /** An upload created but never written to has no pass to time it out: it expires here. */
   const expireUnstarted = (): void => {
     const now = deps.clock().getTime();
-    for (const [id, session] of sessions) if (!session.pass && now - session.lastActivity > deps.idleTimeoutMs) sessions.delete(id);
+    for (const [id, session] of sessions) if (!session.pass && !session.busy && now - session.lastActivity > deps.idleTimeoutMs) sessions.delete(id);
   };
 
-  /** The caller's live upload of `id`; gone (404) once it finished, failed, expired or was terminated. */
-  const sessionOf = (id: string, caller: Caller): Session => {
-    expireUnstarted();
-    const session = sessions.get(id);
-    if (!session || session.ended) throw new GatewayError('ERR_UPLOAD_NOT_FOUND', `no upload of transfer ${id} is in progress (finished, failed, expired or never started)`);
-    if (caller.role !== 'institution' || caller.institution !== session.sender) throw new GatewayError('ERR_TRANSFER_FORBIDDEN', `only the sender may upload to transfer ${id}`);
-    return session;
+  const requireSender = (record: TransferRecord, caller: Caller): void => {
+    if (caller.role !== 'institution' || caller.institution !== record.sender) throw new GatewayError('ERR_TRANSFER_FORBIDDEN', `only the sender may upload to transfer ${record.id}`);
   };
 
-  const startPass = (session: Session, caller: Caller): void => {
-    session.pass = deps.upload(session.id, caller, session.source);
-    session.pass.then(
-      (record) => (session.ended = { record }),
-      (error: unknown) => {
-        session.ended = { error };
-        sessions.delete(session.id);
+  /** The paused upload the record describes, resumable by any instance; undefined when there is none. */
+  const pausedIn = (record: TransferRecord): { offset: number; expiresAt: string } | undefined => {
+    if (record.status !== 'uploading' || !record.resumable) return undefined;
+    const paused = record.lease?.holder === PAUSED_UPLOAD_HOLDER ? record.lease : undefined;
+    // Past its expiry a paused upload is gone, whether or not the sweep has removed it yet.
+    if (paused && Date.parse(paused.expiresAt) <= deps.clock().getTime()) return undefined;
+    return { offset: record.resumable.plaintextBytes, expiresAt: paused ? paused.expiresAt : new Date(deps.clock().getTime() + deps.idleTimeoutMs).toISOString() };
+  };
+
+  /** Drops this process's pass (its durable bytes stay for whoever resumes the upload). */
+  const letGo = async (session: Session): Promise<void> => {
+    const pass = session.pass;
+    delete session.pass;
+    session.paused = false;
+    await pass?.release();
+  };
+
+  /** The pass a PATCH at `offset` writes into: this process's own, or one resumed from the record. */
+  const passFor = async (session: Session, record: TransferRecord, caller: Caller, offset: number): Promise<ResumablePass> => {
+    const own = session.pass;
+    if (own && offset === own.offset) {
+      if (!session.paused) return own;
+      try {
+        await own.proceed(actorOf(caller));
+        session.paused = false;
+        return own;
+      } catch (error) {
+        // Another instance took the upload, or the sweep ended it: go on from what the record says.
+        if (!(error instanceof GatewayError && error.code === 'ERR_TRANSFER_CONFLICT')) throw error;
+        await letGo(session);
+        record = await deps.get(session.id, caller);
+      }
+    }
+    const stored = pausedIn(record);
+    const expected = stored?.offset ?? (record.status === 'authorized' ? 0 : undefined);
+    if (expected === undefined) throw new GatewayError('ERR_UPLOAD_NOT_FOUND', `no upload of transfer ${record.id} is in progress (finished, failed, expired or never started)`);
+    if (offset !== expected) {
+      const at = session.pass?.offset ?? expected;
+      throw new GatewayError('ERR_UPLOAD_OFFSET_MISMATCH', `the upload of ${record.id} is at offset ${at}, not ${offset}`, { offset: at });
+    }
+    await letGo(session);
+    const pass = await deps.startResumable(session.id, caller);
+    session.pass = pass;
+    session.paused = false;
+    pass.done.then(
+      () => undefined,
+      () => {
+        // Failed, expired or released: a later PATCH starts from the record.
+        if (session.pass === pass) {
+          delete session.pass;
+          if (!session.busy) sessions.delete(session.id);
+        }
       },
     );
+    return pass;
   };
 
-  /** Writes `chunk`, waiting while the pass is behind; rejects when the pass has ended meanwhile. */
-  const write = (session: Session, chunk: Buffer): Promise<void> => {
-    // Destroyed (the pass failed) while we were not waiting on it: its 'close' has been and gone.
-    if (session.source.destroyed) return Promise.reject(new GatewayError('ERR_REQUEST_INVALID', 'the upload was aborted'));
-    if (session.source.write(chunk)) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const drained = (): void => {
-        session.source.off('close', closed);
-        resolve();
-      };
-      const closed = (): void => {
-        session.source.off('drain', drained);
-        reject(new GatewayError('ERR_REQUEST_INVALID', 'the upload was aborted'));
-      };
-      session.source.once('drain', drained);
-      session.source.once('close', closed);
-    });
-  };
+  async function appendTo(id: string, caller: Caller, offset: number, body: Readable): Promise<UploadProgress> {
+    const record = await deps.get(id, caller);
+    requireSender(record, caller);
+    let session = sessions.get(id);
+    // A cut PATCH is still storing what it received: the client that retries at once waits for it.
+    while (session?.settling) {
+      await session.settling.catch(() => undefined);
+      session = sessions.get(id);
+    }
+    if (session?.busy) throw new GatewayError('ERR_TRANSFER_CONFLICT', `another request is writing to the upload of ${id}`);
+    if (!session) {
+      session = { id, sender: record.sender, length: record.manifest.dataset.sizeBytes, lastActivity: deps.clock().getTime(), busy: false, paused: false };
+      sessions.set(id, session);
+    }
+    const current = session;
+    current.busy = true;
+    try {
+      const pass = await passFor(current, record, caller, offset);
+      let passFailed = false;
+      try {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          if (pass.offset + chunk.length > current.length) {
+            const error = new GatewayError('ERR_TRANSFER_SIZE_MISMATCH', `the content is larger than the declared ${current.length} bytes`, { declaredSize: current.length });
+            await pass.abort(error);
+            throw error;
+          }
+          // Refused only once the pass has failed (the store, the lease): its own error is the answer.
+          passFailed = await pass.write(chunk).then(
+            () => false,
+            () => true,
+          );
+          if (passFailed) break;
+          current.lastActivity = deps.clock().getTime();
+        }
+      } catch (error) {
+        if (error instanceof GatewayError && error.code === 'ERR_TRANSFER_SIZE_MISMATCH') throw error;
+        // A cut connection: what arrived is kept, the client resumes from the offset.
+      }
+      if (passFailed) {
+        await pass.done;
+        throw new GatewayError('ERR_UPLOAD_NOT_FOUND', `the upload of ${id} ended`);
+      }
+      if (pass.offset < current.length) {
+        const pausing = pass.pause().catch(async (error: unknown) => {
+          if (current.pass === pass) await letGo(current);
+          throw error instanceof GatewayError ? error : new GatewayError('ERR_UPLOAD_NOT_FOUND', `the upload of ${id} could not be paused; resume it from the offset HEAD gives`);
+        });
+        current.settling = pausing;
+        try {
+          await pausing;
+        } finally {
+          delete current.settling;
+        }
+        current.paused = true;
+        return progressOf(current);
+      }
+      pass.end();
+      const finished = await pass.done;
+      sessions.delete(id);
+      return progressOf(current, finished);
+    } catch (error) {
+      if (!current.pass) sessions.delete(id);
+      throw error;
+    } finally {
+      current.busy = false;
+    }
+}
 
   return {
     /**
@@ -112,73 +211,61 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
      */
     async create(id: string, caller: Caller, length: number): Promise<UploadProgress> {
       expireUnstarted();
-      const existing = sessions.get(id);
-      if (existing && !existing.ended) throw new GatewayError('ERR_TRANSFER_CONFLICT', `an upload of transfer ${id} is already in progress; resume it (HEAD, then PATCH)`);
-      await deps.checkUpload(id, caller, length);
       const record = await deps.get(id, caller);
-      const source = new PassThrough({ highWaterMark: 1024 * 1024 });
-      // Terminated or cut off before the pass has piped it (a first PATCH fits in the buffer and
-      // returns while the pass is still starting), its error would have no listener and take the
-      // process down; the pass reports it anyway once it pipes the destroyed stream.
-      source.on('error', () => undefined);
-      const session: Session = { id, sender: record.sender, length, source, received: 0, lastActivity: deps.clock().getTime(), busy: false };
+      requireSender(record, caller);
+      if (sessions.get(id)?.pass || pausedIn(record)) throw new GatewayError('ERR_TRANSFER_CONFLICT', `an upload of transfer ${id} is already in progress; resume it (HEAD, then PATCH)`);
+      await deps.checkUpload(id, caller, length);
+      const session: Session = { id, sender: record.sender, length, lastActivity: deps.clock().getTime(), busy: false, paused: false };
       sessions.set(id, session);
       return progressOf(session);
     },
 
     /** tus HEAD: how much the gateway has. @throws GatewayError ERR_UPLOAD_NOT_FOUND, ERR_TRANSFER_FORBIDDEN */
-    progress(id: string, caller: Caller): UploadProgress {
-      return progressOf(sessionOf(id, caller));
+    async progress(id: string, caller: Caller): Promise<UploadProgress> {
+      expireUnstarted();
+      const record = await deps.get(id, caller);
+      requireSender(record, caller);
+      const session = sessions.get(id);
+      if (session && (session.pass || record.status === 'authorized')) return progressOf(session);
+      const stored = pausedIn(record);
+      if (!stored) throw new GatewayError('ERR_UPLOAD_NOT_FOUND', `no upload of transfer ${id} is in progress (finished, failed, expired or never started)`);
+      return { offset: stored.offset, length: record.manifest.dataset.sizeBytes, expiresAt: stored.expiresAt };
     },
 
     /**
      * tus PATCH: `body` continues the upload at `offset`. A cut body keeps what arrived; the last
      * byte ends the pass, and this resolves with its record.
-     * @throws GatewayError ERR_UPLOAD_NOT_FOUND; ERR_TRANSFER_CONFLICT (another PATCH is writing);
-     *   ERR_UPLOAD_OFFSET_MISMATCH; ERR_TRANSFER_SIZE_MISMATCH past the declared length; whatever the
-     *   pass fails with (the upload is then over).
+     * @throws GatewayError ERR_UPLOAD_NOT_FOUND; ERR_TRANSFER_CONFLICT (another PATCH is writing, here
+     *   or through another instance); ERR_UPLOAD_OFFSET_MISMATCH; ERR_TRANSFER_SIZE_MISMATCH past the
+     *   declared length; whatever the pass fails with (the upload is then over).
      */
-    async append(id: string, caller: Caller, offset: number, body: Readable): Promise<UploadProgress> {
-      const session = sessionOf(id, caller);
-      if (session.busy) throw new GatewayError('ERR_TRANSFER_CONFLICT', `another request is writing to the upload of ${id}`);
-      if (offset !== session.received) throw new GatewayError('ERR_UPLOAD_OFFSET_MISMATCH', `the upload of ${id} is at offset ${session.received}, not ${offset}`, { offset: session.received });
-      session.busy = true;
-      try {
-        if (!session.pass) startPass(session, caller);
-        try {
-          for await (const chunk of body as AsyncIterable<Buffer>) {
-            if (session.received + chunk.length > session.length) {
-              const error = new GatewayError('ERR_TRANSFER_SIZE_MISMATCH', `the content is larger than the declared ${session.length} bytes`, { declaredSize: session.length });
-              session.source.destroy(error);
-              throw error;
-            }
-            await write(session, chunk);
-            session.received += chunk.length;
-            session.lastActivity = deps.clock().getTime();
-          }
-        } catch (error) {
-          if (error instanceof GatewayError && error.code === 'ERR_TRANSFER_SIZE_MISMATCH') throw error;
-          // The pass failed under us (the store, the lease): its own error is the answer, and the upload is over.
-          if (session.source.destroyed) await (session.pass as Promise<TransferRecord>);
-          // A cut connection: what arrived is kept, the client resumes from `received`.
-          return progressOf(session);
-        }
-        if (session.received < session.length) return progressOf(session);
-        session.source.end();
-        const record = await (session.pass as Promise<TransferRecord>);
-        sessions.delete(id);
-        return progressOf(session, record);
-      } finally {
-        session.busy = false;
-      }
+    append(id: string, caller: Caller, offset: number, body: Readable): Promise<UploadProgress> {
+      const appending = appendTo(id, caller, offset, body);
+      appends.add(appending);
+      void appending.catch(() => undefined).then(() => appends.delete(appending));
+      return appending;
     },
-
     /** tus termination: the upload is aborted and nothing of it is kept; the transfer is `authorized` again. */
     async terminate(id: string, caller: Caller): Promise<void> {
-      const session = sessionOf(id, caller);
+      const record = await deps.get(id, caller);
+      requireSender(record, caller);
+      const session = sessions.get(id);
       sessions.delete(id);
-      session.source.destroy(new GatewayError('ERR_REQUEST_INVALID', 'the upload was terminated by its sender; nothing was kept'));
-      await session.pass?.catch(() => undefined);
+      if (session?.pass) {
+        await session.pass.abort(new GatewayError('ERR_REQUEST_INVALID', 'the upload was terminated by its sender; nothing was kept'));
+        return;
+      }
+      if (session && record.status === 'authorized') return; // created, never written to
+      await deps.endPausedUpload(id, caller);
+    },
+
+    /** The gateway stops: this process lets go of its passes; their uploads stay paused, to be resumed. */
+    async close(): Promise<void> {
+      // A PATCH cut by the stop is still storing what it received: it pauses first, then is let go.
+      await Promise.allSettled([...appends]);
+      const open = [...sessions.values()];
+      sessions.clear();
+      await Promise.all(open.map((session) => letGo(session)));
     },
   };
 }

@@ -12,6 +12,10 @@ export type TransferChange =
   | 'upload-started'
   | 'upload-failed'
   | 'upload-interrupted'
+  /** A resumable upload's sender stopped sending (a request ended or was cut); what arrived is stored up to the last whole segment. */
+  | 'upload-paused'
+  /** A paused resumable upload goes on, here or on another instance. */
+  | 'upload-resumed'
   | 'upload-completed'
   | 'queued'
   | 'quarantined'

@@ -104,7 +104,27 @@ export interface TransferRecord {
   readonly revision?: number;
   /** The instance streaming the upload holds this while it does, renewing the expiry as it goes. */
   readonly lease?: UploadLease;
+  /**
+   * A resumable (tus) upload in progress: how much of it is stored durably, and its key material
+   * sealed to the gateway's processing key, so that any instance can go on with it after a restart.
+   */
+  readonly resumable?: ResumableProgress;
 }
+
+export interface ResumableProgress {
+  /** transfer/resume-ticket.ts: compact JWE to the processing key. */
+  readonly ticket: string;
+  /** Plaintext bytes durably stored, sealed: where the upload resumes (a whole number of segments). */
+  readonly plaintextBytes: number;
+  /** The stored (sealed) bytes holding them. */
+  readonly storedBytes: number;
+}
+
+/**
+ * A resumable upload whose sender paused holds its lease under this name until the upload expires:
+ * no instance is streaming it, any may take it over, and the lease sweep ends it at its expiry.
+ */
+export const PAUSED_UPLOAD_HOLDER = 'paused-upload';
 
 export interface UploadLease {
   /** Which gateway instance holds it. */
@@ -121,23 +141,23 @@ export function transition(
   record: TransferRecord,
   status: TransferStatus,
   change: { at: Date; event: string; by: string; detail?: Record<string, unknown> },
-  patch: Partial<Pick<TransferRecord, 'content' | 'inspection' | 'receipts' | 'pendingStages' | 'delivery' | 'lease'>> = {},
+  patch: Partial<Pick<TransferRecord, 'content' | 'inspection' | 'receipts' | 'pendingStages' | 'delivery' | 'lease' | 'resumable'>> = {},
 ): TransferRecord {
   if (!NEXT[record.status].includes(status)) {
     throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${record.id} is ${record.status}; it cannot become ${status}`, { status: record.status });
   }
-  // A lease exists only while an upload streams: every move out of `uploading` drops it.
-  const { lease: heldLease, ...rest } = record;
-  const { lease: newLease, ...changes } = patch;
+  // A lease (and a resumable upload's progress) exists only while an upload streams: every move out of `uploading` drops it.
+  const { lease: heldLease, resumable, ...rest } = record;
+  const { lease: newLease, resumable: newResumable, ...changes } = patch;
   const lease = status === 'uploading' ? (newLease ?? heldLease) : undefined;
-  return recordEvent({ ...rest, ...changes, status, ...(lease ? { lease } : {}) }, change);
+  return recordEvent({ ...rest, ...changes, status, ...(lease ? { lease } : {}), ...(status === 'uploading' && (newResumable ?? resumable) ? { resumable: newResumable ?? resumable } : {}) }, change);
 }
 
 /** Adds an event that changes no state (e.g. a failed receipt) to the history. */
 export function recordEvent(
   record: TransferRecord,
   change: { at: Date; event: string; by: string; detail?: Record<string, unknown> },
-  patch: Partial<Pick<TransferRecord, 'receipts' | 'pendingStages'>> = {},
+  patch: Partial<Pick<TransferRecord, 'receipts' | 'pendingStages' | 'lease' | 'resumable'>> = {},
 ): TransferRecord {
   const at = change.at.toISOString();
   return {

@@ -2,7 +2,7 @@
 // translate HTTP to these calls; the stage coordinator calls the queue's. Every operation saves the
 // record (durably, through the RecordStore port) and emits its domain event before it returns: the
 // journal's entry for it is written before the API answers (transfer-events.ts).
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import { requireRole } from '../identity/require-role.js';
@@ -15,13 +15,20 @@ import { downloadStream } from './download-stream.js';
 import { contentKeys, envelopeKeys, processingWrapKey } from './envelope-objects.js';
 import type { RecordPage, RecordStore } from './record-store.js';
 import { actorOf, GATEWAY_ACTOR, type TransferActor, type TransferChange, type TransferEvents } from './transfer-events.js';
-import { contentIsAvailable, recordEvent, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
+import { contentIsAvailable, PAUSED_UPLOAD_HOLDER, recordEvent, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
 import type { StageResult } from './stage-results.js';
 import { createUploadHandler, type UploadDependencies, type UploadRoute } from './upload-transfer.js';
 import { chooseContentFormat } from './content-format.js';
+import { startResumablePass, type ResumablePass } from './resumable-pass.js';
 import { leadingBytesOf, type DownloadForm } from './stored-content.js';
 
 export interface TransferServiceDependencies extends UploadDependencies {
+  /** Opens resumable uploads' resume tickets (resumable-pass.ts); without it an upload resumes only in the process that began it. */
+  readonly processingPrivateKey?: KeyObject;
+  /** Resumable uploads checkpoint every this many bytes (default 64 MiB). */
+  readonly uploadCheckpointBytes?: number;
+  /** Told when a resumable upload resumed from stored bytes (resumable-pass.ts). */
+  readonly onUploadResumed?: (resumed: { transferId: string; replayedBytes: number; replayMs: number }) => void;
   readonly records: RecordStore;
   /** Where every change, download and refusal is announced; the journal subscribes within it. */
   readonly events: TransferEvents;
@@ -203,6 +210,45 @@ export function createTransferService(deps: TransferServiceDependencies) {
     },
 
     /**
+     * Starts or resumes the resumable (tus) upload of transfer `id` (see resumable-pass.ts). The
+     * transfer stays locked in this process until the pass is done, released or failed.
+     * @throws GatewayError those of startResumablePass, ERR_TRANSFER_NOT_FOUND, ERR_TRANSFER_FORBIDDEN, ERR_QUEUE_UNAVAILABLE
+     */
+    startResumable(id: string, caller: Caller): Promise<ResumablePass> {
+      let handOver!: (pass: ResumablePass) => void;
+      let refuse!: (error: unknown) => void;
+      const handed = new Promise<ResumablePass>((resolve, reject) => ((handOver = resolve), (refuse = reject)));
+      exclusive(id, async () => {
+        const record = await find(id);
+        requireInstitution(caller, record.sender, 'upload to');
+        const route = routeOf(record);
+        if (record.status === 'authorized') refuseWhileQueueDown(route);
+        const pass = await startResumablePass({ ...deps, saveProgress: (next) => deps.records.save(next), checkpointBytes: deps.uploadCheckpointBytes ?? 64 * 1024 * 1024, ...(deps.onUploadResumed ? { onResumed: deps.onUploadResumed } : {}) }, record, actorOf(caller), save, route);
+        handOver(pass);
+        return pass.done;
+      }).catch(refuse); // once handed over, the pass reports its own end
+      return handed;
+    },
+
+    /**
+     * Ends a paused resumable upload that no instance is streaming (tus termination of an upload
+     * begun elsewhere or before a restart): its stored bytes are removed, the transfer is `authorized`.
+     * @throws GatewayError ERR_UPLOAD_NOT_FOUND (no paused upload), ERR_TRANSFER_CONFLICT (another instance streams it), ERR_TRANSFER_FORBIDDEN
+     */
+    endPausedUpload(id: string, caller: Caller): Promise<void> {
+      return exclusive(id, async () => {
+        const record = await find(id);
+        requireInstitution(caller, record.sender, 'end the upload of');
+        if (record.status !== 'uploading' || !record.resumable) throw new GatewayError('ERR_UPLOAD_NOT_FOUND', `no paused upload of transfer ${id}`);
+        if (record.lease && record.lease.holder !== PAUSED_UPLOAD_HOLDER && Date.parse(record.lease.expiresAt) > deps.clock().getTime()) {
+          throw new GatewayError('ERR_TRANSFER_CONFLICT', `the upload of ${id} is being written through another gateway instance`);
+        }
+        await deps.objects.abortIncomplete(envelopeKeys(id)[1]);
+        await save(transition(record, 'authorized', { at: deps.clock(), event: 'upload-failed', by: caller.id, detail: { code: 'terminated' } }), 'upload-failed', actorOf(caller));
+      });
+    },
+
+    /**
      * The refusals of an upload that are known before its first byte (the HTTP layer answers them
      * instead of `100 Continue`, and without reading the body): `upload` would refuse the same.
      * @param announcedBytes the request's Content-Length, when it has one.
@@ -361,12 +407,21 @@ export function createTransferService(deps: TransferServiceDependencies) {
     /**
      * Uploads cut short by a crash or restart: their pending objects were never committed (the store
      * removes them at start-up), so the transfers go back to `authorized` and can be uploaded again.
+     * A resumable upload keeps what it stored durably: it is parked, to be resumed until it expires.
      */
     async recoverInterruptedUploads(): Promise<number> {
       let recovered = 0;
       for await (const record of deps.records.select({ statuses: ['uploading'] })) {
         await exclusive(record.id, async () => {
-          await save(transition(await find(record.id), 'authorized', { at: deps.clock(), event: 'upload-interrupted', by: 'gateway' }), 'upload-interrupted', GATEWAY_ACTOR);
+          const current = await find(record.id);
+          if (current.status !== 'uploading') return;
+          if (current.resumable) {
+            const expiresAt = new Date(deps.clock().getTime() + deps.uploadIdleTimeoutMs).toISOString();
+            const detail = { offset: current.resumable.plaintextBytes, cause: 'restart' };
+            await save(recordEvent(current, { at: deps.clock(), event: 'upload-paused', by: 'gateway', detail }, { lease: { holder: PAUSED_UPLOAD_HOLDER, expiresAt } }), 'upload-paused', GATEWAY_ACTOR);
+          } else {
+            await save(transition(current, 'authorized', { at: deps.clock(), event: 'upload-interrupted', by: 'gateway' }), 'upload-interrupted', GATEWAY_ACTOR);
+          }
           recovered += 1;
         });
       }
@@ -374,10 +429,11 @@ export function createTransferService(deps: TransferServiceDependencies) {
     },
 
     /**
-     * Shared mode: uploads whose instance stopped renewing their lease (killed, cut off) go back to
-     * `authorized`, and their unfinished envelope write (an S3 multipart upload) is aborted, so the
-     * sender can upload again through any instance. Of instances sweeping at once, the conditional
-     * save lets one do it. Run periodically by every instance.
+     * Uploads whose instance stopped renewing their lease (killed, cut off), and paused resumable
+     * uploads past their expiry, go back to `authorized`, and their unfinished envelope write (an S3
+     * multipart upload, an appendable object) is removed, so the sender can upload again through any
+     * instance. Of instances sweeping at once, the conditional save lets one do it. Run periodically
+     * by every instance.
      */
     async recoverExpiredUploads(): Promise<number> {
       let recovered = 0;
@@ -387,6 +443,17 @@ export function createTransferService(deps: TransferServiceDependencies) {
           const current = await deps.records.get(record.id);
           // Renewed, finished or swept since the selection.
           if (current?.status !== 'uploading' || (current.lease && current.lease.expiresAt > now.toISOString())) return;
+          // A resumable upload whose instance died keeps what it stored durably: paused, until it expires.
+          if (current.resumable && current.lease?.holder !== PAUSED_UPLOAD_HOLDER) {
+            const expiresAt = new Date(now.getTime() + deps.uploadIdleTimeoutMs).toISOString();
+            const detail = { offset: current.resumable.plaintextBytes, cause: 'lease-expired', holder: current.lease?.holder ?? null };
+            try {
+              await save(recordEvent(current, { at: now, event: 'upload-paused', by: 'gateway', detail }, { lease: { holder: PAUSED_UPLOAD_HOLDER, expiresAt } }), 'upload-paused', GATEWAY_ACTOR);
+            } catch (error) {
+              if (!(error instanceof GatewayError && error.code === 'ERR_TRANSFER_CONFLICT')) throw error;
+            }
+            return;
+          }
           await deps.objects.abortIncomplete(envelopeKeys(current.id)[1]);
           try {
             await save(transition(current, 'authorized', { at: now, event: 'upload-interrupted', by: 'gateway', detail: { holder: current.lease?.holder ?? null } }), 'upload-interrupted', GATEWAY_ACTOR);

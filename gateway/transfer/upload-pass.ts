@@ -69,7 +69,7 @@ export async function runUploadPass(input: UploadPassInput): Promise<{ bytes: nu
     // The sinks name their storage failures (and report them with the path); a disk error that
     // reaches here unnamed is still the gateway's, never the client's.
     if (storageErrnoOf(error)) throw toStorageError(error, { path: 'upload body', operation: 'write' });
-    if (idle.signal.aborted) throw new GatewayError('ERR_REQUEST_INVALID', `the upload sent nothing for ${input.idleTimeoutMs} ms and was aborted`);
+    if (idle.signal.aborted) throw new GatewayError('ERR_REQUEST_INVALID', `the upload sent nothing for ${input.idleTimeoutMs} ms and was aborted`, { idleTimeoutMs: input.idleTimeoutMs });
     // A cut connection surfaces as an aborted or premature-close error of the request stream.
     throw new GatewayError('ERR_REQUEST_INVALID', 'the upload stream ended abnormally (connection cut?); nothing was kept', undefined, { cause: error });
   } finally {

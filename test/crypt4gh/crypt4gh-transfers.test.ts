@@ -18,7 +18,8 @@ import { generateX25519KeyPair, parseCrypt4ghSecretKey } from '../../gateway/cry
 import { createCrypt4ghEnvelopeDecryptor } from '../../gateway/crypt4gh/decrypt-crypt4gh-envelope.js';
 import { PREFIX_FIXED_BYTES } from '../../gateway/envelope/envelope-framing.js';
 import { CERTS_DEV, devIdentity, zoneCaBundle } from '../support/dev-pki.js';
-import { editRegistry, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { call, editRegistry, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { tus } from '../support/tus.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
 import { runHetao } from '../support/run-cli.js';
 import { createTransfer, download, jwksOf, sha256, upload } from '../support/transfers.js';
@@ -68,6 +69,28 @@ describe('a transfer stored as Crypt4GH', () => {
     const ranged = await download(gw.gateway.apiUrl, institute, id, { range: 'bytes=100-1099' }, 'crypt4gh');
     expect(ranged.status).toBe(206);
     expect(ranged.bytes.equals(file.bytes.subarray(100, 1100))).toBe(true);
+  });
+
+  it('uploaded with tus and resumed from its stored segments (the gateway rebuilds the upload from them): the .c4gh file opens to the whole content', async () => {
+    const content = researchRows(3 * 1024 * 1024 + 999);
+    const created = await createTransfer(gw.gateway.apiUrl, hospital, { ...anonymisedResearchManifest(content), deliveryFormat: 'crypt4gh' });
+    const id = String(created.body.id);
+    const url = `${gw.gateway.apiUrl}/v1/transfers/${id}/tus`;
+    const headers = { 'tus-resumable': '1.0.0' };
+    const patch = (offset: number, bytes: Buffer) => tus(hospital, url, 'PATCH', { ...headers, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset) }, bytes);
+    expect((await tus(hospital, url, 'POST', { ...headers, 'upload-length': String(content.length) })).status).toBe(201);
+    const first = Math.floor(content.length / 2) + 12_345;
+    expect((await patch(0, content.subarray(0, first))).headers['upload-offset']).toBe(String(first));
+    // The record holds what is stored durably, in whole 64 KiB segments: a PATCH from there makes the
+    // gateway let go of its own pass and resume from the stored segments, as another instance would.
+    const stored = (await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${id}`)).body;
+    expect(stored.resumable).toBeUndefined(); // the ticket and offsets are the gateway's, never shown
+    const durable = Math.floor(first / 65536) * 65536;
+    const resumed = await patch(durable, content.subarray(durable));
+    expect(resumed.status).toBe(204);
+    expect((await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${id}`)).body).toMatchObject({ status: 'available', content: { plaintextSha256: sha256(content) } });
+    const file = await download(gw.gateway.apiUrl, institute, id, {}, 'crypt4gh');
+    expect((await run(createCrypt4ghDecryptStream(instituteKey), file.bytes)).equals(content)).toBe(true);
   });
 
   it('in its envelope form carries the signed binding, and a reordering Crypt4GH lets through is caught by it', async () => {

@@ -3,24 +3,27 @@
 // (a bucket of its own); each process has a data folder of its own, so nothing passes through a
 // shared disk. A lab creates, uploads and its recipient downloads through different instances; an
 // instance killed (SIGKILL) mid-upload loses its lease and the transfer is uploaded again through the
-// other, completing once; the checkpoint leader killed, another instance signs the checkpoints; the
+// other, completing once; a resumable (tus) upload whose instance is killed mid-PATCH goes on through
+// the other from what the bucket holds durably; the checkpoint leader killed, another instance signs the checkpoints; the
 // regulator's export from either instance is the same and verifies, with no gap and no duplicate.
 // Only outcomes are asserted: every wait polls with a generous bound, none measures speed.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DefaultHttpStack, Upload } from 'tus-js-client';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyExport } from '../../gateway/audit/verify-export.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { devIdentity } from '../support/dev-pki.js';
+import { devIdentity, zoneCaBundle } from '../support/dev-pki.js';
 import { call, mtlsAgent } from '../support/gateway.js';
 import { killHetaoProcesses, spawnHetao, type HetaoProcess } from '../support/hetao-process.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
 import { useRedis } from '../support/redis.js';
 import { uniqueTestBucket } from '../support/s3.js';
+import { researchRows } from '../support/research-csv.js';
 import { createTransfer, decrypt, download, encryptionKey, jwksOf, sha256, upload } from '../support/transfers.js';
 
 const hospital = devIdentity('institutions/sz-hospital');
@@ -95,6 +98,8 @@ describe('shared mode: two gateways and a worker on PostgreSQL, S3 and Redis', (
       HETAO_QUEUE_WORKERS: '0',
       HETAO_QUEUE_THRESHOLD_BYTES: String(256 * 1024),
       HETAO_UPLOAD_LEASE_MS: String(LEASE_MS),
+      // Resumable uploads note their progress every MiB, so that a kill mid-PATCH keeps most of it.
+      HETAO_UPLOAD_CHECKPOINT_BYTES: String(1024 * 1024),
       HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: '500',
       HETAO_SHUTDOWN_GRACE_MS: '5000',
     };
@@ -181,6 +186,62 @@ describe('shared mode: two gateways and a worker on PostgreSQL, S3 and Redis', (
     client.destroy();
     expect(left.Uploads ?? []).toEqual([]);
     expect(sha256(await receive(instance('gateway-a').apiUrl, id))).toBe(sha256(content));
+    await start('gateway-b');
+  });
+
+  it('a resumable upload whose instance is killed mid-PATCH goes on through the other from what the bucket holds durably: tus-js-client sends the rest and the result is whole', async () => {
+    const content = researchRows(12 * 1024 * 1024);
+    const created = await createTransfer(instance('gateway-a').apiUrl, hospital, anonymisedResearchManifest(content));
+    const id = created.body.id as string;
+    const tusPath = `/v1/transfers/${id}/tus`;
+    const tusHeaders = { 'tus-resumable': '1.0.0' };
+    const head = async (target: Instance) => request(`${target.apiUrl}${tusPath}`, { dispatcher: mtlsAgent(hospital), method: 'HEAD', headers: tusHeaders });
+    expect((await request(`${instance('gateway-b').apiUrl}${tusPath}`, { dispatcher: mtlsAgent(hospital), method: 'POST', headers: { ...tusHeaders, 'upload-length': String(content.length) } })).statusCode).toBe(201);
+    const body = new PassThrough();
+    const cut = request(`${instance('gateway-b').apiUrl}${tusPath}`, {
+      dispatcher: mtlsAgent(hospital),
+      method: 'PATCH',
+      headers: { ...tusHeaders, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+      body,
+    }).catch((error: unknown) => error);
+    body.write(content.subarray(0, 8 * 1024 * 1024));
+    // The other instance sees the durable progress in the record while b streams.
+    await vi.waitFor(async () => expect(Number((await head(instance('gateway-a'))).headers['upload-offset'])).toBeGreaterThan(4 * 1024 * 1024), WAIT);
+    await kill('gateway-b');
+    body.destroy();
+    await cut;
+    const offset = Number((await head(instance('gateway-a'))).headers['upload-offset']);
+    expect(offset).toBeGreaterThan(4 * 1024 * 1024);
+
+    // The lab's tus client goes on through a: refused (409) while b's lease lasts, then taken over.
+    const endpoint = `${instance('gateway-a').apiUrl}${tusPath}`;
+    const progress: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const upload = new Upload(content, {
+        endpoint,
+        uploadUrl: endpoint,
+        httpStack: new DefaultHttpStack({ cert: hospital.cert, key: hospital.key, ca: zoneCaBundle() } as never),
+        retryDelays: [250, 500, 1000, 1000, 2000, 2000, 4000, 4000, 4000, 8000, 8000],
+        onProgress: (bytes) => progress.push(bytes),
+        onSuccess: () => resolve(),
+        onError: reject,
+      });
+      upload.start();
+    });
+    expect(Math.min(...progress)).toBeGreaterThanOrEqual(offset);
+    await vi.waitFor(async () => expect((await call(instance('gateway-a').apiUrl, hospital, `/v1/transfers/${id}`)).body.status).toBe('available'), WAIT);
+    const record = await call(instance('gateway-a').apiUrl, hospital, `/v1/transfers/${id}`);
+    const events = (record.body.history as { event: string }[]).map((entry) => entry.event);
+    expect(events).toEqual(expect.arrayContaining(['upload-started', 'upload-resumed', 'queued']));
+    expect(events).not.toContain('upload-interrupted');
+    expect(sha256(await receive(instance('gateway-a').apiUrl, id))).toBe(sha256(content));
+    // Nothing of the resumable write is left in the bucket beside the envelope.
+    const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: s3.credentials });
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `envelopes/${id}` }));
+    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket }));
+    client.destroy();
+    expect((listed.Contents ?? []).map((object) => object.Key).sort()).toEqual([`envelopes/${id}.body`, `envelopes/${id}.header`]);
+    expect(uploads.Uploads ?? []).toEqual([]);
     await start('gateway-b');
   });
 

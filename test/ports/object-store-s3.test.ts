@@ -1,16 +1,46 @@
 // The object store contract on the S3 store (a bucket of its own on the run's local S3 server, in
-// 5 MiB parts so that the contract's 12 MiB objects go as multipart uploads), plus what only S3 has:
-// no test may leave a multipart upload behind (ListMultipartUploads).
+// 5 MiB parts so that the contract's 12 MiB objects go as multipart uploads, and appendable writes in
+// 5 MiB pieces), plus what only S3 has: no test may leave a multipart upload behind
+// (ListMultipartUploads), nor an appendable write's hidden objects once it is committed or aborted.
+import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ObjectStore } from '../../gateway/storage/object-store.js';
+import type { ObjectStore, PendingObject } from '../../gateway/storage/object-store.js';
 import { createS3Store } from '../../gateway/storage/s3-store.js';
 import type { StorageFailure } from '../../gateway/storage/storage-errors.js';
-import { multipartUploadsIn, removeTestBucket, uniqueTestBucket, type TestS3Location } from '../support/s3.js';
+import { errorCodeOf } from '../support/error-code.js';
+import { multipartUploadsIn, removeTestBucket, testS3Client, uniqueTestBucket, type TestS3Location } from '../support/s3.js';
 import { describeObjectStoreContract } from './object-store.contract.js';
 
 const MiB = 1024 * 1024;
+
+/** Every object in the bucket, hidden ones included, sorted. */
+async function objectsIn(location: TestS3Location): Promise<string[]> {
+  const client = testS3Client(location);
+  try {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: location.bucket, ContinuationToken: token }));
+      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys.sort();
+  } finally {
+    client.destroy();
+  }
+}
+
+function write(pending: PendingObject, chunk: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => pending.stream.write(chunk, (error) => (error ? reject(error) : resolve())));
+}
+
+/** `mebibytes` MiB, each filled with its own number (from `first` on). */
+async function writeMebibytes(pending: PendingObject, first: number, mebibytes: number): Promise<void> {
+  for (let i = first; i < first + mebibytes; i += 1) await write(pending, Buffer.alloc(MiB, i));
+}
 
 const openS3Store = (location: TestS3Location, onStorageError?: (failure: StorageFailure) => void): Promise<ObjectStore> =>
   createS3Store({ ...location, forcePathStyle: true, createBucketIfMissing: true, partSizeBytes: 5 * MiB, ...(onStorageError ? { onStorageError } : {}) });
@@ -82,5 +112,75 @@ describe('S3 store: multipart uploads', () => {
     await expect(alive.commit()).resolves.toEqual({ size: 6 * MiB });
     expect(await multipartUploadsIn(location)).toEqual([]);
     expect(await store.list('envelopes')).toEqual(['envelopes/dead.body.v2']);
+  });
+});
+
+describe('S3 store: appendable writes', () => {
+  let location: TestS3Location;
+  let store: ObjectStore;
+  beforeEach(async () => {
+    location = uniqueTestBucket();
+    store = await openS3Store(location);
+  });
+  afterEach(async () => {
+    await store.close();
+    await removeTestBucket(location);
+  });
+
+  it('hold pieces of 5 MiB and a tail in a hidden folder, and leave neither them nor a multipart upload once committed or aborted', async () => {
+    const committed = await store.openAppendable('envelopes/c.body', 0);
+    await writeMebibytes(committed, 0, 12);
+    expect(await committed.checkpoint()).toBe(12 * MiB);
+    expect(await objectsIn(location)).toEqual(['envelopes/c.body~appending/000001', 'envelopes/c.body~appending/000002', 'envelopes/c.body~appending/tail']);
+    expect(await store.list('envelopes')).toEqual([]);
+    await writeMebibytes(committed, 12, 1);
+    await new Promise<void>((resolve) => committed.stream.end(resolve));
+    await expect(committed.commit()).resolves.toEqual({ size: 13 * MiB });
+    expect(await objectsIn(location)).toEqual(['envelopes/c.body']);
+    expect(await multipartUploadsIn(location)).toEqual([]);
+    const expected = Buffer.concat(Array.from({ length: 13 }, (_, i) => Buffer.alloc(MiB, i)));
+    expect((await store.get('envelopes/c.body'))?.equals(expected)).toBe(true);
+
+    const aborted = await store.openAppendable('envelopes/a.body', 0);
+    await writeMebibytes(aborted, 0, 12);
+    await aborted.checkpoint();
+    await writeMebibytes(aborted, 12, 6); // a piece being stored as abort comes
+    await aborted.abort();
+    expect(await objectsIn(location)).toEqual(['envelopes/c.body']);
+    expect(await multipartUploadsIn(location)).toEqual([]);
+  });
+
+  it('never takes a stale tail (one older than the last piece) for durable bytes', async () => {
+    const key = 'envelopes/stale.body';
+    const dying = await store.openAppendable(key, 0);
+    await writeMebibytes(dying, 0, 3);
+    expect(await dying.checkpoint()).toBe(3 * MiB); // a tail of 3 MiB after no piece
+    await writeMebibytes(dying, 3, 3); // piece 000001 fills and is stored; no checkpoint follows
+    await expect.poll(() => objectsIn(location), { timeout: 30_000, interval: 100 }).toContain(`${key}~appending/000001`);
+    // As after a kill: the writer neither checkpoints nor releases. Durable: piece 1, the tail not.
+    expect(await errorCodeOf(store.openAppendable(key, 5 * MiB + 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+    const resumed = await store.openAppendable(key, 3 * MiB);
+    const kept: Buffer[] = [];
+    for await (const chunk of resumed.readKept() as AsyncIterable<Buffer>) kept.push(chunk);
+    expect(Buffer.concat(kept).equals(Buffer.concat([0, 1, 2].map((i) => Buffer.alloc(MiB, i))))).toBe(true);
+    await resumed.release();
+    expect(await objectsIn(location)).toEqual([`${key}~appending/tail`]);
+    expect(await errorCodeOf(store.openAppendable(key, 3 * MiB + 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+  });
+
+  it('names an endpoint nobody answers on ERR_STORAGE_UNAVAILABLE', async () => {
+    const listener = createServer();
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const { port } = listener.address() as { port: number };
+    await new Promise((resolve) => listener.close(resolve));
+    const failures: StorageFailure[] = [];
+    const down = await createS3Store({ ...location, endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, partSizeBytes: 5 * MiB, maxAttempts: 1, onStorageError: (failure) => failures.push(failure) });
+    try {
+      expect(await errorCodeOf(down.openAppendable('envelopes/down.body', 0))).toBe('ERR_STORAGE_UNAVAILABLE');
+      expect(await errorCodeOf(down.openAppendable('envelopes/down.body', 10))).toBe('ERR_STORAGE_UNAVAILABLE');
+      expect(failures.map((failure) => failure.errno)).toEqual(['ECONNREFUSED', 'ECONNREFUSED']);
+    } finally {
+      await down.close();
+    }
   });
 });

@@ -2,13 +2,15 @@
 // run by test/ports/object-store.test.ts against each implementation. Small objects (put, get, stat,
 // ranged reads, overwrite, delete), folders (list), pending objects (invisible until commit, abort
 // leaves nothing, a second commit refused, several MiB streamed in many chunks, ranges across the
-// part boundaries of a 12 MiB object), unfinished writes of a dead writer (abortIncomplete), key
-// rules, close.
+// part boundaries of a 12 MiB object), appendable objects (written over several sessions: what a
+// checkpoint made durable is kept, read back and appended to; released, aborted, started afresh,
+// refused beyond what is durable), unfinished writes of a dead writer (abortIncomplete), key rules, close.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ObjectStore, PendingObject } from '../../gateway/storage/object-store.js';
+import type { AppendableObject, ObjectStore, PendingObject } from '../../gateway/storage/object-store.js';
+import { errorCodeOf } from '../support/error-code.js';
 
 export interface ObjectStoreUnderTest {
   /** A store with no objects in it. */
@@ -40,9 +42,14 @@ function patternBytes(offset: number, length: number): Buffer {
 }
 
 /** `total` bytes of the pattern in chunks of uneven sizes (~40–80 kB), generated one at a time. */
-function* patternChunks(total: number): Generator<Buffer> {
-  for (let offset = 0, i = 0; offset < total; i += 1) {
-    const size = Math.min(total - offset, 40_000 + (i % 13) * 3_001);
+function patternChunks(total: number): Generator<Buffer> {
+  return patternRange(0, total);
+}
+
+/** Bytes `start … end − 1` of the pattern, in chunks as patternChunks. */
+function* patternRange(start: number, end: number): Generator<Buffer> {
+  for (let offset = start, i = 0; offset < end; i += 1) {
+    const size = Math.min(end - offset, 40_000 + (i % 13) * 3_001);
     yield patternBytes(offset, size);
     offset += size;
   }
@@ -67,6 +74,11 @@ function write(pending: PendingObject, chunk: Uint8Array): Promise<void> {
 
 function end(pending: PendingObject): Promise<void> {
   return new Promise((resolve) => pending.stream.end(resolve));
+}
+
+/** Writes bytes `start … end − 1` of the pattern, chunk by chunk, each taken before the next. */
+async function writePattern(object: PendingObject, start: number, end: number): Promise<void> {
+  for (const chunk of patternRange(start, end)) await write(object, chunk);
 }
 
 /** The error a read fails with, thrown at once or emitted by the stream; undefined if it read through. */
@@ -282,6 +294,231 @@ export function describeObjectStoreContract(name: string, open: () => Promise<Ob
       });
     });
 
+    describe('appendable objects', () => {
+      const KEY = 'envelopes/resumed.body';
+      /** Past one S3 piece (5 MiB in the tests) and short of the next: a keep that cuts a piece. */
+      const MID_PIECE = 7 * MiB + 5;
+
+      /** Opens, writes pattern bytes `from … to − 1`, checkpoints (expecting all of them durable), releases. */
+      const session = async (key: string, from: number, to: number): Promise<number> => {
+        const object = await store.openAppendable(key, from);
+        await writePattern(object, from, to);
+        const durable = await object.checkpoint();
+        expect(durable).toBe(to);
+        await object.release();
+        return durable;
+      };
+      const keptDigest = async (object: AppendableObject): Promise<string> => sha256Of(object.readKept() as AsyncIterable<Uint8Array>);
+
+      it('is written over several sessions: each keeps what the last checkpoint made durable, reads it back exactly and appends after it', async () => {
+        const first = await session(KEY, 0, 3 * MiB + 5);
+        const second = await store.openAppendable(KEY, first);
+        expect(second.keptBytes).toBe(first);
+        expect(await keptDigest(second)).toBe(await sha256Of(patternRange(0, first)));
+        await writePattern(second, first, 9 * MiB + 11);
+        const durable = await second.checkpoint();
+        expect(durable).toBe(9 * MiB + 11);
+        await second.release();
+
+        const last = await store.openAppendable(KEY, durable);
+        expect(last.keptBytes).toBe(durable);
+        expect(await keptDigest(last)).toBe(await sha256Of(patternRange(0, durable)));
+        await writePattern(last, durable, LARGE);
+        await end(last);
+        await expect(last.commit()).resolves.toEqual({ size: LARGE });
+
+        expect(await store.stat(KEY)).toEqual({ size: LARGE });
+        expect(await sha256Of(store.read(KEY))).toBe(await sha256Of(patternChunks(LARGE)));
+        const windows = [
+          { start: 5 * MiB - 1000, end: 5 * MiB + 999 },
+          { start: 10 * MiB - 1, end: 10 * MiB },
+          { start: first - 10, end: durable + 10 }, // across the sessions' seams
+          { start: LARGE - 100, end: LARGE - 1 },
+        ];
+        for (const window of windows) {
+          expect((await bytesOf(store.read(KEY, window))).equals(patternBytes(window.start, window.end - window.start + 1))).toBe(true);
+        }
+        // Nothing of the appendable write is left behind.
+        expect(await store.list('envelopes')).toEqual([KEY]);
+        expect(await store.abortIncomplete(KEY)).toBe(0);
+        expect(await errorCodeOf(store.openAppendable(KEY, 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+      });
+
+      it('keeps a shorter prefix than what is durable, cut mid-piece, drops what followed it, and continues with other bytes', async () => {
+        await session(KEY, 0, LARGE);
+        const cut = await store.openAppendable(KEY, MID_PIECE);
+        expect(await keptDigest(cut)).toBe(await sha256Of(patternRange(0, MID_PIECE)));
+        await cut.release();
+        expect(await errorCodeOf(store.openAppendable(KEY, MID_PIECE + 1))).toBe('ERR_UPLOAD_NOT_FOUND'); // dropped at the cut
+
+        const resumed = await store.openAppendable(KEY, MID_PIECE);
+        expect(await keptDigest(resumed)).toBe(await sha256Of(patternRange(0, MID_PIECE)));
+        const other = { start: 100 * MiB, end: 100 * MiB + 6 * MiB + 3 }; // bytes of another stretch of the pattern
+        await writePattern(resumed, other.start, other.end);
+        await end(resumed);
+        const size = MID_PIECE + (other.end - other.start);
+        await expect(resumed.commit()).resolves.toEqual({ size });
+        expect(await sha256Of(store.read(KEY))).toBe(await sha256Of([...patternRange(0, MID_PIECE), ...patternRange(other.start, other.end)]));
+        const seam = await bytesOf(store.read(KEY, { start: MID_PIECE - 3, end: MID_PIECE + 2 }));
+        expect(seam.equals(Buffer.concat([patternBytes(MID_PIECE - 3, 3), patternBytes(other.start, 3)]))).toBe(true);
+      });
+
+      it('refuses to keep more than is durable, or anything of a key never written (ERR_UPLOAD_NOT_FOUND), and the write stays resumable', async () => {
+        const durable = await session(KEY, 0, 1000);
+        expect(await errorCodeOf(store.openAppendable(KEY, durable + 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+        expect(await errorCodeOf(store.openAppendable('envelopes/never.body', 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+        expect(await errorCodeOf(store.openAppendable('no-such-folder/never.body', 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+        const resumed = await store.openAppendable(KEY, durable);
+        expect(await keptDigest(resumed)).toBe(await sha256Of(patternRange(0, durable)));
+        await resumed.abort();
+      });
+
+      it('does not keep bytes written after the last checkpoint once released', async () => {
+        const object = await store.openAppendable(KEY, 0);
+        await writePattern(object, 0, 2 * MiB + 3);
+        const durable = await object.checkpoint();
+        expect(durable).toBe(2 * MiB + 3);
+        await writePattern(object, durable, 11 * MiB); // past S3 pieces of their own
+        await object.release();
+        expect(await errorCodeOf(store.openAppendable(KEY, durable + 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+        const resumed = await store.openAppendable(KEY, durable);
+        expect(await keptDigest(resumed)).toBe(await sha256Of(patternRange(0, durable)));
+        await resumed.abort();
+      });
+
+      it('makes durable at a checkpoint at least the writes completed when it was asked for, while writing goes on', async () => {
+        const object = await store.openAppendable(KEY, 0);
+        const total = 8 * MiB;
+        let completed = 0;
+        let checkpoint: Promise<number> | undefined;
+        let asked = 0;
+        const writes: Promise<void>[] = [];
+        for (const chunk of patternRange(0, total)) {
+          const length = chunk.length;
+          writes.push(write(object, chunk).then(() => void (completed += length)));
+          if (!checkpoint && completed >= 3 * MiB) {
+            asked = completed;
+            checkpoint = object.checkpoint();
+          }
+          if (!object.stream.writableNeedDrain) continue;
+          await new Promise((resolve) => object.stream.once('drain', resolve));
+        }
+        await Promise.all(writes);
+        const durable = await (checkpoint ?? object.checkpoint());
+        expect(durable).toBeGreaterThanOrEqual(asked);
+        expect(durable).toBeLessThanOrEqual(total);
+        await object.release();
+        const resumed = await store.openAppendable(KEY, durable);
+        expect(await keptDigest(resumed)).toBe(await sha256Of(patternRange(0, durable)));
+        await resumed.abort();
+      });
+
+      it('keep 0 starts afresh over an unfinished write, which is gone', async () => {
+        await session(KEY, 0, 2 * MiB);
+        const fresh = await store.openAppendable(KEY, 0);
+        expect(fresh.keptBytes).toBe(0);
+        expect(await bytesOf(fresh.readKept())).toEqual(Buffer.alloc(0));
+        expect(await fresh.checkpoint()).toBe(0);
+        await fresh.release();
+        expect(await errorCodeOf(store.openAppendable(KEY, 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+        const again = await store.openAppendable(KEY, 0);
+        await write(again, Buffer.from('fresh'));
+        await end(again);
+        await expect(again.commit()).resolves.toEqual({ size: 5 });
+        expect((await store.get(KEY))?.toString()).toBe('fresh');
+      });
+
+      it('abort removes everything, durable bytes and all; aborting twice is fine, commit is refused', async () => {
+        const object = await store.openAppendable(KEY, 0);
+        await writePattern(object, 0, LARGE);
+        await object.checkpoint();
+        await writePattern(object, LARGE, LARGE + 1000);
+        await object.abort();
+        await object.abort();
+        await expect(object.commit()).rejects.toThrow();
+        expect(await store.stat(KEY)).toBeUndefined();
+        expect(await store.list('envelopes')).toEqual([]);
+        expect(await errorCodeOf(store.openAppendable(KEY, 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+        expect(await store.abortIncomplete(KEY)).toBe(0);
+      });
+
+      it('abortIncomplete removes the appendable write a dead writer left, and only that', async () => {
+        await store.put(KEY, Buffer.from('committed before'));
+        await session(KEY, 0, LARGE);
+        const other = await session(`${KEY}.v2`, 0, 1000); // the key is a prefix of this one
+        expect(await store.abortIncomplete(KEY)).toBeGreaterThanOrEqual(1);
+        expect(await store.abortIncomplete(KEY)).toBe(0);
+        expect(await errorCodeOf(store.openAppendable(KEY, 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+        expect((await store.get(KEY))?.toString()).toBe('committed before');
+        const resumed = await store.openAppendable(`${KEY}.v2`, other);
+        expect(await keptDigest(resumed)).toBe(await sha256Of(patternRange(0, other)));
+        await resumed.abort();
+      });
+
+      it('is invisible under its key until commit (an older object stays as it was), and in no listing', async () => {
+        await store.put(KEY, Buffer.from('old'));
+        const object = await store.openAppendable(KEY, 0);
+        await writePattern(object, 0, 6 * MiB);
+        await object.checkpoint();
+        await end(object);
+        expect((await store.get(KEY))?.toString()).toBe('old');
+        expect(await store.stat(KEY)).toEqual({ size: 3 });
+        expect(await store.list('envelopes')).toEqual([KEY]);
+        const unseen = await store.openAppendable('envelopes/unseen.body', 0);
+        await write(unseen, Buffer.from('not yet'));
+        await unseen.checkpoint();
+        expect(await store.stat('envelopes/unseen.body')).toBeUndefined();
+        expect(await store.get('envelopes/unseen.body')).toBeUndefined();
+        expect(await readFailure(() => store.read('envelopes/unseen.body'))).toBeInstanceOf(Error);
+        expect(await store.list('envelopes')).toEqual([KEY]);
+        await expect(object.commit()).resolves.toEqual({ size: 6 * MiB });
+        expect(await sha256Of(store.read(KEY))).toBe(await sha256Of(patternRange(0, 6 * MiB)));
+        expect(await store.list('envelopes')).toEqual([KEY]);
+        await unseen.abort();
+      });
+
+      it('once released, commit and abort are no-ops that resolve, and the durable bytes stay', async () => {
+        const object = await store.openAppendable(KEY, 0);
+        await writePattern(object, 0, 1000);
+        const durable = await object.checkpoint();
+        await object.release();
+        await object.release();
+        await expect(object.commit()).resolves.toBeDefined();
+        await expect(object.abort()).resolves.toBeUndefined();
+        expect(await store.stat(KEY)).toBeUndefined();
+        const resumed = await store.openAppendable(KEY, durable);
+        expect(await keptDigest(resumed)).toBe(await sha256Of(patternRange(0, durable)));
+        await resumed.abort();
+      });
+
+      it('a small object (less than one piece), resumed, commits exactly its bytes; an empty one commits empty', async () => {
+        const durable = await session(KEY, 0, 1000);
+        const resumed = await store.openAppendable(KEY, durable);
+        await writePattern(resumed, durable, 1500);
+        await end(resumed);
+        await expect(resumed.commit()).resolves.toEqual({ size: 1500 });
+        expect(await store.get(KEY)).toEqual(patternBytes(0, 1500));
+        expect(await bytesOf(store.read(KEY, { start: 999, end: 1000 }))).toEqual(patternBytes(999, 2));
+
+        const empty = await store.openAppendable('envelopes/empty.body', 0);
+        await end(empty);
+        await expect(empty.commit()).resolves.toEqual({ size: 0 });
+        expect(await store.get('envelopes/empty.body')).toEqual(Buffer.alloc(0));
+        expect((await store.list('envelopes')).sort()).toEqual(['envelopes/empty.body', KEY]);
+      });
+
+      it('commits what was kept alone, whole pieces or not, with nothing written after', async () => {
+        for (const size of [5 * MiB, MID_PIECE]) {
+          await session(KEY, 0, size);
+          const resumed = await store.openAppendable(KEY, size);
+          await end(resumed);
+          await expect(resumed.commit()).resolves.toEqual({ size });
+          expect(await sha256Of(store.read(KEY))).toBe(await sha256Of(patternRange(0, size)));
+        }
+        expect(await store.abortIncomplete(KEY)).toBe(0);
+      });
+    });
+
     describe('unfinished writes of a writer that died (abortIncomplete)', () => {
       it('removes what it left of the key, which never becomes visible; the committed object and a write of another key are untouched', async () => {
         await store.put('envelopes/t.body', Buffer.from('committed before'));
@@ -332,6 +569,7 @@ export function describeObjectStoreContract(name: string, open: () => Promise<Ob
         await expect(store.stat(key)).rejects.toEqual(refused);
         await expect(store.delete(key)).rejects.toEqual(refused);
         await expect(store.createPending(key)).rejects.toEqual(refused);
+        await expect(store.openAppendable(key, 0)).rejects.toEqual(refused);
         await expect(store.abortIncomplete(key)).rejects.toEqual(refused);
         expect(await readFailure(() => store.read(key))).toEqual(refused);
       });

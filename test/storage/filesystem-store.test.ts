@@ -1,9 +1,11 @@
 // The filesystem object store on real files: small writes are durable steps (one job each in an
-// io-lane thread of the pool), large ones stream through pending objects.
+// io-lane thread of the pool), large ones stream through pending objects; an appendable write is one
+// file per key that outlives a restart of the store.
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { errorCodeOf } from '../support/error-code.js';
 import { createFilesystemStore } from '../../gateway/storage/filesystem-store.js';
 import type { ObjectStore } from '../../gateway/storage/object-store.js';
 import { createThreadPool } from '../../gateway/threads/thread-pool.js';
@@ -87,6 +89,32 @@ describe('filesystem store', () => {
       await pending.abort();
     }
     expect(await filesUnder(root)).toEqual([]);
+  });
+
+  it("an appendable write's durable bytes outlive a restart of the store (which removes other writes' leftovers), and its commit leaves one file", async () => {
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < bytes.length; i += 1) bytes[i] = (i * 7) % 253;
+    const durable = bytes.subarray(0, 2 * 1024 * 1024 + 5);
+    const first = await store.openAppendable('envelopes/r.body', 0);
+    await new Promise<void>((resolve, reject) => first.stream.write(Buffer.from(durable), (error) => (error ? reject(error) : resolve())));
+    expect(await first.checkpoint()).toBe(durable.length);
+    await first.release();
+    const dead = await store.createPending('envelopes/dead.body');
+    await new Promise<void>((resolve, reject) => dead.stream.write(Buffer.alloc(2 * 1024 * 1024, 1), (error) => (error ? reject(error) : resolve())));
+    await store.close();
+
+    store = await createFilesystemStore(root); // a restart: leftovers of unfinished writes are removed
+    expect(await filesUnder(root)).toEqual(['envelopes/r.body~appending']);
+    expect(await store.list('envelopes')).toEqual([]);
+    expect(await errorCodeOf(store.openAppendable('envelopes/r.body', durable.length + 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+    const resumed = await store.openAppendable('envelopes/r.body', durable.length);
+    const kept: Buffer[] = [];
+    for await (const chunk of resumed.readKept() as AsyncIterable<Buffer>) kept.push(chunk);
+    expect(Buffer.concat(kept).equals(durable)).toBe(true);
+    await new Promise<void>((resolve, reject) => resumed.stream.end(Buffer.from(bytes.subarray(durable.length)), (error?: Error | null) => (error ? reject(error) : resolve())));
+    await expect(resumed.commit()).resolves.toEqual({ size: bytes.length });
+    expect((await store.get('envelopes/r.body'))?.equals(bytes)).toBe(true);
+    expect(await filesUnder(root)).toEqual(['envelopes/r.body']);
   });
 
   it('a pending object streams to a temporary file and commits it under its key', async () => {

@@ -24,7 +24,10 @@ export interface TestGateway {
   readonly logs: Record<string, unknown>[];
   /** Raw log text, to check nothing secret was written. */
   rawLogs(): string;
+  /** Stops the gateway and removes its folder. */
   close(): Promise<void>;
+  /** Stops the gateway but keeps its data folder (a restart test starts another on it); safe to call twice. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -71,6 +74,9 @@ export async function startTestGateway(env: Record<string, string> = {}, backend
     async close() {
       await gateway.close();
       await rm(dir, { recursive: true, force: true });
+    },
+    async stop() {
+      await gateway.close();
     },
   };
 }

@@ -19,9 +19,12 @@ function parseRange(header: string | undefined, total: () => number): { start: n
   return { start: Number(match[1]), ...(match[2] === '' ? {} : { end: Number(match[2]) }) };
 }
 
-/** A record as callers see it: the upload lease names gateway instances, which are the operator's business. */
-function viewOf(record: TransferRecord): Omit<TransferRecord, 'lease'> {
-  const { lease: _lease, ...view } = record;
+/**
+ * A record as callers see it: the upload lease names gateway instances, and a resumable upload's
+ * progress holds its key material sealed to the gateway's processing key: the gateway's business.
+ */
+function viewOf(record: TransferRecord): Omit<TransferRecord, 'lease' | 'resumable'> {
+  const { lease: _lease, resumable: _resumable, ...view } = record;
   return view;
 }
 

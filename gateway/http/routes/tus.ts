@@ -54,7 +54,7 @@ export async function tusRoutes(app: FastifyInstance, { uploads }: { uploads: Re
   });
 
   app.head<{ Params: { id: string } }>(url, { schema: { params: idParams } }, async (request, reply) => {
-    const progress = uploads.progress(request.params.id, callerOf(request));
+    const progress = await uploads.progress(request.params.id, callerOf(request));
     return withProgress(reply.code(200).header('upload-length', String(progress.length)).header('cache-control', 'no-store'), progress).send();
   });
 
