@@ -50,14 +50,16 @@ export interface ResumablePass {
   /**
    * The sender stopped for now: waits until what came in is stored, makes it durable, parks the
    * upload until it expires. Resolves to the durable offset (≤ `offset`, by at most a segment or two).
+   * A cut request is an event of the transfer (`upload-paused`, journaled); the end of a request
+   * that sent what it meant to (a client sending in chunks) is progress only, saved without one.
    */
-  pause(): Promise<number>;
+  pause(cause: 'cut' | 'request-ended'): Promise<number>;
   /**
-   * The sender is back, here: the upload is taken again from its parked state.
+   * The sender is back, here: the upload is taken again from its parked state (progress, no event).
    * @throws GatewayError ERR_TRANSFER_CONFLICT when another instance took it or the sweep ended it
    *   meanwhile (release this pass; the upload goes on from the record).
    */
-  proceed(actor: TransferActor): Promise<void>;
+  proceed(): Promise<void>;
   /** Stops this pass without ending the upload: what is durable stays for whoever resumes it. */
   release(): Promise<void>;
   /** Ends the upload, keeping nothing (tus termination; a size overrun): the transfer is `authorized` again. */
@@ -135,7 +137,16 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
   let held = holdLease(deps, record.id);
   /** Stops the pass from outside: a lost lease, a release, a termination. */
   const cancel = new AbortController();
-  const forwardLoss = (lease: typeof held): void => lease.lost?.addEventListener('abort', () => cancel.abort(lease.lost?.reason), { once: true });
+  /** Whether this pass holds the lease now (not paused): a renewal answered after a pause is no loss. */
+  let holding = true;
+  const forwardLoss = (lease: typeof held): void =>
+    lease.lost?.addEventListener(
+      'abort',
+      () => {
+        if (holding && held === lease) cancel.abort(lease.lost?.reason);
+      },
+      { once: true },
+    );
   forwardLoss(held);
   let releasing = false;
 
@@ -256,7 +267,7 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
     end() {
       source.end();
     },
-    async pause() {
+    async pause(cause) {
       // Every byte written reaches the sealer, the sealer hands on what it holds in batches, and
       // every segment it completed reaches the store: then the checkpoint covers them all.
       await until(() => taken.bytes === written);
@@ -264,18 +275,23 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
       const expected = sealedSegments(sealer, kept + written, kept) * sealer.segment.sealedBytes - (resuming?.storedBytes ?? 0);
       await until(() => stored.bytes - stored.readableLength >= expected && body.stream.writableLength === 0);
       const durableOffset = await checkpoint();
+      holding = false;
       held.stop();
       await serially(async () => {
-        const expiresAt = new Date(deps.clock().getTime() + deps.uploadIdleTimeoutMs).toISOString();
-        current = await save(recordEvent(current, { at: deps.clock(), event: 'upload-paused', by: 'gateway', detail: { offset: durableOffset } }, { lease: { holder: PAUSED_UPLOAD_HOLDER, expiresAt } }), 'upload-paused', GATEWAY_ACTOR);
+        const lease = { holder: PAUSED_UPLOAD_HOLDER, expiresAt: new Date(deps.clock().getTime() + deps.uploadIdleTimeoutMs).toISOString() };
+        current =
+          cause === 'cut'
+            ? await save(recordEvent(current, { at: deps.clock(), event: 'upload-paused', by: 'gateway', detail: { offset: durableOffset } }, { lease }), 'upload-paused', GATEWAY_ACTOR)
+            : await deps.saveProgress({ ...current, lease });
       });
       return durableOffset;
     },
-    async proceed(by) {
+    async proceed() {
       await serially(async () => {
-        current = await save(recordEvent(current, { at: deps.clock(), event: 'upload-resumed', by: by.id, detail: { offset: kept + written } }, { lease: newLease(deps).lease }), 'upload-resumed', by);
+        current = await deps.saveProgress({ ...current, ...newLease(deps) });
       });
       held = holdLease(deps, record.id);
+      holding = true;
       forwardLoss(held);
     },
     async release() {

@@ -14,7 +14,6 @@ import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import type { Caller } from './caller.js';
 import type { ResumablePass } from './resumable-pass.js';
-import { actorOf } from './transfer-events.js';
 import { PAUSED_UPLOAD_HOLDER, type TransferRecord } from './transfer-record.js';
 
 export interface ResumableUploadsDependencies {
@@ -101,7 +100,7 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
     if (own && offset === own.offset) {
       if (!session.paused) return own;
       try {
-        await own.proceed(actorOf(caller));
+        await own.proceed();
         session.paused = false;
         return own;
       } catch (error) {
@@ -154,6 +153,7 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
     try {
       const pass = await passFor(current, record, caller, offset);
       let passFailed = false;
+      let cut = false;
       try {
         for await (const chunk of body as AsyncIterable<Buffer>) {
           if (pass.offset + chunk.length > current.length) {
@@ -172,13 +172,14 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
       } catch (error) {
         if (error instanceof GatewayError && error.code === 'ERR_TRANSFER_SIZE_MISMATCH') throw error;
         // A cut connection: what arrived is kept, the client resumes from the offset.
+        cut = true;
       }
       if (passFailed) {
         await pass.done;
         throw new GatewayError('ERR_UPLOAD_NOT_FOUND', `the upload of ${id} ended`);
       }
       if (pass.offset < current.length) {
-        const pausing = pass.pause().catch(async (error: unknown) => {
+        const pausing = pass.pause(cut ? 'cut' : 'request-ended').catch(async (error: unknown) => {
           if (current.pass === pass) await letGo(current);
           throw error instanceof GatewayError ? error : new GatewayError('ERR_UPLOAD_NOT_FOUND', `the upload of ${id} could not be paused; resume it from the offset HEAD gives`);
         });
