@@ -20,12 +20,14 @@ import type { AppendableObject } from '../storage/object-store.js';
 import { openResumeTicket, sealResumeTicket } from './resume-ticket.js';
 import { GATEWAY_ACTOR, type TransferActor } from './transfer-events.js';
 import { PAUSED_UPLOAD_HOLDER, recordEvent, transition, type ResumableProgress, type TransferRecord } from './transfer-record.js';
-import { concludeUpload, failUpload, holdLease, newLease, planUpload, sealerFor, type Save, type UploadDependencies, type UploadRoute } from './upload-transfer.js';
+import { concludeUpload, holdLease, newLease, planUpload, resetAfterFailure, sealerFor, type Save, type UploadDependencies, type UploadRoute } from './upload-transfer.js';
 import { runUploadPass } from './upload-pass.js';
 import type { UploadSealer } from './upload-sealer.js';
 
 /** How often a pause looks whether the bytes in flight have reached the store. */
 const SETTLE_POLL_MS = 5;
+/** A streaming upload that received nothing for this long is checkpointed. */
+const IDLE_CHECKPOINT_MS = 1000;
 /** Replayed stored bytes go to the sealer in pieces of at most this (a thread message each). */
 const REPLAY_PIECE_BYTES = 1024 * 1024;
 
@@ -150,7 +152,7 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
   forwardLoss(held);
   let releasing = false;
 
-  let body: AppendableObject;
+  let body: AppendableObject | undefined;
   const kept = resuming?.plaintextBytes ?? 0;
   try {
     const replayStarted = performance.now();
@@ -162,16 +164,23 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
   } catch (error) {
     sealer.discard();
     held.stop();
-    await deps.objects.abortIncomplete(plan.bodyKey).catch(() => undefined);
-    return failUpload(deps, current, save, error);
+    if ((await resetAfterFailure(deps, current, save, error)) === 'reset') await deps.objects.abortIncomplete(plan.bodyKey).catch(() => undefined);
+    else await body?.release();
+    throw error;
   }
+  const appendable = body;
 
   const source = new PassThrough({ highWaterMark: 1024 * 1024 });
   // Destroyed before the pipeline took it (terminated at once), its error would have no listener.
   source.on('error', () => undefined);
   let written = 0;
   let nextCheckpoint = kept + deps.checkpointBytes;
+  // A sender that stalls without a cut (a link that died silently) still gets what arrived made
+  // durable, once nothing has come for a moment.
+  const idleCheckpoint = setTimeout(() => void settle().catch(() => undefined), IDLE_CHECKPOINT_MS);
+  idleCheckpoint.unref();
   const taken = createCounter((bytes) => {
+    idleCheckpoint.refresh();
     if (kept + bytes < nextCheckpoint || !progress) return;
     nextCheckpoint = kept + bytes + deps.checkpointBytes;
     checkpoint().catch(() => undefined); // a failed checkpoint is retried at the next one or the pause
@@ -189,12 +198,14 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
   /** Makes what the store has durable and notes it in the record, in whole segments. */
   const checkpoint = (): Promise<number> =>
     serially(async () => {
-      const durable = await body.checkpoint();
+      const durable = await appendable.checkpoint();
       const segments = Math.floor(durable / sealer.segment.sealedBytes);
       const plaintextBytes = Math.min(segments * sealer.segment.plaintextBytes, record.manifest.dataset.sizeBytes);
       if (progress && plaintextBytes > progress.plaintextBytes) {
         progress = { ticket: progress.ticket, plaintextBytes, storedBytes: segments * sealer.segment.sealedBytes };
-        current = await deps.saveProgress({ ...current, resumable: progress });
+        // The whole record is saved: while streaming, with a fresh lease, never the expiry this pass
+        // last saved (renewals moved it on since; an old one would let the sweep take a live upload).
+        current = await deps.saveProgress({ ...current, resumable: progress, ...(holding ? newLease(deps) : {}) });
       }
       return progress?.plaintextBytes ?? 0;
     });
@@ -202,16 +213,17 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
   const passing = runUploadPass({
     source,
     declaredSize: record.manifest.dataset.sizeBytes - kept,
-    seal: [taken, ...sealer.stages, stored, body.stream],
+    seal: [taken, ...sealer.stages, stored, appendable.stream],
     abort: async () => undefined, // what becomes of the stored bytes is decided below
     idleTimeoutMs: deps.uploadIdleTimeoutMs,
     cancel: cancel.signal,
     ...(deps.bulkLane && (route.queued || plan.large) ? { lane: deps.bulkLane.gate() } : {}),
   });
+  void passing.catch(() => undefined).finally(() => clearTimeout(idleCheckpoint));
   const done = passing.then(
     async () => {
       await saving;
-      return concludeUpload(deps, { plan, sealer, body, started: current, actor, save, route, lease: held });
+      return concludeUpload(deps, { plan, sealer, body: appendable, started: current, actor, save, route, lease: held });
     },
     async (error: unknown) => {
       sealer.discard();
@@ -220,12 +232,14 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
       const lostLease = error instanceof GatewayError && error.code === 'ERR_TRANSFER_CONFLICT';
       // Released, expired or taken over: the durable bytes belong to the upload, not to this pass.
       if (releasing || idle || lostLease) {
-        await body.release();
+        await appendable.release();
         throw releasing ? new GatewayError('ERR_UPLOAD_NOT_FOUND', `this instance let go of the upload of ${record.id}; resume it (HEAD, then PATCH)`) : error;
       }
       await saving;
-      await body.abort();
-      return failUpload(deps, current, save, error);
+      // Reset first: if the record moved on (swept, taken over), the stored bytes are not ours to remove.
+      if ((await resetAfterFailure(deps, current, save, error)) === 'taken') await appendable.release();
+      else await appendable.abort();
+      throw error;
     },
   );
   done.catch(() => undefined); // the session reports it
@@ -241,6 +255,18 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
       if (ended || cancel.signal.aborted) throw new GatewayError('ERR_UPLOAD_NOT_FOUND', `the upload of ${record.id} ended meanwhile`);
       await sleep(SETTLE_POLL_MS);
     }
+  };
+
+  /**
+   * Every byte written reaches the sealer, the sealer hands on what it holds in batches, and every
+   * segment it completed reaches the store: then a checkpoint covers them all. Resolves to the durable offset.
+   */
+  const settle = async (): Promise<number> => {
+    await until(() => taken.bytes === written);
+    sealer.flush();
+    const expected = sealedSegments(sealer, kept + written, kept) * sealer.segment.sealedBytes - (resuming?.storedBytes ?? 0);
+    await until(() => stored.bytes - stored.readableLength >= expected && appendable.stream.writableLength === 0);
+    return checkpoint();
   };
 
   return {
@@ -268,13 +294,7 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
       source.end();
     },
     async pause(cause) {
-      // Every byte written reaches the sealer, the sealer hands on what it holds in batches, and
-      // every segment it completed reaches the store: then the checkpoint covers them all.
-      await until(() => taken.bytes === written);
-      sealer.flush();
-      const expected = sealedSegments(sealer, kept + written, kept) * sealer.segment.sealedBytes - (resuming?.storedBytes ?? 0);
-      await until(() => stored.bytes - stored.readableLength >= expected && body.stream.writableLength === 0);
-      const durableOffset = await checkpoint();
+      const durableOffset = await settle();
       holding = false;
       held.stop();
       await serially(async () => {

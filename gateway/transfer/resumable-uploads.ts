@@ -110,6 +110,10 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
         record = await deps.get(session.id, caller);
       }
     }
+    const lease = record.status === 'uploading' ? record.lease : undefined;
+    if (lease && lease.holder !== PAUSED_UPLOAD_HOLDER && Date.parse(lease.expiresAt) > deps.clock().getTime()) {
+      throw new GatewayError('ERR_TRANSFER_CONFLICT', `the upload of ${record.id} is being written through another gateway instance; try again shortly`);
+    }
     const stored = pausedIn(record);
     const expected = stored?.offset ?? (record.status === 'authorized' ? 0 : undefined);
     if (expected === undefined) throw new GatewayError('ERR_UPLOAD_NOT_FOUND', `no upload of transfer ${record.id} is in progress (finished, failed, expired or never started)`);

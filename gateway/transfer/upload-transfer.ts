@@ -183,17 +183,27 @@ export function newLease(deps: UploadDependencies): { lease: { holder: string; e
   return leasing ? { lease: { holder: leasing.holder, expiresAt: new Date(deps.clock().getTime() + leasing.durationMs).toISOString() } } : {};
 }
 
-/** The transfer back to `authorized` after a failed upload; the failure is rethrown. */
-export async function failUpload(deps: UploadDependencies, started: TransferRecord, save: Save, error: unknown): Promise<never> {
+/**
+ * The transfer back to `authorized` after a failed upload. Resolves to 'taken' when the record moved
+ * on meanwhile (another instance swept this upload's expired lease, or took it over): then what was
+ * stored is no longer this upload's to remove.
+ */
+export async function resetAfterFailure(deps: UploadDependencies, started: TransferRecord, save: Save, error: unknown): Promise<'reset' | 'taken'> {
   const code = error instanceof GatewayError ? error.code : 'ERR_INTERNAL';
   try {
     await save(transition(started, 'authorized', { at: deps.clock(), event: 'upload-failed', by: 'gateway', detail: { code } }), 'upload-failed', GATEWAY_ACTOR);
   } catch (saveError) {
+    if (saveError instanceof GatewayError && saveError.code === 'ERR_TRANSFER_CONFLICT') return 'taken';
     // The disk could not take the record (reported with its path where it failed); the transfer
     // is `authorized` again all the same (file-record-store.ts), and the sender hears why the upload failed.
-    // A conflict: another instance swept this upload's expired lease and returned the transfer already.
-    if (!isStorageError(saveError) && !(saveError instanceof GatewayError && saveError.code === 'ERR_TRANSFER_CONFLICT')) throw saveError;
+    if (!isStorageError(saveError)) throw saveError;
   }
+  return 'reset';
+}
+
+/** The transfer back to `authorized` after a failed upload; the failure is rethrown. */
+export async function failUpload(deps: UploadDependencies, started: TransferRecord, save: Save, error: unknown): Promise<never> {
+  await resetAfterFailure(deps, started, save, error);
   throw error;
 }
 

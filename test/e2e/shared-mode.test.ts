@@ -207,6 +207,16 @@ describe('shared mode: two gateways and a worker on PostgreSQL, S3 and Redis', (
     body.write(content.subarray(0, 8 * 1024 * 1024));
     // The other instance sees the durable progress in the record while b streams.
     await vi.waitFor(async () => expect(Number((await head(instance('gateway-a'))).headers['upload-offset'])).toBeGreaterThan(4 * 1024 * 1024), WAIT);
+    // One writer at a time, whichever instance: a PATCH through a while b streams is refused.
+    const durable = Number((await head(instance('gateway-a'))).headers['upload-offset']);
+    const rival = await request(`${instance('gateway-a').apiUrl}${tusPath}`, {
+      dispatcher: mtlsAgent(hospital),
+      method: 'PATCH',
+      headers: { ...tusHeaders, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(durable) },
+      body: content.subarray(durable, durable + 1000),
+    });
+    expect(rival.statusCode).toBe(409);
+    expect(await rival.body.json()).toMatchObject({ code: 'ERR_TRANSFER_CONFLICT' });
     await kill('gateway-b');
     body.destroy();
     await cut;
