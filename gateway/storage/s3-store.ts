@@ -7,14 +7,8 @@
 // connection or answers 5xx is GatewayError ERR_STORAGE_UNAVAILABLE (503), reported once to
 // `onStorageError` as the filesystem store reports a failing disk (storage-errors.ts).
 //
-// An appendable write (a resumable upload) cannot be an unfinished multipart upload: S3 can neither
-// read one back nor say which parts it holds everywhere (the test server has no ListParts). So it is
-// ordinary objects under a hidden folder of its key, `<key>~appending/` (`~` is no key character: no
-// key lies there, and a listing shows the folder only as a common prefix): pieces `000001`, `000002`…
-// of exactly `partSizeBytes` each, PUT as they fill, and at each checkpoint a `tail` holding the bytes
-// after the last full piece, whose metadata names the pieces it follows (a tail older than the last
-// piece is stale, never used). Commit composes the object server-side: a multipart upload of the
-// pieces (UploadPartCopy) and the bytes still in memory, then removes the hidden folder.
+// Appendable writes (resumable uploads) live in s3-appendable-writes.ts: pieces and a tail under a
+// hidden folder of their key, composed server-side at commit.
 //
 // On Node 20 the SDK emits a NodeVersionSupportWarning once per process (its releases after January
 // 2027 need Node 22). The SDK's own switch silences it: AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
@@ -22,11 +16,8 @@
 import { PassThrough, Readable, Writable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   CreateBucketCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
-  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -34,13 +25,10 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
-  UploadPartCommand,
-  UploadPartCopyCommand,
-  type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { GatewayError } from '../errors.js';
-import type { AppendableObject, ObjectStore, PendingObject } from './object-store.js';
+import type { ObjectStore, PendingObject } from './object-store.js';
+import { createS3AppendableWrites, isAbsent } from './s3-appendable-writes.js';
 import { isStorageError, toUnavailableStorageError, type StorageErrorObserver } from './storage-errors.js';
 
 const MiB = 1024 * 1024;
@@ -53,21 +41,6 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_ATTEMPTS = 3;
 /** What a pending object takes in before the writer waits for the upload (besides the parts). */
 const BODY_BUFFER_BYTES = MiB;
-
-/** The hidden folder of an appendable write is `<key>~appending/`: `~` is no key character. */
-const APPENDING_MARK = '~appending';
-/** Piece names: numbers of this many digits, which sort as the pieces follow one another. */
-const PIECE_DIGITS = 6;
-const PIECE_NAME = /^\d{6}$/;
-const TAIL_NAME = 'tail';
-/** The tail's metadata entry naming how many pieces it follows. */
-const TAIL_FOLLOWS = 'follows';
-/** Keys per DeleteObjects request (S3's limit). */
-const DELETE_BATCH = 1000;
-
-const appendingFolderOf = (key: string): string => `${key}${APPENDING_MARK}/`;
-const pieceKeyOf = (key: string, number: number): string => `${appendingFolderOf(key)}${String(number).padStart(PIECE_DIGITS, '0')}`;
-const tailKeyOf = (key: string): string => `${appendingFolderOf(key)}${TAIL_NAME}`;
 
 /** Socket errors of an endpoint that went away or cannot be reached. */
 const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -118,57 +91,6 @@ function checkKey(key: string): void {
   }
 }
 
-function checkKeep(keep: number): void {
-  if (!Number.isSafeInteger(keep) || keep < 0) throw new Error(`keep must be a whole number of bytes, not ${keep}`);
-}
-
-function noUploadToResume(key: string, keep: number, durableBytes: number): GatewayError {
-  return new GatewayError('ERR_UPLOAD_NOT_FOUND', `no unfinished write of ${key} holds the ${keep} bytes to keep`, { keep, durableBytes });
-}
-
-/** Ends `stream` (if its writer has not) and resolves once it has finished. */
-function ended(stream: Writable): Promise<void> {
-  if (stream.writableFinished) return Promise.resolve();
-  return new Promise((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
-}
-
-/** Runs `work` on every item, at most `limit` at once; stops starting new ones after a failure. */
-async function eachAtMost<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next] as T;
-      next += 1;
-      await work(item).catch((error: unknown) => {
-        failed = true;
-        throw error;
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** The numbers first … last (none when last < first). */
-const numbersFrom = (first: number, last: number): number[] => Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => first + i);
-
-/** What an appendable write holds in the bucket: its pieces (number → size) and its tail's size, if any. */
-interface AppendingObjects {
-  readonly keys: readonly string[];
-  readonly pieces: ReadonlyMap<number, number>;
-  readonly tailSize: number | undefined;
-}
-
-/**
- * Where openAppendable leaves an appendable write: the pieces kept whole, then the bytes of the one
- * cut, which the bucket's tail holds too (no tail without them).
- */
-interface KeptState {
-  readonly pieces: number;
-  readonly straddling: Buffer | undefined;
-  readonly keptBytes: number;
-}
-
 /** Why an SDK error means the store is unavailable (an errno-like word), or undefined if it does not. */
 function unavailabilityOf(error: unknown): string | undefined {
   const failure = error as { code?: unknown; name?: unknown; $metadata?: { httpStatusCode?: unknown } } | undefined;
@@ -177,12 +99,6 @@ function unavailabilityOf(error: unknown): string | undefined {
   const status = failure?.$metadata?.httpStatusCode;
   if (typeof status === 'number' && status >= 500 && status <= 599) return `HTTP_${status}`;
   return undefined;
-}
-
-/** HeadObject answers a bare 404 (NotFound), GetObject NoSuchKey; NoSuchBucket is a 404 too, and no absence. */
-function isAbsent(error: unknown): boolean {
-  const name = (error as { name?: unknown } | undefined)?.name;
-  return name === 'NoSuchKey' || name === 'NotFound';
 }
 
 /** Given to a pending object's body when its writer or `abort` gives up: the upload then winds down. */
@@ -349,306 +265,7 @@ export async function createS3Store(options: S3StoreOptions): Promise<ObjectStor
     };
   };
 
-  /** The objects under `key`'s hidden folder. */
-  const appendingObjectsOf = async (key: string): Promise<AppendingObjects> => {
-    const folder = appendingFolderOf(key);
-    const keys: string[] = [];
-    const pieces = new Map<number, number>();
-    let tailSize: number | undefined;
-    let token: string | undefined;
-    do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: folder, ContinuationToken: token }));
-      for (const object of page.Contents ?? []) {
-        if (!object.Key) continue;
-        keys.push(object.Key);
-        const name = object.Key.slice(folder.length);
-        if (PIECE_NAME.test(name)) pieces.set(Number(name), object.Size ?? 0);
-        else if (name === TAIL_NAME) tailSize = object.Size ?? 0;
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return { keys, pieces, tailSize };
-  };
-
-  const deleteKeys = async (keys: readonly string[]): Promise<void> => {
-    for (let at = 0; at < keys.length; at += DELETE_BATCH) {
-      const batch = keys.slice(at, at + DELETE_BATCH);
-      const answer = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
-      const refused = answer.Errors ?? [];
-      if (refused.length > 0) throw new Error(`could not delete ${refused.length} objects, e.g. ${refused[0]?.Key}: ${refused[0]?.Code} ${refused[0]?.Message}`);
-    }
-  };
-
-  const removeAppending = async (key: string): Promise<number> => {
-    const { keys } = await appendingObjectsOf(key);
-    await deleteKeys(keys);
-    return keys.length;
-  };
-
-  /** How many pieces the tail follows, as its metadata says; undefined if it is gone. */
-  const tailFollowsOf = async (key: string): Promise<number | undefined> => {
-    try {
-      const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: tailKeyOf(key) }));
-      const follows = Number(head.Metadata?.[TAIL_FOLLOWS]);
-      return Number.isSafeInteger(follows) ? follows : undefined;
-    } catch (error) {
-      if (isAbsent(error)) return undefined;
-      throw error;
-    }
-  };
-
-  const putTail = (key: string, follows: number, bytes: Buffer): Promise<unknown> =>
-    client.send(new PutObjectCommand({ Bucket: bucket, Key: tailKeyOf(key), Body: bytes, ContentLength: bytes.length, Metadata: { [TAIL_FOLLOWS]: String(follows) } }));
-
-  /** Bytes `0 … length − 1` of an object (less than a piece: they go to memory). */
-  const firstBytesOf = async (objectKey: string, length: number): Promise<Buffer> => {
-    const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey, Range: `bytes=0-${length - 1}` }));
-    const bytes = response.Body ? await response.Body.transformToByteArray() : new Uint8Array(0);
-    if (bytes.length !== length) throw new Error(`${objectKey} answered ${bytes.length} bytes where ${length} were asked for: changed meanwhile`);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
-
-  /**
-   * The durable bytes are the pieces from 000001 on, as long as they follow one another whole, then
-   * the tail if it follows the last of them. `keep` of them stay: the piece (or tail) that `keep`
-   * cuts gives its first bytes to memory and a tail of their own, the pieces after it go. The tail is
-   * written before the pieces are deleted, so that a crash meanwhile leaves still `keep` durable bytes.
-   */
-  const keepDurable = async (key: string, keep: number): Promise<KeptState> => {
-    const held = await appendingObjectsOf(key);
-    let whole = 0;
-    while (held.pieces.get(whole + 1) === partSize) whole += 1;
-    const tailFollows = held.tailSize === undefined ? undefined : await tailFollowsOf(key);
-    const tailBytes = tailFollows === whole && held.tailSize !== undefined && held.tailSize < partSize ? held.tailSize : 0;
-    if (whole * partSize + tailBytes < keep) throw noUploadToResume(key, keep, whole * partSize + tailBytes);
-    const pieces = Math.floor(keep / partSize);
-    const cut = keep - pieces * partSize;
-    let straddling: Buffer | undefined;
-    if (cut > 0) {
-      const inTail = pieces === whole;
-      straddling = await firstBytesOf(inTail ? tailKeyOf(key) : pieceKeyOf(key, pieces + 1), cut);
-      if (!(inTail && cut === tailBytes)) await putTail(key, pieces, straddling);
-    } else if (held.tailSize !== undefined) {
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: tailKeyOf(key) }));
-    }
-    await deleteKeys([...held.pieces.keys()].filter((number) => number > pieces).map((number) => pieceKeyOf(key, number)));
-    return { pieces, straddling, keptBytes: keep };
-  };
-
-  /**
-   * Written bytes gather in memory; each full piece is PUT at once, at most `queueSize` at a time (a
-   * write waits for room: memory stays within about queueSize + 1 pieces).
-   */
-  const appendableUpload = (key: string, kept: KeptState): AppendableObject => {
-    let state: 'open' | 'committing' | 'committed' | 'failed' | 'aborted' | 'released' = 'open';
-    /** The bytes after the last piece cut. */
-    let buffer: Buffer[] = kept.straddling ? [kept.straddling] : [];
-    let bufferBytes = kept.straddling?.length ?? 0;
-    /** Pieces cut so far, stored or being stored. */
-    let pieces = kept.pieces;
-    /** Pieces the last checkpoint covered (its tail follows them): release deletes those after. */
-    let durablePieces = kept.pieces;
-    /** Bytes of the tail the bucket holds (after the durable pieces). */
-    let tailBytes = kept.straddling?.length ?? 0;
-    /** A checkpoint failed: which tail the bucket holds is not known, so release deletes nothing. */
-    let uncertain = false;
-    /** No piece is stored any more (release, abort): the bucket is left to them. */
-    let stopped = false;
-    let failure: unknown;
-    const storing = new Map<number, Promise<void>>();
-    let checkpoints: Promise<unknown> = Promise.resolve();
-    let uploadId: string | undefined;
-    let committing: Promise<unknown> | undefined;
-    let settling: Promise<void> | undefined;
-
-    const takePiece = (): Buffer => {
-      const parts: Buffer[] = [];
-      for (let needed = partSize; needed > 0; ) {
-        const first = buffer[0] as Buffer;
-        if (first.length <= needed) {
-          parts.push(first);
-          buffer.shift();
-          needed -= first.length;
-        } else {
-          parts.push(first.subarray(0, needed));
-          buffer[0] = first.subarray(needed);
-          needed = 0;
-        }
-      }
-      bufferBytes -= partSize;
-      return Buffer.concat(parts, partSize);
-    };
-    const storePiece = (number: number, bytes: Buffer): void => {
-      const stored = client
-        .send(new PutObjectCommand({ Bucket: bucket, Key: pieceKeyOf(key, number), Body: bytes, ContentLength: bytes.length }))
-        .then(
-          () => undefined,
-          (error: unknown) => {
-            // Named and reported once; later writes, checkpoints and commit all get this one.
-            failure ??= named(error, key, 'upload');
-          },
-        )
-        .then(() => {
-          storing.delete(number);
-        });
-      storing.set(number, stored);
-    };
-    const cutPieces = async (): Promise<void> => {
-      while (bufferBytes >= partSize && !stopped) {
-        while (storing.size >= queueSize) await Promise.race(storing.values());
-        if (failure !== undefined) throw failure;
-        if (stopped) return;
-        pieces += 1;
-        storePiece(pieces, takePiece());
-      }
-    };
-    /** Stops storing and waits for what was under way, so that nothing lands in the bucket afterwards. */
-    const stop = async (): Promise<void> => {
-      stopped = true;
-      stream.destroy();
-      buffer = [];
-      bufferBytes = 0;
-      await checkpoints;
-      await Promise.all(storing.values());
-    };
-    const settled = (): Error => new Error(`appendable object ${key} already settled`);
-
-    const stream = new Writable({
-      highWaterMark: BODY_BUFFER_BYTES,
-      write(chunk: Buffer, _encoding, callback) {
-        if (failure !== undefined) return callback(failure as Error);
-        buffer.push(chunk);
-        bufferBytes += chunk.length;
-        cutPieces().then(() => callback(), callback);
-      },
-    });
-
-    /** The object from the pieces (copied server-side) and the bytes in memory as the last part. */
-    const composeFromPieces = async (): Promise<void> => {
-      const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
-      const id = created.UploadId as string;
-      uploadId = id;
-      try {
-        const parts: CompletedPart[] = [];
-        await eachAtMost(numbersFrom(1, pieces), queueSize, async (number) => {
-          const copied = await client.send(new UploadPartCopyCommand({ Bucket: bucket, Key: key, UploadId: id, PartNumber: number, CopySource: `${bucket}/${pieceKeyOf(key, number)}` }));
-          parts.push({ PartNumber: number, ETag: copied.CopyPartResult?.ETag });
-        });
-        if (bufferBytes > 0) {
-          const last = Buffer.concat(buffer, bufferBytes);
-          const uploaded = await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: id, PartNumber: pieces + 1, Body: last, ContentLength: last.length }));
-          parts.push({ PartNumber: pieces + 1, ETag: uploaded.ETag });
-        }
-        parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-        await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id, MultipartUpload: { Parts: parts } }));
-      } catch (error) {
-        await abortUpload(key, id).catch(() => undefined);
-        throw error;
-      }
-    };
-    const putWhole = async (): Promise<void> => {
-      const bytes = Buffer.concat(buffer, bufferBytes);
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
-    };
-
-    return {
-      stream,
-      keptBytes: kept.keptBytes,
-      readKept() {
-        const { pieces: whole, straddling } = kept;
-        async function* chunks(): AsyncGenerator<Uint8Array> {
-          for (const number of numbersFrom(1, whole)) {
-            try {
-              const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: pieceKeyOf(key, number) }));
-              if (response.Body) yield* response.Body as Readable;
-            } catch (error) {
-              throw named(error, key, 'read');
-            }
-          }
-          if (straddling) yield straddling;
-        }
-        return Readable.from(chunks(), { objectMode: false });
-      },
-      checkpoint() {
-        if (state !== 'open') return Promise.reject(settled());
-        // What the writes completed so far hold, taken now: release may empty the buffer meanwhile.
-        const covered = pieces;
-        const tail = Buffer.concat(buffer, bufferBytes);
-        // One after another: a tail must never be overwritten by an older one.
-        const run = checkpoints.then(async () => {
-          await Promise.all([...storing].filter(([number]) => number <= covered).map(([, stored]) => stored));
-          if (failure !== undefined) throw failure;
-          // Bytes only ever follow: the same pieces and tail length are the same bytes, durable already.
-          const unchanged = covered === durablePieces && tail.length === tailBytes;
-          if (!unchanged) {
-            await calling(key, 'checkpoint', async () => {
-              if (tail.length > 0) await putTail(key, covered, tail);
-              else if (tailBytes > 0) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: tailKeyOf(key) }));
-            });
-          }
-          durablePieces = covered;
-          tailBytes = tail.length;
-          return covered * partSize + tail.length;
-        });
-        checkpoints = run.catch(() => {
-          uncertain = true;
-        });
-        return run;
-      },
-      commit() {
-        if (state === 'released') return Promise.resolve({ size: 0 });
-        if (state !== 'open') return Promise.reject(settled());
-        state = 'committing';
-        const commit = (async () => {
-          try {
-            await ended(stream);
-            // No tail or piece may land after the clean-up below.
-            await checkpoints;
-            await Promise.all(storing.values());
-            if (failure !== undefined) throw failure;
-            const size = pieces * partSize + bufferBytes;
-            await calling(key, 'commit', () => (pieces === 0 ? putWhole() : composeFromPieces()));
-            state = 'committed';
-            buffer = [];
-            // Invisible leftovers: if they stay, abortIncomplete or a fresh start of the key removes them.
-            await removeAppending(key).catch((error: unknown) => named(error, key, 'delete'));
-            return { size };
-          } catch (error) {
-            state = 'failed';
-            throw error;
-          }
-        })();
-        committing = commit;
-        return commit;
-      },
-      abort() {
-        settling ??= (async () => {
-          await committing?.catch(() => undefined);
-          if (state === 'committed' || state === 'released') return;
-          state = 'aborted';
-          await stop();
-          if (uploadId) await abortUpload(key, uploadId).catch(() => undefined);
-          await calling(key, 'delete', () => removeAppending(key));
-        })();
-        // A failed clean-up may be asked again.
-        settling.catch(() => (settling = undefined));
-        return settling;
-      },
-      release() {
-        settling ??= (async () => {
-          if (state !== 'open') return;
-          state = 'released';
-          await stop();
-          if (uncertain) return;
-          // Pieces no checkpoint covered go: a later openAppendable finds what the last one reported.
-          const uncovered = numbersFrom(durablePieces + 1, pieces).map((number) => pieceKeyOf(key, number));
-          await calling(key, 'delete', () => deleteKeys(uncovered));
-        })();
-        settling.catch(() => (settling = undefined));
-        return settling;
-      },
-    };
-  };
+  const appendable = createS3AppendableWrites({ client, bucket, partSize, queueSize, bodyBufferBytes: BODY_BUFFER_BYTES, named, calling, abortUpload });
 
   return {
     async createPending(key) {
@@ -657,13 +274,7 @@ export async function createS3Store(options: S3StoreOptions): Promise<ObjectStor
     },
     async openAppendable(key, keep) {
       checkKey(key);
-      checkKeep(keep);
-      const kept = await calling(key, 'open-appendable', async (): Promise<KeptState> => {
-        if (keep > 0) return keepDurable(key, keep);
-        await removeAppending(key);
-        return { pieces: 0, straddling: undefined, keptBytes: 0 };
-      });
-      return appendableUpload(key, kept);
+      return appendable.open(key, keep);
     },
     async put(key, bytes) {
       checkKey(key);
@@ -714,7 +325,7 @@ export async function createS3Store(options: S3StoreOptions): Promise<ObjectStor
       checkKey(key);
       return calling(key, 'abort-incomplete', async () => {
         // An appendable write counts as one, whatever number of objects it holds.
-        let aborted = (await removeAppending(key)) > 0 ? 1 : 0;
+        let aborted = (await appendable.remove(key)) > 0 ? 1 : 0;
         let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
         for (;;) {
           // Prefix matches `key.v2` too: only uploads of exactly this key are aborted.

@@ -195,9 +195,15 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
     return run;
   };
 
+  /** The stream is over (the last byte is in, or the pass failed): the object is the end's to commit or remove. */
+  let streamEnded = false;
+
   /** Makes what the store has durable and notes it in the record, in whole segments. */
   const checkpoint = (): Promise<number> =>
     serially(async () => {
+      // A checkpoint asked for while the stream ended (an idle one that was waiting) must not touch
+      // an object being committed or removed.
+      if (streamEnded) return progress?.plaintextBytes ?? 0;
       const durable = await appendable.checkpoint();
       const segments = Math.floor(durable / sealer.segment.sealedBytes);
       const plaintextBytes = Math.min(segments * sealer.segment.plaintextBytes, record.manifest.dataset.sizeBytes);
@@ -219,13 +225,18 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
     cancel: cancel.signal,
     ...(deps.bulkLane && (route.queued || plan.large) ? { lane: deps.bulkLane.gate() } : {}),
   });
-  void passing.catch(() => undefined).finally(() => clearTimeout(idleCheckpoint));
+  const streamOver = (): void => {
+    streamEnded = true;
+    clearTimeout(idleCheckpoint);
+  };
   const done = passing.then(
     async () => {
+      streamOver();
       await saving;
       return concludeUpload(deps, { plan, sealer, body: appendable, started: current, actor, save, route, lease: held });
     },
     async (error: unknown) => {
+      streamOver();
       sealer.discard();
       held.stop();
       const idle = error instanceof GatewayError && error.details?.idleTimeoutMs !== undefined;

@@ -66,7 +66,7 @@ describe('hetao send, then hetao fetch', () => {
     // Not a terminal: plain lines, no carriage returns or escape sequences.
     const uploadLines = sent.stderr.match(new RegExp(`^uploading ${id}: \\d+% \\(.+ of .+\\), \\d+\\.\\d MiB/s, ETA .+$`, 'gm')) ?? [];
     expect(uploadLines.length, sent.stderr).toBeGreaterThanOrEqual(3);
-    expect(uploadLines.at(-1)).toMatch(/: 100% /);
+    expect(uploadLines.at(-1), sent.stderr).toMatch(/: 100% /);
     expect(sent.stderr).toMatch(new RegExp(`^uploading ${id}: done, .+ in \\d+\\.\\d s \\(\\d+\\.\\d MiB/s\\)$`, 'm'));
     expect(sent.stderr).toMatch(/^hashing cohort\.vcf: done/m);
     expect(sent.stderr).not.toContain('\r');
