@@ -2,7 +2,7 @@
 // test's hands: what a checkpoint saves keeps the upload the streaming instance's (a fresh lease,
 // never the expiry the pass last saved, which would let the lease sweep take a live upload), and a
 // pass resumed after its first one was let go rebuilds the upload from the stored segments.
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { createFilesystemStore } from '../../gateway/storage/filesystem-store.js
 import { createTransferEvents } from '../../gateway/transfer/transfer-events.js';
 import { createTransferService } from '../../gateway/transfer/transfer-service.js';
 import { POLICY_DIR, REGISTRY_FILE, devFile } from '../support/dev-pki.js';
+import { anonymisedResearchManifest } from '../support/manifests.js';
 import { researchRows } from '../support/research-csv.js';
 
 const hospital = { id: 'sz-hospital', role: 'institution' as const, institution: 'sz-hospital' };
@@ -58,33 +59,12 @@ async function service(now: { value: Date }) {
   return { records, transfers };
 }
 
-function manifestOf(content: Buffer) {
-  return {
-    recipient: 'hetao-sz-institute',
-    project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
-    purpose: 'joint-research',
-    dataset: {
-      category: 'research-other',
-      format: 'csv',
-      classification: { level: 'L2' },
-      deidentification: 'anonymised',
-      subjects: 10,
-      humanGeneticResources: false,
-      sizeBytes: content.length,
-      sha256: createHash('sha256').update(content).digest('hex'),
-    },
-    approvals: [],
-    consent: { basis: 'not-personal-information' },
-    retentionDays: 2,
-  };
-}
-
 describe('the resumable pass', () => {
   it('a checkpoint saves a fresh lease: the sweep leaves a live upload alone however long it streams', async () => {
     const now = { value: new Date('2027-03-01T00:00:00Z') };
     const { records, transfers } = await service(now);
     const content = researchRows(600_000);
-    const { id } = await transfers.create(hospital, manifestOf(content));
+    const { id } = await transfers.create(hospital, anonymisedResearchManifest(content));
     const pass = await transfers.startResumable(id, hospital);
     // Longer than the lease has passed; the bytes that come now are checkpointed.
     now.value = new Date(now.value.getTime() + 2 * LEASE_MS);
@@ -103,7 +83,7 @@ describe('the resumable pass', () => {
     const now = { value: new Date('2027-03-01T00:00:00Z') };
     const { records, transfers } = await service(now);
     const content = researchRows(3 * 1024 * 1024 + 4321);
-    const { id } = await transfers.create(hospital, manifestOf(content));
+    const { id } = await transfers.create(hospital, anonymisedResearchManifest(content));
     const first = await transfers.startResumable(id, hospital);
     await first.write(content.subarray(0, 2 * 1024 * 1024 + 777));
     const durable = await first.pause('cut');
