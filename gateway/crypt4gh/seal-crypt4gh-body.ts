@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import { createByteQueue } from '../envelope/byte-queue.js';
+import type { SegmentSealer } from '../envelope/seal-body.js';
 import { openCrypt4ghSegment, SEALED_SEGMENT_BYTES, sealCrypt4ghSegment, SEGMENT_PLAINTEXT_BYTES } from './crypt4gh-format.js';
 
 export interface Crypt4ghBodyTotals {
@@ -18,16 +19,7 @@ export interface Crypt4ghBodyTotals {
   readonly dataSha256: string;
 }
 
-export interface Crypt4ghBodySealer {
-  /** Takes plaintext; returns the sealed pieces of the segments it completes (held bytes are views: do not reuse a written buffer). */
-  write(chunk: Uint8Array): Buffer[];
-  /** As envelope/seal-body.ts `replay`: the stored full segments of a resumed upload, opened, hashed and counted; their plaintext returned. */
-  replay(sealed: Uint8Array): Buffer[];
-  /** Seals what is left (a short last segment; nothing for an empty body or one ending on a boundary). */
-  end(): Buffer[];
-  /** After `end`. */
-  totals(): Crypt4ghBodyTotals;
-}
+export type Crypt4ghBodySealer = SegmentSealer<Crypt4ghBodyTotals>;
 
 /** `dataKey` is kept until `end`, then zeroed. */
 export function createCrypt4ghBodySealer(dataKey: Uint8Array): Crypt4ghBodySealer {

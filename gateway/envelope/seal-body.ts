@@ -23,27 +23,30 @@ export interface BodyTotals {
   readonly segmentCount: number;
 }
 
-export interface BodySealer {
+/** A body sealer of one format (ours here; Crypt4GH's in crypt4gh/seal-crypt4gh-body.ts), reporting `Totals`. */
+export interface SegmentSealer<Totals> {
   /**
    * Takes the next plaintext bytes; returns the sealed pieces of the segments they complete. The
    * bytes of the segment not sealed yet are held as views, not copied: the caller must not reuse a
    * written buffer before a later `write` has sealed past it, or `end`.
-   * @throws GatewayError `ERR_ENVELOPE_SIZE` past 2³²−1 segments.
+   * @throws GatewayError `ERR_ENVELOPE_SIZE` past 2³²−1 segments (our format).
    */
   write(chunk: Uint8Array): Buffer[];
   /**
    * Resuming an upload: takes the stored sealed bytes of the body's first segments (in chunks of any
-   * size; whole segments in all, none of them final), opens them, hashes and counts their plaintext
-   * as if it had been written, and returns that plaintext (views to pass on, not to keep). Only
-   * before the first `write`.
-   * @throws GatewayError ERR_ENVELOPE_SEGMENT when a stored segment does not open (another key, altered bytes).
+   * size; whole segments in all, none of them final), opens them, hashes and counts them as if they
+   * had been written, and returns their plaintext (views to pass on, not to keep). Only before the
+   * first `write`.
+   * @throws GatewayError ERR_ENVELOPE_SEGMENT / ERR_CRYPT4GH_SEGMENT when a stored segment does not open (another key, altered bytes).
    */
   replay(sealed: Uint8Array): Buffer[];
-  /** Seals the last segment (flagged final; empty for an empty body). */
+  /** Seals what is left: our last segment, flagged final (empty for an empty body); Crypt4GH's short last one, if any. */
   end(): Buffer[];
   /** After `end`. */
-  totals(): BodyTotals;
+  totals(): Totals;
 }
+
+export type BodySealer = SegmentSealer<BodyTotals>;
 
 /** Stored bytes of one full segment of `segmentSize` plaintext bytes (ciphertext and tag). */
 export function sealedSegmentSize(segmentSize: number): number {

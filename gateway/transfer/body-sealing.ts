@@ -3,7 +3,7 @@
 // Poly1305 segments). The key material in it lives in memory only.
 import { createCrypt4ghBodySealer, type Crypt4ghBodyTotals } from '../crypt4gh/seal-crypt4gh-body.js';
 import { SEALED_SEGMENT_BYTES, SEGMENT_PLAINTEXT_BYTES } from '../crypt4gh/crypt4gh-format.js';
-import { createBodySealer, sealedSegmentSize, type BodySealingParams, type BodyTotals } from '../envelope/seal-body.js';
+import { createBodySealer, sealedSegmentSize, type BodySealingParams, type BodyTotals, type SegmentSealer } from '../envelope/seal-body.js';
 
 export type BodySealing =
   | { readonly format: 'hetao-envelope'; readonly params: BodySealingParams }
@@ -12,14 +12,7 @@ export type BodySealing =
 /** What sealing reported: size, SHA-256 and segments of the plaintext (and, for Crypt4GH, the data section's SHA-256). */
 export type SealedBodyTotals = BodyTotals | Crypt4ghBodyTotals;
 
-export interface FormatSealer {
-  /** Plaintext in; the sealed pieces of the segments it completes out (held bytes are views). */
-  write(chunk: Uint8Array): Buffer[];
-  /** A resumed upload's stored whole segments, before any write: opened and counted; their plaintext out. */
-  replay(sealed: Uint8Array): Buffer[];
-  end(): Buffer[];
-  totals(): SealedBodyTotals;
-}
+export type FormatSealer = SegmentSealer<SealedBodyTotals>;
 
 /** Plaintext bytes per segment: how much a sealer may hold back. */
 export function segmentSizeOf(sealing: BodySealing): number {
