@@ -30,7 +30,8 @@ const ALT_NAME_DNS = 2;
 const ALT_NAME_URI = 6;
 const ALT_NAME_IP = 7;
 
-type Jurisdiction = 'HK' | 'CN';
+/** ISO 3166-1 alpha-2: the zone's two sides, and the EU and US partners that collaborate with it. */
+type Jurisdiction = 'HK' | 'CN' | 'DE' | 'US';
 type Zone = 'hetao-hk' | 'hetao-sz' | 'outside';
 type IdentityStatus = 'active' | 'suspended';
 
@@ -42,7 +43,7 @@ interface Approval {
   validUntil: string;
 }
 
-interface InstitutionSpec {
+export interface InstitutionSpec {
   id: string;
   legalName: string;
   jurisdiction: Jurisdiction;
@@ -54,7 +55,7 @@ interface InstitutionSpec {
   approvals?: Approval[];
 }
 
-interface PersonSpec {
+export interface PersonSpec {
   id: string;
   name: string;
   institution: string;
@@ -62,29 +63,29 @@ interface PersonSpec {
   serial: string;
 }
 
-interface RsaKeyPair {
+export interface RsaKeyPair {
   privateKeyPem: string;
   privateKey: forge.pki.rsa.PrivateKey;
   publicKey: forge.pki.rsa.PublicKey;
 }
 
-interface IssuedCertificate {
+export interface IssuedCertificate {
   cert: forge.pki.Certificate;
   keys: RsaKeyPair;
 }
 
-interface Validity {
+export interface Validity {
   notBefore: Date;
   notAfter: Date;
 }
 
-interface CertificateBinding {
+export interface CertificateBinding {
   sha256: string;
   issuer: string;
   serial: string;
 }
 
-interface EncryptionJwk {
+export interface EncryptionJwk {
   kty: string;
   crv: string;
   x: string;
@@ -100,7 +101,7 @@ function approval(type: string, id: string, project: string): Approval {
   return { type, id, scope: { projects: [project] }, validFrom: '2026-01-01', validUntil: '2028-12-31' };
 }
 
-const INSTITUTIONS: readonly InstitutionSpec[] = [
+export const INSTITUTIONS: readonly InstitutionSpec[] = [
   {
     id: 'hk-uni-genomics',
     legalName: 'Lok Ma Chau University Centre for Genomic Medicine (DEV)',
@@ -188,12 +189,35 @@ const INSTITUTIONS: readonly InstitutionSpec[] = [
     organizationIdentifier: 'NTRCN-11100000MB0000005V',
     serial: '2108',
   },
+  // International partners (issue 17): outside the zone, under their own law (GDPR; the US Data
+  // Security Program). Added to an existing dev PKI by add-dev-institutions.ts.
+  {
+    id: 'eu-uniklinik',
+    legalName: 'Universitaetsklinikum Rheinau (DEV)',
+    jurisdiction: 'DE',
+    zone: 'outside',
+    status: 'active',
+    organizationIdentifier: 'NTRDE-HRB998877',
+    serial: '2109',
+  },
+  {
+    id: 'us-genomics-institute',
+    legalName: 'Chesapeake Institute for Genomic Medicine (DEV)',
+    jurisdiction: 'US',
+    zone: 'outside',
+    status: 'active',
+    organizationIdentifier: 'NTRUS-521234567',
+    serial: '2110',
+  },
 ];
 
-const PEOPLE: readonly PersonSpec[] = [
+export const PEOPLE: readonly PersonSpec[] = [
   { id: 'officer-chan', name: 'Chan Tai Man', institution: 'hetao-operator', role: 'security-officer', serial: '2201' },
   { id: 'regulator-wang', name: 'Wang Fang', institution: 'nhc-hgr-office', role: 'regulator', serial: '2202' },
   { id: 'admin-lee', name: 'Lee Ka Yan', institution: 'hetao-operator', role: 'admin', serial: '2203' },
+  // The partners' data-protection and security officers.
+  { id: 'dpo-weber', name: 'Anna Weber', institution: 'eu-uniklinik', role: 'security-officer', serial: '2204' },
+  { id: 'officer-miller', name: 'James Miller', institution: 'us-genomics-institute', role: 'security-officer', serial: '2205' },
 ];
 
 // Serials of the remaining certificates. Values stay below 0x8000 because node-forge writes the
@@ -212,13 +236,13 @@ const SERIALS = {
 // ---------------------------------------------------------------------------------------------
 // Dates
 
-function addDays(date: Date, days: number): Date {
+export function addDays(date: Date, days: number): Date {
   const result = new Date(date);
   result.setUTCDate(result.getUTCDate() + days);
   return result;
 }
 
-function addYears(date: Date, years: number): Date {
+export function addYears(date: Date, years: number): Date {
   const result = new Date(date);
   result.setUTCFullYear(result.getUTCFullYear() + years);
   return result;
@@ -244,7 +268,7 @@ function generateEd25519PrivateKeyPem(): string {
   return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
-async function generateEncryptionKey(): Promise<{ privateKeyPem: string; jwk: EncryptionJwk }> {
+export async function generateEncryptionKey(): Promise<{ privateKeyPem: string; jwk: EncryptionJwk }> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const { kty, crv, x, y }: JsonWebKey = publicKey.export({ format: 'jwk' });
   if (kty === undefined || crv === undefined || x === undefined || y === undefined) {
@@ -268,7 +292,7 @@ interface SubjectOptions {
 }
 
 /** Subject in ETSI EN 319 412 order: C, O, OU (dev marker), organizationIdentifier, CN. */
-function devSubject(options: SubjectOptions): forge.pki.CertificateField[] {
+export function devSubject(options: SubjectOptions): forge.pki.CertificateField[] {
   const attributes: forge.pki.CertificateField[] = [
     { shortName: 'C', value: options.country },
     { shortName: 'O', value: options.organization },
@@ -293,7 +317,7 @@ function caExtensions(pathLenConstraint?: number): Extension[] {
   ];
 }
 
-function clientExtensions(uri: string): Extension[] {
+export function clientExtensions(uri: string): Extension[] {
   return [
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, critical: true },
@@ -336,7 +360,7 @@ interface CertificateRequest {
   issuer?: IssuedCertificate;
 }
 
-function issueCertificate(request: CertificateRequest): IssuedCertificate {
+export function issueCertificate(request: CertificateRequest): IssuedCertificate {
   const keys = generateRsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.serialNumber = request.serial;
@@ -374,7 +398,7 @@ function certificateDerBytes(cert: forge.pki.Certificate): string {
  * Registry binding of a certificate. Computed from the re-parsed PEM so the issuer and serial
  * are exactly what the gateway will see when it parses the peer certificate.
  */
-function certificateBinding(issued: IssuedCertificate): CertificateBinding {
+export function certificateBinding(issued: IssuedCertificate): CertificateBinding {
   const parsed = forge.pki.certificateFromPem(certificatePem(issued));
   return {
     sha256: createHash('sha256').update(Buffer.from(certificateDerBytes(parsed), 'binary')).digest('hex'),
@@ -395,14 +419,14 @@ function cleanPreviousOutput(): void {
   }
 }
 
-function writeOutput(relativePath: string, contents: string, mode = 0o644): void {
+export function writeOutput(relativePath: string, contents: string, mode = 0o644): void {
   const path = join(CERTS_DIR, relativePath);
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, contents, { mode });
 }
 
 /** Writes `<base>.cert.pem` (leaf plus optional chain) and `<base>.key.pem`. */
-function writeCertificateAndKey(base: string, issued: IssuedCertificate, chain: IssuedCertificate[] = []): void {
+export function writeCertificateAndKey(base: string, issued: IssuedCertificate, chain: IssuedCertificate[] = []): void {
   writeOutput(`${base}.cert.pem`, [issued, ...chain].map(certificatePem).join(''));
   writeOutput(`${base}.key.pem`, issued.keys.privateKeyPem, 0o600);
 }
@@ -422,13 +446,13 @@ function registryYaml(registry: unknown): string {
   return `${header}\n${document.toString({ lineWidth: 0 })}`;
 }
 
-function findInstitution(id: string): InstitutionSpec {
+export function findInstitution(id: string): InstitutionSpec {
   const institution = INSTITUTIONS.find((candidate) => candidate.id === id);
   if (institution === undefined) throw new Error(`unknown institution ${id}`);
   return institution;
 }
 
-function institutionSubject(institution: InstitutionSpec): forge.pki.CertificateField[] {
+export function institutionSubject(institution: InstitutionSpec): forge.pki.CertificateField[] {
   return devSubject({
     country: institution.jurisdiction,
     organization: institution.legalName,
@@ -623,4 +647,5 @@ async function main(): Promise<void> {
   console.log(`DEVELOPMENT-ONLY PKI written to ${CERTS_DIR} and registry to ${REGISTRY_FILE}`);
 }
 
-await main();
+// Run as a script (npm run certs:dev); imported, it lends its helpers to add-dev-institutions.ts.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -1,0 +1,91 @@
+// Adds the DEVELOPMENT-ONLY identities that generate-dev-pki.ts lists but certs-dev/ does not hold
+// yet — institutions (certificate, TLS key, encryption key) and people (certificate, TLS key) —
+// issued by the existing dev issuing CA, and their entries in policies/registry.yaml, without
+// touching any existing file or key: every other test fixture stays as it is. Run:
+// `tsx scripts/add-dev-institutions.ts` (idempotent; it adds nothing when nothing is missing).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import forge from 'node-forge';
+import { parseDocument, type YAMLSeq } from 'yaml';
+import {
+  addDays,
+  addYears,
+  certificateBinding,
+  clientExtensions,
+  devSubject,
+  findInstitution,
+  generateEncryptionKey,
+  institutionSubject,
+  INSTITUTIONS,
+  issueCertificate,
+  PEOPLE,
+  writeCertificateAndKey,
+  writeOutput,
+  type IssuedCertificate,
+} from './generate-dev-pki.js';
+
+const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CERTS_DIR = join(PROJECT_ROOT, 'certs-dev');
+const REGISTRY_FILE = join(PROJECT_ROOT, 'policies', 'registry.yaml');
+
+/** The dev issuing CA as generate-dev-pki.ts left it: its certificate and key. */
+function existingIssuingCa(): IssuedCertificate {
+  const cert = forge.pki.certificateFromPem(readFileSync(join(CERTS_DIR, 'zone-issuing-ca.dev-only.cert.pem'), 'utf8'));
+  const privateKeyPem = readFileSync(join(CERTS_DIR, 'zone-issuing-ca.dev-only.key.pem'), 'utf8');
+  const privateKey = forge.pki.privateKeyFromPem(privateKeyPem) as forge.pki.rsa.PrivateKey;
+  return { cert, keys: { privateKeyPem, privateKey, publicKey: cert.publicKey as forge.pki.rsa.PublicKey } };
+}
+
+export async function addDevInstitutions(): Promise<string[]> {
+  const issuer = existingIssuingCa();
+  const now = new Date();
+  const validity = { notBefore: addDays(now, -1), notAfter: addYears(now, 10) };
+  const registry = parseDocument(readFileSync(REGISTRY_FILE, 'utf8'));
+  const listed = (section: 'institutions' | 'people'): string[] => ((registry.get(section) as YAMLSeq).toJSON() as { id: string }[]).map((entry) => entry.id);
+  const added: string[] = [];
+
+  for (const institution of INSTITUTIONS) {
+    const base = `institutions/${institution.id}.dev-only`;
+    if (existsSync(join(CERTS_DIR, `${base}.cert.pem`)) && listed('institutions').includes(institution.id)) continue;
+    const issued = issueCertificate({ serial: institution.serial, subject: institutionSubject(institution), validity, extensions: clientExtensions(`urn:hetao:inst:${institution.id}`), issuer });
+    writeCertificateAndKey(base, issued);
+    const encryptionKey = await generateEncryptionKey();
+    writeOutput(`${base}.enc.key.pem`, encryptionKey.privateKeyPem, 0o600);
+    writeOutput(`${base}.enc.pub.jwk.json`, `${JSON.stringify(encryptionKey.jwk, null, 2)}\n`);
+    (registry.get('institutions') as YAMLSeq).add(
+      registry.createNode({
+        id: institution.id,
+        legalName: institution.legalName,
+        organizationIdentifier: institution.organizationIdentifier,
+        jurisdiction: institution.jurisdiction,
+        zone: institution.zone,
+        status: institution.status,
+        certificates: [certificateBinding(issued)],
+        encryptionKey: encryptionKey.jwk,
+      }),
+    );
+    added.push(institution.id);
+  }
+
+  for (const person of PEOPLE) {
+    const base = `people/${person.id}.dev-only`;
+    if (existsSync(join(CERTS_DIR, `${base}.cert.pem`)) && listed('people').includes(person.id)) continue;
+    const institution = findInstitution(person.institution);
+    const issued = issueCertificate({
+      serial: person.serial,
+      subject: devSubject({ country: institution.jurisdiction, organization: institution.legalName, commonName: person.name }),
+      validity,
+      extensions: clientExtensions(`urn:hetao:person:${person.id}`),
+      issuer,
+    });
+    writeCertificateAndKey(base, issued);
+    (registry.get('people') as YAMLSeq).add(registry.createNode({ id: person.id, name: person.name, institution: person.institution, role: person.role, certificates: [certificateBinding(issued)] }));
+    added.push(person.id);
+  }
+
+  if (added.length > 0) writeFileSync(REGISTRY_FILE, registry.toString({ lineWidth: 0 }));
+  return added;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) console.log(`added: ${(await addDevInstitutions()).join(', ') || 'nothing (all present)'}`);
