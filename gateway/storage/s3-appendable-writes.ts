@@ -5,9 +5,10 @@
 // read one back nor say which parts it holds everywhere (the test server has no ListParts). So it is
 // ordinary objects under a hidden folder of its key, `<key>~appending/` (`~` is no key character: no
 // key lies there, and a listing shows the folder only as a common prefix): pieces `000001`, `000002`…
-// of exactly `partSizeBytes` each, PUT as they fill, and at each checkpoint a `tail` holding the bytes
-// after the last full piece, whose metadata names the pieces it follows (a tail older than the last
-// piece is stale, never used). Commit composes the object server-side: a multipart upload of the
+// of exactly `partSizeBytes` each, PUT as they fill, and at each checkpoint a new tail holding the
+// bytes after the last full piece, named by the pieces it follows and its length (a tail older than
+// the last piece is stale, one whose size is not its length was cut half-way: neither is used), the
+// one before removed only once it is whole. Commit composes the object server-side: a multipart upload of the
 // pieces (UploadPartCopy) and the bytes still in memory, then removes the hidden folder.
 //
 // The store hands in its client and settings, and its way of naming a failed request's error
@@ -19,7 +20,6 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
-  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
@@ -35,15 +35,19 @@ const APPENDING_MARK = '~appending';
 /** Piece names: numbers of this many digits, which sort as the pieces follow one another. */
 const PIECE_DIGITS = 6;
 const PIECE_NAME = /^\d{6}$/;
-const TAIL_NAME = 'tail';
-/** The tail's metadata entry naming how many pieces it follows. */
-const TAIL_FOLLOWS = 'follows';
+/**
+ * Tail names: `tail.<pieces it follows>.<its length>`. A tail is never written over: each checkpoint
+ * puts a new one, then removes the one before, so a PUT cut half-way (a crash) never costs the tail
+ * that was durable — and since the name says the length, a server that keeps half a PUT (the test
+ * server writes objects in place) shows a tail whose size does not match, which is never used.
+ */
+const TAIL_NAME = /^tail\.(\d{6})\.(\d+)$/;
 /** Keys per DeleteObjects request (S3's limit). */
 const DELETE_BATCH = 1000;
 
 const appendingFolderOf = (key: string): string => `${key}${APPENDING_MARK}/`;
 const pieceKeyOf = (key: string, number: number): string => `${appendingFolderOf(key)}${String(number).padStart(PIECE_DIGITS, '0')}`;
-const tailKeyOf = (key: string): string => `${appendingFolderOf(key)}${TAIL_NAME}`;
+const tailKeyOf = (key: string, follows: number, length: number): string => `${appendingFolderOf(key)}tail.${String(follows).padStart(PIECE_DIGITS, '0')}.${length}`;
 
 function checkKeep(keep: number): void {
   if (!Number.isSafeInteger(keep) || keep < 0) throw new Error(`keep must be a whole number of bytes, not ${keep}`);
@@ -79,11 +83,18 @@ async function eachAtMost<T>(items: readonly T[], limit: number, work: (item: T)
 /** The numbers first … last (none when last < first). */
 const numbersFrom = (first: number, last: number): number[] => Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => first + i);
 
-/** What an appendable write holds in the bucket: its pieces (number → size) and its tail's size, if any. */
+/** A tail the bucket holds whole (its size is the length its name says). */
+interface StoredTail {
+  readonly objectKey: string;
+  readonly follows: number;
+  readonly length: number;
+}
+
+/** What an appendable write holds in the bucket: its pieces (number → size) and its whole tails. */
 interface AppendingObjects {
   readonly keys: readonly string[];
   readonly pieces: ReadonlyMap<number, number>;
-  readonly tailSize: number | undefined;
+  readonly tails: readonly StoredTail[];
 }
 
 /**
@@ -94,12 +105,8 @@ interface KeptState {
   readonly pieces: number;
   readonly straddling: Buffer | undefined;
   readonly keptBytes: number;
-}
-
-/** HeadObject answers a bare 404 (NotFound), GetObject NoSuchKey; NoSuchBucket is a 404 too, and no absence. The store's get and stat ask it too. */
-export function isAbsent(error: unknown): boolean {
-  const name = (error as { name?: unknown } | undefined)?.name;
-  return name === 'NoSuchKey' || name === 'NotFound';
+  /** The tail object holding `straddling`, when there is one. */
+  readonly tailKey?: string;
 }
 
 /** What the appendable writes use of the store (s3-store.ts). */
@@ -139,7 +146,7 @@ export function createS3AppendableWrites(context: S3AppendableContext): S3Append
     const folder = appendingFolderOf(key);
     const keys: string[] = [];
     const pieces = new Map<number, number>();
-    let tailSize: number | undefined;
+    const tails: StoredTail[] = [];
     let token: string | undefined;
     do {
       const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: folder, ContinuationToken: token }));
@@ -148,11 +155,12 @@ export function createS3AppendableWrites(context: S3AppendableContext): S3Append
         keys.push(object.Key);
         const name = object.Key.slice(folder.length);
         if (PIECE_NAME.test(name)) pieces.set(Number(name), object.Size ?? 0);
-        else if (name === TAIL_NAME) tailSize = object.Size ?? 0;
+        const tail = TAIL_NAME.exec(name);
+        if (tail && Number(tail[2]) === object.Size) tails.push({ objectKey: object.Key, follows: Number(tail[1]), length: Number(tail[2]) });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    return { keys, pieces, tailSize };
+    return { keys, pieces, tails };
   };
 
   const deleteKeys = async (keys: readonly string[]): Promise<void> => {
@@ -170,20 +178,12 @@ export function createS3AppendableWrites(context: S3AppendableContext): S3Append
     return keys.length;
   };
 
-  /** How many pieces the tail follows, as its metadata says; undefined if it is gone. */
-  const tailFollowsOf = async (key: string): Promise<number | undefined> => {
-    try {
-      const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: tailKeyOf(key) }));
-      const follows = Number(head.Metadata?.[TAIL_FOLLOWS]);
-      return Number.isSafeInteger(follows) ? follows : undefined;
-    } catch (error) {
-      if (isAbsent(error)) return undefined;
-      throw error;
-    }
+  /** Puts a tail of `bytes` after `follows` pieces; resolves to its object key. */
+  const putTail = async (key: string, follows: number, bytes: Buffer): Promise<string> => {
+    const objectKey = tailKeyOf(key, follows, bytes.length);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: objectKey, Body: bytes, ContentLength: bytes.length }));
+    return objectKey;
   };
-
-  const putTail = (key: string, follows: number, bytes: Buffer): Promise<unknown> =>
-    client.send(new PutObjectCommand({ Bucket: bucket, Key: tailKeyOf(key), Body: bytes, ContentLength: bytes.length, Metadata: { [TAIL_FOLLOWS]: String(follows) } }));
 
   /** Bytes `0 … length − 1` of an object (less than a piece: they go to memory). */
   const firstBytesOf = async (objectKey: string, length: number): Promise<Buffer> => {
@@ -203,21 +203,24 @@ export function createS3AppendableWrites(context: S3AppendableContext): S3Append
     const held = await appendingObjectsOf(key);
     let whole = 0;
     while (held.pieces.get(whole + 1) === partSize) whole += 1;
-    const tailFollows = held.tailSize === undefined ? undefined : await tailFollowsOf(key);
-    const tailBytes = tailFollows === whole && held.tailSize !== undefined && held.tailSize < partSize ? held.tailSize : 0;
+    // Of the tails that follow the last whole piece, the longest is the newest (bytes only follow).
+    const tail = held.tails.filter((candidate) => candidate.follows === whole && candidate.length < partSize).sort((a, b) => b.length - a.length)[0];
+    const tailBytes = tail?.length ?? 0;
     if (whole * partSize + tailBytes < keep) throw noUploadToResume(key, keep, whole * partSize + tailBytes);
     const pieces = Math.floor(keep / partSize);
     const cut = keep - pieces * partSize;
     let straddling: Buffer | undefined;
+    let keptTail: string | undefined;
     if (cut > 0) {
-      const inTail = pieces === whole;
-      straddling = await firstBytesOf(inTail ? tailKeyOf(key) : pieceKeyOf(key, pieces + 1), cut);
-      if (!(inTail && cut === tailBytes)) await putTail(key, pieces, straddling);
-    } else if (held.tailSize !== undefined) {
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: tailKeyOf(key) }));
+      const inTail = pieces === whole && tail !== undefined;
+      straddling = await firstBytesOf(inTail ? tail.objectKey : pieceKeyOf(key, pieces + 1), cut);
+      keptTail = inTail && cut === tailBytes ? tail.objectKey : await putTail(key, pieces, straddling);
     }
-    await deleteKeys([...held.pieces.keys()].filter((number) => number > pieces).map((number) => pieceKeyOf(key, number)));
-    return { pieces, straddling, keptBytes: keep };
+    const staleTails = held.tails.map((stored) => stored.objectKey).filter((objectKey) => objectKey !== keptTail);
+    // Tails that are not whole (a PUT cut half-way on a server that keeps halves) go too.
+    const brokenTails = held.keys.filter((objectKey) => objectKey.slice(appendingFolderOf(key).length).startsWith('tail.') && !held.tails.some((stored) => stored.objectKey === objectKey));
+    await deleteKeys([...[...held.pieces.keys()].filter((number) => number > pieces).map((number) => pieceKeyOf(key, number)), ...staleTails, ...brokenTails]);
+    return { pieces, straddling, keptBytes: keep, ...(keptTail ? { tailKey: keptTail } : {}) };
   };
 
   /**
@@ -235,6 +238,8 @@ export function createS3AppendableWrites(context: S3AppendableContext): S3Append
     let durablePieces = kept.pieces;
     /** Bytes of the tail the bucket holds (after the durable pieces). */
     let tailBytes = kept.straddling?.length ?? 0;
+    /** That tail's object, replaced (never written over) at each checkpoint that changes it. */
+    let tailKey = kept.tailKey;
     /** A checkpoint failed: which tail the bucket holds is not known, so release deletes nothing. */
     let uncertain = false;
     /** No piece is stored any more (release, abort): the bucket is left to them. */
@@ -367,8 +372,10 @@ export function createS3AppendableWrites(context: S3AppendableContext): S3Append
           const unchanged = covered === durablePieces && tail.length === tailBytes;
           if (!unchanged) {
             await calling(key, 'checkpoint', async () => {
-              if (tail.length > 0) await putTail(key, covered, tail);
-              else if (tailBytes > 0) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: tailKeyOf(key) }));
+              const previous = tailKey;
+              tailKey = tail.length > 0 ? await putTail(key, covered, tail) : undefined;
+              // Only once the new tail is whole does the one before it go.
+              if (previous !== undefined && previous !== tailKey) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: previous }));
             });
           }
           durablePieces = covered;

@@ -28,7 +28,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ObjectStore, PendingObject } from './object-store.js';
-import { createS3AppendableWrites, isAbsent } from './s3-appendable-writes.js';
+import { createS3AppendableWrites } from './s3-appendable-writes.js';
 import { isStorageError, toUnavailableStorageError, type StorageErrorObserver } from './storage-errors.js';
 
 const MiB = 1024 * 1024;
@@ -106,6 +106,12 @@ class UploadGivenUp extends Error {
   constructor() {
     super('the pending object was given up');
   }
+}
+
+/** HeadObject answers a bare 404 (NotFound), GetObject NoSuchKey; NoSuchBucket is a 404 too, and no absence. */
+function isAbsent(error: unknown): boolean {
+  const name = (error as { name?: unknown } | undefined)?.name;
+  return name === 'NoSuchKey' || name === 'NotFound';
 }
 
 /**

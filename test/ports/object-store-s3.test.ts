@@ -5,7 +5,7 @@
 import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ObjectStore, PendingObject } from '../../gateway/storage/object-store.js';
 import { createS3Store } from '../../gateway/storage/s3-store.js';
@@ -131,7 +131,7 @@ describe('S3 store: appendable writes', () => {
     const committed = await store.openAppendable('envelopes/c.body', 0);
     await writeMebibytes(committed, 0, 12);
     expect(await committed.checkpoint()).toBe(12 * MiB);
-    expect(await objectsIn(location)).toEqual(['envelopes/c.body~appending/000001', 'envelopes/c.body~appending/000002', 'envelopes/c.body~appending/tail']);
+    expect(await objectsIn(location)).toEqual(['envelopes/c.body~appending/000001', 'envelopes/c.body~appending/000002', `envelopes/c.body~appending/tail.000002.${2 * MiB}`]);
     expect(await store.list('envelopes')).toEqual([]);
     await writeMebibytes(committed, 12, 1);
     await new Promise<void>((resolve) => committed.stream.end(resolve));
@@ -164,8 +164,28 @@ describe('S3 store: appendable writes', () => {
     for await (const chunk of resumed.readKept() as AsyncIterable<Buffer>) kept.push(chunk);
     expect(Buffer.concat(kept).equals(Buffer.concat([0, 1, 2].map((i) => Buffer.alloc(MiB, i))))).toBe(true);
     await resumed.release();
-    expect(await objectsIn(location)).toEqual([`${key}~appending/tail`]);
+    expect(await objectsIn(location)).toEqual([`${key}~appending/tail.000000.${3 * MiB}`]);
     expect(await errorCodeOf(store.openAppendable(key, 3 * MiB + 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+  });
+
+  it('a tail is never written over: a checkpoint whose PUT was cut half-way (a server that keeps the half, as the test server does) costs nothing that was durable', async () => {
+    const key = 'envelopes/cut-tail.body';
+    const writer = await store.openAppendable(key, 0);
+    await writeMebibytes(writer, 0, 2);
+    expect(await writer.checkpoint()).toBe(2 * MiB);
+    await writer.release();
+    // The next checkpoint's tail (4 MiB), of which the server kept only 1 MiB when the writer died.
+    const client = testS3Client(location);
+    await client.send(new PutObjectCommand({ Bucket: location.bucket, Key: `${key}~appending/tail.000000.${4 * MiB}`, Body: Buffer.alloc(MiB, 9) }));
+    client.destroy();
+    expect(await errorCodeOf(store.openAppendable(key, 2 * MiB + 1))).toBe('ERR_UPLOAD_NOT_FOUND');
+    const resumed = await store.openAppendable(key, 2 * MiB);
+    const kept: Buffer[] = [];
+    for await (const chunk of resumed.readKept() as AsyncIterable<Buffer>) kept.push(chunk);
+    expect(Buffer.concat(kept).equals(Buffer.concat([0, 1].map((i) => Buffer.alloc(MiB, i))))).toBe(true);
+    // The broken tail is gone with the open; the durable one stays.
+    expect(await objectsIn(location)).toEqual([`${key}~appending/tail.000000.${2 * MiB}`]);
+    await resumed.abort();
   });
 
   it('names an endpoint nobody answers on ERR_STORAGE_UNAVAILABLE', async () => {
