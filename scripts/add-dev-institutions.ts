@@ -8,22 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import { parseDocument, type YAMLSeq } from 'yaml';
-import {
-  addDays,
-  addYears,
-  certificateBinding,
-  clientExtensions,
-  devSubject,
-  findInstitution,
-  generateEncryptionKey,
-  institutionSubject,
-  INSTITUTIONS,
-  issueCertificate,
-  PEOPLE,
-  writeCertificateAndKey,
-  writeOutput,
-  type IssuedCertificate,
-} from './generate-dev-pki.js';
+import { addDays, addYears, institutionEntry, INSTITUTIONS, issueInstitution, issuePerson, PEOPLE, personEntry, type IssuedCertificate } from './generate-dev-pki.js';
 
 const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CERTS_DIR = join(PROJECT_ROOT, 'certs-dev');
@@ -46,41 +31,15 @@ export async function addDevInstitutions(): Promise<string[]> {
   const added: string[] = [];
 
   for (const institution of INSTITUTIONS) {
-    const base = `institutions/${institution.id}.dev-only`;
-    if (existsSync(join(CERTS_DIR, `${base}.cert.pem`)) && listed('institutions').includes(institution.id)) continue;
-    const issued = issueCertificate({ serial: institution.serial, subject: institutionSubject(institution), validity, extensions: clientExtensions(`urn:hetao:inst:${institution.id}`), issuer });
-    writeCertificateAndKey(base, issued);
-    const encryptionKey = await generateEncryptionKey();
-    writeOutput(`${base}.enc.key.pem`, encryptionKey.privateKeyPem, 0o600);
-    writeOutput(`${base}.enc.pub.jwk.json`, `${JSON.stringify(encryptionKey.jwk, null, 2)}\n`);
-    (registry.get('institutions') as YAMLSeq).add(
-      registry.createNode({
-        id: institution.id,
-        legalName: institution.legalName,
-        organizationIdentifier: institution.organizationIdentifier,
-        jurisdiction: institution.jurisdiction,
-        zone: institution.zone,
-        status: institution.status,
-        certificates: [certificateBinding(issued)],
-        encryptionKey: encryptionKey.jwk,
-      }),
-    );
+    if (existsSync(join(CERTS_DIR, `institutions/${institution.id}.dev-only.cert.pem`)) && listed('institutions').includes(institution.id)) continue;
+    const { issued, encryptionKey } = await issueInstitution(institution, validity, issuer);
+    (registry.get('institutions') as YAMLSeq).add(registry.createNode(institutionEntry(institution, [issued], encryptionKey)));
     added.push(institution.id);
   }
 
   for (const person of PEOPLE) {
-    const base = `people/${person.id}.dev-only`;
-    if (existsSync(join(CERTS_DIR, `${base}.cert.pem`)) && listed('people').includes(person.id)) continue;
-    const institution = findInstitution(person.institution);
-    const issued = issueCertificate({
-      serial: person.serial,
-      subject: devSubject({ country: institution.jurisdiction, organization: institution.legalName, commonName: person.name }),
-      validity,
-      extensions: clientExtensions(`urn:hetao:person:${person.id}`),
-      issuer,
-    });
-    writeCertificateAndKey(base, issued);
-    (registry.get('people') as YAMLSeq).add(registry.createNode({ id: person.id, name: person.name, institution: person.institution, role: person.role, certificates: [certificateBinding(issued)] }));
+    if (existsSync(join(CERTS_DIR, `people/${person.id}.dev-only.cert.pem`)) && listed('people').includes(person.id)) continue;
+    (registry.get('people') as YAMLSeq).add(registry.createNode(personEntry(person, issuePerson(person, validity, issuer))));
     added.push(person.id);
   }
 

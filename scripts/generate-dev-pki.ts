@@ -63,7 +63,7 @@ export interface PersonSpec {
   serial: string;
 }
 
-export interface RsaKeyPair {
+interface RsaKeyPair {
   privateKeyPem: string;
   privateKey: forge.pki.rsa.PrivateKey;
   publicKey: forge.pki.rsa.PublicKey;
@@ -74,12 +74,12 @@ export interface IssuedCertificate {
   keys: RsaKeyPair;
 }
 
-export interface Validity {
+interface Validity {
   notBefore: Date;
   notAfter: Date;
 }
 
-export interface CertificateBinding {
+interface CertificateBinding {
   sha256: string;
   issuer: string;
   serial: string;
@@ -268,7 +268,7 @@ function generateEd25519PrivateKeyPem(): string {
   return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
-export async function generateEncryptionKey(): Promise<{ privateKeyPem: string; jwk: EncryptionJwk }> {
+async function generateEncryptionKey(): Promise<{ privateKeyPem: string; jwk: EncryptionJwk }> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const { kty, crv, x, y }: JsonWebKey = publicKey.export({ format: 'jwk' });
   if (kty === undefined || crv === undefined || x === undefined || y === undefined) {
@@ -292,7 +292,7 @@ interface SubjectOptions {
 }
 
 /** Subject in ETSI EN 319 412 order: C, O, OU (dev marker), organizationIdentifier, CN. */
-export function devSubject(options: SubjectOptions): forge.pki.CertificateField[] {
+function devSubject(options: SubjectOptions): forge.pki.CertificateField[] {
   const attributes: forge.pki.CertificateField[] = [
     { shortName: 'C', value: options.country },
     { shortName: 'O', value: options.organization },
@@ -317,7 +317,7 @@ function caExtensions(pathLenConstraint?: number): Extension[] {
   ];
 }
 
-export function clientExtensions(uri: string): Extension[] {
+function clientExtensions(uri: string): Extension[] {
   return [
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, critical: true },
@@ -360,7 +360,7 @@ interface CertificateRequest {
   issuer?: IssuedCertificate;
 }
 
-export function issueCertificate(request: CertificateRequest): IssuedCertificate {
+function issueCertificate(request: CertificateRequest): IssuedCertificate {
   const keys = generateRsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.serialNumber = request.serial;
@@ -398,7 +398,7 @@ function certificateDerBytes(cert: forge.pki.Certificate): string {
  * Registry binding of a certificate. Computed from the re-parsed PEM so the issuer and serial
  * are exactly what the gateway will see when it parses the peer certificate.
  */
-export function certificateBinding(issued: IssuedCertificate): CertificateBinding {
+function certificateBinding(issued: IssuedCertificate): CertificateBinding {
   const parsed = forge.pki.certificateFromPem(certificatePem(issued));
   return {
     sha256: createHash('sha256').update(Buffer.from(certificateDerBytes(parsed), 'binary')).digest('hex'),
@@ -419,14 +419,14 @@ function cleanPreviousOutput(): void {
   }
 }
 
-export function writeOutput(relativePath: string, contents: string, mode = 0o644): void {
+function writeOutput(relativePath: string, contents: string, mode = 0o644): void {
   const path = join(CERTS_DIR, relativePath);
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, contents, { mode });
 }
 
 /** Writes `<base>.cert.pem` (leaf plus optional chain) and `<base>.key.pem`. */
-export function writeCertificateAndKey(base: string, issued: IssuedCertificate, chain: IssuedCertificate[] = []): void {
+function writeCertificateAndKey(base: string, issued: IssuedCertificate, chain: IssuedCertificate[] = []): void {
   writeOutput(`${base}.cert.pem`, [issued, ...chain].map(certificatePem).join(''));
   writeOutput(`${base}.key.pem`, issued.keys.privateKeyPem, 0o600);
 }
@@ -446,19 +446,64 @@ function registryYaml(registry: unknown): string {
   return `${header}\n${document.toString({ lineWidth: 0 })}`;
 }
 
-export function findInstitution(id: string): InstitutionSpec {
+function findInstitution(id: string): InstitutionSpec {
   const institution = INSTITUTIONS.find((candidate) => candidate.id === id);
   if (institution === undefined) throw new Error(`unknown institution ${id}`);
   return institution;
 }
 
-export function institutionSubject(institution: InstitutionSpec): forge.pki.CertificateField[] {
+function institutionSubject(institution: InstitutionSpec): forge.pki.CertificateField[] {
   return devSubject({
     country: institution.jurisdiction,
     organization: institution.legalName,
     organizationIdentifier: institution.organizationIdentifier,
     commonName: institution.id,
   });
+}
+
+/** An institution's client certificate and encryption key pair, written under certs-dev/institutions/. */
+export async function issueInstitution(institution: InstitutionSpec, validity: Validity, issuer: IssuedCertificate): Promise<{ issued: IssuedCertificate; encryptionKey: EncryptionJwk }> {
+  const base = `institutions/${institution.id}.dev-only`;
+  const issued = issueCertificate({ serial: institution.serial, subject: institutionSubject(institution), validity, extensions: clientExtensions(`urn:hetao:inst:${institution.id}`), issuer });
+  writeCertificateAndKey(base, issued);
+  const encryptionKey = await generateEncryptionKey();
+  writeOutput(`${base}.enc.key.pem`, encryptionKey.privateKeyPem, 0o600);
+  writeOutput(`${base}.enc.pub.jwk.json`, `${JSON.stringify(encryptionKey.jwk, null, 2)}\n`);
+  return { issued, encryptionKey: encryptionKey.jwk };
+}
+
+/** A person's client certificate (O = their institution's legal name), written under certs-dev/people/. */
+export function issuePerson(person: PersonSpec, validity: Validity, issuer: IssuedCertificate): IssuedCertificate {
+  const institution = findInstitution(person.institution);
+  const issued = issueCertificate({
+    serial: person.serial,
+    subject: devSubject({ country: institution.jurisdiction, organization: institution.legalName, commonName: person.name }),
+    validity,
+    extensions: clientExtensions(`urn:hetao:person:${person.id}`),
+    issuer,
+  });
+  writeCertificateAndKey(`people/${person.id}.dev-only`, issued);
+  return issued;
+}
+
+/** An institution's registry entry, bound to these certificates. */
+export function institutionEntry(institution: InstitutionSpec, certificates: readonly IssuedCertificate[], encryptionKey: EncryptionJwk) {
+  return {
+    id: institution.id,
+    legalName: institution.legalName,
+    organizationIdentifier: institution.organizationIdentifier,
+    jurisdiction: institution.jurisdiction,
+    zone: institution.zone,
+    status: institution.status,
+    certificates: certificates.map(certificateBinding),
+    encryptionKey,
+    ...(institution.approvals === undefined ? {} : { approvals: institution.approvals }),
+  };
+}
+
+/** A person's registry entry, bound to this certificate. */
+export function personEntry(person: PersonSpec, issued: IssuedCertificate) {
+  return { id: person.id, name: person.name, institution: person.institution, role: person.role, certificates: [certificateBinding(issued)] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -514,34 +559,13 @@ async function main(): Promise<void> {
   const institutionCerts = new Map<string, IssuedCertificate>();
   const institutionKeys = new Map<string, EncryptionJwk>();
   for (const institution of INSTITUTIONS) {
-    const issued = issueCertificate({
-      serial: institution.serial,
-      subject: institutionSubject(institution),
-      validity: leafValidity,
-      extensions: clientExtensions(`urn:hetao:inst:${institution.id}`),
-      issuer: issuingCa,
-    });
-    writeCertificateAndKey(`institutions/${institution.id}.dev-only`, issued);
-    const encryptionKey = await generateEncryptionKey();
-    writeOutput(`institutions/${institution.id}.dev-only.enc.key.pem`, encryptionKey.privateKeyPem, 0o600);
-    writeOutput(`institutions/${institution.id}.dev-only.enc.pub.jwk.json`, `${JSON.stringify(encryptionKey.jwk, null, 2)}\n`);
+    const { issued, encryptionKey } = await issueInstitution(institution, leafValidity, issuingCa);
     institutionCerts.set(institution.id, issued);
-    institutionKeys.set(institution.id, encryptionKey.jwk);
+    institutionKeys.set(institution.id, encryptionKey);
   }
 
   const personCerts = new Map<string, IssuedCertificate>();
-  for (const person of PEOPLE) {
-    const institution = findInstitution(person.institution);
-    const issued = issueCertificate({
-      serial: person.serial,
-      subject: devSubject({ country: institution.jurisdiction, organization: institution.legalName, commonName: person.name }),
-      validity: leafValidity,
-      extensions: clientExtensions(`urn:hetao:person:${person.id}`),
-      issuer: issuingCa,
-    });
-    writeCertificateAndKey(`people/${person.id}.dev-only`, issued);
-    personCerts.set(person.id, issued);
-  }
+  for (const person of PEOPLE) personCerts.set(person.id, issuePerson(person, leafValidity, issuingCa));
 
   const expired = issueCertificate({
     serial: SERIALS.expired,
@@ -616,28 +640,12 @@ async function main(): Promise<void> {
       const current = institutionCerts.get(institution.id);
       const encryptionKey = institutionKeys.get(institution.id);
       if (current === undefined || encryptionKey === undefined) throw new Error(`missing output for ${institution.id}`);
-      return {
-        id: institution.id,
-        legalName: institution.legalName,
-        organizationIdentifier: institution.organizationIdentifier,
-        jurisdiction: institution.jurisdiction,
-        zone: institution.zone,
-        status: institution.status,
-        certificates: [current, ...(extraBindings.get(institution.id) ?? [])].map(certificateBinding),
-        encryptionKey,
-        ...(institution.approvals === undefined ? {} : { approvals: institution.approvals }),
-      };
+      return institutionEntry(institution, [current, ...(extraBindings.get(institution.id) ?? [])], encryptionKey);
     }),
     people: PEOPLE.map((person) => {
       const issued = personCerts.get(person.id);
       if (issued === undefined) throw new Error(`missing output for ${person.id}`);
-      return {
-        id: person.id,
-        name: person.name,
-        institution: person.institution,
-        role: person.role,
-        certificates: [certificateBinding(issued)],
-      };
+      return personEntry(person, issued);
     }),
   };
   mkdirSync(dirname(REGISTRY_FILE), { recursive: true });
