@@ -10,11 +10,43 @@
 // upload) resumes from the durable bytes, and this process lets go of its own pass. When a PATCH
 // ends or is cut, the pass pauses: what came in is stored durably (but for a segment not yet
 // complete, which stays in memory) and the upload is parked until it expires.
+//
+// A client learns that its connection died long before the server does (tusd's "upload locks"):
+// when the sender comes back (HEAD or PATCH) while its last PATCH still streams here, that PATCH is
+// one it gave up on. It is stopped — what it took is kept — and the new request is answered from
+// where it stopped, instead of from a moving offset or with a refusal until TCP notices.
 import type { Readable } from 'node:stream';
+import { setImmediate as afterPendingIo, setTimeout as sleep } from 'node:timers/promises';
 import { GatewayError } from '../errors.js';
 import type { Caller } from './caller.js';
 import type { ResumablePass } from './resumable-pass.js';
 import { PAUSED_UPLOAD_HOLDER, type TransferRecord } from './transfer-record.js';
+
+/**
+ * A PATCH its sender gave up on is stopped once it has waited this long for bytes: what its
+ * connection had already delivered (acknowledged to the client, in the socket's buffers) is taken
+ * first rather than thrown away.
+ */
+const DRAINED_AFTER_MS = 50;
+
+/** Where a PATCH's reading of its body stands. */
+interface BodyReading {
+  /** Since when it waits for the next chunk (performance.now()); undefined while it handles one or before it starts. */
+  waitingSince?: number;
+  over: boolean;
+}
+
+/** Ends `body` as if cut once its reader has taken what arrived and waits for more. */
+async function stopOnceDrained(body: Readable, reading: BodyReading): Promise<void> {
+  while (!reading.over) {
+    await sleep(DRAINED_AFTER_MS);
+    await afterPendingIo(); // bytes that came in meanwhile reach the reader before we judge
+    if (reading.waitingSince !== undefined && performance.now() - reading.waitingSince >= DRAINED_AFTER_MS) {
+      body.destroy();
+      return;
+    }
+  }
+}
 
 export interface ResumableUploadsDependencies {
   /** transfer-service.ts `get`: the record, when the caller may see it. */
@@ -44,10 +76,8 @@ interface Session {
   readonly sender: string;
   readonly length: number;
   lastActivity: number;
-  /** A PATCH is writing: another one is refused. */
-  busy: boolean;
-  /** The last PATCH's body is over and its pass pausing: the next PATCH waits for it rather than being refused. */
-  settling?: Promise<unknown>;
+  /** The PATCH writing now: `stop` ends its body as if cut, once drained; `over` settles once what it took is paused or finished. */
+  writing?: { readonly stop: () => void; readonly over: Promise<unknown> };
   /** This process's pass, once a PATCH started it. */
   pass?: ResumablePass;
   /** The pass is paused: the next PATCH here takes the upload again first. */
@@ -70,7 +100,7 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
   /** An upload created but never written to has no pass to time it out: it expires here. */
   const expireUnstarted = (): void => {
     const now = deps.clock().getTime();
-    for (const [id, session] of sessions) if (!session.pass && !session.busy && now - session.lastActivity > deps.idleTimeoutMs) sessions.delete(id);
+    for (const [id, session] of sessions) if (!session.pass && !session.writing && now - session.lastActivity > deps.idleTimeoutMs) sessions.delete(id);
   };
 
   const requireSender = (record: TransferRecord, caller: Caller): void => {
@@ -131,35 +161,59 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
         // Failed, expired or released: a later PATCH starts from the record.
         if (session.pass === pass) {
           delete session.pass;
-          if (!session.busy) sessions.delete(session.id);
+          if (!session.writing) sessions.delete(session.id);
         }
       },
     );
     return pass;
   };
 
-  async function appendTo(id: string, caller: Caller, offset: number, body: Readable): Promise<UploadProgress> {
-    const record = await deps.get(id, caller);
-    requireSender(record, caller);
-    let session = sessions.get(id);
-    // A cut PATCH is still storing what it received: the client that retries at once waits for it.
-    while (session?.settling) {
-      await session.settling.catch(() => undefined);
-      session = sessions.get(id);
+  /**
+   * The sender is back: the PATCH still streaming here, if any, is stopped and has paused (or
+   * finished) before this resolves, with the record as it left it.
+   */
+  const stopWriting = async (id: string, caller: Caller, record: TransferRecord): Promise<TransferRecord> => {
+    let stopped = false;
+    for (let session = sessions.get(id); session?.writing; session = sessions.get(id)) {
+      session.writing.stop();
+      await session.writing.over.catch(() => undefined);
+      stopped = true;
     }
-    if (session?.busy) throw new GatewayError('ERR_TRANSFER_CONFLICT', `another request is writing to the upload of ${id}`);
+    return stopped ? deps.get(id, caller) : record;
+  };
+
+  async function appendTo(id: string, caller: Caller, offset: number, body: Readable): Promise<UploadProgress> {
+    const seen = await deps.get(id, caller);
+    requireSender(seen, caller);
+    const record = await stopWriting(id, caller, seen);
+    // Nothing awaited from here until `writing` is set: no other request slips in between.
+    let session = sessions.get(id);
     if (!session) {
-      session = { id, sender: record.sender, length: record.manifest.dataset.sizeBytes, lastActivity: deps.clock().getTime(), busy: false, paused: false };
+      session = { id, sender: record.sender, length: record.manifest.dataset.sizeBytes, lastActivity: deps.clock().getTime(), paused: false };
       sessions.set(id, session);
     }
     const current = session;
-    current.busy = true;
+    const reading: BodyReading = { over: false };
+    const over = writeInto(current, record, caller, offset, body, reading);
+    current.writing = { stop: () => void stopOnceDrained(body, reading), over };
+    try {
+      return await over;
+    } finally {
+      reading.over = true;
+      if (current.writing?.over === over) delete current.writing;
+    }
+  }
+
+  async function writeInto(current: Session, record: TransferRecord, caller: Caller, offset: number, body: Readable, reading: BodyReading): Promise<UploadProgress> {
+    const id = current.id;
     try {
       const pass = await passFor(current, record, caller, offset);
       let passFailed = false;
       let cut = false;
       try {
+        reading.waitingSince = performance.now();
         for await (const chunk of body as AsyncIterable<Buffer>) {
+          delete reading.waitingSince;
           if (pass.offset + chunk.length > current.length) {
             const error = new GatewayError('ERR_TRANSFER_SIZE_MISMATCH', `the content is larger than the declared ${current.length} bytes`, { declaredSize: current.length });
             await pass.abort(error);
@@ -172,11 +226,14 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
           );
           if (passFailed) break;
           current.lastActivity = deps.clock().getTime();
+          reading.waitingSince = performance.now();
         }
       } catch (error) {
         if (error instanceof GatewayError && error.code === 'ERR_TRANSFER_SIZE_MISMATCH') throw error;
         // A cut connection: what arrived is kept, the client resumes from the offset.
         cut = true;
+      } finally {
+        reading.over = true;
       }
       if (passFailed) {
         await pass.done;
@@ -187,12 +244,7 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
           if (current.pass === pass) await letGo(current);
           throw error instanceof GatewayError ? error : new GatewayError('ERR_UPLOAD_NOT_FOUND', `the upload of ${id} could not be paused; resume it from the offset HEAD gives`);
         });
-        current.settling = pausing;
-        try {
-          await pausing;
-        } finally {
-          delete current.settling;
-        }
+        await pausing;
         current.paused = true;
         return progressOf(current);
       }
@@ -203,10 +255,8 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
     } catch (error) {
       if (!current.pass) sessions.delete(id);
       throw error;
-    } finally {
-      current.busy = false;
     }
-}
+  }
 
   return {
     /**
@@ -220,16 +270,17 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
       requireSender(record, caller);
       if (sessions.get(id)?.pass || pausedIn(record)) throw new GatewayError('ERR_TRANSFER_CONFLICT', `an upload of transfer ${id} is already in progress; resume it (HEAD, then PATCH)`);
       await deps.checkUpload(id, caller, length);
-      const session: Session = { id, sender: record.sender, length, lastActivity: deps.clock().getTime(), busy: false, paused: false };
+      const session: Session = { id, sender: record.sender, length, lastActivity: deps.clock().getTime(), paused: false };
       sessions.set(id, session);
       return progressOf(session);
     },
 
-    /** tus HEAD: how much the gateway has. @throws GatewayError ERR_UPLOAD_NOT_FOUND, ERR_TRANSFER_FORBIDDEN */
+    /** tus HEAD: how much the gateway has (a PATCH still streaming here is stopped first). @throws GatewayError ERR_UPLOAD_NOT_FOUND, ERR_TRANSFER_FORBIDDEN */
     async progress(id: string, caller: Caller): Promise<UploadProgress> {
       expireUnstarted();
-      const record = await deps.get(id, caller);
-      requireSender(record, caller);
+      const seen = await deps.get(id, caller);
+      requireSender(seen, caller);
+      const record = await stopWriting(id, caller, seen);
       const session = sessions.get(id);
       if (session && (session.pass || record.status === 'authorized')) return progressOf(session);
       const stored = pausedIn(record);
@@ -240,8 +291,9 @@ export function createResumableUploads(deps: ResumableUploadsDependencies) {
     /**
      * tus PATCH: `body` continues the upload at `offset`. A cut body keeps what arrived; the last
      * byte ends the pass, and this resolves with its record.
-     * @throws GatewayError ERR_UPLOAD_NOT_FOUND; ERR_TRANSFER_CONFLICT (another PATCH is writing, here
-     *   or through another instance); ERR_UPLOAD_OFFSET_MISMATCH; ERR_TRANSFER_SIZE_MISMATCH past the
+     * A PATCH still streaming here is stopped first (its sender is back).
+     * @throws GatewayError ERR_UPLOAD_NOT_FOUND; ERR_TRANSFER_CONFLICT (a PATCH is writing through
+     *   another instance); ERR_UPLOAD_OFFSET_MISMATCH; ERR_TRANSFER_SIZE_MISMATCH past the
      *   declared length; whatever the pass fails with (the upload is then over).
      */
     append(id: string, caller: Caller, offset: number, body: Readable): Promise<UploadProgress> {
