@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { GatewayError } from './errors.js';
+import type { PolicyJurisdiction } from './policy/policy-file.js';
 
 /** The project root (where certs-dev/ and policies/ live), whether running from gateway/ or dist/gateway/. */
 /** The nearest folder above this file with a package.json: the project, from source or from any build folder. */
@@ -30,6 +31,8 @@ export interface GatewayConfig {
   readonly tlsCrlFile: string | undefined;
   readonly registryFile: string;
   readonly policyDir: string;
+  /** The jurisdictions whose policy files are enforced; undefined: every file's. */
+  readonly policyProfiles: readonly PolicyJurisdiction[] | undefined;
   readonly signingKeyFile: string;
   /** Public (or private) PEM files of keys the gateway signed with before a rotation. */
   readonly previousSigningKeyFiles: readonly string[];
@@ -122,6 +125,10 @@ export const CONFIG_VARIABLES = {
   HETAO_PREVIOUS_SIGNING_KEYS: { default: '(none)', meaning: 'comma-separated PEM files of signing keys used before a rotation: listed in the JWKS so old envelopes and checkpoints still verify, never used to sign' },
   HETAO_UPLOAD_IDLE_TIMEOUT_MS: { default: '60000', meaning: 'an upload that sends no byte for this long is aborted and nothing of it is kept; a paused resumable (tus) upload expires after this long' },
   HETAO_UPLOAD_CHECKPOINT_BYTES: { default: '67108864', meaning: 'a resumable (tus) upload makes what it stored durable, and notes it in its record, every this many bytes while it streams (and whenever its sender pauses): the most a gateway crash makes the sender send again' },
+  HETAO_POLICY_PROFILES: {
+    default: '',
+    meaning: 'comma-separated jurisdictions whose policy files this gateway enforces (`CN`, `HK`, `zone`, `EU`, `US` — each file says whose rules it holds); empty: all. Every file is still checked and lends its parameters; a gateway on one side of the channel runs the rules it answers to',
+  },
   HETAO_POLICY_DIR: { default: 'policies', meaning: 'folder of the classification policy files (`*.policy.yaml`) and their cases (`tests/*.cases.yaml`); reloaded on change, SIGHUP or POST /v1/policies/reload' },
   HETAO_DATA_DIR: { default: './data', meaning: 'where records, envelopes and the audit journal are kept (relative to the working directory)' },
   HETAO_LOG_LEVEL: { default: 'info', meaning: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
@@ -178,6 +185,7 @@ const envSchema = {
     HETAO_TLS_CRL: { type: 'string' },
     HETAO_REGISTRY_FILE: { type: 'string', minLength: 1 },
     HETAO_POLICY_DIR: { type: 'string', minLength: 1 },
+    HETAO_POLICY_PROFILES: { type: 'string', pattern: '^\\s*((CN|HK|zone|EU|US)\\s*(,\\s*(CN|HK|zone|EU|US)\\s*)*)?$' },
     HETAO_DATA_DIR: { type: 'string', minLength: 1 },
     HETAO_LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     HETAO_WATCH_FILES: { type: 'boolean' },
@@ -268,6 +276,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     tlsCrlFile,
     registryFile: embeddedFile('HETAO_REGISTRY_FILE'),
     policyDir: embeddedFile('HETAO_POLICY_DIR'),
+    policyProfiles: policyProfilesOf(setting('HETAO_POLICY_PROFILES')),
     signingKeyFile: embeddedFile('HETAO_SIGNING_KEY'),
     previousSigningKeyFiles: Object.freeze(
       String(raw.HETAO_PREVIOUS_SIGNING_KEYS ?? '')
@@ -332,4 +341,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     uploadLeaseMs: Number(setting('HETAO_UPLOAD_LEASE_MS')),
     auditCheckpointIntervalMs: Number(setting('HETAO_AUDIT_CHECKPOINT_INTERVAL_MS')),
   });
+}
+
+/** `HETAO_POLICY_PROFILES` as a list (checked by the schema above); undefined when empty (all jurisdictions). */
+function policyProfilesOf(value: string): readonly PolicyJurisdiction[] | undefined {
+  const profiles = value
+    .split(',')
+    .map((profile) => profile.trim())
+    .filter((profile) => profile !== '') as PolicyJurisdiction[];
+  return profiles.length > 0 ? Object.freeze([...new Set(profiles)]) : undefined;
 }

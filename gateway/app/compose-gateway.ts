@@ -125,7 +125,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   const registry = await observe('registry', [watchFile(config.registryFile)], () => loadRegistry(config.registryFile));
   opened.push(() => registry.close());
   const policies = await observe('policy', [{ folder: config.policyDir, accept: (name) => name.endsWith(POLICY_FILE_SUFFIX) }], () =>
-    loadPolicySet(config.policyDir, policyCheckContext(registry.current())),
+    loadPolicySet(config.policyDir, { ...policyCheckContext(registry.current()), ...(config.policyProfiles ? { profiles: config.policyProfiles } : {}) }),
   );
   opened.push(() => policies.close());
 

@@ -10,7 +10,7 @@ import { runDatabaseCommand } from './db-command.js';
 import { HelpRequested, parseCommandArgs, UsageError } from './command-args.js';
 import { decryptEnvelopeFile, decryptEnvelopeToFile } from './decrypt-command.js';
 import { isLabCommand, runLabCommand } from './lab-commands.js';
-import { explainManifest, lintPolicies, testPolicies } from './policy-commands.js';
+import { explainManifest, lintPolicies, printTransferMatrix, testPolicies } from './policy-commands.js';
 import { isCommand, usageOf } from './usage.js';
 
 const EXIT_USAGE = 2;
@@ -61,8 +61,8 @@ async function policy(args: readonly string[]): Promise<number> {
     'near-misses': { type: 'string', default: '5' },
   });
   const [subcommand, ...rest] = positionals;
-  if (subcommand !== 'lint' && subcommand !== 'test' && subcommand !== 'explain') {
-    throw new UsageError(subcommand ? `unknown policy command ${subcommand}` : 'policy needs a command: lint, test or explain');
+  if (subcommand !== 'lint' && subcommand !== 'test' && subcommand !== 'explain' && subcommand !== 'matrix') {
+    throw new UsageError(subcommand ? `unknown policy command ${subcommand}` : 'policy needs a command: lint, test, explain or matrix');
   }
   if (subcommand !== 'explain' && rest.length > 0) throw new UsageError(`policy ${subcommand} takes no file`);
   const config = loadConfig(process.env);
@@ -74,6 +74,7 @@ async function policy(args: readonly string[]): Promise<number> {
   };
   if (subcommand === 'lint') return lintPolicies(options);
   if (subcommand === 'test') return testPolicies(options);
+  if (subcommand === 'matrix') return printTransferMatrix(options);
   const [manifestFile] = rest;
   if (!manifestFile || rest.length > 1) throw new UsageError('policy explain needs one manifest file');
   if (!values.from) throw new UsageError('policy explain needs --from <institution>');

@@ -11,6 +11,7 @@ import { explainPolicy } from '../policy/explain-policy.js';
 import { buildPolicySet, readPolicySources, type PolicySet } from '../policy/load-policy-set.js';
 import type { PolicyProblem } from '../policy/policy-file.js';
 import { findUncoveredRules, runPolicyCases } from '../policy/run-policy-cases.js';
+import { formatTransferMatrix, transferMatrix } from '../policy/transfer-matrix.js';
 
 export interface PolicyCommandOptions {
   readonly dir: string;
@@ -59,6 +60,22 @@ export async function testPolicies(options: PolicyCommandOptions): Promise<numbe
   return failed > 0 || results.length === 0 || (options.strict && uncovered.length > 0) ? 1 : 0;
 }
 
+/**
+ * Prints "who may send what to whom" as a Markdown table worked out from the cases in <dir>/tests
+ * (docs/who-may-send-what.md is this output). Exit 1 when the set is refused or a case fails.
+ */
+export async function printTransferMatrix(options: PolicyCommandOptions): Promise<number> {
+  const { registry, set, problems } = await loadFor(options);
+  if (!set) {
+    for (const problem of problems) options.out(formatProblem(problem));
+    return 1;
+  }
+  const lookupInstitution = (id: string) => registry.institutions.get(id);
+  const results = await runPolicyCases(path.join(options.dir, 'tests'), set, lookupInstitution);
+  options.out(formatTransferMatrix(transferMatrix(set, results, lookupInstitution)));
+  return results.every((result) => result.passed) ? 0 : 1;
+}
+
 /** Decides a manifest file for a sender and shows why, including near misses. */
 export async function explainManifest(options: PolicyCommandOptions & { manifestFile: string; from: string; at: Date; nearMisses: number }): Promise<number> {
   const { registry, set, problems } = await loadFor(options);
@@ -72,7 +89,15 @@ export async function explainManifest(options: PolicyCommandOptions & { manifest
   const body = parseJsonText(await readFile(options.manifestFile), `the manifest ${options.manifestFile}`);
   const { manifest, decision } = decideTransfer(set, { sender, manifest: body, at: options.at, lookupInstitution });
   options.out(`${decision.effect.toUpperCase()}  ${sender.id} → ${manifest.recipient} (${decision.input.direction}), policy revision ${set.revision.slice(0, 12)}`);
-  for (const reason of decision.reasons) options.out(`  reason [${reason.ruleId ?? 'default'}] ${reason.code}: ${reason.message}`);
+  const ruleById = new Map(set.rules.map((rule) => [rule.id, rule]));
+  /** `[EU] rule-id`, and what about it is unconfirmed: a rule officers have not confirmed still decides. */
+  const named = (id: string): string => {
+    const rule = ruleById.get(id);
+    return rule ? `[${rule.jurisdiction}] ${id}${rule.unconfirmed ? ` (unconfirmed: ${rule.unconfirmed})` : ''}` : id;
+  };
+  // Deny overrides allow: every rule that denied is listed, whichever jurisdiction it belongs to.
+  for (const reason of decision.reasons) options.out(`  ${reason.ruleId ? `denied by ${named(reason.ruleId)}` : '[default]'} ${reason.code}: ${reason.message}`);
+  if (decision.effect === 'allow') for (const id of decision.matchedRules) options.out(`  allowed by ${named(id)}`);
   options.out(`  matched rules: ${decision.matchedRules.join(', ') || 'none'}`);
   if (decision.effect === 'allow') options.out(`  obligations: ${JSON.stringify(decision.obligations)}`);
   const recipient = lookupInstitution(manifest.recipient);
@@ -81,7 +106,7 @@ export async function explainManifest(options: PolicyCommandOptions & { manifest
       .filter((rule) => !rule.matched)
       .slice(0, options.nearMisses);
     if (misses.length > 0) options.out('  near misses:');
-    for (const miss of misses) options.out(`    ${miss.ruleId} (${miss.effect}) failed: ${miss.failedTests.join('; ')}`);
+    for (const miss of misses) options.out(`    [${miss.jurisdiction}] ${miss.ruleId} (${miss.effect}) failed: ${miss.failedTests.join('; ')}`);
   }
   return 0;
 }

@@ -6,13 +6,13 @@
 // buildFacts, so a decision matches exactly the rules the per-rule predicates match.
 import { CodeConstants, SAFE_FACT_PATH, emitCondition, toNumberOrNaN, type ParameterValues } from './compile-condition.js';
 import { approvalFact, buildFacts, dayOf, presentedApprovalId, type Direction, type Party } from './decision-input.js';
-import type { Manifest } from './manifest.js';
+import { US_PERSON_CATEGORIES, type Manifest, type UsPersonCounts } from './manifest.js';
 import type { Condition } from './policy-file.js';
 
 /** Indices (in set order) of the rules whose condition holds. */
-export type RuleMatcher = (manifest: Manifest, sender: Party, recipient: Party, direction: Direction, at: Date) => number[];
+export type RuleMatcher = (manifest: Manifest, sender: Party, recipient: Party, direction: Direction, at: Date, priorUsPersons12m?: UsPersonCounts) => number[];
 
-type ChunkMatcher = (manifest: Manifest, sender: Party, recipient: Party, direction: Direction, at: Date, matched: number[]) => void;
+type ChunkMatcher = (manifest: Manifest, sender: Party, recipient: Party, direction: Direction, at: Date, prior: UsPersonCounts | undefined, matched: number[]) => void;
 
 /**
  * Rules per generated function: V8 stops optimising very large functions, and a set of hundreds of
@@ -31,15 +31,15 @@ export function compileRuleMatcher(conditions: readonly Condition[], parameters:
   }
   if (chunks.length === 1) {
     const [only] = chunks as [ChunkMatcher];
-    return (manifest, sender, recipient, direction, at) => {
+    return (manifest, sender, recipient, direction, at, prior) => {
       const matched: number[] = [];
-      only(manifest, sender, recipient, direction, at, matched);
+      only(manifest, sender, recipient, direction, at, prior, matched);
       return matched;
     };
   }
-  return (manifest, sender, recipient, direction, at) => {
+  return (manifest, sender, recipient, direction, at, prior) => {
     const matched: number[] = [];
-    for (const chunk of chunks) chunk(manifest, sender, recipient, direction, at, matched);
+    for (const chunk of chunks) chunk(manifest, sender, recipient, direction, at, prior, matched);
     return matched;
   };
 }
@@ -63,7 +63,7 @@ function compileChunk(conditions: readonly Condition[], firstIndex: number, para
     const direct = directRead(fact);
     if (direct?.kind === 'plain') return variable(eager, 'v', fact, direct.code);
     if (direct?.kind === 'approval') return `(${variable(lazy, 'a', fact, '')} ??= ${direct.code})`;
-    return `(F ??= facts(m, s, r, at))${fact.split('.').map((segment) => `?.[${JSON.stringify(segment)}]`).join('')}${
+    return `(F ??= facts(m, s, r, at, k))${fact.split('.').map((segment) => `?.[${JSON.stringify(segment)}]`).join('')}${
       /^(sender|recipient)\.approvals\.[^.]+\.[^.]+$/.test(fact) ? ' ?? false' : ''
     }`;
   };
@@ -71,13 +71,14 @@ function compileChunk(conditions: readonly Condition[], firstIndex: number, para
   const lazyNames = [...lazy.values()].map((v) => v.name);
   const body = [
     '"use strict";',
-    'return function matchRules(m, s, r, d, at, matched) {',
+    'return function matchRules(m, s, r, d, at, k, matched) {',
     ...[...eager.values()].map((v) => `  const ${v.name} = ${v.code};`),
     `  let day, F${lazyNames.map((name) => `, ${name}`).join('')};`,
     ...tests,
     '};',
   ].join('\n');
-  const facts = (manifest: Manifest, sender: Party, recipient: Party, at: Date) => buildFacts({ manifest, sender, recipient, at });
+  const facts = (manifest: Manifest, sender: Party, recipient: Party, at: Date, prior: UsPersonCounts | undefined) =>
+    buildFacts({ manifest, sender, recipient, at, ...(prior ? { priorUsPersons12m: prior } : {}) });
   return new Function('c', 'num', 'E', 'approvalFact', 'presented', 'dayOf', 'facts', body)(
     constants.values,
     toNumberOrNaN,
@@ -91,7 +92,8 @@ function compileChunk(conditions: readonly Condition[], firstIndex: number, para
 
 /**
  * The generated read of a fact straight from the input (`m` manifest, `s`/`r` sender/recipient,
- * `d` direction), mirroring what buildFacts puts at that path; undefined for any other path.
+ * `d` direction, `k` the pair's earlier US-person sums), mirroring what buildFacts puts at that
+ * path; undefined for any other path.
  */
 function directRead(fact: string): { kind: 'plain' | 'approval'; code: string } | undefined {
   const segments = fact.split('.');
@@ -99,6 +101,9 @@ function directRead(fact: string): { kind: 'plain' | 'approval'; code: string } 
   const [head, second, third, fourth] = segments;
   if (head === 'manifest') return { kind: 'plain', code: `m${segments.slice(1).map((segment) => `?.[${key(segment)}]`).join('')}` };
   if (head === 'direction' && segments.length === 1) return { kind: 'plain', code: 'd' };
+  if (head === 'carried' && second === 'usPersons12m' && segments.length === 3 && (US_PERSON_CATEGORIES as readonly string[]).includes(third ?? '')) {
+    return { kind: 'plain', code: `((k?.[${key(third as string)}] ?? 0) + (m.us?.personCounts?.[${key(third as string)}] ?? 0))` };
+  }
   if (head === 'presented' && segments.length === 2 && second) return { kind: 'plain', code: `presented(m.approvals, ${key(second)})` };
   if (head !== 'sender' && head !== 'recipient') return undefined;
   const party = head === 'sender' ? 's' : 'r';

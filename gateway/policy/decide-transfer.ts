@@ -3,13 +3,15 @@
 import type { Party } from './decision-input.js';
 import { evaluatePolicy, type Decision, type EvaluateOptions } from './evaluate-policy.js';
 import type { PolicySet } from './load-policy-set.js';
-import { hashManifest, parseManifest, type Manifest } from './manifest.js';
+import { hashManifest, parseManifest, type Manifest, type UsPersonCounts } from './manifest.js';
 
 export interface TransferRequest {
   readonly sender: Party;
   /** The manifest as received (validated here). */
   readonly manifest: unknown;
   readonly at: Date;
+  /** The pair's US persons of the 12 months before (DecisionInput.priorUsPersons12m). */
+  readonly priorUsPersons12m?: UsPersonCounts;
   readonly lookupInstitution: (id: string) => Party | undefined;
 }
 
@@ -18,7 +20,15 @@ export function decideTransfer(set: PolicySet, request: TransferRequest, options
   const manifest = parseManifest(request.manifest);
   const decision = evaluatePolicy(
     set,
-    { manifest, manifestSha256: hashManifest(manifest), sender: request.sender, recipient: request.lookupInstitution(manifest.recipient), at: request.at, lookupInstitution: request.lookupInstitution },
+    {
+      manifest,
+      manifestSha256: hashManifest(manifest),
+      sender: request.sender,
+      recipient: request.lookupInstitution(manifest.recipient),
+      at: request.at,
+      ...(request.priorUsPersons12m ? { priorUsPersons12m: request.priorUsPersons12m } : {}),
+      lookupInstitution: request.lookupInstitution,
+    },
     options,
   );
   return { manifest, decision };

@@ -1,6 +1,6 @@
 // What a decision is made on: the manifest, the sender and recipient as the registry describes them,
 // and the moment. Turned once per decision into the facts rules test (direction, zones, approvals).
-import type { Manifest } from './manifest.js';
+import { US_PERSON_CATEGORIES, type Manifest, type UsPersonCounts } from './manifest.js';
 
 /** A registered institution as the policy sees it (the registry's Institution fits this shape). */
 export interface Party {
@@ -33,6 +33,12 @@ export interface DecisionInput {
   /** Undefined when the manifest names no registered institution: always denied. */
   readonly recipient: Party | undefined;
   readonly at: Date;
+  /**
+   * US persons per category in the transfers of the same sender to the same recipient in the 12
+   * months before `at` (the records' sums, 28 CFR 202.205). Rules read `carried.usPersons12m.<category>`:
+   * these plus the manifest's own `us.personCounts`. Absent: none carried before.
+   */
+  readonly priorUsPersons12m?: UsPersonCounts;
   /** Looks up escrow holders named by obligations. */
   readonly lookupInstitution: (id: string) => Party | undefined;
 }
@@ -158,7 +164,15 @@ function partyFacts(party: Party, manifest: Manifest, day: string) {
 export type Facts = Readonly<Record<string, unknown>>;
 
 /** What facts are built from: a decision's parties, manifest and time, with a known recipient. */
-export type FactsInput = Pick<DecisionInput, 'manifest' | 'sender' | 'at'> & { readonly recipient: Party };
+export type FactsInput = Pick<DecisionInput, 'manifest' | 'sender' | 'at' | 'priorUsPersons12m'> & { readonly recipient: Party };
+
+/** What the pair carried in 12 months with this transfer: the earlier sums plus the manifest's counts. */
+export function usPersonsWithThis(prior: UsPersonCounts | undefined, manifest: Manifest): UsPersonCounts {
+  const own = manifest.us?.personCounts;
+  const totals = {} as Record<(typeof US_PERSON_CATEGORIES)[number], number>;
+  for (const category of US_PERSON_CATEGORIES) totals[category] = (prior?.[category] ?? 0) + (own?.[category] ?? 0);
+  return totals;
+}
 
 /** The object rule conditions read their facts from (paths like `sender.approvals.hgr-filing.covers`). */
 export function buildFacts(input: FactsInput): Facts {
@@ -171,5 +185,6 @@ export function buildFacts(input: FactsInput): Facts {
     sender: partyFacts(input.sender, input.manifest, day),
     recipient: partyFacts(input.recipient, input.manifest, day),
     presented,
+    carried: { usPersons12m: usPersonsWithThis(input.priorUsPersons12m, input.manifest) },
   };
 }

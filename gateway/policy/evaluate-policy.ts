@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { approvalCovers, approvalIsValid, dayOf, directionOf, type DecisionInput, type Direction } from './decision-input.js';
 import { isoTime } from './iso-time.js';
 import { mergeObligations, NO_OBLIGATIONS, type CompiledRule, type Obligations, type PolicySet } from './load-policy-set.js';
+import type { PolicyJurisdiction } from './policy-file.js';
 
 export type ReasonCode =
   | 'sender-not-active'
@@ -26,6 +27,8 @@ export type ReasonCode =
 export interface DecisionReason {
   /** The rule that caused it; null for the default deny and registry checks. */
   readonly ruleId: string | null;
+  /** Whose rule it is (CN, HK, zone, EU, US); absent for the default deny and registry checks. */
+  readonly jurisdiction?: PolicyJurisdiction;
   readonly code: ReasonCode;
   readonly message: string;
 }
@@ -78,13 +81,13 @@ export function evaluatePolicy(set: PolicySet, input: DecisionInput, options: Ev
   } else if (recipient.status !== 'active') {
     reasons.push({ ruleId: null, code: 'recipient-not-active', message: `recipient "${recipient.id}" is ${recipient.status} in the zone registry` });
   } else {
-    const matched = set.matchRules(manifest, sender, recipient, direction as Direction, input.at);
+    const matched = set.matchRules(manifest, sender, recipient, direction as Direction, input.at, input.priorUsPersons12m);
     let allowing: CompiledRule[] | undefined;
     for (const index of matched) {
       const rule = set.rules[index] as CompiledRule;
       matchedRules.push(rule.id);
       if (rule.effect === 'allow') (allowing ??= []).push(rule);
-      else reasons.push({ ruleId: rule.id, code: 'rule-denied', message: rule.reason ?? rule.description });
+      else reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code: 'rule-denied', message: rule.reason ?? rule.description });
     }
     if (reasons.length === 0) {
       if (!allowing) reasons.push({ ruleId: null, code: 'no-rule-allows', message: 'no policy rule allows this transfer (default deny)' });
@@ -173,17 +176,17 @@ function checkObligations(allowing: readonly CompiledRule[], input: DecisionInpu
     for (const holder of obligations.escrowTo) {
       const party = input.lookupInstitution(holder);
       if (!party || party.status !== 'active' || party.encryptionKey === undefined) {
-        reasons.push({ ruleId: rule.id, code: 'escrow-holder-unavailable', message: `escrow holder "${holder}" is not an active registered institution with an encryption key` });
+        reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code: 'escrow-holder-unavailable', message: `escrow holder "${holder}" is not an active registered institution with an encryption key` });
       }
     }
     if (obligations.maxRetentionDays !== undefined && manifest.retentionDays > obligations.maxRetentionDays) {
-      reasons.push({ ruleId: rule.id, code: 'retention-too-long', message: `requested retention of ${manifest.retentionDays} days exceeds the maximum of ${obligations.maxRetentionDays}` });
+      reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code: 'retention-too-long', message: `requested retention of ${manifest.retentionDays} days exceeds the maximum of ${obligations.maxRetentionDays}` });
     }
     if (obligations.maxSizeBytes !== undefined && manifest.dataset.sizeBytes > obligations.maxSizeBytes) {
-      reasons.push({ ruleId: rule.id, code: 'size-too-large', message: `declared size of ${manifest.dataset.sizeBytes} bytes exceeds the cap of ${obligations.maxSizeBytes}` });
+      reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code: 'size-too-large', message: `declared size of ${manifest.dataset.sizeBytes} bytes exceeds the cap of ${obligations.maxSizeBytes}` });
     }
     if (obligations.noOnwardTransfer && manifest.onwardTransfer) {
-      reasons.push({ ruleId: rule.id, code: 'onward-transfer-forbidden', message: 'the manifest declares an onward transfer, which this rule forbids' });
+      reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code: 'onward-transfer-forbidden', message: 'the manifest declares an onward transfer, which this rule forbids' });
     }
   }
 }
@@ -201,7 +204,7 @@ function approvalSatisfied(type: string, input: DecisionInput, day: string): boo
 /** Why an approval requirement fails, in the order presented → held → valid → in scope. */
 function reportApprovalProblem(rule: CompiledRule, type: string, input: DecisionInput, day: string, reasons: DecisionReason[]): void {
   const { manifest, sender } = input;
-  const reason = (code: ReasonCode, message: string): void => void reasons.push({ ruleId: rule.id, code, message });
+  const reason = (code: ReasonCode, message: string): void => void reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code, message });
   const presented = manifest.approvals.filter((a) => a.type === type);
   if (presented.length === 0) {
     reason('approval-not-presented', `approval "${type}" is required but the manifest presents none`);

@@ -1,8 +1,8 @@
 // Every fact a rule may test, with its type and allowed values, derived from the manifest schema
 // plus the facts the gateway adds (direction, sender/recipient, approvals, presented approvals).
 // The linter uses it to refuse unknown facts and flag tests that can never be true.
-import { manifestSchema } from './manifest.js';
 import { DIRECTIONS } from './decision-input.js';
+import { manifestSchema, US_PERSON_CATEGORIES } from './manifest.js';
 import type { Scalar } from './policy-file.js';
 
 export interface FactType {
@@ -19,6 +19,8 @@ interface SchemaNode {
 
 function collect(prefix: string, node: SchemaNode, into: Map<string, FactType>): void {
   if (node.properties) {
+    // An object is a fact too, for `exists`/`absent` (e.g. whether the manifest declares `us.personCounts` at all).
+    if (prefix.includes('.')) into.set(prefix, { type: 'any' });
     for (const [name, child] of Object.entries(node.properties)) collect(`${prefix}.${name}`, child, into);
     return;
   }
@@ -34,6 +36,8 @@ function collect(prefix: string, node: SchemaNode, into: Map<string, FactType>):
 const FIXED_FACTS = new Map<string, FactType>();
 collect('manifest', manifestSchema as SchemaNode, FIXED_FACTS);
 FIXED_FACTS.set('direction', { type: 'string', values: DIRECTIONS });
+// Counted by the gateway over the pair's transfers in the last 12 months, this one included.
+for (const category of US_PERSON_CATEGORIES) FIXED_FACTS.set(`carried.usPersons12m.${category}`, { type: 'number' });
 for (const side of ['sender', 'recipient']) {
   FIXED_FACTS.set(`${side}.id`, { type: 'string' });
   FIXED_FACTS.set(`${side}.jurisdiction`, { type: 'string' });

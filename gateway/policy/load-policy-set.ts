@@ -17,7 +17,7 @@ import policySchema from '../../schemas/policy.schema.json' with { type: 'json' 
 import { checkPolicyFiles, type ParsedPolicyFile, type PolicyCheckContext } from './check-policy-files.js';
 import { compileCondition, type CompiledCondition, type ParameterValues } from './compile-condition.js';
 import { compileRuleMatcher, type RuleMatcher } from './compile-rule-matcher.js';
-import { isParamRef, type ObligationsSpec, type PolicyFile, type PolicyProblem, type Scalar } from './policy-file.js';
+import { isParamRef, type ObligationsSpec, type PolicyFile, type PolicyJurisdiction, type PolicyProblem, type Scalar } from './policy-file.js';
 
 
 export const POLICY_FILE_SUFFIX = '.policy.yaml';
@@ -35,6 +35,8 @@ export interface Obligations {
 export interface CompiledRule {
   readonly id: string;
   readonly file: string;
+  /** Whose rule it is (its file's `jurisdiction`). */
+  readonly jurisdiction: PolicyJurisdiction;
   readonly description: string;
   readonly basis: string;
   readonly unconfirmed?: string;
@@ -47,6 +49,8 @@ export interface CompiledRule {
 export interface PolicySet {
   readonly revision: string;
   readonly dir: string;
+  /** The jurisdictions whose rules this set enforces (HETAO_POLICY_PROFILES); undefined: all of them. */
+  readonly profiles?: readonly PolicyJurisdiction[];
   readonly files: readonly { readonly name: string; readonly sha256: string; readonly rules: number }[];
   readonly loadedAt: string;
   readonly parameters: ParameterValues;
@@ -80,7 +84,7 @@ export async function readPolicySources(dir: string): Promise<PolicySource[]> {
  */
 export function buildPolicySet(
   sources: readonly PolicySource[],
-  context: PolicyCheckContext & { dir: string; now?: Date },
+  context: PolicyCheckContext & { dir: string; now?: Date; profiles?: readonly PolicyJurisdiction[] },
 ): { set: PolicySet | undefined; problems: PolicyProblem[] } {
   const problems: PolicyProblem[] = [];
   const parsed: ParsedPolicyFile[] = [];
@@ -114,12 +118,17 @@ export function buildPolicySet(
   problems.push(...checkPolicyFiles(parsed, context));
   if (problems.some((p) => p.severity === 'error')) return { set: undefined, problems };
 
+  // Every file is checked and lends its parameters (file 00 holds shared ones); only the rules of
+  // the jurisdictions in the profiles are enforced.
   const parameters = new Map<string, Scalar | readonly Scalar[]>();
   for (const { content } of parsed) for (const [name, spec] of Object.entries(content.parameters ?? {})) parameters.set(name, spec.value);
-  const rules = parsed.flatMap(({ file, content }) =>
+  const profiles = context.profiles;
+  const enforced = parsed.filter(({ content }) => !profiles || profiles.includes(content.jurisdiction ?? 'zone'));
+  const rules = enforced.flatMap(({ file, content }) =>
     content.rules.map((rule): CompiledRule => ({
       id: rule.id,
       file,
+      jurisdiction: content.jurisdiction ?? 'zone',
       description: rule.description,
       basis: rule.basis,
       ...(rule.unconfirmed === undefined ? {} : { unconfirmed: rule.unconfirmed }),
@@ -130,15 +139,22 @@ export function buildPolicySet(
     })),
   );
   const matchRules = compileRuleMatcher(
-    parsed.flatMap(({ content }) => content.rules.map((rule) => rule.when)),
+    enforced.flatMap(({ content }) => content.rules.map((rule) => rule.when)),
     parameters,
   );
   const revision = createHash('sha256')
-    .update(toCanonicalJson(parsed.map(({ name, content }) => ({ name, content })), { code: 'ERR_POLICY_INVALID', maxDepth: JSON_MAX_DEPTH + 2 }) ?? '')
+    .update(
+      toCanonicalJson(
+        // The profiles are part of what a decision was made under: the same files enforced for fewer jurisdictions are another revision.
+        profiles ? { files: parsed.map(({ name, content }) => ({ name, content })), profiles: [...profiles].sort() } : parsed.map(({ name, content }) => ({ name, content })),
+        { code: 'ERR_POLICY_INVALID', maxDepth: JSON_MAX_DEPTH + 2 },
+      ) ?? '',
+    )
     .digest('hex');
   const set: PolicySet = Object.freeze({
     revision,
     dir: context.dir,
+    ...(profiles ? { profiles } : {}),
     files: parsed.map(({ name, content }) => ({
       name,
       sha256: createHash('sha256').update(toCanonicalJson(content, { code: 'ERR_POLICY_INVALID' }) ?? '').digest('hex'),
@@ -156,7 +172,7 @@ export function buildPolicySet(
  * Reads, checks and compiles the policy folder.
  * @throws GatewayError ERR_POLICY_INVALID with every error problem (file, path, line, message).
  */
-export async function loadPolicySet(dir: string, context: PolicyCheckContext = {}): Promise<PolicySet> {
+export async function loadPolicySet(dir: string, context: PolicyCheckContext & { profiles?: readonly PolicyJurisdiction[] } = {}): Promise<PolicySet> {
   const { set, problems } = buildPolicySet(await readPolicySources(dir), { ...context, dir });
   if (!set) {
     const errors = problems.filter((p) => p.severity === 'error');

@@ -33,7 +33,43 @@ export interface Manifest {
   readonly retentionDays: number;
   readonly onwardTransfer: boolean;
   readonly deliveryFormat?: 'hetao-envelope' | 'crypt4gh';
+  readonly eu?: EuFacts;
+  readonly us?: UsFacts;
 }
+
+/** GDPR Chapter V / EHDS facts (schemas/transfer-manifest.schema.json `eu`). */
+export interface EuFacts {
+  readonly status?: 'personal' | 'pseudonymised' | 'anonymised';
+  readonly anonymisationReport?: string;
+  readonly transferMechanism?: 'scc-2021-914' | 'art49-explicit-consent';
+  readonly sccModule?: 1 | 2 | 3 | 4;
+  readonly sccSignedOn?: string;
+  readonly tia?: { readonly reference: string; readonly reviewedOn: string };
+  readonly keysHeldInEu?: boolean;
+  readonly art6Basis?: string;
+  readonly art9Basis?: { readonly condition: '9-2-a' | '9-2-j'; readonly reference: string; readonly ethicsApproval?: string };
+  readonly art49?: { readonly consentIds: readonly string[]; readonly riskNoticeVersion: string; readonly oneOff: boolean };
+  readonly ehdsPermitId?: string;
+  readonly minCellSize?: number;
+  readonly recipientGdprController?: string;
+}
+
+/** US Data Security Program / NIH / HIPAA facts (schemas/transfer-manifest.schema.json `us`). */
+export interface UsFacts {
+  readonly personCounts?: Partial<UsPersonCounts>;
+  readonly transaction?: 'data-brokerage' | 'vendor' | 'employment' | 'investment';
+  readonly dspExemption?: { readonly section: '202.504' | '202.507' | '202.510' | '202.511'; readonly reference: string };
+  readonly dspLicenseId?: string;
+  readonly cisaSecurityRequirements?: boolean;
+  readonly dataComplianceProgram?: string;
+  readonly sourceRepository?: string;
+  readonly hipaa?: { readonly status: string; readonly reference?: string };
+}
+
+/** Data categories the US Data Security Program counts in US persons (28 CFR 202.205, 202.222–202.224). */
+export const US_PERSON_CATEGORIES = ['genomic', 'otherOmic', 'biometric', 'geolocation', 'health', 'financial', 'identifiers'] as const;
+export type UsPersonCategory = (typeof US_PERSON_CATEGORIES)[number];
+export type UsPersonCounts = Readonly<Record<UsPersonCategory, number>>;
 
 const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true, allowUnionTypes: true });
 const validate = ajv.compile<Manifest>(manifestSchema);

@@ -57,9 +57,14 @@ export interface ParameterSpec {
   readonly unconfirmed?: boolean;
 }
 
+/** Whose rules a policy file holds (see schemas/policy.schema.json). */
+export type PolicyJurisdiction = 'CN' | 'HK' | 'zone' | 'EU' | 'US';
+export const POLICY_JURISDICTIONS: readonly PolicyJurisdiction[] = ['CN', 'HK', 'zone', 'EU', 'US'];
+
 export interface PolicyFile {
   readonly version: 1;
   readonly description: string;
+  readonly jurisdiction?: PolicyJurisdiction;
   readonly parameters?: Readonly<Record<string, ParameterSpec>>;
   readonly rules: readonly RuleSpec[];
 }

@@ -11,7 +11,8 @@ import type { Party } from './decision-input.js';
 import { decideTransfer } from './decide-transfer.js';
 import type { Decision } from './evaluate-policy.js';
 import type { PolicySet } from './load-policy-set.js';
-import { parseManifest, type Manifest } from './manifest.js';
+import { parseManifest, US_PERSON_CATEGORIES, type Manifest, type UsPersonCounts } from './manifest.js';
+import type { PolicyJurisdiction } from './policy-file.js';
 
 export const CASES_FILE_SUFFIX = '.cases.yaml';
 
@@ -22,7 +23,8 @@ interface CaseSpec {
   at?: string;
   base?: string;
   manifest?: Record<string, unknown>;
-  expect: { effect: 'allow' | 'deny'; rules?: string[]; reasons?: string[]; obligations?: Record<string, unknown> };
+  carriedBefore?: { usPersons12m?: Partial<UsPersonCounts> };
+  expect: { effect: 'allow' | 'deny'; rules?: string[]; reasons?: string[]; deniedBy?: PolicyJurisdiction[]; obligations?: Record<string, unknown> };
 }
 
 interface CasesFile {
@@ -41,6 +43,8 @@ export interface CaseResult {
   /** What did not match the expectation, in plain words. */
   readonly failures: readonly string[];
   readonly decision: Decision | undefined;
+  /** The case's manifest, once valid. */
+  readonly manifest?: Manifest;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
@@ -90,7 +94,7 @@ export async function runPolicyCases(dir: string, set: PolicySet, lookupInstitut
 
 function runCase(file: string, content: CasesFile, spec: CaseSpec, set: PolicySet, lookupInstitution: (id: string) => Party | undefined): CaseResult {
   const failures: string[] = [];
-  const result = (decision: Decision | undefined): CaseResult => ({
+  const result = (decision: Decision | undefined, manifest?: Manifest): CaseResult => ({
     file,
     name: spec.name,
     exercises: spec.exercises ?? [],
@@ -98,6 +102,7 @@ function runCase(file: string, content: CasesFile, spec: CaseSpec, set: PolicySe
     passed: failures.length === 0,
     failures,
     decision,
+    ...(manifest ? { manifest } : {}),
   });
   const base = spec.base === undefined ? {} : content.manifests?.[spec.base];
   if (base === undefined) {
@@ -118,7 +123,9 @@ function runCase(file: string, content: CasesFile, spec: CaseSpec, set: PolicySe
     return result(undefined);
   }
   const at = new Date(spec.at ?? content.at ?? Date.now());
-  const { decision } = decideTransfer(set, { sender, manifest, at, lookupInstitution });
+  const before = spec.carriedBefore?.usPersons12m;
+  const priorUsPersons12m = before ? (Object.fromEntries(US_PERSON_CATEGORIES.map((category) => [category, before[category] ?? 0])) as unknown as UsPersonCounts) : undefined;
+  const { decision } = decideTransfer(set, { sender, manifest, at, lookupInstitution, ...(priorUsPersons12m ? { priorUsPersons12m } : {}) });
   if (decision.effect !== spec.expect.effect) {
     failures.push(`expected ${spec.expect.effect}, got ${decision.effect}${decision.reasons.length ? ` (${decision.reasons.map((r) => `${r.ruleId ?? 'default'}: ${r.message}`).join('; ')})` : ''}`);
   }
@@ -128,6 +135,11 @@ function runCase(file: string, content: CasesFile, spec: CaseSpec, set: PolicySe
   for (const code of spec.expect.reasons ?? []) {
     if (!decision.reasons.some((r) => r.code === code)) failures.push(`no reason ${code} (reasons: ${decision.reasons.map((r) => r.code).join(', ') || 'none'})`);
   }
+  for (const jurisdiction of spec.expect.deniedBy ?? []) {
+    if (!decision.reasons.some((r) => r.jurisdiction === jurisdiction)) {
+      failures.push(`no rule of ${jurisdiction} denied it (denied by: ${[...new Set(decision.reasons.map((r) => r.jurisdiction ?? 'default'))].join(', ') || 'none'})`);
+    }
+  }
   for (const [key, expected] of Object.entries(spec.expect.obligations ?? {})) {
     const actual = (decision.obligations as unknown as Record<string, unknown>)[key];
     const ok = Array.isArray(expected)
@@ -135,7 +147,7 @@ function runCase(file: string, content: CasesFile, spec: CaseSpec, set: PolicySe
       : JSON.stringify(actual) === JSON.stringify(expected);
     if (!ok) failures.push(`obligation ${key}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
   }
-  return result(decision);
+  return result(decision, manifest);
 }
 
 /** Rules without both an allowing and a denying case that exercises them. */

@@ -67,7 +67,7 @@ describe('hetao policy explain', () => {
     const result = await runHetao(['policy', 'explain', manifestFile, '--from', 'hk-ctc', '--at', '2027-03-01T00:00:00Z', ...common()]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^DENY {2}hk-ctc → cn-outside-institute \(HK→CN\)/);
-    expect(result.stdout).toMatch(/reason \[clinical-trial-outside-zone-deny\] rule-denied: /);
-    expect(result.stdout).toMatch(/near misses:\n\s+\S+ \((allow|deny)\) failed: /);
+    expect(result.stdout).toMatch(/denied by \[zone\] clinical-trial-outside-zone-deny rule-denied: /);
+    expect(result.stdout).toMatch(/near misses:\n\s+\[(CN|HK|zone|EU|US)\] \S+ \((allow|deny)\) failed: /);
   });
 });

@@ -30,7 +30,7 @@ function referenceDecision(set: PolicySet, input: DecisionInput): Decision {
   } else if (recipient.status !== 'active') {
     reasons.push({ ruleId: null, code: 'recipient-not-active', message: `recipient "${recipient.id}" is ${recipient.status} in the zone registry` });
   } else {
-    const facts = buildFacts({ manifest, sender, recipient, at: input.at });
+    const facts = buildFacts({ manifest, sender, recipient, at: input.at, ...(input.priorUsPersons12m ? { priorUsPersons12m: input.priorUsPersons12m } : {}) });
     for (const rule of set.rules) {
       const holds = rule.condition.failures(facts).length === 0;
       // The per-rule generated predicate must agree with the closure tree it is checked against.
@@ -38,7 +38,7 @@ function referenceDecision(set: PolicySet, input: DecisionInput): Decision {
       if (!holds) continue;
       matchedRules.push(rule.id);
       if (rule.effect === 'allow') allowing.push(rule);
-      else reasons.push({ ruleId: rule.id, code: 'rule-denied', message: rule.reason ?? rule.description });
+      else reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code: 'rule-denied', message: rule.reason ?? rule.description });
     }
     if (reasons.length === 0) {
       if (allowing.length === 0) reasons.push({ ruleId: null, code: 'no-rule-allows', message: 'no policy rule allows this transfer (default deny)' });
@@ -80,7 +80,7 @@ function referenceObligations(allowing: readonly CompiledRule[], input: Decision
     const { obligations } = rule;
     for (const type of obligations.requireApprovals) {
       const presented = manifest.approvals.filter((a) => a.type === type);
-      const reason = (code: ReasonCode, message: string): void => void reasons.push({ ruleId: rule.id, code, message });
+      const reason = (code: ReasonCode, message: string): void => void reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code, message });
       if (presented.length === 0) {
         reason('approval-not-presented', `approval "${type}" is required but the manifest presents none`);
         continue;
@@ -104,17 +104,17 @@ function referenceObligations(allowing: readonly CompiledRule[], input: Decision
     for (const holder of obligations.escrowTo) {
       const party = input.lookupInstitution(holder);
       if (!party || party.status !== 'active' || party.encryptionKey === undefined) {
-        reasons.push({ ruleId: rule.id, code: 'escrow-holder-unavailable', message: `escrow holder "${holder}" is not an active registered institution with an encryption key` });
+        reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code: 'escrow-holder-unavailable', message: `escrow holder "${holder}" is not an active registered institution with an encryption key` });
       }
     }
     if (obligations.maxRetentionDays !== undefined && manifest.retentionDays > obligations.maxRetentionDays) {
-      reasons.push({ ruleId: rule.id, code: 'retention-too-long', message: `requested retention of ${manifest.retentionDays} days exceeds the maximum of ${obligations.maxRetentionDays}` });
+      reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code: 'retention-too-long', message: `requested retention of ${manifest.retentionDays} days exceeds the maximum of ${obligations.maxRetentionDays}` });
     }
     if (obligations.maxSizeBytes !== undefined && manifest.dataset.sizeBytes > obligations.maxSizeBytes) {
-      reasons.push({ ruleId: rule.id, code: 'size-too-large', message: `declared size of ${manifest.dataset.sizeBytes} bytes exceeds the cap of ${obligations.maxSizeBytes}` });
+      reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code: 'size-too-large', message: `declared size of ${manifest.dataset.sizeBytes} bytes exceeds the cap of ${obligations.maxSizeBytes}` });
     }
     if (obligations.noOnwardTransfer && manifest.onwardTransfer) {
-      reasons.push({ ruleId: rule.id, code: 'onward-transfer-forbidden', message: 'the manifest declares an onward transfer, which this rule forbids' });
+      reasons.push({ ruleId: rule.id, jurisdiction: rule.jurisdiction, code: 'onward-transfer-forbidden', message: 'the manifest declares an onward transfer, which this rule forbids' });
     }
   }
 }
@@ -147,9 +147,54 @@ const manifestArbitrary = (recipients: readonly string[]) =>
       consent: fc.record({ basis: fc.constantFrom('separate-consent', 'broad-research-consent', 'ethics-waiver', 'not-personal-information') }),
       retentionDays: fc.integer({ min: 1, max: 4_000 }),
       onwardTransfer: fc.boolean(),
+      eu: fc.record(
+        {
+          status: fc.constantFrom('personal', 'pseudonymised', 'anonymised'),
+          anonymisationReport: fc.constant('AR-1'),
+          transferMechanism: fc.constantFrom('scc-2021-914', 'art49-explicit-consent'),
+          sccModule: fc.constantFrom(1, 2, 3, 4),
+          tia: fc.constant({ reference: 'TIA-1', reviewedOn: '2026-05-01' }),
+          keysHeldInEu: fc.boolean(),
+          art9Basis: fc.constantFrom({ condition: '9-2-j', reference: 'BDSG s.27', ethicsApproval: 'E-1' }, { condition: '9-2-a', reference: 'C-1' }),
+          art49: fc.record({ consentIds: fc.constant(['c-1']), riskNoticeVersion: fc.constant('v1'), oneOff: fc.boolean() }),
+          ehdsPermitId: fc.constant('EHDS-1'),
+          minCellSize: fc.integer({ min: 0, max: 20 }),
+          recipientGdprController: fc.constant('DE-HRB-1'),
+        },
+        { requiredKeys: [] },
+      ),
+      us: fc.record(
+        {
+          personCounts: fc.record(usPersonCounts(), { requiredKeys: [] }),
+          transaction: fc.constantFrom('data-brokerage', 'vendor', 'employment', 'investment'),
+          dspExemption: fc.record({ section: fc.constantFrom('202.504', '202.507', '202.510', '202.511'), reference: fc.constant('AWD-1') }),
+          dspLicenseId: fc.constant('DOJ-L-1'),
+          cisaSecurityRequirements: fc.boolean(),
+          dataComplianceProgram: fc.constant('DCP-1'),
+          sourceRepository: fc.constantFrom('dbGaP', 'own-cohort'),
+          hipaa: fc.record({ status: fc.constantFrom('not-covered-entity', 'authorization', 'waiver', 'limited-data-set', 'deid-safe-harbor', 'deid-expert'), reference: fc.constant('IRB-1') }, { requiredKeys: ['status'] }),
+        },
+        { requiredKeys: [] },
+      ),
     },
     { requiredKeys: ['recipient', 'project', 'purpose', 'dataset', 'approvals', 'consent', 'retentionDays'] },
   );
+
+/** US persons per category around the DSP thresholds (100, 1,000, 10,000, 100,000). */
+function usPersonCounts() {
+  const around = (threshold: number) => fc.oneof(fc.integer({ min: 0, max: 2 * threshold }), fc.constantFrom(threshold - 1, threshold, threshold + 1));
+  return {
+    genomic: around(100),
+    otherOmic: around(1000),
+    biometric: around(1000),
+    geolocation: around(1000),
+    health: around(10_000),
+    financial: around(10_000),
+    identifiers: around(100_000),
+  };
+}
+/** What the pair carried in the 12 months before: nothing known, or sums around the thresholds. */
+const priorArbitrary = fc.option(fc.record(usPersonCounts()), { nil: undefined });
 
 /** Times around the zone's and UTC's midnights and approval boundaries, in any order. */
 const timeArbitrary = fc.oneof(
@@ -178,7 +223,7 @@ function partyArbitrary(id: string): fc.Arbitrary<Party> {
   return fc.record(
     {
       id: fc.constant(id),
-      jurisdiction: fc.constantFrom('CN', 'HK', 'US', 'MO'),
+      jurisdiction: fc.constantFrom('CN', 'HK', 'US', 'MO', 'DE'),
       zone: fc.constantFrom('hetao-sz' as const, 'hetao-hk' as const, 'outside' as const),
       status: fc.constantFrom('active' as const, 'active' as const, 'active' as const, 'suspended' as const),
       attributes: fc.record({ gba: fc.oneof(fc.boolean(), fc.constant('yes')), tier: fc.integer({ min: 0, max: 3 }) }, { requiredKeys: [] }),
@@ -258,6 +303,17 @@ rules:
         - { fact: manifest.dataset.genomicScope, notIn: [whole-genome] }
         - { fact: manifest.dataset.classification.important, absent: true }
     effect: allow
+  - id: carried-and-international
+    description: the pair's 12-month sums and the EU and US facts of the manifest
+    basis: b
+    when:
+      any:
+        - { fact: carried.usPersons12m.genomic, gt: 100 }
+        - all: [ { fact: carried.usPersons12m.health, lte: 10000 }, { fact: manifest.us.personCounts, exists: true } ]
+        - { fact: manifest.eu.sccModule, in: [1, 2] }
+        - all: [ { fact: manifest.us.dspExemption.section, equals: '202.511' }, { fact: manifest.eu.art49.oneOff, notEquals: true } ]
+    effect: deny
+    reason: over a threshold
   - id: deny-core
     description: d
     basis: b
@@ -282,10 +338,18 @@ describe('compiled decisions', () => {
   it('decide as the reference evaluation over the default set and the dev registry', () => {
     const lookupInstitution = (id: string) => registry.institutions.get(id);
     fc.assert(
-      fc.property(manifestArbitrary([...registry.institutions.keys(), 'unregistered-lab']), fc.constantFrom(...registry.institutions.keys()), timeArbitrary, (body, from, at) => {
+      fc.property(manifestArbitrary([...registry.institutions.keys(), 'unregistered-lab']), fc.constantFrom(...registry.institutions.keys()), timeArbitrary, priorArbitrary, (body, from, at, prior) => {
         const sender = lookupInstitution(from) as Party;
         const manifest = parseManifest(body);
-        expectSameDecision(defaultSet, { manifest, manifestSha256: hashManifest(manifest), sender, recipient: lookupInstitution(manifest.recipient), at, lookupInstitution });
+        expectSameDecision(defaultSet, {
+          manifest,
+          manifestSha256: hashManifest(manifest),
+          sender,
+          recipient: lookupInstitution(manifest.recipient),
+          at,
+          ...(prior ? { priorUsPersons12m: prior } : {}),
+          lookupInstitution,
+        });
       }),
       { numRuns: 2000 },
     );
@@ -300,11 +364,20 @@ describe('compiled decisions', () => {
         fc.constantFrom(...ids),
         manifestArbitrary([...ids, 'unregistered-lab']),
         timeArbitrary,
-        (parties, from, body, at) => {
+        priorArbitrary,
+        (parties, from, body, at, prior) => {
           const byId = new Map(parties.map((p) => [p.id, p]));
           const lookupInstitution = (id: string) => byId.get(id);
           const manifest = parseManifest(body);
-          const input = { manifest, manifestSha256: 'h', sender: byId.get(from) as Party, recipient: lookupInstitution(manifest.recipient), at, lookupInstitution };
+          const input = {
+            manifest,
+            manifestSha256: 'h',
+            sender: byId.get(from) as Party,
+            recipient: lookupInstitution(manifest.recipient),
+            at,
+            ...(prior ? { priorUsPersons12m: prior } : {}),
+            lookupInstitution,
+          };
           expectSameDecision(set, input);
           // Twice: the second decision meets the cached merged obligations and formatted day.
           expectSameDecision(set, input);

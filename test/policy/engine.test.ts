@@ -4,7 +4,7 @@ import { directionOf } from '../../gateway/policy/decision-input.js';
 import { decideTransfer } from '../../gateway/policy/decide-transfer.js';
 import { explainPolicy } from '../../gateway/policy/explain-policy.js';
 import { parseManifest } from '../../gateway/policy/manifest.js';
-import type { PolicySet } from '../../gateway/policy/load-policy-set.js';
+import { buildPolicySet, type PolicySet } from '../../gateway/policy/load-policy-set.js';
 import { HK_LAB, PARTIES, SZ_HOSPITAL, compiled, manifest, policySetFrom } from './support.js';
 
 const AT = new Date('2026-06-01T08:00:00Z');
@@ -87,7 +87,30 @@ describe('decision semantics', () => {
     const decision = decide(set, withFiling({ dataset: { classification: { level: 'L3', core: true } } }));
     expect(decision.effect).toBe('deny');
     expect(decision.matchedRules).toContain('genomics-to-hk');
-    expect(decision.reasons).toEqual([{ ruleId: 'core-denied', code: 'rule-denied', message: 'core data may not be transferred' }]);
+    expect(decision.reasons).toEqual([{ ruleId: 'core-denied', jurisdiction: 'zone', code: 'rule-denied', message: 'core data may not be transferred' }]);
+  });
+
+  it('lists every denying rule with its jurisdiction when rules of several jurisdictions deny what another allows', () => {
+    const deny = (jurisdiction: string, id: string) => `version: 1\ndescription: test\njurisdiction: ${jurisdiction}
+rules:
+  - id: ${id}
+    description: d
+    basis: b
+    when: { fact: manifest.dataset.subjects, gt: 100 }
+    effect: deny
+    reason: too many people for ${jurisdiction}
+`;
+    const conflicting = compiled({ 'a.policy.yaml': GENOMICS_ALLOW.replace('version: 1\n', 'version: 1\njurisdiction: CN\n'), 'b.policy.yaml': deny('EU', 'eu-deny'), 'c.policy.yaml': deny('US', 'us-deny') });
+    const decision = decide(conflicting, withFiling());
+    expect(decision.effect).toBe('deny');
+    expect(decision.matchedRules).toEqual(['genomics-to-hk', 'eu-deny', 'us-deny']);
+    expect(decision.reasons).toEqual([
+      { ruleId: 'eu-deny', jurisdiction: 'EU', code: 'rule-denied', message: 'too many people for EU' },
+      { ruleId: 'us-deny', jurisdiction: 'US', code: 'rule-denied', message: 'too many people for US' },
+    ]);
+    // Obligations the allowing rule imposes name its jurisdiction too.
+    const allowed = decide(compiled({ 'a.policy.yaml': GENOMICS_ALLOW.replace('version: 1\n', 'version: 1\njurisdiction: CN\n') }), withFiling({ approvals: [] }));
+    expect(allowed.reasons).toEqual([expect.objectContaining({ ruleId: 'genomics-to-hk', jurisdiction: 'CN', code: 'approval-not-presented' })]);
   });
 
   it.each([
@@ -308,5 +331,65 @@ describe('approval validity', () => {
     // 2025-12-31T16:00Z is 2026-01-01 in Shenzhen: the filing valid from 2026-01-01 applies.
     expect(decide(set, withFiling, new Date('2025-12-31T16:00:00Z')).effect).toBe('allow');
     expect(decide(set, withFiling, new Date('2025-12-31T15:59:59Z')).reasons).toContainEqual(expect.objectContaining({ code: 'approval-not-yet-valid' }));
+  });
+});
+
+describe('jurisdiction profiles', () => {
+  const files = {
+    '00-shared.policy.yaml': `version: 1\ndescription: shared parameters\njurisdiction: CN\nparameters:\n  cap: { value: 100, description: a cap other files use }\nrules:\n  - id: cn-allow\n    description: d\n    basis: b\n    when: { fact: direction, equals: CN→HK }\n    effect: allow\n`,
+    '80-eu.policy.yaml': `version: 1\ndescription: eu\njurisdiction: EU\nrules:\n  - id: eu-deny\n    description: d\n    basis: b\n    when: { fact: manifest.dataset.subjects, gt: { param: cap } }\n    effect: deny\n    reason: eu says no\n`,
+    '90-zone.policy.yaml': `version: 1\ndescription: names no jurisdiction, so the zone's\nrules:\n  - id: zone-deny\n    description: d\n    basis: b\n    when: { fact: manifest.dataset.subjects, gt: 1000 }\n    effect: deny\n    reason: zone says no\n`,
+  };
+  const build = (profiles?: ('CN' | 'HK' | 'zone' | 'EU' | 'US')[]) => {
+    const { set, problems } = buildPolicySet(
+      Object.entries(files).map(([name, text]) => ({ name, text })),
+      { dir: '/policies', ...(profiles ? { profiles } : {}) },
+    );
+    expect(problems).toEqual([]);
+    return set as PolicySet;
+  };
+
+  it('enforces only the rules of the jurisdictions named, while every file still lends its parameters', () => {
+    const all = build();
+    expect(all.rules.map((rule) => [rule.id, rule.jurisdiction])).toEqual([['cn-allow', 'CN'], ['eu-deny', 'EU'], ['zone-deny', 'zone']]);
+    expect(decide(all, manifest()).reasons).toEqual([expect.objectContaining({ ruleId: 'eu-deny', jurisdiction: 'EU' })]);
+    // EU's rule reads a parameter of the CN file: with only EU enforced it still compiles.
+    const euOnly = build(['EU']);
+    expect(euOnly.rules.map((rule) => rule.id)).toEqual(['eu-deny']);
+    expect(euOnly.profiles).toEqual(['EU']);
+    const mainlandAndZone = build(['CN', 'zone']);
+    expect(decide(mainlandAndZone, manifest()).effect).toBe('allow');
+    expect(decide(mainlandAndZone, manifest({ dataset: { subjects: 5000 } })).reasons).toEqual([expect.objectContaining({ ruleId: 'zone-deny', jurisdiction: 'zone' })]);
+  });
+
+  it('gives each profile its own revision: a decision names exactly the rules it was made under', () => {
+    expect(new Set([build().revision, build(['EU']).revision, build(['CN', 'zone']).revision]).size).toBe(3);
+    expect(build(['zone', 'CN']).revision).toBe(build(['CN', 'zone']).revision);
+  });
+});
+
+describe('what the pair carried over 12 months', () => {
+  const set = compiled({
+    'us.policy.yaml': `version: 1\ndescription: d\njurisdiction: US\nrules:\n  - id: bulk-genomic-deny\n    description: d\n    basis: 28 CFR 202.205\n    when: { fact: carried.usPersons12m.genomic, gt: 100 }\n    effect: deny\n    reason: bulk\n  - id: any\n    description: d\n    basis: b\n    when: { fact: direction, equals: CN→HK }\n    effect: allow\n`,
+  });
+  const withCounts = (genomic: number) => manifest({ us: { personCounts: { genomic } } });
+  const decideWith = (body: Record<string, unknown>, prior?: Record<string, number>) =>
+    decideTransfer(set, { sender: SZ_HOSPITAL, manifest: body, at: AT, lookupInstitution, ...(prior ? { priorUsPersons12m: { genomic: 0, otherOmic: 0, biometric: 0, geolocation: 0, health: 0, financial: 0, identifiers: 0, ...prior } } : {}) }).decision;
+
+  it('adds the manifest’s own count to what the records held before: at, below and above the threshold', () => {
+    expect(decideWith(withCounts(100)).effect).toBe('allow');
+    expect(decideWith(withCounts(101)).effect).toBe('deny');
+    expect(decideWith(withCounts(40), { genomic: 60 }).effect).toBe('allow');
+    expect(decideWith(withCounts(41), { genomic: 60 }).effect).toBe('deny');
+    expect(decideWith(withCounts(0), { genomic: 101 }).effect).toBe('deny');
+    // No counts declared and nothing before: 0.
+    expect(decideWith(manifest()).effect).toBe('allow');
+  });
+
+  it('explains with the same sums', () => {
+    const body = parseManifest(withCounts(41));
+    const prior = { genomic: 60, otherOmic: 0, biometric: 0, geolocation: 0, health: 0, financial: 0, identifiers: 0 };
+    const explained = explainPolicy(set, { manifest: body, sender: SZ_HOSPITAL, recipient: HK_LAB, at: AT, priorUsPersons12m: prior });
+    expect(explained.find((rule) => rule.ruleId === 'bulk-genomic-deny')).toMatchObject({ matched: true, jurisdiction: 'US' });
   });
 });
