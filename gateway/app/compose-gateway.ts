@@ -267,6 +267,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
         registry: () => registry.current(),
         reload: (trigger) => policies.reload(trigger),
         clock: () => new Date(),
+        usPersonsCarried: (sender, recipient, since) => records.usPersonsCarried(sender, recipient, since),
       }),
       audit: createAuditService({ journal, transferVisibleTo: async (id, caller) => (await transfers.get(id, caller)).id }),
       jwks: () => signer.publicJwks(),

@@ -2,7 +2,8 @@
 // the one place that tells "the database is not answering" (ERR_DATABASE_UNAVAILABLE, 503 with
 // Retry-After) from a bug in a query. The record store, the journal and the upload leases use it;
 // none of them opens connections of its own except the journal's leader, which holds an advisory
-// lock on one dedicated client.
+// lock on one dedicated client, and the record store's pair locks (withAdvisoryLock), each on a client
+// of its own while its work runs.
 import pg from 'pg';
 import { GatewayError } from '../errors.js';
 
@@ -30,6 +31,17 @@ export interface Database {
   transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T>;
   /** A client of its own, outside the pool's turn-taking (the journal leader's advisory lock); release it. */
   connect(): Promise<pg.PoolClient>;
+  /**
+   * Runs `work` while a session-level advisory lock on the two int4 keys (`space`, hashtext(`name`)) is
+   * held on a pool client of its own — `space` tells one user's locks from another's, `name` the thing
+   * locked (two names of one hash share a lock: that only serializes more) — waiting for the lock at
+   * most the statement timeout. `work` runs its queries on the pool (not on the lock's client) and its
+   * outcome is passed on unchanged; the lock is released after it, and its client closed rather than
+   * handed back when that cannot be known to have worked (the lock ends with the session then).
+   * @throws GatewayError ERR_DATABASE_UNAVAILABLE when no client is had or the lock's query fails so;
+   *   the lock query's own error when the statement timeout cancels the wait. `work` does not run then.
+   */
+  withAdvisoryLock<T>(space: number, name: string, work: () => Promise<T>): Promise<T>;
   /** Throws ERR_DATABASE_UNAVAILABLE unless a trivial query answers. */
   ping(): Promise<void>;
   /** Pool figures for metrics. */
@@ -88,6 +100,30 @@ export function openDatabase(options: DatabaseOptions): Database {
       }
     },
     connect: () => pool.connect().catch(unavailable),
+    async withAdvisoryLock(space, name, work) {
+      const client = await pool.connect().catch(unavailable);
+      // A connection lost while `work` runs (no query of ours on it) is told here, not thrown at the
+      // process; its session, and the lock with it, ended.
+      let lost = false;
+      const onError = (): void => {
+        lost = true;
+      };
+      client.on('error', onError);
+      let unlocked = false;
+      try {
+        await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [space, name]).catch(unavailable);
+        try {
+          return await work();
+        } finally {
+          unlocked = !lost && (await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [space, name]).then(() => true, () => false));
+        }
+      } finally {
+        client.removeListener('error', onError);
+        if (!unlocked) client.on('error', () => undefined); // a late error of the closed connection must not crash the process
+        // Back to the pool only without the lock: otherwise closed, and the lock goes with its session.
+        client.release(!unlocked);
+      }
+    },
     async ping() {
       await pool.query('SELECT 1').catch(unavailable);
     },

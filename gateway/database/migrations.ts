@@ -3,5 +3,6 @@
 import type { Migration } from './migration.js';
 import { transferRecordsMigration } from './migrations/0001-transfer-records.js';
 import { auditJournalMigration } from './migrations/0002-audit-journal.js';
+import { transferPairsMigration } from './migrations/0003-transfer-pairs.js';
 
-export const MIGRATIONS: readonly Migration[] = [transferRecordsMigration, auditJournalMigration];
+export const MIGRATIONS: readonly Migration[] = [transferRecordsMigration, auditJournalMigration, transferPairsMigration];

@@ -4,9 +4,11 @@ import { GatewayError } from '../errors.js';
 import type { Registry } from '../identity/registry.js';
 import { requireRole, type Role } from '../identity/require-role.js';
 import type { ReloadResult } from '../reload/reloadable.js';
+import { recipientCountingUsPersons, twelveMonthsBefore } from './carried-window.js';
 import { decideTransfer } from './decide-transfer.js';
 import { explainPolicy } from './explain-policy.js';
 import type { PolicySet } from './load-policy-set.js';
+import type { UsPersonCounts } from './manifest.js';
 
 const OFFICERS: readonly Role[] = ['security-officer', 'admin'];
 const READERS: readonly Role[] = ['security-officer', 'admin', 'regulator'];
@@ -21,6 +23,8 @@ export function createPolicyService(deps: {
   registry(): Registry;
   reload(trigger: string): Promise<ReloadResult>;
   clock(): Date;
+  /** The records' sum of US persons a pair carried since an instant (record-store.ts `usPersonsCarried`), for dry runs decided as the real ones. */
+  usPersonsCarried?(sender: string, recipient: string, since: string): Promise<UsPersonCounts>;
 }) {
   return {
     /** The policy set in force. @throws GatewayError ERR_IDENTITY_ROLE_FORBIDDEN */
@@ -31,7 +35,7 @@ export function createPolicyService(deps: {
         revision: set.revision,
         loadedAt: set.loadedAt,
         files: set.files,
-        rules: set.rules.map(({ id, file, effect, description, basis, unconfirmed }) => ({ id, file: file.slice(set.dir.length + 1), effect, description, basis, unconfirmed })),
+        rules: set.rules.map(({ id, file, jurisdiction, effect, description, basis, unconfirmed }) => ({ id, file: file.slice(set.dir.length + 1), jurisdiction, effect, description, basis, unconfirmed })),
       };
     },
 
@@ -39,7 +43,7 @@ export function createPolicyService(deps: {
      * A decision as `from` would get it for `manifest`, with every rule explained; records nothing.
      * @throws GatewayError ERR_IDENTITY_ROLE_FORBIDDEN, ERR_REQUEST_INVALID (unknown sender), ERR_MANIFEST_INVALID
      */
-    evaluate(caller: PolicyCaller, request: { from: string; at?: string; manifest: unknown }) {
+    async evaluate(caller: PolicyCaller, request: { from: string; at?: string; manifest: unknown }) {
       requireRole(caller, OFFICERS, 'the policy dry run');
       const registry = deps.registry();
       const sender = registry.institutions.get(request.from);
@@ -47,9 +51,12 @@ export function createPolicyService(deps: {
       const set = deps.policies();
       const at = request.at ? new Date(request.at) : deps.clock();
       const lookupInstitution = (id: string) => registry.institutions.get(id);
-      const { manifest, decision } = decideTransfer(set, { sender, manifest: request.manifest, at, lookupInstitution });
+      // As the real decision: a manifest counting US persons adds what the pair carried in the 12 months before.
+      const recipientId = recipientCountingUsPersons(request.manifest);
+      const prior = recipientId !== undefined && deps.usPersonsCarried ? await deps.usPersonsCarried(sender.id, recipientId, twelveMonthsBefore(at).toISOString()) : undefined;
+      const { manifest, decision } = decideTransfer(set, { sender, manifest: request.manifest, at, lookupInstitution, ...(prior ? { priorUsPersons12m: prior } : {}) });
       const recipient = lookupInstitution(manifest.recipient);
-      return { dryRun: true, decision, explanation: recipient ? explainPolicy(set, { manifest, sender, recipient, at }) : [] };
+      return { dryRun: true, decision, explanation: recipient ? explainPolicy(set, { manifest, sender, recipient, at, ...(prior ? { priorUsPersons12m: prior } : {}) }) : [] };
     },
 
     /**

@@ -2,10 +2,12 @@
 // store), with an in-memory index for lookups, lists and sweeps. The objects are the truth; the index
 // is rebuilt from them at open, so nothing depends on Redis or on the process staying up. One process
 // (the gateway) writes them — which is why the revision check against the index is enough here; a
-// `hetao worker` reads them with `openFileRecordReader`.
+// `hetao worker` reads them with `openFileRecordReader`, and why a pair's lock (withPairLock) is a
+// queue in this process.
 import { GatewayError } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { isStorageError } from '../storage/storage-errors.js';
+import { US_PERSON_CATEGORIES, type UsPersonCategory } from '../policy/manifest.js';
 import type { RecordReader, RecordSelection, RecordStore } from '../transfer/record-store.js';
 import type { TransferRecord } from '../transfer/transfer-record.js';
 
@@ -31,6 +33,31 @@ function matches(record: TransferRecord, selection: RecordSelection): boolean {
   return true;
 }
 
+/** The transfers that carried nothing for sure: their US persons do not count (RecordStore.usPersonsCarried). */
+const CARRIED_NOTHING: readonly TransferRecord['status'][] = ['cancelled', 'failed'];
+
+/** manifest.us.personCounts, which the Manifest type may not declare (records saved before it existed have none). */
+const personCountsOf = (record: TransferRecord): Partial<Record<UsPersonCategory, unknown>> | undefined =>
+  (record.manifest as { us?: { personCounts?: Partial<Record<UsPersonCategory, unknown>> } }).us?.personCounts;
+
+/**
+ * Runs the works given under one key one after another, in call order, each once the previous one
+ * settled (a rejected work does not stop the next); a key with nothing running is forgotten.
+ */
+function oneAtATimePerKey(): <T>(key: string, work: () => Promise<T>) => Promise<T> {
+  const running = new Map<string, Promise<unknown>>();
+  return async (key, work) => {
+    const run = (running.get(key) ?? Promise.resolve()).then(work);
+    const settled = run.catch(() => undefined);
+    running.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (running.get(key) === settled) running.delete(key);
+    }
+  };
+}
+
 /** Reads each record from the store itself, not from an index: what another process sees. */
 export function openFileRecordReader(objects: ObjectStore): RecordReader {
   return {
@@ -50,17 +77,9 @@ export async function openFileRecordStore(objects: ObjectStore): Promise<RecordS
     index.set(record.id, record);
   }
   /** Saves of one record write one after another, so the revision checked is the one written over. */
-  const writing = new Map<string, Promise<unknown>>();
-  const oneAtATime = async <T>(id: string, work: () => Promise<T>): Promise<T> => {
-    const run = (writing.get(id) ?? Promise.resolve()).then(work, work);
-    const settled = run.catch(() => undefined);
-    writing.set(id, settled);
-    try {
-      return await run;
-    } finally {
-      if (writing.get(id) === settled) writing.delete(id);
-    }
-  };
+  const oneAtATime = oneAtATimePerKey();
+  /** Works for one sender→recipient pair (withPairLock) run one after another too. */
+  const onePairAtATime = oneAtATimePerKey();
 
   /** @throws GatewayError ERR_TRANSFER_CONFLICT unless `record` names the revision the index holds. */
   const checkRevision = (record: TransferRecord): number => {
@@ -119,6 +138,25 @@ export async function openFileRecordStore(objects: ObjectStore): Promise<RecordS
       // A snapshot: the sweep may save the records it visits.
       const selected = [...index.values()].filter((record) => matches(record, selection)).sort((a, b) => newestFirst(b, a));
       yield* selected;
+    },
+    async usPersonsCarried(sender, recipient, since) {
+      const from = Date.parse(since);
+      if (Number.isNaN(from)) throw new RangeError(`not an ISO 8601 instant: ${since}`);
+      const carried = Object.fromEntries(US_PERSON_CATEGORIES.map((category) => [category, 0])) as Record<UsPersonCategory, number>;
+      for (const record of index.values()) {
+        if (record.sender !== sender || record.recipient !== recipient || CARRIED_NOTHING.includes(record.status) || Date.parse(record.createdAt) < from) continue;
+        const counts = personCountsOf(record);
+        if (!counts) continue;
+        for (const category of US_PERSON_CATEGORIES) {
+          const count = counts[category];
+          if (typeof count === 'number' && Number.isFinite(count)) carried[category] += count;
+        }
+      }
+      return carried;
+    },
+    withPairLock(sender, recipient, work) {
+      // JSON keeps the pair unambiguous whatever characters the two names hold.
+      return onePairAtATime(JSON.stringify([sender, recipient]), work);
     },
     async close() {
       index.clear();

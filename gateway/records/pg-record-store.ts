@@ -7,14 +7,24 @@
 // moves both the `lease_expires_at` column and the lease in `record`, in one statement.
 // Lists and sweeps are keyset queries on the table's indexes: no OFFSET, no count, no whole-table sort;
 // a list can only be read in order from its party's index (list_key, in the migration).
+// The US persons a pair carried is one aggregate over the pair's index (migration 0003); a pair's lock
+// is a PostgreSQL advisory lock, so it holds across instances, taken by one work of this process at a
+// time (the others for the pair wait here, not on pool connections).
 import type { Database } from '../database/database.js';
 import { GatewayError } from '../errors.js';
+import { US_PERSON_CATEGORIES, type UsPersonCategory } from '../policy/manifest.js';
 import type { RecordSelection, RecordStore } from '../transfer/record-store.js';
 import type { TransferRecord } from '../transfer/transfer-record.js';
 
 export interface PgRecordStoreOptions {
   /** Records a sweep reads per query (default 500): a sweep never holds more, nor a connection between batches. */
   readonly selectBatch?: number;
+  /**
+   * Pair locks (withPairLock) this store holds at once (default 4). Each holds a pool connection while
+   * its work runs queries on others: keep it below the pool size, or works wait for connections that
+   * only they would give back.
+   */
+  readonly pairLocks?: number;
 }
 
 const COLUMNS = 'sender, recipient, status, created_at, updated_at, retention_until, decision_id, pending_stages, revision, lease_holder, lease_expires_at, record';
@@ -48,6 +58,54 @@ const UPDATE = `UPDATE transfers SET (${COLUMNS}) = ($2, $3, $4, $5, $6, $7, $8,
 const RENEW_LEASE = `UPDATE transfers SET lease_expires_at = $3, record = jsonb_set(record, '{lease,expiresAt}', to_jsonb($4::text))
   WHERE id = $1 AND status = 'uploading' AND lease_holder = $2`;
 
+/**
+ * Sums each category's US persons over the pair's transfers since an instant, from the
+ * transfers_pair_created index (0003); a category a manifest does not count adds nothing.
+ */
+const US_PERSONS_CARRIED = `SELECT ${US_PERSON_CATEGORIES.map((category) => `coalesce(sum((record->'manifest'->'us'->'personCounts'->>'${category}')::bigint), 0) AS "${category}"`).join(', ')}
+  FROM transfers WHERE sender = $1 AND recipient = $2 AND created_at >= $3::timestamptz AND status NOT IN ('cancelled', 'failed')`;
+
+/**
+ * The first key of the pair locks' advisory locks ('hetp', hetao pair), the second being hashtext of the
+ * pair: no other lock of the gateway has it (the journal's are 'heta' + n; migrations', one int8 key).
+ */
+const PAIR_LOCK_SPACE = 0x68657470;
+
+/**
+ * Runs the works given under one key one after another, in call order, each once the previous one
+ * settled (a rejected work does not stop the next); a key with nothing running is forgotten.
+ */
+function oneAtATimePerKey(): <T>(key: string, work: () => Promise<T>) => Promise<T> {
+  const running = new Map<string, Promise<unknown>>();
+  return async (key, work) => {
+    const run = (running.get(key) ?? Promise.resolve()).then(work);
+    const settled = run.catch(() => undefined);
+    running.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (running.get(key) === settled) running.delete(key);
+    }
+  };
+}
+
+/** Runs at most `limit` of the works given at once; the others start in call order as those end. */
+function atMost(limit: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (work) => {
+    if (running < limit) running += 1;
+    else await new Promise<void>((resolve) => waiting.push(resolve)); // the slot is handed over as it is
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
+    }
+  };
+}
+
 /** The WHERE conditions of a sweep's selection, with their values numbered from $1. */
 function selectionFilter(selection: RecordSelection): { conditions: string[]; values: unknown[] } {
   const conditions: string[] = [];
@@ -72,6 +130,8 @@ function selectionFilter(selection: RecordSelection): { conditions: string[]; va
  */
 export function openPgRecordStore(database: Database, options: PgRecordStoreOptions = {}): RecordStore {
   const batch = options.selectBatch ?? 500;
+  const onePairAtATime = oneAtATimePerKey();
+  const lockSlot = atMost(options.pairLocks ?? 4);
 
   return {
     async get(id) {
@@ -127,6 +187,20 @@ export function openPgRecordStore(database: Database, options: PgRecordStoreOpti
         if (rows.length < batch || !final) return;
         last = final.record.id;
       }
+    },
+
+    async usPersonsCarried(sender, recipient, since) {
+      if (Number.isNaN(Date.parse(since))) throw new RangeError(`not an ISO 8601 instant: ${since}`);
+      const { rows } = await database.query<Record<UsPersonCategory, string>>(US_PERSONS_CARRIED, [sender, recipient, since]);
+      const [sums] = rows;
+      // Sums of bigint are numeric: node-postgres hands them over as strings.
+      return Object.fromEntries(US_PERSON_CATEGORIES.map((category) => [category, Number(sums?.[category] ?? 0)])) as Record<UsPersonCategory, number>;
+    },
+
+    withPairLock(sender, recipient, work) {
+      // JSON keeps the pair unambiguous whatever characters the two names hold.
+      const pair = JSON.stringify([sender, recipient]);
+      return onePairAtATime(pair, () => lockSlot(() => database.withAdvisoryLock(PAIR_LOCK_SPACE, pair, work)));
     },
 
     async close() {

@@ -5,6 +5,11 @@
 // record's revision (optimistic concurrency): in shared mode several instances write the same records,
 // and the store, not a lock in one process, decides which of two racing changes wins. Every
 // implementation passes test/ports/record-store.contract.ts.
+// The US persons a sender already carried to a recipient (28 CFR 202.205 counts "bulk" over the
+// preceding 12 months, across every transaction of the pair) are a sum the store answers from an
+// index too; a decision reads it and saves its record under the pair's lock, so two decisions for one
+// pair cannot both read the sum before either record is saved.
+import type { UsPersonCounts } from '../policy/manifest.js';
 import type { TransferRecord, TransferStatus } from './transfer-record.js';
 
 export interface RecordQuery {
@@ -58,6 +63,17 @@ export interface RecordStore {
   list(query: RecordQuery): Promise<RecordPage>;
   /** The records a selection names, oldest first; a sweep may save records while it iterates. */
   select(selection: RecordSelection): AsyncIterable<TransferRecord>;
+  /**
+   * The US persons per category (manifest.us.personCounts) of the transfers from `sender` to
+   * `recipient` whose records were created at or after `since` (ISO 8601), but those cancelled or failed
+   * (they carried nothing for sure); every category present, 0 when none.
+   */
+  usPersonsCarried(sender: string, recipient: string, since: string): Promise<UsPersonCounts>;
+  /**
+   * Runs `work` while no other caller — in this process or, in shared mode, any instance on the same
+   * database — runs work for the same sender→recipient pair; resolves or rejects with `work`'s outcome.
+   */
+  withPairLock<T>(sender: string, recipient: string, work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 

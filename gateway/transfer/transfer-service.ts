@@ -6,9 +6,11 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import { requireRole } from '../identity/require-role.js';
+import { recipientCountingUsPersons, twelveMonthsBefore } from '../policy/carried-window.js';
 import type { Party } from '../policy/decision-input.js';
 import { decideTransfer } from '../policy/decide-transfer.js';
 import type { PolicySet } from '../policy/load-policy-set.js';
+import type { UsPersonCounts } from '../policy/manifest.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Caller } from './caller.js';
 import { downloadStream } from './download-stream.js';
@@ -52,6 +54,7 @@ export function newTransferId(now: Date): string {
 }
 
 const DAY_MS = 86_400_000;
+
 /** An upload in progress finishes (or fails) first; finished states have nothing left to expire. */
 const EXPIRABLE: readonly TransferStatus[] = ['authorized', 'available', 'delivered', 'received', 'quarantined'];
 
@@ -144,8 +147,26 @@ export function createTransferService(deps: TransferServiceDependencies) {
     if (caller.role !== 'institution') throw new GatewayError('ERR_TRANSFER_FORBIDDEN', 'transfers are sent by institutions (lab systems), not by people');
     const sender = deps.lookupInstitution(caller.institution);
     if (!sender) throw new GatewayError('ERR_IDENTITY_NOT_REGISTERED', `${caller.institution} is not registered`);
-    const now = deps.clock();
-    const { manifest, decision } = decideTransfer(deps.policies(), { sender, manifest: manifestBody, at: now, lookupInstitution: deps.lookupInstitution });
+    // A manifest that counts US persons is decided on what the pair carried in the 12 months before
+    // (28 CFR 202.205), read and followed by this record's save under the pair's lock: two transfers
+    // of one pair cannot both be decided on a sum that leaves the other out.
+    const recipientId = recipientCountingUsPersons(manifestBody);
+    if (recipientId === undefined) return decideAndRecord(caller, sender, manifestBody, deps.clock(), undefined);
+    return deps.records.withPairLock(sender.id, recipientId, async () => {
+      const now = deps.clock();
+      const prior = await deps.records.usPersonsCarried(sender.id, recipientId, twelveMonthsBefore(now).toISOString());
+      return decideAndRecord(caller, sender, manifestBody, now, prior);
+    });
+  };
+
+  const decideAndRecord = async (caller: Caller, sender: Party, manifestBody: unknown, now: Date, priorUsPersons12m: UsPersonCounts | undefined): Promise<TransferRecord> => {
+    const { manifest, decision } = decideTransfer(deps.policies(), {
+      sender,
+      manifest: manifestBody,
+      at: now,
+      lookupInstitution: deps.lookupInstitution,
+      ...(priorUsPersons12m ? { priorUsPersons12m } : {}),
+    });
     if (decision.effect === 'deny') {
       await deps.events.emit({ type: 'refused', decision, manifest, actor: actorOf(caller) });
       throw new GatewayError('ERR_POLICY_DENIED', 'the transfer is denied by policy', {

@@ -5,8 +5,12 @@
 // and the other is ERR_TRANSFER_CONFLICT; an upload lease is renewed by its holder only; a list is a
 // query the store answers — one party's side, a status, newest first, a keyset cursor that neither
 // repeats nor skips a record while new ones arrive; a sweep selects by statuses, retention, pending
-// stages and expired leases, oldest first, and may save what it visits.
+// stages and expired leases, oldest first, and may save what it visits. It sums the US persons a
+// sender→recipient pair carried since an instant (but cancelled and failed transfers), and runs the
+// works for one pair one at a time while other pairs' run meanwhile.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseManifest } from '../../gateway/policy/manifest.js';
+import { US_PERSON_CATEGORIES, type UsPersonCategory, type UsPersonCounts } from '../../gateway/policy/manifest.js';
 import type { RecordReader, RecordStore } from '../../gateway/transfer/record-store.js';
 import type { TransferRecord, TransferStatus } from '../../gateway/transfer/transfer-record.js';
 import { newTransferId } from '../../gateway/transfer/transfer-service.js';
@@ -88,6 +92,41 @@ function moved(record: TransferRecord, status: TransferStatus, patch: Partial<Tr
 }
 
 const idsOf = (records: readonly TransferRecord[]): string[] => records.map((record) => record.id);
+
+/** `record` with a manifest that counts its US persons (manifest.us.personCounts, 28 CFR 202.205). */
+export function carrying(record: TransferRecord, personCounts: Partial<Record<UsPersonCategory, number>>): TransferRecord {
+  return { ...record, manifest: { ...record.manifest, us: { personCounts } } as TransferRecord['manifest'] };
+}
+
+/** US persons per category: those given, every other category at 0. */
+export function usPersons(given: Partial<Record<UsPersonCategory, number>> = {}): UsPersonCounts {
+  return { ...(Object.fromEntries(US_PERSON_CATEGORIES.map((category) => [category, 0])) as Record<UsPersonCategory, number>), ...given };
+}
+
+/** A work that logs `name in` as it starts and `name out` as it ends, 20 ms later, and resolves to `name`. */
+export function loggedWork(log: string[], name: string): () => Promise<string> {
+  return async () => {
+    log.push(`${name} in`);
+    await sleep(20);
+    log.push(`${name} out`);
+    return name;
+  };
+}
+
+/** Whether the works of a log (loggedWork) ran one at a time: each one's `out` right after its `in`. */
+export function oneAfterAnother(log: readonly string[]): boolean {
+  return log.length % 2 === 0 && log.every((entry, i) => (i % 2 === 0 ? entry.endsWith(' in') : entry === `${log[i - 1]?.slice(0, -' in'.length)} out`));
+}
+
+/** Resolves as `promise` does, or fails with `failure` if it has not settled within `ms`. */
+export async function within<T>(ms: number, promise: Promise<T>, failure: string): Promise<T> {
+  const timeout = new AbortController();
+  try {
+    return await Promise.race([promise, sleep(ms, undefined, { signal: timeout.signal }).then(() => Promise.reject(new Error(failure)))]);
+  } finally {
+    timeout.abort();
+  }
+}
 
 /** `record` as a store holds it after its `revision`-th save. */
 const atRevision = (record: TransferRecord, revision: number): TransferRecord => ({ ...record, revision });
@@ -423,6 +462,136 @@ export function describeRecordStoreContract(name: string, open: () => Promise<Re
         expect(new Set(visited).size).toBe(visited.length);
         expect(visited.length).toBeLessThanOrEqual(33); // records saved during the sweep may or may not be visited
         for (const record of queued) expect((await store.get(record.id))?.status).toBe('processing');
+      });
+    });
+
+    describe('US persons carried by a pair', () => {
+      const pair = { sender: 'sz-hospital', recipient: 'hk-uni-genomics' } as const;
+      const minute = (n: number): string => new Date(START + n * 60_000).toISOString();
+      const carried = (since: string): Promise<UsPersonCounts> => store.usPersonsCarried(pair.sender, pair.recipient, since);
+      const aThousandEach = Object.fromEntries(US_PERSON_CATEGORIES.map((category) => [category, 1000]));
+
+      it("sums each category over the pair's transfers created since an instant (inclusive), but cancelled and failed ones", async () => {
+        await saveAll([
+          carrying(transferRecord(100, pair), { genomic: 120, health: 120 }),
+          carrying(transferRecord(150, { ...pair, status: 'available' }), { genomic: 30, biometric: 5, identifiers: 2 }),
+          carrying(transferRecord(200, { ...pair, status: 'received' }), { genomic: 0, otherOmic: 7, geolocation: 1, financial: 4 }),
+          carrying(transferRecord(210, { ...pair, status: 'expired' }), { health: 3 }),
+          transferRecord(250, pair), // a manifest without `us`
+          { ...transferRecord(260, pair), manifest: { ...transferRecord(260, pair).manifest, us: {} } as TransferRecord['manifest'] }, // `us` without counts
+          // None of these counts: created before the instant, another sender, another recipient, the
+          // reverse direction, cancelled, failed.
+          carrying(transferRecord(99, pair), aThousandEach),
+          carrying(transferRecord(120, { ...pair, sender: 'hk-ctc' }), aThousandEach),
+          carrying(transferRecord(121, { ...pair, recipient: 'hk-ctc' }), aThousandEach),
+          carrying(transferRecord(122, { sender: pair.recipient, recipient: pair.sender }), aThousandEach),
+          carrying(transferRecord(123, { ...pair, status: 'cancelled' }), aThousandEach),
+          carrying(transferRecord(124, { ...pair, status: 'failed' }), aThousandEach),
+        ]);
+        const sinceMinute100 = usPersons({ genomic: 150, otherOmic: 7, biometric: 5, geolocation: 1, health: 123, financial: 4, identifiers: 2 });
+        expect(await carried(minute(100))).toEqual(sinceMinute100);
+        expect(await carried('2025-03-01T17:40:00.000+08:00')).toEqual(sinceMinute100); // the same instant, another offset
+        expect(await carried(new Date(Date.parse(minute(100)) + 1).toISOString())).toEqual(usPersons({ genomic: 30, otherOmic: 7, biometric: 5, geolocation: 1, health: 3, financial: 4, identifiers: 2 }));
+        expect(await carried(minute(99))).toEqual(usPersons({ genomic: 1150, health: 1123, otherOmic: 1007, biometric: 1005, geolocation: 1001, financial: 1004, identifiers: 1002 }));
+      });
+
+      it('a record counts once whatever its revision, and no more once it is cancelled or failed', async () => {
+        const created = await store.save(carrying(transferRecord(1, pair), { genomic: 10 }));
+        const uploading = await store.save(moved(created, 'uploading'));
+        const other = await store.save(carrying(transferRecord(2, { ...pair, status: 'uploading' }), { genomic: 5, health: 3 }));
+        const available = await store.save(moved(uploading, 'available'));
+        expect(await carried(minute(0))).toEqual(usPersons({ genomic: 15, health: 3 }));
+        await store.save(moved(available, 'cancelled'));
+        expect(await carried(minute(0))).toEqual(usPersons({ genomic: 5, health: 3 }));
+        await store.save(moved(other, 'failed'));
+        expect(await carried(minute(0))).toEqual(usPersons());
+      });
+
+      it('nothing carried: every category present, at 0', async () => {
+        const none = await carried(minute(0));
+        expect(none).toEqual(usPersons());
+        expect(Object.keys(none).sort()).toEqual([...US_PERSON_CATEGORIES].sort());
+        await saveAll([carrying(transferRecord(1, pair), { genomic: 10 }), transferRecord(200, pair), carrying(transferRecord(201, { ...pair, status: 'cancelled' }), { genomic: 10 })]);
+        expect(await carried(minute(2))).toEqual(usPersons());
+        expect(await store.usPersonsCarried('nobody', pair.recipient, minute(0))).toEqual(usPersons());
+      });
+
+      it('a store opened again sums the same', async () => {
+        await saveAll([carrying(transferRecord(1, pair), { genomic: 10, financial: 2 }), carrying(transferRecord(2, pair), { genomic: 5 })]);
+        store = await harness.reopen(store);
+        expect(await carried(minute(0))).toEqual(usPersons({ genomic: 15, financial: 2 }));
+      });
+    });
+
+    describe('pair locks', () => {
+      const pair = { sender: 'sz-hospital', recipient: 'hk-uni-genomics' } as const;
+      const locked = <T>(work: () => Promise<T>): Promise<T> => store.withPairLock(pair.sender, pair.recipient, work);
+
+      it("the works for one pair never overlap, and each resolves to its own work's value", async () => {
+        const log: string[] = [];
+        const outcomes = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => locked(loggedWork(log, name))));
+        expect(outcomes).toEqual(['a', 'b', 'c', 'd', 'e']);
+        expect(log).toHaveLength(10);
+        expect(oneAfterAnother(log), log.join(', ')).toBe(true);
+      });
+
+      it('the works for other pairs (another recipient, another sender, the reverse direction) run meanwhile', async () => {
+        let release = (): void => undefined;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const log: string[] = [];
+        const holding = locked(async () => {
+          log.push('held');
+          await held;
+          log.push('released');
+        });
+        try {
+          const others = [
+            [pair.sender, 'hk-ctc'],
+            ['hk-ctc', pair.recipient],
+            [pair.recipient, pair.sender],
+          ].map(([sender, recipient]) => store.withPairLock(sender as string, recipient as string, async () => `${sender}→${recipient}`));
+          expect(await within(10_000, Promise.all(others), 'the works for other pairs waited for the held pair')).toEqual([
+            'sz-hospital→hk-ctc',
+            'hk-ctc→hk-uni-genomics',
+            'hk-uni-genomics→sz-hospital',
+          ]);
+          expect(log).not.toContain('released');
+        } finally {
+          release();
+        }
+        await holding;
+        expect(log).toEqual(['held', 'released']);
+      });
+
+      it("a work that rejects passes its error out as it is, and the pair's next works still run", async () => {
+        const refused = new Error('refused by the work');
+        const log: string[] = [];
+        const failing = locked(async () => {
+          log.push('failing in');
+          await sleep(20);
+          log.push('failing out');
+          throw refused;
+        });
+        const next = locked(loggedWork(log, 'next'));
+        await expect(failing).rejects.toBe(refused);
+        expect(await next).toBe('next');
+        expect(await locked(loggedWork(log, 'after'))).toBe('after');
+        expect(oneAfterAnother(log), log.join(', ')).toBe(true);
+        expect(log).toHaveLength(6);
+      });
+
+      it('decisions that read the sum and save their record under the lock each see every record saved before', async () => {
+        const since = new Date(START).toISOString();
+        const decide = (i: number): Promise<number> =>
+          locked(async () => {
+            const { genomic } = await store.usPersonsCarried(pair.sender, pair.recipient, since);
+            await sleep(5);
+            await store.save(carrying(transferRecord(10 + i, pair), { genomic: 100 }));
+            return genomic;
+          });
+        const seen = await Promise.all([0, 1, 2, 3, 4, 5].map(decide));
+        expect([...seen].sort((a, b) => a - b)).toEqual([0, 100, 200, 300, 400, 500]);
+        expect(await store.usPersonsCarried(pair.sender, pair.recipient, since)).toEqual(usPersons({ genomic: 600 }));
       });
     });
   });

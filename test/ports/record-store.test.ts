@@ -2,7 +2,8 @@
 // filesystem store in a fresh temporary folder, reopened from that folder, read by a worker's reader
 // on a store of its own) and the PostgreSQL one (a fresh database per harness, reopened as a new store
 // on a new pool, read by a store on a pool of its own). Then what only shared mode has: two instances
-// racing on one record, the list queries' plans, and a database that does not answer.
+// racing on one record, two instances taking turns under one pair's lock, the list and sum queries'
+// plans, and a database that does not answer.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { createFilesystemStore } from '../../gateway/storage/filesystem-store.js
 import type { ObjectStore } from '../../gateway/storage/object-store.js';
 import type { TransferRecord } from '../../gateway/transfer/transfer-record.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { describeRecordStoreContract, transferRecord } from './record-store.contract.js';
+import { carrying, describeRecordStoreContract, loggedWork, oneAfterAnother, transferRecord, usPersons, within } from './record-store.contract.js';
 
 describeRecordStoreContract('file record store', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'hetao-records-contract-'));
@@ -112,6 +113,78 @@ describe('PostgreSQL record store in shared mode', () => {
     }
   });
 
+  it('two instances (two pools) take turns under one pair lock: an advisory lock in the database, not a lock in one process', async () => {
+    const a = openPgRecordStore(database.open());
+    const b = openPgRecordStore(database.open());
+    const log: string[] = [];
+    const stores = [a, b, a, b, b, a];
+    await Promise.all(stores.map((store, i) => store.withPairLock('sz-hospital', 'hk-uni-genomics', loggedWork(log, `${i}`))));
+    expect(log).toHaveLength(12);
+    expect(oneAfterAnother(log), log.join(', ')).toBe(true);
+    // Decisions on both instances, each reading the pair's sum and saving its record under the lock.
+    const since = '2025-03-01T00:00:00.000Z';
+    const seen = await Promise.all(
+      [a, b, a, b, a, b, a, b].map((store, i) =>
+        store.withPairLock('sz-hospital', 'hk-uni-genomics', async () => {
+          const { genomic } = await store.usPersonsCarried('sz-hospital', 'hk-uni-genomics', since);
+          await store.save(carrying(transferRecord(i, { recipient: 'hk-uni-genomics' }), { genomic: 10 }));
+          return genomic;
+        }),
+      ),
+    );
+    expect([...seen].sort((x, y) => x - y)).toEqual([0, 10, 20, 30, 40, 50, 60, 70]);
+    expect(await b.usPersonsCarried('sz-hospital', 'hk-uni-genomics', since)).toEqual(usPersons({ genomic: 80 }));
+  });
+
+  it("one instance holding a pair's lock holds up no other pair on another instance, and a work that rejects lets the lock and its connection go", async () => {
+    const poolA = database.open({ poolSize: 2 });
+    const a = openPgRecordStore(poolA);
+    const b = openPgRecordStore(database.open({ poolSize: 2 }));
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const holding = a.withPairLock('sz-hospital', 'hk-uni-genomics', () => held);
+    try {
+      await within(10_000, b.withPairLock('sz-hospital', 'hk-ctc', async () => undefined), 'another pair waited for the held one');
+      await within(10_000, b.withPairLock('hk-uni-genomics', 'sz-hospital', async () => undefined), 'the reverse direction waited for the held pair');
+    } finally {
+      release();
+    }
+    await holding;
+    const refused = new Error('refused by the work');
+    for (let round = 0; round < 5; round += 1) {
+      await expect(a.withPairLock('sz-hospital', 'hk-uni-genomics', () => Promise.reject(refused))).rejects.toBe(refused);
+      expect(await within(10_000, b.withPairLock('sz-hospital', 'hk-uni-genomics', async () => round), "the other instance waited for a rejected work's lock")).toBe(round);
+    }
+    // Every lock's connection went back to its pool of two, unlocked: nothing leaked, nothing waits.
+    expect(poolA.stats().waiting).toBe(0);
+    const { rows } = await poolA.query<{ held: string }>("SELECT count(*) AS held FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+    expect(Number(rows[0]?.held)).toBe(0);
+  });
+
+  it('the sum of US persons a pair carried is read from the pair index', async () => {
+    const pool = database.open();
+    const statements: { text: string; values: readonly unknown[] }[] = [];
+    const recording: Database = { ...pool, query: (text, values) => (statements.push({ text, values: values ?? [] }), pool.query(text, values)) };
+    const store = openPgRecordStore(recording);
+    for (let i = 0; i < 20; i += 1) await store.save(carrying(transferRecord(i, { recipient: i % 2 === 0 ? 'hk-uni-genomics' : 'hk-ctc' }), { genomic: i }));
+    // Another 200 institutions' transfers, as in shared mode: the pair is one among hundreds.
+    await pool.query(`INSERT INTO transfers (id, sender, recipient, status, created_at, updated_at, retention_until, decision_id, revision, record)
+      SELECT 'tr-' || md5(n::text), 'other-' || n % 200, 'other-' || (n + 1) % 200, 'received', now(), now(), now(), 'dec-' || n, 1, '{}'::jsonb
+      FROM generate_series(1, 20000) AS n`);
+    await pool.query('ANALYZE transfers');
+    statements.length = 0;
+    expect(await store.usPersonsCarried('sz-hospital', 'hk-uni-genomics', '2025-03-01T08:05:00.000Z')).toEqual(usPersons({ genomic: 6 + 8 + 10 + 12 + 14 + 16 + 18 }));
+    const [statement] = statements;
+    if (!statement) throw new Error('the sum sent no statement');
+    const plan = await pool.transaction(async (client) => {
+      await client.query('SET LOCAL enable_seqscan = off');
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statement.text}`, statement.values as unknown[]);
+      return rows.map((row) => row['QUERY PLAN']).join('\n');
+    });
+    expect(plan, plan).toMatch(/Index Cond: \(\(sender = .*\) AND \(recipient = .*\) AND \(created_at >= .*\)\)/);
+    expect(plan, plan).toMatch(/using transfers_pair_created on transfers/);
+  });
+
   it('lists are index scans in id order: no sort of the matching rows, whichever side, status and cursor', async () => {
     const pool = database.open();
     const statements: { text: string; values: readonly unknown[] }[] = [];
@@ -164,6 +237,10 @@ describe('PostgreSQL record store in shared mode', () => {
       await expect(store.save({ ...record, revision: 1 })).rejects.toMatchObject(unavailable);
       await expect(store.renewLease(record.id, 'gateway-a', record.createdAt)).rejects.toMatchObject(unavailable);
       await expect(store.list({ party: 'sz-hospital', as: 'sender', limit: 5 })).rejects.toMatchObject(unavailable);
+      await expect(store.usPersonsCarried('sz-hospital', 'hk-uni-genomics', record.createdAt)).rejects.toMatchObject(unavailable);
+      let ran = false;
+      await expect(store.withPairLock('sz-hospital', 'hk-uni-genomics', async () => (ran = true))).rejects.toMatchObject(unavailable);
+      expect(ran).toBe(false);
       await expect((async () => {
         for await (const _ of store.select({ statuses: ['uploading'] })) return;
       })()).rejects.toMatchObject(unavailable);
