@@ -80,6 +80,27 @@ async function main(): Promise<void> {
     retentionDays: 365,
   });
   const input: DecisionInput = { manifest, manifestSha256: hashManifest(manifest), sender, recipient: lookupInstitution(manifest.recipient), at: new Date('2027-03-01T00:00:00Z'), lookupInstitution };
+  // A US sender's genomic data to a zone lab: the DSP rules read the pair's 12-month sums.
+  const usSender = lookupInstitution('us-genomics-institute');
+  if (!usSender) throw new Error('dev registry lacks us-genomics-institute');
+  const usManifest = parseManifest({
+    recipient: 'hk-uni-genomics',
+    project: { id: 'proj-us-hk-genomics', title: 'US–HK genomics' },
+    purpose: 'joint-research',
+    dataset: { category: 'genomics', format: 'vcf', genomicScope: 'exome', classification: { level: 'L3' }, deidentification: 'pseudonymised', subjects: 60, humanGeneticResources: false, sizeBytes: 1_000_000 },
+    approvals: [],
+    consent: { basis: 'broad-research-consent' },
+    retentionDays: 365,
+    us: { personCounts: { genomic: 60 } },
+  });
+  const usInput: DecisionInput = {
+    ...input,
+    manifest: usManifest,
+    manifestSha256: hashManifest(usManifest),
+    sender: usSender,
+    recipient: lookupInstitution(usManifest.recipient),
+    priorUsPersons12m: { genomic: 30, otherOmic: 0, biometric: 0, geolocation: 0, health: 0, financial: 0, identifiers: 0 },
+  };
   let sink = 0;
   const baseline = measure('baseline: hand-written predicate', () => {
     const d = input.manifest.dataset;
@@ -89,6 +110,7 @@ async function main(): Promise<void> {
   const rows = [
     baseline,
     measure(`default set (${defaultSet.rules.length} rules)`, () => (sink += evaluatePolicy(defaultSet, input).matchedRules.length)),
+    measure(`default set, US sender with 12-month sums (${defaultSet.rules.length} rules)`, () => (sink += evaluatePolicy(defaultSet, usInput).matchedRules.length)),
     measure(`generated set (${large.rules.length} rules)`, () => (sink += evaluatePolicy(large, input).matchedRules.length)),
     measure('default set incl. manifest validation + RFC 8785 hash', () => (sink += decideTransfer(defaultSet, { sender, manifest, at: input.at, lookupInstitution }).decision.matchedRules.length)),
   ];
@@ -98,14 +120,15 @@ async function main(): Promise<void> {
   for (const row of rows) {
     console.log(`| ${row.name} | ${Math.round(row.perSecond).toLocaleString('en')} | ${row.medianMicros.toFixed(2)} | ${row.p99Micros.toFixed(2)} | ${(row.medianMicros / baseline.medianMicros).toFixed(1)}× |`);
   }
-  // Issue 15: fast in absolute terms and close to the floor a hand-written check pays on this machine.
+  // Issues 15 and 17: fast in absolute terms, with the EU and US rules too, and close to the floor a
+  // hand-written check pays on this machine.
   const target = rows[1];
   if (target) {
     const ratio = target.medianMicros / baseline.medianMicros;
     const met = target.medianMicros < 10 && ratio <= 20;
     console.log(`target: default-set median < 10 µs and ≤ 20× hand-written → ${met ? 'met' : 'NOT met'} (${target.medianMicros.toFixed(2)} µs, ${ratio.toFixed(1)}×)`);
     reportResult({
-      area: 'policy (issue 15)',
+      area: 'policy (issue 17)',
       name: target.name + ', median',
       value: target.medianMicros,
       unit: 'µs',
