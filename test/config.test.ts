@@ -31,6 +31,12 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toMatch(/REDIS_URL/);
   });
 
+  it('reads HETAO_POLICY_PROFILES as a list of jurisdictions (empty: all) and refuses one it does not know', () => {
+    expect(loadConfig({}).policyProfiles).toBeUndefined();
+    expect(loadConfig({ HETAO_POLICY_PROFILES: ' HK, zone ,HK' }).policyProfiles).toEqual(['HK', 'zone']);
+    expect(() => loadConfig({ HETAO_POLICY_PROFILES: 'HK,EU-GDPR' })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+  });
+
   it('validates the queue settings like every other variable', () => {
     expect(loadConfig({}).queue).toMatchObject({ thresholdBytes: 64 * 1024 * 1024, workers: 2, perRecipient: 2, attempts: 5, bulkChunksPerTurn: 8, prefix: 'hetao' });
     for (const [name, value] of [

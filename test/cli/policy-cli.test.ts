@@ -70,4 +70,26 @@ describe('hetao policy explain', () => {
     expect(result.stdout).toMatch(/denied by \[zone\] clinical-trial-outside-zone-deny rule-denied: /);
     expect(result.stdout).toMatch(/near misses:\n\s+\[(CN|HK|zone|EU|US)\] \S+ \((allow|deny)\) failed: /);
   });
+
+  it('names the jurisdiction of the rule that denied an EU partner's transfer, and what of that rule is unconfirmed', async () => {
+    const manifestFile = path.join(dir, 'eu-manifest.json');
+    await writeFile(
+      manifestFile,
+      JSON.stringify({
+        recipient: 'hk-uni-genomics',
+        project: { id: 'proj-eu-hk-genomics', title: 'EU–HK genomics' },
+        purpose: 'joint-research',
+        dataset: { category: 'genomics', format: 'vcf', genomicScope: 'exome', classification: { level: 'L3' }, deidentification: 'pseudonymised', subjects: 40, humanGeneticResources: false, sizeBytes: 2048 },
+        approvals: [],
+        consent: { basis: 'separate-consent' },
+        retentionDays: 365,
+        eu: { status: 'pseudonymised', transferMechanism: 'scc-2021-914', sccModule: 1, sccSignedOn: '2026-09-01', tia: { reference: 'TIA-1', reviewedOn: '2026-10-01' }, art6Basis: '6-1-e', art9Basis: { condition: '9-2-j', reference: 'BDSG s.27', ethicsApproval: 'EK-1' } },
+      }),
+    );
+    const result = await runHetao(['policy', 'explain', manifestFile, '--from', 'eu-uniklinik', '--at', '2027-03-01T00:00:00Z', ...common()]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^DENY {2}eu-uniklinik → hk-uni-genomics \(other→HK\)/);
+    // Keys not held in the EU: the EU rule refuses, and says what about it is unconfirmed.
+    expect(result.stdout).toMatch(/denied by \[EU\] eu-outbound-non-equivalent-without-eu-keys-deny \(unconfirmed: what a Hong Kong TIA must cover[^)]*\) rule-denied: /);
+  });
 });
