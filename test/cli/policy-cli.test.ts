@@ -71,7 +71,7 @@ describe('hetao policy explain', () => {
     expect(result.stdout).toMatch(/near misses:\n\s+\[(CN|HK|zone|EU|US)\] \S+ \((allow|deny)\) failed: /);
   });
 
-  it('names the jurisdiction of the rule that denied an EU partner's transfer, and what of that rule is unconfirmed', async () => {
+  it('names the jurisdiction of the rule that denied an EU partner’s transfer, and what of that rule is unconfirmed', async () => {
     const manifestFile = path.join(dir, 'eu-manifest.json');
     await writeFile(
       manifestFile,
