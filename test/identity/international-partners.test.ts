@@ -1,7 +1,8 @@
 // The zone's international partners (issue 17): an EU university hospital and a US genomics
 // institute, registered outside the zone under their own jurisdictions, with their officers. They
-// authenticate like any institution; until policy files for their law exist, no rule allows personal
-// or genomic data to or from them, so unknown means deny, in both directions.
+// authenticate like any institution, and genomic data to or from them that lacks the facts their
+// law asks for is refused by that law's rules, named with its jurisdiction: unknown means deny, in
+// both directions.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devIdentity } from '../support/dev-pki.js';
 import { call, startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -44,13 +45,21 @@ describe('international partners', () => {
   });
 
   it.each([
-    ['eu-uniklinik', 'hetao-sz-institute'],
-    ['us-genomics-institute', 'hk-uni-genomics'],
-    ['sz-hospital', 'eu-uniklinik'],
-    ['hk-uni-genomics', 'us-genomics-institute'],
-  ])('genomic data from %s to %s is denied while no rule of theirs allows it', async (sender, recipient) => {
+    ['eu-uniklinik', 'hetao-sz-institute', 'EU'], // no GDPR status, transfer tool or Art 9 basis
+    ['us-genomics-institute', 'hk-uni-genomics', 'US'], // US persons not counted
+    ['sz-hospital', 'eu-uniklinik', 'EU'], // no EU recipient controller or Art 9 basis
+  ])('genomic data from %s to %s without the facts their law asks for is refused by a rule of %s', async (sender, recipient, jurisdiction) => {
     const created = await createTransfer(gw.gateway.apiUrl, devIdentity(`institutions/${sender}`), genomicsTo(recipient));
     expect(created.status).toBe(403);
     expect(created.body).toMatchObject({ code: 'ERR_POLICY_DENIED' });
+    expect(created.body.reasons).toContainEqual(expect.objectContaining({ jurisdiction }));
+  });
+
+  it('genomic data from Hong Kong to the US institute goes with the subjects’ prescribed consent (PDPO DPP3), and not without it', async () => {
+    const hk = devIdentity('institutions/hk-uni-genomics');
+    expect((await createTransfer(gw.gateway.apiUrl, hk, genomicsTo('us-genomics-institute'))).status).toBe(201);
+    const refused = await createTransfer(gw.gateway.apiUrl, hk, { ...genomicsTo('us-genomics-institute'), consent: { basis: 'broad-research-consent' } });
+    expect(refused.status).toBe(403);
+    expect(refused.body.reasons).toContainEqual(expect.objectContaining({ ruleId: 'hk-outbound-without-consent-deny', jurisdiction: 'HK' }));
   });
 });
