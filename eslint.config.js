@@ -25,6 +25,7 @@ const CORE_MODULES = [
   'gateway/clock/**',
   'gateway/input/**',
   'gateway/reload/**',
+  'gateway/witness/**',
   'gateway/config.ts',
   'gateway/errors.ts',
 ];
@@ -56,7 +57,7 @@ const ENV_IMPORT = {
  */
 const PUBLIC_SURFACE = {
   app: ['main', 'worker-main'],
-  audit: ['audit-entry', 'audit-service', 'create-audit-journal', 'pg-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json'],
+  audit: ['audit-entry', 'audit-service', 'create-audit-journal', 'pg-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json', 'merkle-hash', 'verify-proof'],
   cli: [],
   client: ['gateway-client', 'gateway-client-error', 'progress-display', 'receive-transfer', 'send-file', 'transfer-view'],
   clock: ['schedule', 'when-aborted'],
@@ -76,6 +77,7 @@ const PUBLIC_SURFACE = {
   reload: ['reload-audit', 'reloadable'],
   storage: ['filesystem-store', 'object-store', 's3-store', 'storage-errors'],
   threads: ['thread-entry', 'thread-pool'],
+  witness: ['cosignature', 'file-witness-state', 'pg-witness-state', 'tlog-witness', 'witness-state'],
   transfer: [
     'bulk-lane',
     'caller',

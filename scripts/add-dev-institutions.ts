@@ -1,5 +1,6 @@
 // Adds the DEVELOPMENT-ONLY identities that generate-dev-pki.ts lists but certs-dev/ does not hold
-// yet — institutions (certificate, TLS key, encryption key) and people (certificate, TLS key) —
+// yet — institutions (certificate, TLS key, encryption key), people (certificate, TLS key) and peer
+// gateways (TLS server and client certificates, signing and processing keys, under peers/<id>/) —
 // issued by the existing dev issuing CA, and their entries in policies/registry.yaml, without
 // touching any existing file or key: every other test fixture stays as it is. Run:
 // `tsx scripts/add-dev-institutions.ts` (idempotent; it adds nothing when nothing is missing).
@@ -8,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import { parseDocument, type YAMLSeq } from 'yaml';
-import { addDays, addYears, institutionEntry, INSTITUTIONS, issueInstitution, issuePerson, PEOPLE, personEntry, type IssuedCertificate } from './generate-dev-pki.js';
+import { addDays, addYears, institutionEntry, INSTITUTIONS, issueInstitution, issuePeerGateway, issuePerson, PEER_GATEWAYS, PEOPLE, personEntry, type IssuedCertificate } from './generate-dev-pki.js';
 
 const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CERTS_DIR = join(PROJECT_ROOT, 'certs-dev');
@@ -27,7 +28,7 @@ export async function addDevInstitutions(): Promise<string[]> {
   const now = new Date();
   const validity = { notBefore: addDays(now, -1), notAfter: addYears(now, 10) };
   const registry = parseDocument(readFileSync(REGISTRY_FILE, 'utf8'));
-  const listed = (section: 'institutions' | 'people'): string[] => ((registry.get(section) as YAMLSeq).toJSON() as { id: string }[]).map((entry) => entry.id);
+  const listed = (section: 'institutions' | 'people' | 'gateways'): string[] => (((registry.get(section) as YAMLSeq | undefined)?.toJSON() ?? []) as { id: string }[]).map((entry) => entry.id);
   const added: string[] = [];
 
   for (const institution of INSTITUTIONS) {
@@ -41,6 +42,13 @@ export async function addDevInstitutions(): Promise<string[]> {
     if (existsSync(join(CERTS_DIR, `people/${person.id}.dev-only.cert.pem`)) && listed('people').includes(person.id)) continue;
     (registry.get('people') as YAMLSeq).add(registry.createNode(personEntry(person, issuePerson(person, validity, issuer))));
     added.push(person.id);
+  }
+
+  for (const peer of PEER_GATEWAYS) {
+    if (existsSync(join(CERTS_DIR, `peers/${peer.id}/gateway-client.dev-only.cert.pem`)) && listed('gateways').includes(peer.id)) continue;
+    if (!registry.has('gateways')) registry.set('gateways', registry.createNode([]));
+    (registry.get('gateways') as YAMLSeq).add(registry.createNode(await issuePeerGateway(peer, validity, issuer)));
+    added.push(peer.id);
   }
 
   if (added.length > 0) writeFileSync(REGISTRY_FILE, registry.toString({ lineWidth: 0 }));

@@ -6,7 +6,7 @@
 //
 // Run with `npm run certs:dev`. Re-running regenerates every key, so the registry is
 // rewritten too; serial numbers are fixed so issuer+serial bindings stay stable.
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { JsonWebKey } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -74,7 +74,7 @@ export interface IssuedCertificate {
   keys: RsaKeyPair;
 }
 
-interface Validity {
+export interface Validity {
   notBefore: Date;
   notAfter: Date;
 }
@@ -192,6 +192,16 @@ export const INSTITUTIONS: readonly InstitutionSpec[] = [
   // International partners (issue 17): outside the zone, under their own law (GDPR; the US Data
   // Security Program). Added to an existing dev PKI by add-dev-institutions.ts.
   {
+    // Runs the Hong Kong-side gateway (issue 18: a gateway on each side of the channel).
+    id: 'hetao-hk-operator',
+    legalName: 'Hetao Hong Kong Park Data Gateway Operations (DEV)',
+    jurisdiction: 'HK',
+    zone: 'hetao-hk',
+    status: 'active',
+    organizationIdentifier: 'NTRHK-77001122',
+    serial: '2111',
+  },
+  {
     id: 'eu-uniklinik',
     legalName: 'Universitaetsklinikum Rheinau (DEV)',
     jurisdiction: 'DE',
@@ -235,6 +245,34 @@ const SERIALS = {
 
 // ---------------------------------------------------------------------------------------------
 // Dates
+
+/** A gateway on the other side of the channel, as this side's registry lists it. */
+export interface PeerGatewaySpec {
+  id: string;
+  name: string;
+  operator: string;
+  country: Jurisdiction;
+  /** Loopback addresses its TLS server certificate names besides localhost. */
+  serverIps: readonly string[];
+  apiUrl: string;
+  logOrigin: string;
+  witnessName: string;
+  serials: { server: string; client: string };
+}
+
+export const PEER_GATEWAYS: readonly PeerGatewaySpec[] = [
+  {
+    id: 'hetao-hk-gateway',
+    name: 'Hetao Hong Kong-side research data gateway (DEV)',
+    operator: 'hetao-hk-operator',
+    country: 'HK',
+    serverIps: ['127.0.0.1', '127.0.0.3'],
+    apiUrl: 'https://127.0.0.3:8443',
+    logOrigin: 'hetao-hk-gateway.local/audit',
+    witnessName: 'hetao-hk-gateway.local/witness',
+    serials: { server: '2011', client: '2012' },
+  },
+];
 
 export function addDays(date: Date, days: number): Date {
   const result = new Date(date);
@@ -327,7 +365,7 @@ function clientExtensions(uri: string): Extension[] {
   ];
 }
 
-function serverExtensions(): Extension[] {
+function serverExtensions(ips: readonly string[] = ['127.0.0.1']): Extension[] {
   return [
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
@@ -336,7 +374,7 @@ function serverExtensions(): Extension[] {
       name: 'subjectAltName',
       altNames: [
         { type: ALT_NAME_DNS, value: 'localhost' },
-        { type: ALT_NAME_IP, ip: '127.0.0.1' },
+        ...ips.map((ip) => ({ type: ALT_NAME_IP, ip })),
         { type: ALT_NAME_IP, ip: '::1' },
       ],
     },
@@ -634,6 +672,8 @@ async function main(): Promise<void> {
     ['sz-hospital', [expired]],
     ['hetao-sz-institute', [revoked]],
   ]);
+  const gateways = [];
+  for (const peer of PEER_GATEWAYS) gateways.push(await issuePeerGateway(peer, leafValidity, issuingCa));
   const registry = {
     version: 1,
     institutions: INSTITUTIONS.map((institution) => {
@@ -647,12 +687,44 @@ async function main(): Promise<void> {
       if (issued === undefined) throw new Error(`missing output for ${person.id}`);
       return personEntry(person, issued);
     }),
+    gateways,
   };
   mkdirSync(dirname(REGISTRY_FILE), { recursive: true });
   writeFileSync(REGISTRY_FILE, registryYaml(registry));
   await addDevCrypt4ghKeys();
 
   console.log(`DEVELOPMENT-ONLY PKI written to ${CERTS_DIR} and registry to ${REGISTRY_FILE}`);
+}
+
+/**
+ * A peer gateway's identity under certs-dev/peers/<id>/ — TLS server certificate, client certificate
+ * (urn:hetao:gateway:<id>), Ed25519 signing key, processing key — and its entry for this side's
+ * registry (`gateways:`).
+ */
+export async function issuePeerGateway(peer: PeerGatewaySpec, validity: Validity, issuer: IssuedCertificate) {
+  const folder = `peers/${peer.id}`;
+  const organization = `${peer.name} (DEVELOPMENT ONLY)`;
+  const server = issueCertificate({ serial: peer.serials.server, subject: devSubject({ country: peer.country, organization, commonName: 'localhost' }), validity, extensions: serverExtensions(peer.serverIps), issuer });
+  writeCertificateAndKey(`${folder}/gateway-server.dev-only`, server, [issuer]);
+  const client = issueCertificate({ serial: peer.serials.client, subject: devSubject({ country: peer.country, organization, commonName: peer.name }), validity, extensions: clientExtensions(`urn:hetao:gateway:${peer.id}`), issuer });
+  writeCertificateAndKey(`${folder}/gateway-client.dev-only`, client);
+  const signingKeyPem = generateEd25519PrivateKeyPem();
+  writeOutput(`${folder}/gateway-signing.dev-only.key.pem`, signingKeyPem, 0o600);
+  const processing = await generateEncryptionKey();
+  writeOutput(`${folder}/gateway-processing.dev-only.key.pem`, processing.privateKeyPem, 0o600);
+  const { kty, crv, x } = createPublicKey(signingKeyPem).export({ format: 'jwk' });
+  return {
+    id: peer.id,
+    name: peer.name,
+    operator: peer.operator,
+    status: 'active' as const,
+    apiUrl: peer.apiUrl,
+    certificates: [certificateBinding(client)],
+    signingKey: { kty, crv, x },
+    logOrigin: peer.logOrigin,
+    witnessName: peer.witnessName,
+    encryptionKey: processing.jwk,
+  };
 }
 
 // Run as a script (npm run certs:dev); imported, it lends its helpers to add-dev-institutions.ts.

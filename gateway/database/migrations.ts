@@ -4,5 +4,6 @@ import type { Migration } from './migration.js';
 import { transferRecordsMigration } from './migrations/0001-transfer-records.js';
 import { auditJournalMigration } from './migrations/0002-audit-journal.js';
 import { transferPairsMigration } from './migrations/0003-transfer-pairs.js';
+import { witnessStateMigration } from './migrations/0004-witness-state.js';
 
-export const MIGRATIONS: readonly Migration[] = [transferRecordsMigration, auditJournalMigration, transferPairsMigration];
+export const MIGRATIONS: readonly Migration[] = [transferRecordsMigration, auditJournalMigration, transferPairsMigration, witnessStateMigration];

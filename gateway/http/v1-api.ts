@@ -46,7 +46,7 @@ export async function v1Api(app: FastifyInstance, options: V1ApiOptions): Promis
     const refusal = toGatewayError(error);
     if (isAccessRefusal(refusal)) {
       // The authenticated principal, or the registered one a suspension or revocation refused.
-      const actor = request.principal ?? (refusal.details?.principal as { kind: 'institution' | 'person'; id: string } | undefined);
+      const actor = request.principal ?? (refusal.details?.principal as { kind: 'institution' | 'person' | 'gateway'; id: string } | undefined);
       const certificateSha256 = refusal.details?.certificateSha256;
       // Journaled before the answer leaves; a journal that cannot write does not turn a 403 into a 500.
       await options.refusals

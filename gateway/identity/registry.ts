@@ -56,9 +56,28 @@ export interface Person {
   readonly certificates: readonly CertificateBinding[];
 }
 
+/** A gateway on the other side of the channel (or another peer), as this gateway knows it. */
+export interface PeerGateway {
+  readonly id: string;
+  readonly name: string;
+  /** The institution that runs it. */
+  readonly operator: string;
+  readonly status?: RegistryStatus;
+  readonly apiUrl: string;
+  readonly certificates: readonly CertificateBinding[];
+  /** Ed25519 public JWK: its signed notes, cosignatures and signed records. */
+  readonly signingKey: Readonly<{ kty: 'OKP'; crv: 'Ed25519'; x: string; kid?: string }>;
+  /** The origin of its audit log's checkpoints, also its note key name. */
+  readonly logOrigin: string;
+  /** The key name on its cosignatures of this gateway's checkpoints. */
+  readonly witnessName: string;
+  readonly encryptionKey?: Readonly<Record<string, string>>;
+}
+
 export type RegistryEntry =
   | { readonly kind: 'institution'; readonly institution: Institution; readonly binding: CertificateBinding }
-  | { readonly kind: 'person'; readonly person: Person; readonly institution: Institution; readonly binding: CertificateBinding };
+  | { readonly kind: 'person'; readonly person: Person; readonly institution: Institution; readonly binding: CertificateBinding }
+  | { readonly kind: 'gateway'; readonly gateway: PeerGateway; readonly institution: Institution; readonly binding: CertificateBinding };
 
 export interface Registry {
   /** SHA-256 of the file's bytes, lowercase hex: names the exact registry a decision was made under. */
@@ -66,6 +85,10 @@ export interface Registry {
   readonly file: string;
   readonly institutions: ReadonlyMap<string, Institution>;
   readonly people: ReadonlyMap<string, Person>;
+  /** Peer gateways by id. */
+  readonly gateways: ReadonlyMap<string, PeerGateway>;
+  /** The peer gateway whose audit log has this origin. */
+  gatewayByLogOrigin(origin: string): PeerGateway | undefined;
   /** The principal a certificate is bound to, if any. */
   findByCertificate(cert: { sha256: string; issuer: string; serial: string }): RegistryEntry | undefined;
 }
@@ -77,6 +100,7 @@ interface RegistryDocument {
   version: 1;
   institutions: Institution[];
   people: Person[];
+  gateways?: PeerGateway[];
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
@@ -122,6 +146,7 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
 
   const institutions = indexById(document.institutions, '/institutions', at);
   const people = indexById(document.people, '/people', at);
+  const gateways = indexById(document.gateways ?? [], '/gateways', at);
   const bySha256 = new Map<string, RegistryEntry>();
   const byIssuerSerial = new Map<string, RegistryEntry>();
 
@@ -161,6 +186,28 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
     if (!institution) at(`${path}/institution`, `names unknown institution "${person.institution}"`);
     else bind({ kind: 'person', person, institution }, person.certificates, path);
   });
+  const byLogOrigin = new Map<string, PeerGateway>();
+  (document.gateways ?? []).forEach((gateway, index) => {
+    const path = `/gateways/${index}`;
+    if (institutions.has(gateway.id) || people.has(gateway.id)) at(`${path}/id`, `"${gateway.id}" is also the id of an institution or person`);
+    try {
+      createPublicKey({ key: gateway.signingKey as never, format: 'jwk' });
+    } catch {
+      at(`${path}/signingKey`, 'is not a usable Ed25519 public key');
+    }
+    if (gateway.encryptionKey !== undefined) {
+      try {
+        createPublicKey({ key: gateway.encryptionKey as never, format: 'jwk' });
+      } catch {
+        at(`${path}/encryptionKey`, 'is not a usable public key');
+      }
+    }
+    if (byLogOrigin.has(gateway.logOrigin)) at(`${path}/logOrigin`, `another gateway's log has origin "${gateway.logOrigin}"`);
+    else byLogOrigin.set(gateway.logOrigin, gateway);
+    const operator = institutions.get(gateway.operator);
+    if (!operator) at(`${path}/operator`, `names unknown institution "${gateway.operator}"`);
+    else bind({ kind: 'gateway', gateway, institution: operator }, gateway.certificates, path);
+  });
   if (problems.length > 0) throw invalid(file, problems);
 
   deepFreeze(document);
@@ -169,6 +216,8 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
     file,
     institutions,
     people,
+    gateways,
+    gatewayByLogOrigin: (origin: string) => byLogOrigin.get(origin),
     findByCertificate(cert: { sha256: string; issuer: string; serial: string }) {
       const candidate = bySha256.get(cert.sha256) ?? byIssuerSerial.get(issuerSerialKey(cert.issuer, cert.serial));
       return candidate && bindingMatches(candidate.binding, cert) ? candidate : undefined;

@@ -4,13 +4,16 @@ import { GatewayError } from '../errors.js';
 import type { CertificateFacts } from './read-certificate.js';
 import type { Institution, PersonRole, Registry, RegistryStatus } from './registry.js';
 
-/** Who is calling. Institutions act as lab systems; people act in the role the registry gives them. */
+/**
+ * Who is calling. Institutions act as lab systems; people act in the role the registry gives them;
+ * the gateway on the other side of the channel acts as `peer-gateway` (its operator is its institution).
+ */
 export interface Principal {
-  readonly kind: 'institution' | 'person';
-  /** Institution id or person id. */
+  readonly kind: 'institution' | 'person' | 'gateway';
+  /** Institution, person or gateway id. */
   readonly id: string;
   readonly name: string;
-  readonly role: 'institution' | PersonRole;
+  readonly role: 'institution' | PersonRole | 'peer-gateway';
   readonly institution: Institution;
   readonly certificate: {
     readonly sha256: string;
@@ -23,7 +26,7 @@ export interface Principal {
   readonly registryRevision: string;
 }
 
-const URI_PREFIX = { institution: 'urn:hetao:inst:', person: 'urn:hetao:person:' } as const;
+const URI_PREFIX = { institution: 'urn:hetao:inst:', person: 'urn:hetao:person:', gateway: 'urn:hetao:gateway:' } as const;
 
 /**
  * @throws GatewayError ERR_IDENTITY_NOT_REGISTERED, ERR_IDENTITY_SUSPENDED, ERR_IDENTITY_REVOKED,
@@ -36,8 +39,8 @@ export function resolvePrincipal(registry: Registry, cert: CertificateFacts): Pr
     throw new GatewayError('ERR_IDENTITY_NOT_REGISTERED', 'the client certificate is not bound to any institution or person in the zone registry', fingerprint);
   }
   const { kind, institution } = entry;
-  const id = entry.kind === 'person' ? entry.person.id : institution.id;
-  const claimed = cert.uris.filter((uri) => uri.startsWith(URI_PREFIX.institution) || uri.startsWith(URI_PREFIX.person));
+  const id = entry.kind === 'person' ? entry.person.id : entry.kind === 'gateway' ? entry.gateway.id : institution.id;
+  const claimed = cert.uris.filter((uri) => Object.values(URI_PREFIX).some((prefix) => uri.startsWith(prefix)));
   if (claimed.length > 0 && !claimed.includes(`${URI_PREFIX[kind]}${id}`)) {
     throw new GatewayError('ERR_IDENTITY_BINDING_MISMATCH', 'the certificate names a different principal than the registry binds it to', {
       ...fingerprint,
@@ -46,10 +49,10 @@ export function resolvePrincipal(registry: Registry, cert: CertificateFacts): Pr
   }
   // Refusals of a known principal name it, so that the audit journal can.
   const known = { ...fingerprint, principal: { kind, id } };
-  if (entry.kind === 'person') {
-    assertActive(entry.person.status ?? 'active', `person ${id}`, known);
+  if (entry.kind === 'person' || entry.kind === 'gateway') {
+    assertActive((entry.kind === 'person' ? entry.person.status : entry.gateway.status) ?? 'active', `${entry.kind} ${id}`, known);
     if (institution.status !== 'active') {
-      throw new GatewayError('ERR_IDENTITY_INSTITUTION_INACTIVE', `institution ${institution.id} of person ${id} is ${institution.status}`, {
+      throw new GatewayError('ERR_IDENTITY_INSTITUTION_INACTIVE', `institution ${institution.id} of ${entry.kind} ${id} is ${institution.status}`, {
         ...known,
         institution: institution.id,
         status: institution.status,
@@ -61,8 +64,8 @@ export function resolvePrincipal(registry: Registry, cert: CertificateFacts): Pr
   return Object.freeze({
     kind,
     id,
-    name: entry.kind === 'person' ? entry.person.name : institution.legalName,
-    role: entry.kind === 'person' ? entry.person.role : 'institution',
+    name: entry.kind === 'person' ? entry.person.name : entry.kind === 'gateway' ? entry.gateway.name : institution.legalName,
+    role: entry.kind === 'person' ? entry.person.role : entry.kind === 'gateway' ? 'peer-gateway' : 'institution',
     institution,
     certificate: Object.freeze({ sha256: cert.sha256, subject: cert.subject, issuer: cert.issuer, serial: cert.serial, notAfter: cert.notAfter }),
     registryRevision: registry.revision,

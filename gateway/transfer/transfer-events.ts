@@ -38,7 +38,7 @@ export interface TransferActor {
 export const GATEWAY_ACTOR: TransferActor = { kind: 'gateway', id: 'gateway' };
 
 export function actorOf(caller: Caller): TransferActor {
-  return { kind: caller.role === 'institution' ? 'institution' : 'person', id: caller.id };
+  return { kind: caller.role === 'institution' ? 'institution' : caller.role === 'peer-gateway' ? 'gateway' : 'person', id: caller.id };
 }
 
 export type TransferEvent =

@@ -191,7 +191,7 @@ describe('the README walkthroughs, command by command', () => {
     expect(walkthrough.command('policy test').stdout).toMatch(/^\d+ passed, 0 failed/m);
     const explained = walkthrough.command('policy explain').stdout;
     expect(explained).toMatch(/^DENY {2}hk-uni-genomics → cn-outside-institute/m);
-    expect(explained).toMatch(/reason \[clinical-trial-outside-zone-deny\]/);
+    expect(explained).toMatch(/denied by \[zone\] clinical-trial-outside-zone-deny/);
     expect(JSON.parse(walkthrough.command('/v1/policies |').stdout)).toMatchObject({ revision: expect.stringMatching(/^[0-9a-f]{64}$/) });
     const dryRun = JSON.parse(walkthrough.command('/v1/policies/evaluate').stdout) as { effect: string; reasons: (string | null)[] };
     expect(dryRun.effect).toBe('deny');

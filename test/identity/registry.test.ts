@@ -153,3 +153,46 @@ describe('certificate binding', () => {
     );
   });
 });
+
+describe('peer gateways', () => {
+  type Doc = { institutions: Record<string, unknown>[]; people: Record<string, unknown>[]; gateways: Record<string, unknown>[] };
+  const withGateways = (edit: (doc: Doc) => void): Buffer => registryWith((doc) => edit(doc as Doc));
+
+  it('lists the gateway on the other side with its operator, log origin and keys, and finds it by its log origin', () => {
+    const registry = parseRegistry(Buffer.from(devRegistryText), FILE);
+    const peer = registry.gateways.get('hetao-hk-gateway');
+    expect(peer).toMatchObject({ operator: 'hetao-hk-operator', logOrigin: 'hetao-hk-gateway.local/audit', witnessName: 'hetao-hk-gateway.local/witness', signingKey: { kty: 'OKP', crv: 'Ed25519' } });
+    expect(registry.gatewayByLogOrigin('hetao-hk-gateway.local/audit')).toBe(peer);
+    expect(registry.gatewayByLogOrigin('someone-else/audit')).toBeUndefined();
+  });
+
+  it('resolves the peer gateway’s client certificate to a principal of kind gateway, role peer-gateway, under its operator', () => {
+    const registry = parseRegistry(Buffer.from(devRegistryText), FILE);
+    const principal = resolvePrincipal(registry, certificateFacts('peers/hetao-hk-gateway/gateway-client'));
+    expect(principal).toMatchObject({ kind: 'gateway', id: 'hetao-hk-gateway', role: 'peer-gateway', institution: { id: 'hetao-hk-operator', jurisdiction: 'HK' } });
+  });
+
+  it('refuses a suspended peer gateway, and one whose operator is not active', () => {
+    const suspended = parseRegistry(withGateways((doc) => void ((doc.gateways[0] as Record<string, unknown>).status = 'suspended')), FILE);
+    expect(() => resolvePrincipal(suspended, certificateFacts('peers/hetao-hk-gateway/gateway-client'))).toThrow(expect.objectContaining({ code: 'ERR_IDENTITY_SUSPENDED' }));
+    const operatorRevoked = parseRegistry(
+      withGateways((doc) => {
+        const operator = doc.institutions.find((institution) => institution.id === 'hetao-hk-operator') as Record<string, unknown>;
+        operator.status = 'revoked';
+      }),
+      FILE,
+    );
+    expect(() => resolvePrincipal(operatorRevoked, certificateFacts('peers/hetao-hk-gateway/gateway-client'))).toThrow(expect.objectContaining({ code: 'ERR_IDENTITY_INSTITUTION_INACTIVE' }));
+  });
+
+  it('refuses an unknown operator, an id taken by an institution, and a second gateway with the same log origin', () => {
+    const problems = problemsOf(
+      withGateways((doc) => {
+        const [peer] = doc.gateways as [Record<string, unknown>];
+        doc.gateways.push({ ...peer, id: 'sz-hospital', certificates: [], signingKey: { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43) } });
+        doc.gateways.push({ ...peer, id: 'another-gateway', operator: 'no-such-operator', certificates: [], logOrigin: 'another.local/audit' });
+      }),
+    );
+    expect(problems.map((p) => p.path)).toEqual(expect.arrayContaining(['/gateways/1/id', '/gateways/1/logOrigin', '/gateways/2/operator']));
+  });
+});

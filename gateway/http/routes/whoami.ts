@@ -7,10 +7,10 @@ const whoamiResponse = {
   type: 'object',
   required: ['kind', 'id', 'name', 'role', 'institution', 'certificate', 'registryRevision'],
   properties: {
-    kind: { enum: ['institution', 'person'] },
+    kind: { enum: ['institution', 'person', 'gateway'] },
     id: { type: 'string' },
     name: { type: 'string' },
-    role: { enum: ['institution', 'security-officer', 'regulator', 'admin'] },
+    role: { enum: ['institution', 'security-officer', 'regulator', 'admin', 'peer-gateway'] },
     institution: {
       type: 'object',
       properties: {
