@@ -57,7 +57,7 @@ const ENV_IMPORT = {
  */
 const PUBLIC_SURFACE = {
   app: ['main', 'worker-main'],
-  audit: ['audit-entry', 'audit-service', 'create-audit-journal', 'pg-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json', 'merkle-hash', 'verify-proof'],
+  audit: ['audit-entry', 'audit-service', 'checkpoint-note', 'create-audit-journal', 'pg-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json', 'merkle-hash', 'verify-proof'],
   cli: [],
   client: ['gateway-client', 'gateway-client-error', 'progress-display', 'receive-transfer', 'send-file', 'transfer-view'],
   clock: ['schedule', 'when-aborted'],
@@ -77,7 +77,7 @@ const PUBLIC_SURFACE = {
   reload: ['reload-audit', 'reloadable'],
   storage: ['filesystem-store', 'object-store', 's3-store', 'storage-errors'],
   threads: ['thread-entry', 'thread-pool'],
-  witness: ['cosignature', 'file-witness-state', 'pg-witness-state', 'tlog-witness', 'witness-state'],
+  witness: ['checkpoint-submitter', 'cosignature', 'file-witness-state', 'pg-witness-state', 'tlog-witness', 'witness-service', 'witness-state'],
   transfer: [
     'bulk-lane',
     'caller',

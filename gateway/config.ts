@@ -63,6 +63,10 @@ export interface GatewayConfig {
   readonly uploadLeaseMs: number;
   /** How often a checkpoint is signed when the journal grew (shared mode: by the instance leading). */
   readonly auditCheckpointIntervalMs: number;
+  /** This gateway's audit log origin (C2SP), also its note key name. */
+  readonly auditOrigin: string;
+  /** The key name on this gateway's cosignatures of the peer's checkpoints. */
+  readonly witnessName: string;
 }
 
 export interface DatabaseConfig {
@@ -163,6 +167,8 @@ export const CONFIG_VARIABLES = {
   HETAO_S3_PART_SIZE_BYTES: { default: '8388608', meaning: 'multipart upload part size (≥ 5 MiB); memory per upload is about this times `HETAO_S3_QUEUE_SIZE`' },
   HETAO_S3_QUEUE_SIZE: { default: '4', meaning: 'parts of one upload in flight at once' },
   HETAO_S3_REQUEST_TIMEOUT_MS: { default: '30000', meaning: 'an S3 request that does not answer for this long fails (`ERR_STORAGE_UNAVAILABLE`)' },
+  HETAO_AUDIT_ORIGIN: { default: 'hetao-gateway.local/audit', meaning: "the name of this gateway's audit log in its checkpoints (C2SP origin; also the key name of their signed notes): each side of the channel has its own, and the peer gateway's registry entry names it (`logOrigin`)" },
+  HETAO_WITNESS_NAME: { default: 'hetao-gateway.local/witness', meaning: "the key name on this gateway's cosignatures of the peer gateway's checkpoints (C2SP tlog-cosignature), signed with `HETAO_SIGNING_KEY`; the peer's registry entry for this gateway names it (`witnessName`)" },
   HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: { default: '60000', meaning: 'how often a signed checkpoint is added when the audit journal grew (also at every export and at stop); in shared mode one instance at a time signs them (PostgreSQL advisory lock), another takes over within one interval when it dies' },
   HETAO_INSTANCE_ID: { default: '<host>-<pid>', meaning: 'names this process in upload leases and logs; unique per instance' },
   HETAO_UPLOAD_LEASE_MS: { default: '15000', meaning: 'an instance taking an upload holds a lease on it in the records, renewed every third of this; if the instance dies the lease expires and the sweep (any instance) returns the transfer to `authorized` and removes its unfinished write — a resumable upload is instead paused by a restart and swept only at its expiry' },
@@ -221,6 +227,8 @@ const envSchema = {
     HETAO_S3_QUEUE_SIZE: { type: 'integer', minimum: 1, maximum: 64 },
     HETAO_S3_REQUEST_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 3_600_000 },
     HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 86_400_000 },
+    HETAO_AUDIT_ORIGIN: { type: 'string', pattern: '^[\\x21-\\x7e]+$' },
+    HETAO_WITNESS_NAME: { type: 'string', pattern: '^[^\\s+]+$' },
     HETAO_INSTANCE_ID: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' },
     HETAO_UPLOAD_LEASE_MS: { type: 'integer', minimum: 300, maximum: 3_600_000 },
     HETAO_UPLOAD_CHECKPOINT_BYTES: { type: 'integer', minimum: 1_048_576, maximum: 68_719_476_736 },
@@ -340,6 +348,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     instanceId: raw.HETAO_INSTANCE_ID === undefined ? `${hostname()}-${process.pid}` : String(raw.HETAO_INSTANCE_ID),
     uploadLeaseMs: Number(setting('HETAO_UPLOAD_LEASE_MS')),
     auditCheckpointIntervalMs: Number(setting('HETAO_AUDIT_CHECKPOINT_INTERVAL_MS')),
+    auditOrigin: setting('HETAO_AUDIT_ORIGIN'),
+    witnessName: setting('HETAO_WITNESS_NAME'),
   });
 }
 

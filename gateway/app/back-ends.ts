@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { createAuditJournal, type AuditJournal, type AuditRecovery } from '../audit/create-audit-journal.js';
+import type { CheckpointNoteSigner } from '../audit/checkpoint-note.js';
 import { openPgAuditJournal } from '../audit/pg-audit-journal.js';
 import type { Database } from '../database/database.js';
 import { checkDatabaseSchema } from '../database/migrate.js';
@@ -106,6 +107,8 @@ export function openRecordReader(backEnds: BackEnds): RecordReader {
 
 export interface JournalOptions {
   readonly signer: GatewaySigner;
+  /** Signs each checkpoint as a C2SP signed note too (what the peer gateway's witness cosigns). */
+  readonly noteSigner: CheckpointNoteSigner;
   readonly threads: ThreadPool<'io'>;
   readonly onStorageError: StorageErrorObserver;
   readonly checkpointIntervalMs: number;
@@ -117,11 +120,20 @@ export interface JournalOptions {
 /** The audit journal: one log in PostgreSQL for every instance in shared mode, else a file. */
 export async function openJournal(config: GatewayConfig, backEnds: BackEnds, options: JournalOptions): Promise<AuditJournal> {
   if (backEnds.database) {
-    return openPgAuditJournal({ database: backEnds.database, signer: options.signer, checkpointIntervalMs: options.checkpointIntervalMs, onLeadershipChange: options.onLeadershipChange });
+    return openPgAuditJournal({
+      database: backEnds.database,
+      signer: options.signer,
+      noteSigner: options.noteSigner,
+      origin: config.auditOrigin,
+      checkpointIntervalMs: options.checkpointIntervalMs,
+      onLeadershipChange: options.onLeadershipChange,
+    });
   }
   return createAuditJournal({
     dir: path.join(config.dataDir, 'audit'),
     signer: options.signer,
+    noteSigner: options.noteSigner,
+    origin: config.auditOrigin,
     threads: options.threads,
     onStorageError: options.onStorageError,
     checkpointIntervalMs: options.checkpointIntervalMs,

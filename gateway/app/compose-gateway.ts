@@ -32,7 +32,9 @@ import { createThreadPool } from '../threads/thread-pool.js';
 import { BULK_UPLOAD_BYTES } from '../transfer/upload-transfer.js';
 import { buildApiApp } from '../http/api-app.js';
 import { buildOpsApp } from '../http/ops-app.js';
-import { loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
+import { loadLogKeys, loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
+import { startWitnessing } from './witnessing.js';
+import { createWitnessService } from '../witness/witness-service.js';
 import { openBackEnds, openJournal, openRecordStore } from './back-ends.js';
 import type { OpenObjectStore } from './object-stores.js';
 import { observeReloads } from './observed-reloads.js';
@@ -76,6 +78,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   // A full or failing disk: logged with the path and errno, counted, and answered 507/503 by the writer.
   const onStorageError = createStorageErrorReporter(metrics, logger);
   const signer = await loadSigner(config);
+  const logKeys = await loadLogKeys(config);
   const processingKey = await loadProcessingKey(config);
   const pushTls = await loadPushTls(config);
   const threads = createGatewayThreads(config.sealingThreads);
@@ -96,6 +99,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   if (backEnds.database) metrics.observeDatabasePool(() => backEnds.database?.stats() ?? { total: 0, idle: 0, waiting: 0 });
   const journal = await openJournal(config, backEnds, {
     signer,
+    noteSigner: logKeys.noteSigner,
     threads,
     onStorageError,
     checkpointIntervalMs: config.auditCheckpointIntervalMs,
@@ -242,6 +246,9 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   refusalFlush.unref();
   opened.push(() => clearInterval(refusalFlush));
 
+  const witnessing = await startWitnessing({ config, backEnds, threads, registry: () => registry.current(), journal, cosigner: logKeys.cosigner, clientTls: pushTls, metrics, logger });
+  opened.push(() => witnessing.close());
+
   const resumableUploads = createResumableUploads({
     get: (id, caller) => transfers.get(id, caller),
     checkUpload: (id, caller, bytes) => transfers.checkUpload(id, caller, bytes),
@@ -271,6 +278,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       }),
       audit: createAuditService({ journal, transferVisibleTo: async (id, caller) => (await transfers.get(id, caller)).id }),
       jwks: () => signer.publicJwks(),
+      witness: createWitnessService(witnessing.witness),
     },
   });
   let closing = false;
@@ -283,6 +291,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       tls: { ok: true, revision: tls.current().revision, revocationChecked: tls.current().crl !== undefined },
       policy: { ok: true, revision: policies.current().revision, rules: policies.current().rules.length },
       audit: auditReadiness(journal),
+      witness: witnessing.readiness(),
       ...(await backEnds.readiness()),
       // Redis down degrades (large transfers answer 503) but the gateway still serves: ready stays true.
       queue: config.redisUrl ? { ok: true, mode: 'redis', redis: queue.isAvailable() ? 'connected' : 'unreachable' } : { ok: true, mode: 'inline' },
@@ -330,6 +339,12 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       await shutdown.step('refusals', 'final', () =>
         refusals.flush({ all: true }).catch((error: unknown) => logger.error({ err: error }, 'repeated refusals could not be written to the audit journal')),
       );
+      // A change still being saved when the drain ended (an upload cut at the deadline, reset on a
+      // loaded machine) is local work: it gets the final share too, so that it is journaled before the
+      // journal closes rather than saved after it.
+      await shutdown.step('transfers-final', 'final', () => transfers.settled());
+      // The witness rounds end before the journal and the database they read.
+      await shutdown.step('witness', 'final', () => witnessing.close());
       // A final checkpoint covers every entry written before shutdown.
       await shutdown.step('journal', 'final', () => journal.close());
       await shutdown.step('records', 'final', () => records.close());

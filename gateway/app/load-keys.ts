@@ -1,6 +1,7 @@
 // The gateway's own keys, read once at start by whichever process needs them: the signing key (with
 // the previous public keys still trusted for old checkpoints and envelopes), the processing key pair
-// (queued transfers are wrapped to it; workers open them with it) and the push client's TLS identity.
+// (queued transfers are wrapped to it; workers open them with it), the push client's TLS identity,
+// and the log keys (signed notes, cosignatures) made from the signing key.
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { JWK } from 'jose';
@@ -8,6 +9,8 @@ import type { GatewayConfig } from '../config.js';
 import type { PushTls } from '../delivery/push-envelope.js';
 import { createGatewaySigner, type GatewaySigner } from '../envelope/gateway-signer.js';
 import { GatewayError } from '../errors.js';
+import { createCheckpointNoteSigner, type CheckpointNoteSigner } from '../audit/checkpoint-note.js';
+import { createCosigner, type Cosigner } from '../witness/cosignature.js';
 
 const readConfigured = (file: string, what: string): Promise<string> =>
   readFile(file, 'utf8').catch((cause: unknown) => {
@@ -19,6 +22,19 @@ export async function loadSigner(config: GatewayConfig): Promise<GatewaySigner> 
   const signingKeyPem = await readConfigured(config.signingKeyFile, 'HETAO_SIGNING_KEY');
   const previousPublicKeys = await Promise.all(config.previousSigningKeyFiles.map((file) => readConfigured(file, 'HETAO_PREVIOUS_SIGNING_KEYS')));
   return createGatewaySigner(signingKeyPem, { previousPublicKeys });
+}
+
+/**
+ * The keys that speak for this gateway's audit log to other logs' tooling and to the peer gateway:
+ * its checkpoints as C2SP signed notes (key name = the log's origin) and its cosignatures of the
+ * peer's checkpoints (key name = its witness name), both with the signing key.
+ */
+export async function loadLogKeys(config: GatewayConfig): Promise<{ noteSigner: CheckpointNoteSigner; cosigner: Cosigner }> {
+  const privateKeyPem = await readConfigured(config.signingKeyFile, 'HETAO_SIGNING_KEY');
+  return {
+    noteSigner: createCheckpointNoteSigner({ name: config.auditOrigin, privateKeyPem }),
+    cosigner: createCosigner({ name: config.witnessName, privateKeyPem }),
+  };
 }
 
 export interface ProcessingKey {

@@ -4,6 +4,7 @@ import type { AuditService } from '../audit/audit-service.js';
 import type { PolicyService } from '../policy/policy-service.js';
 import type { ResumableUploads } from '../transfer/resumable-uploads.js';
 import type { TransferService } from '../transfer/transfer-service.js';
+import type { WitnessService } from '../witness/witness-service.js';
 
 export interface GatewayServices {
   readonly transfers: TransferService;
@@ -11,6 +12,8 @@ export interface GatewayServices {
   readonly uploads: ResumableUploads;
   readonly policies: PolicyService;
   readonly audit: AuditService;
+  /** This gateway as a witness of the peer gateway's audit log. */
+  readonly witness: WitnessService;
   /** The gateway's public signing keys (current first), served at /.well-known/jwks.json. */
   jwks(): { keys: object[] };
 }

@@ -12,6 +12,7 @@ import type { GatewayMetrics } from '../ops/metrics.js';
 import type { GatewayServices } from './gateway-services.js';
 import { sendProblem, toGatewayError } from './problem-details.js';
 import { auditRoutes } from './routes/audit.js';
+import { witnessRoutes } from './routes/witness.js';
 import { policyRoutes } from './routes/policies.js';
 import { transferRoutes } from './routes/transfers.js';
 import { tusRoutes } from './routes/tus.js';
@@ -67,4 +68,5 @@ export async function v1Api(app: FastifyInstance, options: V1ApiOptions): Promis
   await app.register(transferRoutes, { transfers: options.services.transfers });
   await app.register(tusRoutes, { uploads: options.services.uploads });
   await app.register(auditRoutes, { audit: options.services.audit });
+  await app.register(witnessRoutes, { witness: options.services.witness });
 }

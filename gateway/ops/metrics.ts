@@ -22,6 +22,10 @@ export interface GatewayMetrics {
   readonly transferEvents: Counter<'event'>;
   /** Shared mode: 1 while this instance signs the audit checkpoints (holds the leader lock). */
   readonly auditLeader: Gauge;
+  /** Checkpoints of a peer's log this gateway refused as a witness because they contradict what it cosigned (split view, inconsistent). */
+  readonly witnessConflicts: Counter<'origin' | 'kind'>;
+  /** This gateway's checkpoints sent to a peer witness, by peer and outcome (cosigned, refused, unreachable). */
+  readonly witnessSubmissions: Counter<'peer' | 'outcome'>;
   /** Shared mode: reports the database pool (connections open, idle, callers waiting) at each scrape. */
   observeDatabasePool(stats: () => { readonly total: number; readonly idle: number; readonly waiting: number }): void;
   /** Reports queue depth per stage at each scrape. */
@@ -132,6 +136,18 @@ export function createMetrics(): GatewayMetrics {
       registers: [registry],
     }),
     auditLeader: new Gauge({ name: 'hetao_audit_leader', help: 'Shared mode: 1 while this instance signs the audit checkpoints (PostgreSQL advisory lock), else 0.', registers: [registry] }),
+    witnessConflicts: new Counter({
+      name: 'hetao_witness_conflicts_total',
+      help: "Checkpoints of a peer gateway's log refused by this witness because they contradict what it cosigned, by origin and kind (split-view, inconsistent).",
+      labelNames: ['origin', 'kind'],
+      registers: [registry],
+    }),
+    witnessSubmissions: new Counter({
+      name: 'hetao_witness_submissions_total',
+      help: "This gateway's checkpoints sent to a peer gateway's witness, by peer and outcome (cosigned, refused, unreachable).",
+      labelNames: ['peer', 'outcome'],
+      registers: [registry],
+    }),
     observeDatabasePool(stats) {
       databasePool = stats;
     },
