@@ -57,7 +57,7 @@ const ENV_IMPORT = {
  */
 const PUBLIC_SURFACE = {
   app: ['main', 'worker-main'],
-  audit: ['audit-entry', 'audit-service', 'checkpoint-note', 'create-audit-journal', 'pg-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json', 'merkle-hash', 'verify-proof'],
+  audit: ['audit-entry', 'audit-service', 'checkpoint-note', 'export-range', 'create-audit-journal', 'pg-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json', 'merkle-hash', 'verify-proof'],
   cli: [],
   client: ['gateway-client', 'gateway-client-error', 'progress-display', 'receive-transfer', 'send-file', 'transfer-view'],
   clock: ['schedule', 'when-aborted'],

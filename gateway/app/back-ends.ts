@@ -7,6 +7,7 @@ import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { createAuditJournal, type AuditJournal, type AuditRecovery } from '../audit/create-audit-journal.js';
 import type { CheckpointNoteSigner } from '../audit/checkpoint-note.js';
+import type { CosignedCheckpoint } from '../audit/export-range.js';
 import { openPgAuditJournal } from '../audit/pg-audit-journal.js';
 import type { Database } from '../database/database.js';
 import { checkDatabaseSchema } from '../database/migrate.js';
@@ -109,6 +110,8 @@ export interface JournalOptions {
   readonly signer: GatewaySigner;
   /** Signs each checkpoint as a C2SP signed note too (what the peer gateway's witness cosigns). */
   readonly noteSigner: CheckpointNoteSigner;
+  /** The checkpoints peers cosigned, which exports carry. */
+  readonly cosigned: () => Promise<readonly CosignedCheckpoint[]>;
   readonly threads: ThreadPool<'io'>;
   readonly onStorageError: StorageErrorObserver;
   readonly checkpointIntervalMs: number;
@@ -124,6 +127,7 @@ export async function openJournal(config: GatewayConfig, backEnds: BackEnds, opt
       database: backEnds.database,
       signer: options.signer,
       noteSigner: options.noteSigner,
+      cosigned: options.cosigned,
       origin: config.auditOrigin,
       checkpointIntervalMs: options.checkpointIntervalMs,
       onLeadershipChange: options.onLeadershipChange,
@@ -133,6 +137,7 @@ export async function openJournal(config: GatewayConfig, backEnds: BackEnds, opt
     dir: path.join(config.dataDir, 'audit'),
     signer: options.signer,
     noteSigner: options.noteSigner,
+    cosigned: options.cosigned,
     origin: config.auditOrigin,
     threads: options.threads,
     onStorageError: options.onStorageError,

@@ -18,6 +18,7 @@ import { watchFile } from '../reload/reloadable.js';
 import { loadPolicySet, POLICY_FILE_SUFFIX } from '../policy/load-policy-set.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
 import type { AuditJournal } from '../audit/create-audit-journal.js';
+import type { CosignedCheckpoint } from '../audit/export-range.js';
 import { createAuditService } from '../audit/audit-service.js';
 import { createRefusalJournal } from '../audit/refusal-journal.js';
 import { createPolicyService } from '../policy/policy-service.js';
@@ -97,9 +98,12 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   );
   const { objects } = backEnds;
   if (backEnds.database) metrics.observeDatabasePool(() => backEnds.database?.stats() ?? { total: 0, idle: 0, waiting: 0 });
+  // Exports carry what the peer gateways cosigned; the witnessing that knows it starts further down.
+  let cosignedCheckpoints: () => Promise<readonly CosignedCheckpoint[]> = async () => [];
   const journal = await openJournal(config, backEnds, {
     signer,
     noteSigner: logKeys.noteSigner,
+    cosigned: () => cosignedCheckpoints(),
     threads,
     onStorageError,
     checkpointIntervalMs: config.auditCheckpointIntervalMs,
@@ -248,6 +252,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
 
   const witnessing = await startWitnessing({ config, backEnds, threads, registry: () => registry.current(), journal, cosigner: logKeys.cosigner, clientTls: pushTls, metrics, logger });
   opened.push(() => witnessing.close());
+  cosignedCheckpoints = () => witnessing.cosignedCheckpoints();
 
   const resumableUploads = createResumableUploads({
     get: (id, caller) => transfers.get(id, caller),

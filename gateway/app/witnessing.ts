@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { AuditJournal } from '../audit/create-audit-journal.js';
+import type { CosignedCheckpoint } from '../audit/export-range.js';
 import type { GatewayConfig } from '../config.js';
 import type { PushTls } from '../delivery/push-envelope.js';
 import type { Registry } from '../identity/registry.js';
@@ -28,8 +29,10 @@ export interface Witnessing {
   readonly submitter: CheckpointSubmitter;
   /** Sends the newest checkpoint to every active peer now (a round also runs on its own timer). */
   submitRound(): Promise<void>;
+  /** The newest checkpoint of this log each active peer cosigned, for exports. */
+  cosignedCheckpoints(): Promise<readonly CosignedCheckpoint[]>;
   /** For /readyz: each peer's cosigned size and last outcome, and the conflicts seen. */
-  readiness(): { ok: true; peers: Record<string, unknown>; conflicts: readonly (WitnessConflict & { at: string })[] };
+  readiness(): { ok: true; vkey: string; peers: Record<string, unknown>; conflicts: readonly (WitnessConflict & { at: string })[] };
   close(): Promise<void>;
 }
 
@@ -110,7 +113,15 @@ export async function startWitnessing(deps: {
     witness,
     submitter,
     submitRound,
-    readiness: () => ({ ok: true, peers: submitter.status(), conflicts: [...conflicts] }),
+    async cosignedCheckpoints() {
+      const cosigned: CosignedCheckpoint[] = [];
+      for (const peer of registry().gateways.values()) {
+        const kept = await submitter.cosignedBy(peer.id);
+        if (kept) cosigned.push({ witness: peer.witnessName, treeSize: kept.treeSize, note: kept.checkpoint });
+      }
+      return cosigned;
+    },
+    readiness: () => ({ ok: true, vkey: deps.cosigner.vkey, peers: submitter.status(), conflicts: [...conflicts] }),
     async close() {
       clearInterval(timer);
       await round?.catch(() => undefined);

@@ -17,7 +17,7 @@ import { signCheckpoint, type SignedCheckpoint } from './checkpoint.js';
 import { CHECKPOINTS_FILE } from './checkpoint-log.js';
 import type { CheckpointNoteSigner } from './checkpoint-note.js';
 import { checkJournalAtOpen, JOURNAL_FILE, type JournalRecovery } from './check-journal-at-open.js';
-import { exportAuditRange, type AuditExportQuery } from './export-range.js';
+import { exportAuditRange, type AuditExportQuery, type ExportContext } from './export-range.js';
 import { createGroupCommit, type GroupCommitStats } from './group-commit.js';
 import { journalFileEntries, JOURNAL_FILE_STORE } from './journal-file-entries.js';
 import { encodeHash, hashLeaf } from './merkle-hash.js';
@@ -52,6 +52,8 @@ export interface AuditJournalOptions {
   readonly origin?: string;
   /** Adds the C2SP signed-note form to every checkpoint. */
   readonly noteSigner?: CheckpointNoteSigner;
+  /** The checkpoints of this log peer gateways cosigned, for exports to carry. */
+  readonly cosigned?: ExportContext['cosigned'];
   /** Told when an append fails for want of space or on a failing disk (the journal then refuses with ERR_STORAGE_*). */
   readonly onStorageError?: StorageErrorObserver;
   /** Called once per file whose torn last line (a crash mid-write) was cut off at open. */
@@ -305,6 +307,7 @@ export async function createAuditJournal(options: AuditJournalOptions): Promise<
           checkpoints,
           ensureCheckpoint: checkpoint,
           reportCorruption,
+          ...(options.cosigned ? { cosigned: options.cosigned } : {}),
         },
         query,
       );

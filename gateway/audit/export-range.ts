@@ -50,8 +50,18 @@ export interface ExportCheckpoints {
   read(index: number): Promise<SignedCheckpoint>;
 }
 
+/** A checkpoint of this log as a peer gateway's witness cosigned it: the signed note with its cosignature lines. */
+export interface CosignedCheckpoint {
+  /** The key name of the witness's cosignature lines. */
+  readonly witness: string;
+  readonly treeSize: number;
+  readonly note: string;
+}
+
 export interface ExportContext {
   readonly origin: string;
+  /** The newest checkpoints peers cosigned: an export carries them, joined to its own newest checkpoint by consistency proofs. */
+  readonly cosigned?: () => Promise<readonly CosignedCheckpoint[]>;
   readonly signer: GatewaySigner;
   readonly now: () => string;
   /** Holds at least every entry of the checkpoint ensureCheckpoint resolves to. */
@@ -153,6 +163,13 @@ async function* generateExport(context: ExportContext, selection: ExportSelectio
     if (emitted?.checkpoint.treeSize !== head.treeSize) {
       yield emit(checkpointLine(context, head, emitted?.checkpoint));
       counts.checkpoints += 1;
+    }
+    // What the peer gateways cosigned: a regulator checks this log was not shown to them otherwise.
+    for (const cosigned of (await context.cosigned?.()) ?? []) {
+      const [fromSize, toSize] = cosigned.treeSize <= head.treeSize ? [cosigned.treeSize, head.treeSize] : [head.treeSize, cosigned.treeSize];
+      if (toSize > context.tree.size) continue; // cosigned beyond what this instance has read yet
+      const proof = fromSize === 0 ? [] : context.tree.consistencyProof(fromSize, toSize).map(encodeHash);
+      yield emit(canonicalize({ consistency: { fromSize, proof, toSize }, kind: 'cosignature', note: cosigned.note, witness: cosigned.witness }) as string);
     }
   }
 

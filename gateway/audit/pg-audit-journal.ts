@@ -13,7 +13,7 @@ import { systemSchedule, type Schedule } from '../clock/schedule.js';
 import { encodeAuditEntryParts } from './audit-entry.js';
 import type { CheckpointNoteSigner } from './checkpoint-note.js';
 import { checkpointSettings, type AppendResult, type AuditJournal, type AuditJournalState } from './create-audit-journal.js';
-import { exportAuditRange } from './export-range.js';
+import { exportAuditRange, type ExportContext } from './export-range.js';
 import { createGroupCommit } from './group-commit.js';
 import { encodeHash } from './merkle-hash.js';
 import { appendEntries, type EntryToAppend } from './pg-append-entries.js';
@@ -32,6 +32,8 @@ export interface PgAuditJournalOptions {
   /** Signs checkpoints and export manifests; its publicJwks() must list every key that signed a checkpoint here. */
   readonly signer: GatewaySigner;
   readonly noteSigner?: CheckpointNoteSigner;
+  /** The checkpoints of this log peer gateways cosigned, for exports to carry. */
+  readonly cosigned?: ExportContext['cosigned'];
   /** The log's name in checkpoints (C2SP origin): printable ASCII, no spaces. */
   readonly origin?: string;
   readonly clock?: () => Date;
@@ -213,6 +215,7 @@ export async function openPgAuditJournal(options: PgAuditJournalOptions): Promis
           checkpoints,
           ensureCheckpoint: checkpoint,
           reportCorruption,
+          ...(options.cosigned ? { cosigned: options.cosigned } : {}),
         },
         query,
       );

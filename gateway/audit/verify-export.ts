@@ -1,7 +1,9 @@
 // The offline verifier of an audit export: what a regulator runs (through `hetao audit verify`) with
 // nothing but the export and the gateway's public JWKS. Streams the export once, in constant memory,
 // and stops at the first line that fails: every checkpoint signature (and signed note), the chain of
-// consistency proofs between checkpoints, every entry's leaf hash and inclusion proof, and the signed
+// consistency proofs between checkpoints, every entry's leaf hash and inclusion proof, the
+// checkpoints peer gateways cosigned (the log's signature, a consistency proof to the export's newest
+// checkpoint, and the cosignature of every witness whose key the regulator gives), and the signed
 // manifest over all preceding bytes.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -15,6 +17,7 @@ import { EXPORT_FORMAT, EXPORT_MANIFEST_TYP, EXPORT_VERSION } from './export-for
 import { decodeHash, hashLeaf } from './merkle-hash.js';
 import { readLines } from './read-lines.js';
 import { verifyConsistency, verifyInclusion } from './verify-proof.js';
+import { verifyCosignature, type VerifierKey } from '../witness/cosignature.js';
 
 export interface ExportVerification {
   readonly ok: boolean;
@@ -23,6 +26,8 @@ export interface ExportVerification {
   readonly checkpoints: number;
   /** The newest checkpoint of the export, when it verified. */
   readonly lastCheckpoint?: CheckpointBody;
+  /** The cosigned checkpoints the export carries: whose, at which size, and whether its cosignature was checked (its key given). */
+  readonly cosignatures: readonly { readonly witness: string; readonly treeSize: number; readonly verified: boolean }[];
   readonly firstError?: { readonly line: number; readonly seq?: number; readonly reason: string };
 }
 
@@ -58,6 +63,8 @@ interface State {
   lastTime?: string;
   entries: number;
   checkpoints: number;
+  readonly witnesses: readonly VerifierKey[];
+  cosignatures: { witness: string; treeSize: number; verified: boolean }[];
 }
 
 function checkHeader(line: Record<string, unknown>, state: State): void {
@@ -93,6 +100,43 @@ async function checkCheckpoint(line: Record<string, unknown>, state: State): Pro
   state.previousSize = previous?.treeSize;
   state.checkpoint = body;
   state.checkpoints += 1;
+}
+
+/**
+ * A checkpoint a peer's witness cosigned: the log's own signed note (with cosignature lines), joined to
+ * the export's newest checkpoint by a consistency proof; the cosignature of a witness whose key was
+ * given must verify.
+ */
+function checkCosignature(line: Record<string, unknown>, state: State): void {
+  const head = state.checkpoint;
+  if (!head) throw new ExportFailure('a cosignature before any checkpoint');
+  if (typeof line.note !== 'string' || typeof line.witness !== 'string') throw new ExportFailure('the cosignature line lacks its note or witness');
+  const split = line.note.lastIndexOf('\n\n');
+  const [origin, size, rootHash] = (split < 0 ? '' : line.note.slice(0, split)).split('\n');
+  const treeSize = Number(size);
+  if (origin === undefined || origin !== state.origin || !Number.isSafeInteger(treeSize) || treeSize < 0 || rootHash === undefined) throw new ExportFailure('the cosigned note is not a checkpoint of this log');
+  const reason = verifyCheckpointNote(line.note, { origin, treeSize, rootHash }, state.jwks);
+  if (reason !== undefined) throw new ExportFailure(`the cosigned checkpoint: ${reason}`);
+  const consistency = line.consistency;
+  const [fromSize, toSize] = treeSize <= head.treeSize ? [treeSize, head.treeSize] : [head.treeSize, treeSize];
+  if (!isObject(consistency) || consistency.fromSize !== fromSize || consistency.toSize !== toSize) throw new ExportFailure(`no consistency proof between the cosigned checkpoint (${treeSize}) and the export's (${head.treeSize})`);
+  const [fromRoot, toRoot] = treeSize <= head.treeSize ? [rootHash, head.rootHash] : [head.rootHash, rootHash];
+  const decodedFrom = decodeHash(fromRoot);
+  const decodedTo = decodeHash(toRoot);
+  if (!decodedFrom || !decodedTo) throw new ExportFailure('a cosigned root is not base64 of 32 bytes');
+  if (!(fromSize === 0 || verifyConsistency({ fromSize, toSize, fromRoot: decodedFrom, toRoot: decodedTo, proof: decodeProof(consistency.proof) }))) {
+    throw new ExportFailure(`the checkpoint ${line.witness} cosigned (${treeSize}) is not consistent with the export's (${head.treeSize}): two histories were shown`);
+  }
+  const key = state.witnesses.find((witness) => witness.name === line.witness);
+  if (key) {
+    const text = line.note.slice(0, split + 1);
+    const verified = line.note
+      .slice(split + 2)
+      .split('\n')
+      .some((signature) => signature.startsWith(`— ${key.name} `) && typeof verifyCosignature(signature, text, { name: key.name, publicKey: key.publicKey }) !== 'string');
+    if (!verified) throw new ExportFailure(`no cosignature of ${key.name} on the checkpoint of size ${treeSize} verifies with the key given`);
+  }
+  state.cosignatures.push({ witness: line.witness, treeSize, verified: key !== undefined });
 }
 
 function checkEntry(line: Record<string, unknown>, state: State): void {
@@ -152,8 +196,9 @@ async function checkManifest(line: Record<string, unknown>, state: State, lines:
  * Verifies an export read from `source` against `jwks` (the gateway's public keys, current and
  * previous). Never throws for a bad export: the answer says where it first failed.
  */
-export async function verifyExport(source: Readable | AsyncIterable<Buffer>, jwks: JSONWebKeySet): Promise<ExportVerification> {
-  const state: State = { keys: createCheckpointKeys(jwks), jwks, lastLeaf: -1, entries: 0, checkpoints: 0 };
+export async function verifyExport(source: Readable | AsyncIterable<Buffer>, jwks: JSONWebKeySet, options: { readonly witnesses?: readonly VerifierKey[] } = {}): Promise<ExportVerification> {
+  const witnesses = options.witnesses ?? [];
+  const state: State = { keys: createCheckpointKeys(jwks), jwks, lastLeaf: -1, entries: 0, checkpoints: 0, witnesses, cosignatures: [] };
   const digest = createHash('sha256');
   let lineNumber = 0;
   let manifestSeen = false;
@@ -162,6 +207,7 @@ export async function verifyExport(source: Readable | AsyncIterable<Buffer>, jwk
     entries: state.entries,
     checkpoints: state.checkpoints,
     ...(state.checkpoint ? { lastCheckpoint: state.checkpoint } : {}),
+    cosignatures: state.cosignatures,
     ...(firstError ? { firstError } : {}),
   });
   try {
@@ -179,6 +225,7 @@ export async function verifyExport(source: Readable | AsyncIterable<Buffer>, jwk
       if (lineNumber === 1) checkHeader(line, state);
       else if (line.kind === 'checkpoint') await checkCheckpoint(line, state);
       else if (line.kind === 'entry') checkEntry(line, state);
+      else if (line.kind === 'cosignature') checkCosignature(line, state);
       else if (line.kind === 'manifest') {
         await checkManifest(line, state, lineNumber - 1, digest.copy().digest('hex'));
         manifestSeen = true;
@@ -193,5 +240,9 @@ export async function verifyExport(source: Readable | AsyncIterable<Buffer>, jwk
   }
   if (lineNumber === 0) return result({ line: 1, reason: 'the export is empty' });
   if (!manifestSeen) return result({ line: lineNumber + 1, reason: 'the export ends without its signed manifest (truncated)' });
+  // A witness whose key the regulator gave must have cosigned: its absence is what a hidden history looks like.
+  for (const witness of witnesses) {
+    if (!state.cosignatures.some((cosigned) => cosigned.witness === witness.name && cosigned.verified)) return result({ line: lineNumber, reason: `the export carries no checkpoint cosigned by ${witness.name}` });
+  }
   return result();
 }

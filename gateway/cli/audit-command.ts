@@ -4,12 +4,15 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { JSONWebKeySet } from 'jose';
 import { verifyExport } from '../audit/verify-export.js';
+import { parseVerifierKey } from '../witness/cosignature.js';
 import { GatewayError } from '../errors.js';
 
 export interface VerifyAuditExportOptions {
   readonly exportFile: string;
   /** The gateway's public JWKS (current and previous signing keys). */
   readonly jwksFile: string;
+  /** C2SP vkeys of witnesses (the peer gateway) whose cosignature the export must carry. */
+  readonly witnesses?: readonly string[];
   readonly out: (line: string) => void;
 }
 
@@ -48,7 +51,12 @@ export async function verifyAuditExportFile(options: VerifyAuditExportOptions): 
   } catch (error) {
     throw new GatewayError('ERR_REQUEST_INVALID', `cannot read the export ${options.exportFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  const result = await verifyExport(stream, jwks);
+  const witnesses = (options.witnesses ?? []).map((vkey) => {
+    const key = parseVerifierKey(vkey);
+    if (typeof key === 'string') throw new GatewayError('ERR_REQUEST_INVALID', `--witness ${vkey}: ${key}`);
+    return key;
+  });
+  const result = await verifyExport(stream, jwks, { witnesses });
   if (!result.ok && result.firstError) {
     const { line, seq, reason } = result.firstError;
     throw new GatewayError('ERR_AUDIT_EXPORT_INVALID', `line ${line}${seq === undefined ? '' : ` (seq ${seq})`}: ${reason}`, { ...result.firstError });
@@ -56,5 +64,8 @@ export async function verifyAuditExportFile(options: VerifyAuditExportOptions): 
   const head = result.lastCheckpoint;
   options.out(`ok: ${result.entries} entries and ${result.checkpoints} checkpoints verified`);
   if (head) options.out(`latest checkpoint: ${head.origin} tree size ${head.treeSize} root ${head.rootHash} at ${head.time}`);
+  for (const cosigned of result.cosignatures) {
+    options.out(`cosigned by ${cosigned.witness} at tree size ${cosigned.treeSize}, consistent with this export${cosigned.verified ? ', cosignature verified' : ' (cosignature not checked: give its key with --witness)'}`);
+  }
   return 0;
 }

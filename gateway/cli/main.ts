@@ -33,12 +33,12 @@ async function decrypt(args: readonly string[]): Promise<number> {
 }
 
 async function audit(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, { jwks: { type: 'string' } });
+  const { values, positionals } = parseCommandArgs(args, { jwks: { type: 'string' }, witness: { type: 'string', multiple: true } });
   const [subcommand, exportFile, ...extra] = positionals;
   if (subcommand !== 'verify') throw new UsageError(subcommand ? `unknown audit command ${subcommand}` : 'audit needs a command: verify');
   if (!exportFile || extra.length > 0) throw new UsageError('audit verify needs one export file');
   if (!values.jwks) throw new UsageError('audit verify needs --jwks <gateway JWKS>');
-  return verifyAuditExportFile({ exportFile, jwksFile: values.jwks, out: (line) => process.stdout.write(`${line}\n`) });
+  return verifyAuditExportFile({ exportFile, jwksFile: values.jwks, ...(values.witness ? { witnesses: values.witness } : {}), out: (line) => process.stdout.write(`${line}\n`) });
 }
 
 async function db(args: readonly string[]): Promise<number> {

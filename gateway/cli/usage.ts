@@ -40,8 +40,10 @@ const COMMANDS: Readonly<Record<string, CommandUsage>> = {
     notes: ['  Shared mode only. migrate is safe to run from several hosts at once and applies nothing twice; a gateway refuses a database not at its schema.'],
   },
   audit: {
-    lines: ['hetao audit verify <export.ndjson> --jwks <gateway JWKS>'],
-    notes: ['  audit verify checks every hash, proof and signature of an audit export offline; exit 1 names the first bad line.'],
+    lines: ['hetao audit verify <export.ndjson> --jwks <gateway JWKS> [--witness <peer vkey>]…'],
+    notes: [
+      '  audit verify checks every hash, proof and signature of an audit export offline; exit 1 names the first bad line.\n  --witness (a C2SP vkey, repeatable) requires a checkpoint cosigned by that witness, consistent with the export.',
+    ],
   },
   send: {
     lines: [

@@ -66,7 +66,7 @@ describe('an export', () => {
     expect(lines.filter((l) => l.kind === 'checkpoint')).toHaveLength(5);
     expect(lines.at(-1)).toMatchObject({ kind: 'manifest' });
     expect((await journal.latestCheckpoint())?.treeSize).toBe(107);
-    expect(await verifyLines(full)).toEqual({ ok: true, entries: 107, checkpoints: 5, lastCheckpoint: expect.objectContaining({ treeSize: 107 }) });
+    expect(await verifyLines(full)).toEqual({ ok: true, entries: 107, checkpoints: 5, lastCheckpoint: expect.objectContaining({ treeSize: 107 }), cosignatures: [] });
   });
 
   it('proves each entry against the first checkpoint covering it, and the proof checks independently', () => {

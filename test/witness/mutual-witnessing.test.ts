@@ -6,10 +6,13 @@
 import { createHash, createPrivateKey, createPublicKey, sign, X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { JSONWebKeySet } from 'jose';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { verifyCosignature } from '../../gateway/witness/cosignature.js';
+import { verifyExport } from '../../gateway/audit/verify-export.js';
+import { parseVerifierKey, verifyCosignature } from '../../gateway/witness/cosignature.js';
 import { devFile, devIdentity, zoneCaBundle } from '../support/dev-pki.js';
 import { call, mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
@@ -38,7 +41,7 @@ async function editRegistry(gateway: TestGateway, edit: (doc: RegistryDoc) => vo
   await gateway.gateway.reload('test');
 }
 
-const readiness = async (gateway: TestGateway) => (await (await fetch(`${gateway.gateway.opsUrl}/readyz`)).json()) as { checks: { witness: { peers: Record<string, { cosignedSize?: number; lastOutcome?: string }>; conflicts: { kind: string; origin: string }[] } } };
+const readiness = async (gateway: TestGateway) => (await (await fetch(`${gateway.gateway.opsUrl}/readyz`)).json()) as { checks: { witness: { vkey: string; peers: Record<string, { cosignedSize?: number; lastOutcome?: string }>; conflicts: { kind: string; origin: string }[] } } };
 
 beforeAll(async () => {
   const fast = { HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: '200' };
@@ -127,6 +130,19 @@ describe('two gateways witnessing each other', () => {
     expect(cosignature).toBeDefined();
     const hkKey = createPublicKey(createPrivateKey(await readFile(peerFile('gateway-signing.dev-only.key.pem'), 'utf8')));
     expect(verifyCosignature(cosignature as string, `${text}\n`, { name: HK_WITNESS, publicKey: hkKey })).toMatchObject({ time: expect.any(Number) });
+    // A regulator's export of the Shenzhen log carries the Hong Kong witness's cosignature and verifies
+    // offline with the Shenzhen JWKS and the Hong Kong witness's vkey; a changed cosignature does not.
+    const regulator = devIdentity('people/regulator-wang');
+    const vkey = (await readiness(hk)).checks.witness.vkey;
+    const witnessKey = parseVerifierKey(vkey);
+    if (typeof witnessKey === 'string') throw new Error(witnessKey);
+    const jwks = (await (await request(`${sz.gateway.apiUrl}/.well-known/jwks.json`, { dispatcher: mtlsAgent(regulator) })).body.json()) as JSONWebKeySet;
+    const exported = await (await request(`${sz.gateway.apiUrl}/v1/audit/export`, { dispatcher: mtlsAgent(regulator) })).body.text();
+    const verified = await verifyExport(Readable.from([Buffer.from(exported)]), jwks, { witnesses: [witnessKey] });
+    expect(verified).toMatchObject({ ok: true, cosignatures: [expect.objectContaining({ witness: HK_WITNESS, verified: true })] });
+    const tampered = exported.replace(new RegExp(`(— ${HK_WITNESS.replace(/[./]/g, '\\$&')} )(.)`), (_all, head: string, first: string) => `${head}${first === 'A' ? 'B' : 'A'}`);
+    expect(tampered).not.toBe(exported);
+    expect((await verifyExport(Readable.from([Buffer.from(tampered)]), jwks, { witnesses: [witnessKey] })).firstError?.reason).toMatch(/no cosignature of hetao-hk-gateway\.local\/witness .* verifies/);
     // Growth goes on being cosigned: more activity, a larger size cosigned.
     const before = (await readiness(sz)).checks.witness.peers['hetao-hk-gateway']?.cosignedSize ?? 0;
     expect((await createTransfer(sz.gateway.apiUrl, hospital, anonymisedResearchManifest(Buffer.from('c,d\n3,4\n')))).status).toBe(201);
