@@ -13,6 +13,7 @@ import { RESULT_PREFIX, type BenchResult } from './support/report.js';
 /** The shared-mode benches (record-list, journal-appends-pg, shared-mode, s3-store-throughput) need the machine's PostgreSQL. */
 const BENCHES = [
   'policy-decisions',
+  'witness-round-trip',
   'envelope-throughput',
   'inspector-throughput',
   'audit-journal',
