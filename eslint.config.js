@@ -74,6 +74,7 @@ const PUBLIC_SURFACE = {
   policy: ['carried-window', 'check-policy-files', 'decide-transfer', 'decision-input', 'evaluate-policy', 'explain-policy', 'load-policy-set', 'manifest', 'policy-file', 'policy-service', 'run-policy-cases', 'transfer-matrix'],
   queue: ['bullmq-stage-queue', 'stage-queue'],
   records: ['file-record-store', 'pg-record-store'],
+  serial: ['one-at-a-time'],
   reload: ['reload-audit', 'reloadable'],
   storage: ['filesystem-store', 'object-store', 's3-store', 'storage-errors'],
   threads: ['thread-entry', 'thread-pool'],

@@ -10,6 +10,7 @@ import { isStorageError } from '../storage/storage-errors.js';
 import { US_PERSON_CATEGORIES, type UsPersonCategory } from '../policy/manifest.js';
 import type { RecordReader, RecordSelection, RecordStore } from '../transfer/record-store.js';
 import type { TransferRecord } from '../transfer/transfer-record.js';
+import { oneAtATimePerKey } from '../serial/one-at-a-time.js';
 
 const recordKey = (id: string): string => `records/${id}.json`;
 
@@ -39,24 +40,6 @@ const CARRIED_NOTHING: readonly TransferRecord['status'][] = ['cancelled', 'fail
 /** manifest.us.personCounts, which the Manifest type may not declare (records saved before it existed have none). */
 const personCountsOf = (record: TransferRecord): Partial<Record<UsPersonCategory, unknown>> | undefined =>
   (record.manifest as { us?: { personCounts?: Partial<Record<UsPersonCategory, unknown>> } }).us?.personCounts;
-
-/**
- * Runs the works given under one key one after another, in call order, each once the previous one
- * settled (a rejected work does not stop the next); a key with nothing running is forgotten.
- */
-function oneAtATimePerKey(): <T>(key: string, work: () => Promise<T>) => Promise<T> {
-  const running = new Map<string, Promise<unknown>>();
-  return async (key, work) => {
-    const run = (running.get(key) ?? Promise.resolve()).then(work);
-    const settled = run.catch(() => undefined);
-    running.set(key, settled);
-    try {
-      return await run;
-    } finally {
-      if (running.get(key) === settled) running.delete(key);
-    }
-  };
-}
 
 /** Reads each record from the store itself, not from an index: what another process sees. */
 export function openFileRecordReader(objects: ObjectStore): RecordReader {

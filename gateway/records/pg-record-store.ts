@@ -15,6 +15,7 @@ import { GatewayError } from '../errors.js';
 import { US_PERSON_CATEGORIES, type UsPersonCategory } from '../policy/manifest.js';
 import type { RecordSelection, RecordStore } from '../transfer/record-store.js';
 import type { TransferRecord } from '../transfer/transfer-record.js';
+import { oneAtATimePerKey } from '../serial/one-at-a-time.js';
 
 export interface PgRecordStoreOptions {
   /** Records a sweep reads per query (default 500): a sweep never holds more, nor a connection between batches. */
@@ -70,24 +71,6 @@ const US_PERSONS_CARRIED = `SELECT ${US_PERSON_CATEGORIES.map((category) => `coa
  * pair: no other lock of the gateway has it (the journal's are 'heta' + n; migrations', one int8 key).
  */
 const PAIR_LOCK_SPACE = 0x68657470;
-
-/**
- * Runs the works given under one key one after another, in call order, each once the previous one
- * settled (a rejected work does not stop the next); a key with nothing running is forgotten.
- */
-function oneAtATimePerKey(): <T>(key: string, work: () => Promise<T>) => Promise<T> {
-  const running = new Map<string, Promise<unknown>>();
-  return async (key, work) => {
-    const run = (running.get(key) ?? Promise.resolve()).then(work);
-    const settled = run.catch(() => undefined);
-    running.set(key, settled);
-    try {
-      return await run;
-    } finally {
-      if (running.get(key) === settled) running.delete(key);
-    }
-  };
-}
 
 /** Runs at most `limit` of the works given at once; the others start in call order as those end. */
 function atMost(limit: number): <T>(work: () => Promise<T>) => Promise<T> {

@@ -12,6 +12,7 @@ import { GatewayError } from '../errors.js';
 import { namingStorageErrors, type StorageErrorObserver } from '../storage/storage-errors.js';
 import { createThreadPool, type ThreadPool } from '../threads/thread-pool.js';
 import type { CompareAndStoreOutcome, WitnessedCheckpoint, WitnessState } from './witness-state.js';
+import { oneAtATimePerKey } from '../serial/one-at-a-time.js';
 
 export interface FileWitnessStateOptions {
   /** The folder of the state's files (created if missing); no other process may write in it. */
@@ -38,21 +39,6 @@ function isWitnessedCheckpoint(value: unknown, origin: string): value is Witness
     typeof record.checkpoint === 'string' &&
     typeof record.cosignedAt === 'string'
   );
-}
-
-/** Runs the works given under one key one after another, in call order (a rejected one does not stop the next). */
-function oneAtATimePerKey(): <T>(key: string, work: () => Promise<T>) => Promise<T> {
-  const running = new Map<string, Promise<unknown>>();
-  return async (key, work) => {
-    const run = (running.get(key) ?? Promise.resolve()).then(work);
-    const settled = run.catch(() => undefined);
-    running.set(key, settled);
-    try {
-      return await run;
-    } finally {
-      if (running.get(key) === settled) running.delete(key);
-    }
-  };
 }
 
 /**
