@@ -71,6 +71,7 @@ const PUBLIC_SURFACE = {
   input: ['json-bounds', 'schema-problems', 'yaml-bounds'],
   inspect: ['create-inspector', 'inspection-report', 'judge-inspection'],
   ops: ['count-transfer-events', 'logger', 'metrics', 'report-storage-errors'],
+  peering: ['peer-directories', 'peering-service', 'signed-directory'],
   policy: ['carried-window', 'check-policy-files', 'decide-transfer', 'decision-input', 'evaluate-policy', 'explain-policy', 'load-policy-set', 'manifest', 'policy-file', 'policy-service', 'run-policy-cases', 'transfer-matrix'],
   queue: ['bullmq-stage-queue', 'stage-queue'],
   records: ['file-record-store', 'pg-record-store'],

@@ -35,6 +35,8 @@ import { buildApiApp } from '../http/api-app.js';
 import { buildOpsApp } from '../http/ops-app.js';
 import { loadLogKeys, loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
 import { startWitnessing } from './witnessing.js';
+import { startPeerDirectories } from './peer-directories.js';
+import { createPeeringService } from '../peering/peering-service.js';
 import { createWitnessService } from '../witness/witness-service.js';
 import { openBackEnds, openJournal, openRecordStore } from './back-ends.js';
 import type { OpenObjectStore } from './object-stores.js';
@@ -253,6 +255,8 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   const witnessing = await startWitnessing({ config, backEnds, threads, registry: () => registry.current(), journal, cosigner: logKeys.cosigner, clientTls: pushTls, metrics, logger });
   opened.push(() => witnessing.close());
   cosignedCheckpoints = () => witnessing.cosignedCheckpoints();
+  const peerDirectories = startPeerDirectories({ registry: () => registry.current(), clientTls: pushTls, intervalMs: config.peerDirectoryIntervalMs });
+  opened.push(() => peerDirectories.close());
 
   const resumableUploads = createResumableUploads({
     get: (id, caller) => transfers.get(id, caller),
@@ -284,6 +288,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       audit: createAuditService({ journal, transferVisibleTo: async (id, caller) => (await transfers.get(id, caller)).id }),
       jwks: () => signer.publicJwks(),
       witness: createWitnessService(witnessing.witness),
+      peering: createPeeringService({ registry: () => registry.current(), signer, origin: config.auditOrigin, clock: () => new Date() }),
     },
   });
   let closing = false;
@@ -297,6 +302,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       policy: { ok: true, revision: policies.current().revision, rules: policies.current().rules.length },
       audit: auditReadiness(journal),
       witness: witnessing.readiness(),
+      peers: { ok: true, directories: peerDirectories.directories.status() },
       ...(await backEnds.readiness()),
       // Redis down degrades (large transfers answer 503) but the gateway still serves: ready stays true.
       queue: config.redisUrl ? { ok: true, mode: 'redis', redis: queue.isAvailable() ? 'connected' : 'unreachable' } : { ok: true, mode: 'inline' },
@@ -349,7 +355,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       // journal closes rather than saved after it.
       await shutdown.step('transfers-final', 'final', () => transfers.settled());
       // The witness rounds end before the journal and the database they read.
-      await shutdown.step('witness', 'final', () => witnessing.close());
+      await shutdown.step('witness', 'final', () => Promise.all([witnessing.close(), peerDirectories.close()]));
       // A final checkpoint covers every entry written before shutdown.
       await shutdown.step('journal', 'final', () => journal.close());
       await shutdown.step('records', 'final', () => records.close());

@@ -4,6 +4,7 @@ import type { AuditService } from '../audit/audit-service.js';
 import type { PolicyService } from '../policy/policy-service.js';
 import type { ResumableUploads } from '../transfer/resumable-uploads.js';
 import type { TransferService } from '../transfer/transfer-service.js';
+import type { PeeringService } from '../peering/peering-service.js';
 import type { WitnessService } from '../witness/witness-service.js';
 
 export interface GatewayServices {
@@ -14,6 +15,8 @@ export interface GatewayServices {
   readonly audit: AuditService;
   /** This gateway as a witness of the peer gateway's audit log. */
   readonly witness: WitnessService;
+  /** This side's signed directory, for the peer gateway. */
+  readonly peering: PeeringService;
   /** The gateway's public signing keys (current first), served at /.well-known/jwks.json. */
   jwks(): { keys: object[] };
 }

@@ -13,6 +13,7 @@ import type { GatewayServices } from './gateway-services.js';
 import { sendProblem, toGatewayError } from './problem-details.js';
 import { auditRoutes } from './routes/audit.js';
 import { witnessRoutes } from './routes/witness.js';
+import { peeringRoutes } from './routes/peering.js';
 import { policyRoutes } from './routes/policies.js';
 import { transferRoutes } from './routes/transfers.js';
 import { tusRoutes } from './routes/tus.js';
@@ -69,4 +70,5 @@ export async function v1Api(app: FastifyInstance, options: V1ApiOptions): Promis
   await app.register(tusRoutes, { uploads: options.services.uploads });
   await app.register(auditRoutes, { audit: options.services.audit });
   await app.register(witnessRoutes, { witness: options.services.witness });
+  await app.register(peeringRoutes, { peering: options.services.peering });
 }

@@ -41,10 +41,10 @@ async function editRegistry(gateway: TestGateway, edit: (doc: RegistryDoc) => vo
   await gateway.gateway.reload('test');
 }
 
-const readiness = async (gateway: TestGateway) => (await (await fetch(`${gateway.gateway.opsUrl}/readyz`)).json()) as { checks: { witness: { vkey: string; peers: Record<string, { cosignedSize?: number; lastOutcome?: string }>; conflicts: { kind: string; origin: string }[] } } };
+const readiness = async (gateway: TestGateway) => (await (await fetch(`${gateway.gateway.opsUrl}/readyz`)).json()) as { checks: { peers: { directories: Record<string, { revision?: string; institutions?: number; inactive?: string[]; lastError?: string }> }; witness: { vkey: string; peers: Record<string, { cosignedSize?: number; lastOutcome?: string }>; conflicts: { kind: string; origin: string }[] } } };
 
 beforeAll(async () => {
-  const fast = { HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: '200' };
+  const fast = { HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: '200', HETAO_PEER_DIRECTORY_INTERVAL_MS: '200' };
   sz = await startTestGateway(fast);
   hk = await startTestGateway({
     ...fast,
@@ -177,6 +177,25 @@ describe('two gateways witnessing each other', () => {
     expect(answer.contentType).toMatch(/^text\/x\.tlog\.size/);
     expect(Number(answer.text.trim())).toBeGreaterThanOrEqual(witnessed);
     const lab = await call(hk.gateway.apiUrl, devIdentity('institutions/sz-hospital'), '/v1/witness/add-checkpoint', { method: 'POST', body: 'old 0\n\n' });
+    expect(lab.status).toBe(403);
+    expect(lab.body).toMatchObject({ code: 'ERR_IDENTITY_ROLE_FORBIDDEN' });
+  });
+});
+
+describe('each side’s signed directory', () => {
+  it('reaches the other side verified, and a suspension on one side reaches the other with the next revision', async () => {
+    const hkRevision = async () => (await call(hk.gateway.apiUrl, devIdentity('people/officer-chan'), '/v1/whoami')).body.registryRevision as string;
+    await vi.waitFor(async () => expect((await readiness(sz)).checks.peers.directories['hetao-hk-gateway']).toMatchObject({ revision: await hkRevision(), institutions: expect.any(Number), inactive: ['hk-suspended-lab'] }), WAIT);
+    await editRegistry(hk, (doc) => {
+      const institutions = (doc as unknown as { institutions: Record<string, unknown>[] }).institutions;
+      (institutions.find((institution) => institution.id === 'hk-ctc') as Record<string, unknown>).status = 'suspended';
+    });
+    const revision = await hkRevision();
+    await vi.waitFor(async () => expect((await readiness(sz)).checks.peers.directories['hetao-hk-gateway']).toMatchObject({ revision, inactive: expect.arrayContaining(['hk-ctc', 'hk-suspended-lab']) }), WAIT);
+  });
+
+  it('is given to a peer gateway only', async () => {
+    const lab = await call(hk.gateway.apiUrl, devIdentity('institutions/sz-hospital'), '/v1/peering/directory');
     expect(lab.status).toBe(403);
     expect(lab.body).toMatchObject({ code: 'ERR_IDENTITY_ROLE_FORBIDDEN' });
   });
