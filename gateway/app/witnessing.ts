@@ -96,9 +96,13 @@ export async function startWitnessing(deps: {
     round ??= (async () => {
       for (const peer of registry().gateways.values()) {
         if ((peer.status ?? 'active') !== 'active') continue;
+        const before = submitter.status()[peer.id]?.lastOutcome;
         const outcome = await submitter.submitTo(peer);
         if (outcome === 'cosigned' || outcome === 'refused' || outcome === 'unreachable') metrics.witnessSubmissions.inc({ peer: peer.id, outcome });
-        if (outcome === 'refused' || outcome === 'unreachable') logger.warn({ peer: peer.id, error: submitter.status()[peer.id]?.lastError }, 'a checkpoint could not be cosigned by the peer gateway; it is sent again next round');
+        // Said once when it starts failing and once when it recovers (the metric counts every round).
+        const failing = (value: string | undefined): boolean => value === 'refused' || value === 'unreachable';
+        if (failing(outcome) && outcome !== before) logger.warn({ peer: peer.id, error: submitter.status()[peer.id]?.lastError }, 'checkpoints cannot be cosigned by the peer gateway; they are sent again every round');
+        if (!failing(outcome) && failing(before)) logger.info({ peer: peer.id }, 'the peer gateway cosigns checkpoints again');
       }
     })().finally(() => {
       round = undefined;
