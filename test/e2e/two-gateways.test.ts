@@ -1,0 +1,164 @@
+// The channel for real: a Shenzhen-side gateway process (127.0.0.1) and a Hong Kong-side gateway
+// process (127.0.0.3), each with its own data, registry and keys, linked through a TCP proxy the test
+// controls. Each witnesses the other's log; the link is cut while the Shenzhen log grows and restored,
+// and the Hong Kong witness then cosigns the newest checkpoint through one consistency proof over
+// everything it missed; the Shenzhen regulator's export verifies offline with the Hong Kong
+// witness's vkey (`hetao audit verify --witness`). Only outcomes are asserted; every wait polls with a
+// generous bound.
+import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { devFile, devIdentity, REGISTRY_FILE } from '../support/dev-pki.js';
+import { mtlsAgent } from '../support/gateway.js';
+import { spawnHetao, type HetaoProcess } from '../support/hetao-process.js';
+import { anonymisedResearchManifest } from '../support/manifests.js';
+import { runHetao } from '../support/run-cli.js';
+import { createTransfer } from '../support/transfers.js';
+
+const WAIT = { timeout: 45_000, interval: 200 };
+const peerFile = (name: string) => devFile(`peers/hetao-hk-gateway/${name}`);
+
+/** A TCP link that can be cut (open connections reset, new ones refused) and restored. */
+async function link(host: string): Promise<{ port: number; target(port: number): void; cut(): void; restore(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let open = true;
+  let targetPort = 0;
+  const server: Server = createServer((client) => {
+    if (!open || targetPort === 0) return void client.destroy();
+    const upstream = connect({ host, port: targetPort });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    target: (port) => void (targetPort = port),
+    cut() {
+      open = false;
+      for (const socket of sockets) socket.resetAndDestroy();
+    },
+    restore: () => void (open = true),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+let dir: string;
+let channel: Awaited<ReturnType<typeof link>>;
+let sz: { process: HetaoProcess; api: string; ops: string };
+let hk: { process: HetaoProcess; api: string; ops: string };
+
+async function start(env: Record<string, string>): Promise<{ process: HetaoProcess; api: string; ops: string }> {
+  const child = spawnHetao('gateway', { HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: '300', HETAO_PEER_DIRECTORY_INTERVAL_MS: '300', ...env });
+  const listening = await child.waitForLog((line) => line.msg === 'gateway listening');
+  return { process: child, api: String(listening.api), ops: String(listening.ops) };
+}
+
+type Readiness = { checks: { audit: { checkpointSize: number }; witness: { vkey: string; peers: Record<string, { cosignedSize?: number; lastOutcome?: string }> } } };
+const readiness = async (side: { ops: string }): Promise<Readiness> => (await (await fetch(`${side.ops}/readyz`)).json()) as Readiness;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'hetao-two-sides-'));
+  channel = await link('127.0.0.3');
+  const registry = parse(await readFile(REGISTRY_FILE, 'utf8')) as { gateways: Record<string, unknown>[] };
+  // Shenzhen side: the dev registry, the Hong Kong gateway reached through the link.
+  const szRegistry = path.join(dir, 'sz-registry.yaml');
+  const hkPeer = registry.gateways.find((gateway) => gateway.id === 'hetao-hk-gateway') as Record<string, unknown>;
+  await writeFile(szRegistry, stringify({ ...registry, gateways: [{ ...hkPeer, apiUrl: `https://127.0.0.3:${channel.port}` }] }));
+  for (const side of ['sz', 'hk']) await copyFile(devFile('zone-crl.dev-only.pem'), path.join(dir, `${side}-crl.pem`));
+  sz = await start({ HETAO_HOST: '127.0.0.1', HETAO_DATA_DIR: path.join(dir, 'sz-data'), HETAO_REGISTRY_FILE: szRegistry, HETAO_TLS_CRL: path.join(dir, 'sz-crl.pem') });
+  // Hong Kong side: its own keys and log origin; its registry names the Shenzhen gateway.
+  const szSigning = createPublicKey(createPrivateKey(await readFile(devFile('gateway-signing.dev-only.key.pem'), 'utf8'))).export({ format: 'jwk' });
+  const szClient = new X509Certificate(await readFile(devFile('gateway-client.dev-only.cert.pem'))).raw;
+  const hkRegistry = path.join(dir, 'hk-registry.yaml');
+  await writeFile(
+    hkRegistry,
+    stringify({
+      ...registry,
+      gateways: [
+        {
+          id: 'hetao-sz-gateway',
+          name: 'Hetao Shenzhen-side gateway (DEV)',
+          operator: 'hetao-operator',
+          apiUrl: sz.api,
+          certificates: [{ sha256: createHash('sha256').update(szClient).digest('hex') }],
+          signingKey: { kty: szSigning.kty, crv: szSigning.crv, x: szSigning.x },
+          logOrigin: 'hetao-gateway.local/audit',
+          witnessName: 'hetao-gateway.local/witness',
+        },
+      ],
+    }),
+  );
+  hk = await start({
+    HETAO_HOST: '127.0.0.3',
+    HETAO_DATA_DIR: path.join(dir, 'hk-data'),
+    HETAO_REGISTRY_FILE: hkRegistry,
+    HETAO_TLS_CRL: path.join(dir, 'hk-crl.pem'),
+    HETAO_TLS_CERT: peerFile('gateway-server.dev-only.cert.pem'),
+    HETAO_TLS_KEY: peerFile('gateway-server.dev-only.key.pem'),
+    HETAO_PUSH_CLIENT_CERT: peerFile('gateway-client.dev-only.cert.pem'),
+    HETAO_PUSH_CLIENT_KEY: peerFile('gateway-client.dev-only.key.pem'),
+    HETAO_SIGNING_KEY: peerFile('gateway-signing.dev-only.key.pem'),
+    HETAO_PROCESSING_KEY: peerFile('gateway-processing.dev-only.key.pem'),
+    HETAO_AUDIT_ORIGIN: 'hetao-hk-gateway.local/audit',
+    HETAO_WITNESS_NAME: 'hetao-hk-gateway.local/witness',
+  });
+  channel.target(Number(new URL(hk.api).port));
+}, 60_000);
+
+afterAll(async () => {
+  for (const side of [sz, hk]) {
+    side?.process.child.kill('SIGTERM');
+    await side?.process.exited;
+  }
+  await channel?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('two gateway processes on two loopback addresses, witnessing each other through a link that fails', () => {
+  it('the link cut while the Shenzhen log grows: its checkpoints wait, and once restored the Hong Kong witness cosigns the newest through one consistency proof', async () => {
+    const hospital = devIdentity('institutions/sz-hospital');
+    const transfer = () => createTransfer(sz.api, hospital, anonymisedResearchManifest(Buffer.from(`a,b\n${Math.random()},2\n`)));
+    expect((await transfer()).status).toBe(201);
+    await vi.waitFor(async () => expect((await readiness(sz)).checks.witness.peers['hetao-hk-gateway']?.cosignedSize).toBeGreaterThan(0), WAIT);
+    const beforeCut = (await readiness(sz)).checks.witness.peers['hetao-hk-gateway']?.cosignedSize as number;
+
+    channel.cut();
+    for (let i = 0; i < 5; i += 1) expect((await transfer()).status).toBe(201);
+    await vi.waitFor(async () => {
+      const checks = (await readiness(sz)).checks;
+      expect(checks.witness.peers['hetao-hk-gateway']?.lastOutcome).toBe('unreachable');
+      expect(checks.audit.checkpointSize).toBeGreaterThan(beforeCut);
+    }, WAIT);
+    expect((await readiness(sz)).checks.witness.peers['hetao-hk-gateway']?.cosignedSize).toBe(beforeCut);
+
+    channel.restore();
+    await vi.waitFor(async () => {
+      const checks = (await readiness(sz)).checks;
+      expect(checks.witness.peers['hetao-hk-gateway']?.cosignedSize).toBe(checks.audit.checkpointSize);
+      expect(checks.witness.peers['hetao-hk-gateway']?.cosignedSize).toBeGreaterThan(beforeCut);
+    }, WAIT);
+
+    // The Shenzhen regulator verifies the export offline, with the Hong Kong witness's key.
+    const regulator = devIdentity('people/regulator-wang');
+    const exportFile = path.join(dir, 'sz-export.ndjson');
+    const jwksFile = path.join(dir, 'sz-jwks.json');
+    await writeFile(exportFile, await (await request(`${sz.api}/v1/audit/export`, { dispatcher: mtlsAgent(regulator) })).body.text());
+    await writeFile(jwksFile, await (await request(`${sz.api}/.well-known/jwks.json`, { dispatcher: mtlsAgent(regulator) })).body.text());
+    const vkey = (await readiness(hk)).checks.witness.vkey;
+    const verified = await runHetao(['audit', 'verify', exportFile, '--jwks', jwksFile, '--witness', vkey]);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/cosigned by hetao-hk-gateway\.local\/witness at tree size \d+, consistent with this export, cosignature verified/);
+    // And the Shenzhen side witnesses the Hong Kong log the other way round, once that one has entries.
+    expect((await createTransfer(hk.api, devIdentity('institutions/hk-uni-genomics'), anonymisedResearchManifest(Buffer.from('c,d\n3,4\n')))).status).toBe(201);
+    await vi.waitFor(async () => expect((await readiness(hk)).checks.witness.peers['hetao-sz-gateway']?.cosignedSize).toBeGreaterThan(0), WAIT);
+  });
+});
