@@ -5,7 +5,6 @@
 // everything it missed; the Shenzhen regulator's export verifies offline with the Hong Kong
 // witness's vkey (`hetao audit verify --witness`). Only outcomes are asserted; every wait polls with a
 // generous bound.
-import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,11 +16,11 @@ import { devFile, devIdentity, REGISTRY_FILE } from '../support/dev-pki.js';
 import { mtlsAgent } from '../support/gateway.js';
 import { spawnHetao, type HetaoProcess } from '../support/hetao-process.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
+import { hongKongSideEnv, shenzhenPeerEntry } from '../support/peer-gateways.js';
 import { runHetao } from '../support/run-cli.js';
 import { createTransfer } from '../support/transfers.js';
 
 const WAIT = { timeout: 45_000, interval: 200 };
-const peerFile = (name: string) => devFile(`peers/hetao-hk-gateway/${name}`);
 
 /** A TCP link that can be cut (open connections reset, new ones refused) and restored. */
 async function link(host: string): Promise<{ port: number; target(port: number): void; cut(): void; restore(): void; close(): Promise<void> }> {
@@ -76,41 +75,9 @@ beforeAll(async () => {
   for (const side of ['sz', 'hk']) await copyFile(devFile('zone-crl.dev-only.pem'), path.join(dir, `${side}-crl.pem`));
   sz = await start({ HETAO_HOST: '127.0.0.1', HETAO_DATA_DIR: path.join(dir, 'sz-data'), HETAO_REGISTRY_FILE: szRegistry, HETAO_TLS_CRL: path.join(dir, 'sz-crl.pem') });
   // Hong Kong side: its own keys and log origin; its registry names the Shenzhen gateway.
-  const szSigning = createPublicKey(createPrivateKey(await readFile(devFile('gateway-signing.dev-only.key.pem'), 'utf8'))).export({ format: 'jwk' });
-  const szClient = new X509Certificate(await readFile(devFile('gateway-client.dev-only.cert.pem'))).raw;
   const hkRegistry = path.join(dir, 'hk-registry.yaml');
-  await writeFile(
-    hkRegistry,
-    stringify({
-      ...registry,
-      gateways: [
-        {
-          id: 'hetao-sz-gateway',
-          name: 'Hetao Shenzhen-side gateway (DEV)',
-          operator: 'hetao-operator',
-          apiUrl: sz.api,
-          certificates: [{ sha256: createHash('sha256').update(szClient).digest('hex') }],
-          signingKey: { kty: szSigning.kty, crv: szSigning.crv, x: szSigning.x },
-          logOrigin: 'hetao-gateway.local/audit',
-          witnessName: 'hetao-gateway.local/witness',
-        },
-      ],
-    }),
-  );
-  hk = await start({
-    HETAO_HOST: '127.0.0.3',
-    HETAO_DATA_DIR: path.join(dir, 'hk-data'),
-    HETAO_REGISTRY_FILE: hkRegistry,
-    HETAO_TLS_CRL: path.join(dir, 'hk-crl.pem'),
-    HETAO_TLS_CERT: peerFile('gateway-server.dev-only.cert.pem'),
-    HETAO_TLS_KEY: peerFile('gateway-server.dev-only.key.pem'),
-    HETAO_PUSH_CLIENT_CERT: peerFile('gateway-client.dev-only.cert.pem'),
-    HETAO_PUSH_CLIENT_KEY: peerFile('gateway-client.dev-only.key.pem'),
-    HETAO_SIGNING_KEY: peerFile('gateway-signing.dev-only.key.pem'),
-    HETAO_PROCESSING_KEY: peerFile('gateway-processing.dev-only.key.pem'),
-    HETAO_AUDIT_ORIGIN: 'hetao-hk-gateway.local/audit',
-    HETAO_WITNESS_NAME: 'hetao-hk-gateway.local/witness',
-  });
+  await writeFile(hkRegistry, stringify({ ...registry, gateways: [await shenzhenPeerEntry(sz.api)] }));
+  hk = await start({ ...hongKongSideEnv(), HETAO_HOST: '127.0.0.3', HETAO_DATA_DIR: path.join(dir, 'hk-data'), HETAO_REGISTRY_FILE: hkRegistry, HETAO_TLS_CRL: path.join(dir, 'hk-crl.pem') });
   channel.target(Number(new URL(hk.api).port));
 }, 60_000);
 

@@ -196,16 +196,21 @@ describe('tus protocol refusals, termination and expiry', () => {
     expect((await call(gw.gateway.apiUrl, hospital, `/v1/transfers/${id}`)).body).toMatchObject({ status: 'available' });
   });
 
+  /** A transfer with a tus upload created for `size` bytes of research rows. */
+  const createdUpload = async (size: number) => {
+    const content = researchRows(size);
+    const id = await newTransfer(gw, content);
+    const url = `${gw.gateway.apiUrl}/v1/transfers/${id}/tus`;
+    const tusHeaders = { 'tus-resumable': '1.0.0' };
+    await tus(hospital, url, 'POST', { ...tusHeaders, 'upload-length': String(content.length) });
+    return { content, id, url, tusHeaders, patch: { ...tusHeaders, 'content-type': 'application/offset+octet-stream' } };
+  };
+
   // A client learns its connection died long before the gateway does. When it comes back while the
   // PATCH it gave up on still streams here, that PATCH is stopped where it is, what it took is kept,
   // and the new request goes on from there (as tusd does), instead of a refusal or a moving offset.
   it('a HEAD while a PATCH of the same upload still streams stops that PATCH and answers where it stopped', async () => {
-    const content = researchRows(300 * 1024);
-    const id = await newTransfer(gw, content);
-    const url = `${gw.gateway.apiUrl}/v1/transfers/${id}/tus`;
-    const tusHeaders = { 'tus-resumable': '1.0.0' };
-    const patch = { ...tusHeaders, 'content-type': 'application/offset+octet-stream' };
-    await tus(hospital, url, 'POST', { ...tusHeaders, 'upload-length': String(content.length) });
+    const { content, id, url, tusHeaders, patch } = await createdUpload(300 * 1024);
     const abandonedBody = new PassThrough();
     let abandoned: unknown;
     void tus(hospital, url, 'PATCH', { ...patch, 'upload-offset': '0' }, abandonedBody).then(
@@ -231,12 +236,7 @@ describe('tus protocol refusals, termination and expiry', () => {
   });
 
   it('a PATCH while another of the same upload still streams stops it and continues from where it stopped, never refused as a conflict', async () => {
-    const content = researchRows(300 * 1024);
-    const id = await newTransfer(gw, content);
-    const url = `${gw.gateway.apiUrl}/v1/transfers/${id}/tus`;
-    const tusHeaders = { 'tus-resumable': '1.0.0' };
-    const patch = { ...tusHeaders, 'content-type': 'application/offset+octet-stream' };
-    await tus(hospital, url, 'POST', { ...tusHeaders, 'upload-length': String(content.length) });
+    const { content, id, url, patch } = await createdUpload(300 * 1024);
     const patchesSeen = (): number => gw.logs.filter((line) => (line.req as { method?: string } | undefined)?.method === 'PATCH').length;
     const before = patchesSeen();
     const abandonedBody = new PassThrough();

@@ -3,7 +3,7 @@
 // only with a consistency proof, and a forged second checkpoint for a size already cosigned (a split
 // view) is refused, counted, journaled as an alert and shown on /readyz. Real gateways, real TLS, real
 // files; only outcomes are asserted, every wait polls with a generous bound.
-import { createHash, createPrivateKey, createPublicKey, sign, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,22 +16,13 @@ import { parseVerifierKey, verifyCosignature } from '../../gateway/witness/cosig
 import { devFile, devIdentity, zoneCaBundle } from '../support/dev-pki.js';
 import { call, mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
+import { HK_WITNESS, hongKongSideEnv, hongKongSideFile, shenzhenPeerEntry, SZ_ORIGIN } from '../support/peer-gateways.js';
 import { createTransfer } from '../support/transfers.js';
 
 const WAIT = { timeout: 30_000, interval: 100 };
-const SZ_ORIGIN = 'hetao-gateway.local/audit';
-const SZ_WITNESS = 'hetao-gateway.local/witness';
-const HK_ORIGIN = 'hetao-hk-gateway.local/audit';
-const HK_WITNESS = 'hetao-hk-gateway.local/witness';
-const peerFile = (name: string) => devFile(`peers/hetao-hk-gateway/${name}`);
 
 let sz: TestGateway;
 let hk: TestGateway;
-
-const publicJwkOf = async (privateKeyFile: string) => {
-  const { kty, crv, x } = createPublicKey(createPrivateKey(await readFile(privateKeyFile, 'utf8'))).export({ format: 'jwk' });
-  return { kty, crv, x };
-};
 
 type RegistryDoc = { gateways?: Record<string, unknown>[] };
 async function editRegistry(gateway: TestGateway, edit: (doc: RegistryDoc) => void): Promise<void> {
@@ -46,37 +37,15 @@ const readiness = async (gateway: TestGateway) => (await (await fetch(`${gateway
 beforeAll(async () => {
   const fast = { HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: '200', HETAO_PEER_DIRECTORY_INTERVAL_MS: '200' };
   sz = await startTestGateway(fast);
-  hk = await startTestGateway({
-    ...fast,
-    HETAO_TLS_CERT: peerFile('gateway-server.dev-only.cert.pem'),
-    HETAO_TLS_KEY: peerFile('gateway-server.dev-only.key.pem'),
-    HETAO_PUSH_CLIENT_CERT: peerFile('gateway-client.dev-only.cert.pem'),
-    HETAO_PUSH_CLIENT_KEY: peerFile('gateway-client.dev-only.key.pem'),
-    HETAO_SIGNING_KEY: peerFile('gateway-signing.dev-only.key.pem'),
-    HETAO_PROCESSING_KEY: peerFile('gateway-processing.dev-only.key.pem'),
-    HETAO_AUDIT_ORIGIN: HK_ORIGIN,
-    HETAO_WITNESS_NAME: HK_WITNESS,
-  });
+  hk = await startTestGateway({ ...fast, ...hongKongSideEnv() });
   // Each side's registry names the other gateway, where it listens in this run.
   await editRegistry(sz, (doc) => {
     const peer = doc.gateways?.find((gateway) => gateway.id === 'hetao-hk-gateway');
     if (peer) peer.apiUrl = hk.gateway.apiUrl;
   });
-  const szClient = new X509Certificate(await readFile(devFile('gateway-client.dev-only.cert.pem'))).raw;
-  const szSigningKey = await publicJwkOf(devFile('gateway-signing.dev-only.key.pem'));
+  const shenzhen = await shenzhenPeerEntry(sz.gateway.apiUrl);
   await editRegistry(hk, (doc) => {
-    doc.gateways = [
-      {
-        id: 'hetao-sz-gateway',
-        name: 'Hetao Shenzhen-side gateway (DEV)',
-        operator: 'hetao-operator',
-        apiUrl: sz.gateway.apiUrl,
-        certificates: [{ sha256: createHash('sha256').update(szClient).digest('hex') }],
-        signingKey: szSigningKey,
-        logOrigin: SZ_ORIGIN,
-        witnessName: SZ_WITNESS,
-      },
-    ];
+    doc.gateways = [shenzhen];
   });
 });
 
@@ -128,7 +97,7 @@ describe('two gateways witnessing each other', () => {
     const [text, signatures] = kept.checkpoint.split('\n\n') as [string, string];
     const cosignature = signatures.split('\n').find((line) => line.startsWith(`— ${HK_WITNESS} `));
     expect(cosignature).toBeDefined();
-    const hkKey = createPublicKey(createPrivateKey(await readFile(peerFile('gateway-signing.dev-only.key.pem'), 'utf8')));
+    const hkKey = createPublicKey(createPrivateKey(await readFile(hongKongSideFile('gateway-signing.dev-only.key.pem'), 'utf8')));
     expect(verifyCosignature(cosignature as string, `${text}\n`, { name: HK_WITNESS, publicKey: hkKey })).toMatchObject({ time: expect.any(Number) });
     // A regulator's export of the Shenzhen log carries the Hong Kong witness's cosignature and verifies
     // offline with the Shenzhen JWKS and the Hong Kong witness's vkey; a changed cosignature does not.
