@@ -5,6 +5,7 @@
 // `--help` prints usage and exits 0, a wrong invocation prints usage and exits 2 (usage.ts).
 import { loadConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
+import { US_PERSON_CATEGORIES, type UsPersonCategory, type UsPersonCounts } from '../policy/manifest.js';
 import { verifyAuditExportFile } from './audit-command.js';
 import { runDatabaseCommand } from './db-command.js';
 import { HelpRequested, parseCommandArgs, UsageError } from './command-args.js';
@@ -59,6 +60,7 @@ async function policy(args: readonly string[]): Promise<number> {
     from: { type: 'string' },
     at: { type: 'string' },
     'near-misses': { type: 'string', default: '5' },
+    'us-persons-before': { type: 'string' },
   });
   const [subcommand, ...rest] = positionals;
   if (subcommand !== 'lint' && subcommand !== 'test' && subcommand !== 'explain' && subcommand !== 'matrix') {
@@ -80,7 +82,22 @@ async function policy(args: readonly string[]): Promise<number> {
   if (!values.from) throw new UsageError('policy explain needs --from <institution>');
   const at = values.at ? new Date(values.at) : new Date();
   if (Number.isNaN(at.getTime())) throw new UsageError(`--at ${values.at} is not a time`);
-  return explainManifest({ ...options, manifestFile, from: values.from, at, nearMisses: Number(values['near-misses']) });
+  const before = values['us-persons-before'];
+  return explainManifest({ ...options, manifestFile, from: values.from, at, nearMisses: Number(values['near-misses']), ...(before === undefined ? {} : { usPersonsBefore: parseUsPersons(before) }) });
+}
+
+/** `genomic=60,health=10`: the US persons per category a pair carried in the 12 months before. */
+function parseUsPersons(text: string): UsPersonCounts {
+  const counts = Object.fromEntries(US_PERSON_CATEGORIES.map((category) => [category, 0])) as Record<UsPersonCategory, number>;
+  for (const pair of text.split(',').filter((part) => part.trim() !== '')) {
+    const [category, value] = pair.split('=').map((part) => part.trim());
+    const count = Number(value);
+    if (!(US_PERSON_CATEGORIES as readonly string[]).includes(category ?? '') || !Number.isSafeInteger(count) || count < 0) {
+      throw new UsageError(`--us-persons-before ${text}: give category=count pairs, categories ${US_PERSON_CATEGORIES.join(', ')}`);
+    }
+    counts[category as UsPersonCategory] = count;
+  }
+  return counts;
 }
 
 /** `hetao help [command]`, `hetao --help`, `hetao -h`. */

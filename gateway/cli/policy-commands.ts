@@ -8,6 +8,7 @@ import { loadRegistry, type Registry } from '../identity/registry.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
 import { decideTransfer } from '../policy/decide-transfer.js';
 import { explainPolicy } from '../policy/explain-policy.js';
+import type { UsPersonCounts } from '../policy/manifest.js';
 import { buildPolicySet, readPolicySources, type PolicySet } from '../policy/load-policy-set.js';
 import type { PolicyProblem } from '../policy/policy-file.js';
 import { findUncoveredRules, runPolicyCases } from '../policy/run-policy-cases.js';
@@ -77,7 +78,9 @@ export async function printTransferMatrix(options: PolicyCommandOptions): Promis
 }
 
 /** Decides a manifest file for a sender and shows why, including near misses. */
-export async function explainManifest(options: PolicyCommandOptions & { manifestFile: string; from: string; at: Date; nearMisses: number }): Promise<number> {
+export async function explainManifest(
+  options: PolicyCommandOptions & { manifestFile: string; from: string; at: Date; nearMisses: number; /** What the pair carried before (the gateway sums its records; offline, the officer says). */ usPersonsBefore?: UsPersonCounts },
+): Promise<number> {
   const { registry, set, problems } = await loadFor(options);
   if (!set) {
     for (const problem of problems) options.out(formatProblem(problem));
@@ -87,7 +90,8 @@ export async function explainManifest(options: PolicyCommandOptions & { manifest
   if (!sender) throw new GatewayError('ERR_REQUEST_INVALID', `"${options.from}" is not a registered institution`);
   const lookupInstitution = (id: string) => registry.institutions.get(id);
   const body = parseJsonText(await readFile(options.manifestFile), `the manifest ${options.manifestFile}`);
-  const { manifest, decision } = decideTransfer(set, { sender, manifest: body, at: options.at, lookupInstitution });
+  const prior = options.usPersonsBefore ? { priorUsPersons12m: options.usPersonsBefore } : {};
+  const { manifest, decision } = decideTransfer(set, { sender, manifest: body, at: options.at, lookupInstitution, ...prior });
   options.out(`${decision.effect.toUpperCase()}  ${sender.id} → ${manifest.recipient} (${decision.input.direction}), policy revision ${set.revision.slice(0, 12)}`);
   const ruleById = new Map(set.rules.map((rule) => [rule.id, rule]));
   /** `[EU] rule-id`, and what about it is unconfirmed: a rule officers have not confirmed still decides. */
@@ -102,7 +106,7 @@ export async function explainManifest(options: PolicyCommandOptions & { manifest
   if (decision.effect === 'allow') options.out(`  obligations: ${JSON.stringify(decision.obligations)}`);
   const recipient = lookupInstitution(manifest.recipient);
   if (recipient) {
-    const misses = explainPolicy(set, { manifest, sender, recipient, at: options.at })
+    const misses = explainPolicy(set, { manifest, sender, recipient, at: options.at, ...prior })
       .filter((rule) => !rule.matched)
       .slice(0, options.nearMisses);
     if (misses.length > 0) options.out('  near misses:');

@@ -23,7 +23,7 @@ const COMMANDS: Readonly<Record<string, CommandUsage>> = {
       'hetao policy lint    [--dir D] [--registry F] [--strict]',
       'hetao policy test    [--dir D] [--registry F] [--strict]',
       'hetao policy matrix  [--dir D] [--registry F]   who may send what to whom, from the cases (Markdown)',
-      'hetao policy explain <manifest.json> --from <institution> [--at ISO-time] [--dir D] [--registry F]',
+      'hetao policy explain <manifest.json> --from <institution> [--at ISO-time] [--us-persons-before genomic=60,…] [--dir D] [--registry F]',
     ],
     notes: [POLICY_NOTE],
   },

@@ -92,4 +92,28 @@ describe('hetao policy explain', () => {
     // Keys not held in the EU: the EU rule refuses, and says what about it is unconfirmed.
     expect(result.stdout).toMatch(/denied by \[EU\] eu-outbound-non-equivalent-without-eu-keys-deny \(unconfirmed: what a Hong Kong TIA must cover[^)]*\) rule-denied: /);
   });
+
+  it('decides on the 12-month sum the officer gives (--us-persons-before): at the threshold allowed, one over refused by the US rule', async () => {
+    const manifestFile = path.join(dir, 'us-manifest.json');
+    await writeFile(
+      manifestFile,
+      JSON.stringify({
+        recipient: 'hk-uni-genomics',
+        project: { id: 'proj-us-hk-genomics', title: 'US–HK genomics' },
+        purpose: 'joint-research',
+        dataset: { category: 'genomics', format: 'vcf', genomicScope: 'exome', classification: { level: 'L3' }, deidentification: 'pseudonymised', subjects: 40, humanGeneticResources: false, sizeBytes: 2048 },
+        approvals: [],
+        consent: { basis: 'broad-research-consent' },
+        retentionDays: 365,
+        us: { personCounts: { genomic: 40 } },
+      }),
+    );
+    const explain = (before: string) => runHetao(['policy', 'explain', manifestFile, '--from', 'us-genomics-institute', '--at', '2027-03-01T00:00:00Z', '--us-persons-before', before, ...common()]);
+    expect((await explain('genomic=60')).stdout).toMatch(/^ALLOW {2}us-genomics-institute → hk-uni-genomics/);
+    const over = await explain('genomic=61,health=10');
+    expect(over.stdout).toMatch(/^DENY .*\n\s+denied by \[US\] us-dsp-bulk-omic-prohibited-deny/);
+    const wrong = await explain('genomes=61');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--us-persons-before genomes=61: give category=count pairs/);
+  });
 });
