@@ -50,11 +50,27 @@ describe('hetao policy test', () => {
 });
 
 describe('hetao policy explain', () => {
+  /** Writes `manifest` to a file and explains it for `from` at the cases' time, with `extra` arguments. */
+  const explain = async (name: string, manifest: object, from: string, extra: string[] = []) => {
+    const manifestFile = path.join(dir, `${name}.json`);
+    await writeFile(manifestFile, JSON.stringify(manifest));
+    return runHetao(['policy', 'explain', manifestFile, '--from', from, '--at', '2027-03-01T00:00:00Z', ...extra, ...common()]);
+  };
+  /** Genomic data to the Hong Kong genomics lab, with `extra` fields. */
+  const genomicsToHk = (project: string, extra: object) => ({
+    recipient: 'hk-uni-genomics',
+    project: { id: project, title: 'Genomics with Hong Kong' },
+    purpose: 'joint-research',
+    dataset: { category: 'genomics', format: 'vcf', genomicScope: 'exome', classification: { level: 'L3' }, deidentification: 'pseudonymised', subjects: 40, humanGeneticResources: false, sizeBytes: 2048 },
+    approvals: [],
+    retentionDays: 365,
+    ...extra,
+  });
+
   it('prints the decision, every reason with its rule id, and near misses', async () => {
-    const manifestFile = path.join(dir, 'manifest.json');
-    await writeFile(
-      manifestFile,
-      JSON.stringify({
+    const result = await explain(
+      'manifest',
+      {
         recipient: 'cn-outside-institute',
         project: { id: 'proj-gba-oncology-trial', title: 'Oncology trial' },
         purpose: 'clinical-trial',
@@ -62,9 +78,9 @@ describe('hetao policy explain', () => {
         approvals: [{ type: 'clinical-trial-filing', id: 'CT-FIL-2026-0007' }],
         consent: { basis: 'separate-consent' },
         retentionDays: 365,
-      }),
+      },
+      'hk-ctc',
     );
-    const result = await runHetao(['policy', 'explain', manifestFile, '--from', 'hk-ctc', '--at', '2027-03-01T00:00:00Z', ...common()]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^DENY {2}hk-ctc → cn-outside-institute \(HK→CN\)/);
     expect(result.stdout).toMatch(/denied by \[zone\] clinical-trial-outside-zone-deny rule-denied: /);
@@ -72,21 +88,14 @@ describe('hetao policy explain', () => {
   });
 
   it('names the jurisdiction of the rule that denied an EU partner’s transfer, and what of that rule is unconfirmed', async () => {
-    const manifestFile = path.join(dir, 'eu-manifest.json');
-    await writeFile(
-      manifestFile,
-      JSON.stringify({
-        recipient: 'hk-uni-genomics',
-        project: { id: 'proj-eu-hk-genomics', title: 'EU–HK genomics' },
-        purpose: 'joint-research',
-        dataset: { category: 'genomics', format: 'vcf', genomicScope: 'exome', classification: { level: 'L3' }, deidentification: 'pseudonymised', subjects: 40, humanGeneticResources: false, sizeBytes: 2048 },
-        approvals: [],
+    const result = await explain(
+      'eu-manifest',
+      genomicsToHk('proj-eu-hk-genomics', {
         consent: { basis: 'separate-consent' },
-        retentionDays: 365,
         eu: { status: 'pseudonymised', transferMechanism: 'scc-2021-914', sccModule: 1, sccSignedOn: '2026-09-01', tia: { reference: 'TIA-1', reviewedOn: '2026-10-01' }, art6Basis: '6-1-e', art9Basis: { condition: '9-2-j', reference: 'BDSG s.27', ethicsApproval: 'EK-1' } },
       }),
+      'eu-uniklinik',
     );
-    const result = await runHetao(['policy', 'explain', manifestFile, '--from', 'eu-uniklinik', '--at', '2027-03-01T00:00:00Z', ...common()]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^DENY {2}eu-uniklinik → hk-uni-genomics \(other→HK\)/);
     // Keys not held in the EU: the EU rule refuses, and says what about it is unconfirmed.
@@ -94,25 +103,12 @@ describe('hetao policy explain', () => {
   });
 
   it('decides on the 12-month sum the officer gives (--us-persons-before): at the threshold allowed, one over refused by the US rule', async () => {
-    const manifestFile = path.join(dir, 'us-manifest.json');
-    await writeFile(
-      manifestFile,
-      JSON.stringify({
-        recipient: 'hk-uni-genomics',
-        project: { id: 'proj-us-hk-genomics', title: 'US–HK genomics' },
-        purpose: 'joint-research',
-        dataset: { category: 'genomics', format: 'vcf', genomicScope: 'exome', classification: { level: 'L3' }, deidentification: 'pseudonymised', subjects: 40, humanGeneticResources: false, sizeBytes: 2048 },
-        approvals: [],
-        consent: { basis: 'broad-research-consent' },
-        retentionDays: 365,
-        us: { personCounts: { genomic: 40 } },
-      }),
-    );
-    const explain = (before: string) => runHetao(['policy', 'explain', manifestFile, '--from', 'us-genomics-institute', '--at', '2027-03-01T00:00:00Z', '--us-persons-before', before, ...common()]);
-    expect((await explain('genomic=60')).stdout).toMatch(/^ALLOW {2}us-genomics-institute → hk-uni-genomics/);
-    const over = await explain('genomic=61,health=10');
+    const manifest = genomicsToHk('proj-us-hk-genomics', { consent: { basis: 'broad-research-consent' }, us: { personCounts: { genomic: 40 } } });
+    const explainWith = (before: string) => explain('us-manifest', manifest, 'us-genomics-institute', ['--us-persons-before', before]);
+    expect((await explainWith('genomic=60')).stdout).toMatch(/^ALLOW {2}us-genomics-institute → hk-uni-genomics/);
+    const over = await explainWith('genomic=61,health=10');
     expect(over.stdout).toMatch(/^DENY .*\n\s+denied by \[US\] us-dsp-bulk-omic-prohibited-deny/);
-    const wrong = await explain('genomes=61');
+    const wrong = await explainWith('genomes=61');
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/--us-persons-before genomes=61: give category=count pairs/);
   });
