@@ -219,19 +219,25 @@ describe('backpressure', () => {
 });
 
 describe('memory', () => {
-  it('stays flat over 256 MiB sealed: buffers held grow by less than 16 MiB, RSS by less than 64 MiB', async () => {
+  it('stays flat over 256 MiB sealed: buffers held grow by less than 16 MiB, and the second 128 MiB add less than 24 MiB of RSS to the first', async () => {
     const own = createThreadPool({ lanes: { bulk: { threads: 1 } } });
     try {
       const sealing = createSealingThreads({ threads: own });
       const pieces = Array.from({ length: 16 }, () => randomBytes(16_384));
-      /** Seals `total` bytes into a store that drops them; the peaks of RSS and array buffers seen on the way. */
-      const sealAndMeasure = async (total: number): Promise<{ rss: number; arrayBuffers: number }> => {
+      /**
+       * Seals `total` bytes into a store that drops them; the peaks of RSS and array buffers over the whole run and over its first half.
+       * RSS alone moves with the allocator and the machine's load, so what is asserted is that it does not grow with the bytes sealed:
+       * a transfer held even in part would add about as much in the second half as in the first.
+       */
+      const sealAndMeasure = async (total: number): Promise<{ rss: number; rssFirstHalf: number; arrayBuffers: number }> => {
         const start = process.memoryUsage();
-        const peak = { rss: start.rss, arrayBuffers: start.arrayBuffers };
+        const peak = { rss: start.rss, arrayBuffers: start.arrayBuffers, rssFirstHalf: start.rss };
+        let sealed = 0;
         const measure = (): void => {
           const now = process.memoryUsage();
           peak.rss = Math.max(peak.rss, now.rss);
           peak.arrayBuffers = Math.max(peak.arrayBuffers, now.arrayBuffers);
+          if (sealed <= total / 2) peak.rssFirstHalf = peak.rss;
         };
         let count = 0;
         const source = Readable.from(
@@ -240,7 +246,8 @@ describe('memory', () => {
           })(),
         );
         const store = new Writable({
-          write(_piece: Buffer, _encoding, callback) {
+          write(piece: Buffer, _encoding, callback) {
+            sealed += piece.length;
             if ((count += 1) % 16 === 0) measure();
             callback();
           },
@@ -250,12 +257,12 @@ describe('memory', () => {
         await pipeline(source, transform, store);
         measure();
         expect((await result).body.plaintextSize).toBe(total);
-        return { rss: peak.rss - start.rss, arrayBuffers: peak.arrayBuffers - start.arrayBuffers };
+        return { rss: peak.rss - start.rss, rssFirstHalf: peak.rssFirstHalf - start.rss, arrayBuffers: peak.arrayBuffers - start.arrayBuffers };
       };
       await sealAndMeasure(64 * MiB); // the thread is up, its heap and the allocator warm
       const growth = await sealAndMeasure(256 * MiB);
       expect(growth.arrayBuffers).toBeLessThan(16 * MiB);
-      expect(growth.rss).toBeLessThan(64 * MiB);
+      expect(growth.rss - growth.rssFirstHalf).toBeLessThan(24 * MiB);
     } finally {
       await own.close();
     }
