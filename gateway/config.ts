@@ -69,6 +69,8 @@ export interface GatewayConfig {
   readonly witnessName: string;
   /** How often the peers' signed directories are fetched. */
   readonly peerDirectoryIntervalMs: number;
+  /** A forward to an unreachable or busy peer waits this long before its next try. */
+  readonly peerRetryMs: number;
 }
 
 export interface DatabaseConfig {
@@ -171,6 +173,7 @@ export const CONFIG_VARIABLES = {
   HETAO_S3_REQUEST_TIMEOUT_MS: { default: '30000', meaning: 'an S3 request that does not answer for this long fails (`ERR_STORAGE_UNAVAILABLE`)' },
   HETAO_AUDIT_ORIGIN: { default: 'hetao-gateway.local/audit', meaning: "the name of this gateway's audit log in its checkpoints (C2SP origin; also the key name of their signed notes): each side of the channel has its own, and the peer gateway's registry entry names it (`logOrigin`)" },
   HETAO_PEER_DIRECTORY_INTERVAL_MS: { default: '30000', meaning: "how often each peer gateway's signed directory (its institutions, their keys and status) is fetched and verified" },
+  HETAO_PEER_RETRY_MS: { default: '2000', meaning: 'a transfer to a recipient served by the peer gateway waits this long before trying again while the peer is unreachable or busy (the channel down); it waits as long as that lasts, never two copies at the peer' },
   HETAO_WITNESS_NAME: { default: 'hetao-gateway.local/witness', meaning: "the key name on this gateway's cosignatures of the peer gateway's checkpoints (C2SP tlog-cosignature), signed with `HETAO_SIGNING_KEY`; the peer's registry entry for this gateway names it (`witnessName`)" },
   HETAO_AUDIT_CHECKPOINT_INTERVAL_MS: { default: '60000', meaning: 'how often a signed checkpoint is added when the audit journal grew (also at every export and at stop); in shared mode one instance at a time signs them (PostgreSQL advisory lock), another takes over within one interval when it dies' },
   HETAO_INSTANCE_ID: { default: '<host>-<pid>', meaning: 'names this process in upload leases and logs; unique per instance' },
@@ -233,6 +236,7 @@ const envSchema = {
     HETAO_AUDIT_ORIGIN: { type: 'string', pattern: '^[\\x21-\\x7e]+$' },
     HETAO_WITNESS_NAME: { type: 'string', pattern: '^[^\\s+]+$' },
     HETAO_PEER_DIRECTORY_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 86_400_000 },
+    HETAO_PEER_RETRY_MS: { type: 'integer', minimum: 50, maximum: 3_600_000 },
     HETAO_INSTANCE_ID: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' },
     HETAO_UPLOAD_LEASE_MS: { type: 'integer', minimum: 300, maximum: 3_600_000 },
     HETAO_UPLOAD_CHECKPOINT_BYTES: { type: 'integer', minimum: 1_048_576, maximum: 68_719_476_736 },
@@ -355,6 +359,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     auditOrigin: setting('HETAO_AUDIT_ORIGIN'),
     witnessName: setting('HETAO_WITNESS_NAME'),
     peerDirectoryIntervalMs: Number(setting('HETAO_PEER_DIRECTORY_INTERVAL_MS')),
+    peerRetryMs: Number(setting('HETAO_PEER_RETRY_MS')),
   });
 }
 

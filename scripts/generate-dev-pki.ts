@@ -202,6 +202,16 @@ export const INSTITUTIONS: readonly InstitutionSpec[] = [
     serial: '2111',
   },
   {
+    // The Hong Kong side's supervisor (issue 18): its regulator pulls the Hong Kong gateway's exports.
+    id: 'hk-pcpd',
+    legalName: 'Office of the Privacy Commissioner for Personal Data, Hong Kong (DEV)',
+    jurisdiction: 'HK',
+    zone: 'outside',
+    status: 'active',
+    organizationIdentifier: 'NTRHK-77001123',
+    serial: '2112',
+  },
+  {
     id: 'eu-uniklinik',
     legalName: 'Universitaetsklinikum Rheinau (DEV)',
     jurisdiction: 'DE',
@@ -228,6 +238,9 @@ export const PEOPLE: readonly PersonSpec[] = [
   // The partners' data-protection and security officers.
   { id: 'dpo-weber', name: 'Anna Weber', institution: 'eu-uniklinik', role: 'security-officer', serial: '2204' },
   { id: 'officer-miller', name: 'James Miller', institution: 'us-genomics-institute', role: 'security-officer', serial: '2205' },
+  // The Hong Kong side's officer and regulator (issue 18: each side under its own officers and regulators).
+  { id: 'officer-wong', name: 'Wong Siu Ming', institution: 'hetao-hk-operator', role: 'security-officer', serial: '2206' },
+  { id: 'regulator-ho', name: 'Ho Wai Lam', institution: 'hk-pcpd', role: 'regulator', serial: '2207' },
 ];
 
 // Serials of the remaining certificates. Values stay below 0x8000 because node-forge writes the

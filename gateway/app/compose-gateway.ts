@@ -35,6 +35,11 @@ import { buildApiApp } from '../http/api-app.js';
 import { buildOpsApp } from '../http/ops-app.js';
 import { loadLogKeys, loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
 import { startWitnessing } from './witnessing.js';
+import { createInboundTransfers } from '../peering/inbound-transfers.js';
+import { createPeerClient } from '../peering/peer-client.js';
+import { withPeerKeys } from '../peering/peer-keys.js';
+import { createPeerReceipts, createReceiptRelay } from '../peering/peer-receipts.js';
+import { remoteInstitutionOf } from '../peering/remote-institutions.js';
 import { startPeerDirectories } from './peer-directories.js';
 import { createPeeringService } from '../peering/peering-service.js';
 import { createWitnessService } from '../witness/witness-service.js';
@@ -145,8 +150,21 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   opened.push(() => queue.close(AbortSignal.timeout(config.shutdownGraceMs)));
   const bulkLane = createBulkLane({ chunksPerTurn: config.queue.bulkChunksPerTurn });
   const sealingThreads = config.sealingThreads > 0 ? createSealingThreads({ threads }) : undefined;
-  const lookupInstitution = (id: string) => registry.current().institutions.get(id);
+  // A recipient is this side's institution, or one the peer gateway serves (its signed directory).
+  const peerDirectories = startPeerDirectories({ registry: () => registry.current(), clientTls: pushTls, intervalMs: config.peerDirectoryIntervalMs });
+  opened.push(() => peerDirectories.close());
+  const directoryOf = (peer: string) => peerDirectories.directories.of(peer);
+  const lookupInstitution = (id: string) => registry.current().institutions.get(id) ?? remoteInstitutionOf(registry.current(), directoryOf, id);
+  const verificationJwks = () => withPeerKeys(signer.publicJwks(), registry.current());
+  const peerClient = createPeerClient(pushTls);
+  opened.push(() => peerClient.close());
 
+  const uploadLease = {
+    holder: config.instanceId,
+    durationMs: config.uploadLeaseMs,
+    renew: (id: string, holder: string, expiresAt: string) => records.renewLease(id, holder, expiresAt),
+    onRenewalError: (id: string, error: unknown) => logger.warn({ transferId: id, err: error }, 'an upload lease could not be renewed; it expires if this goes on'),
+  };
   const events = createTransferEvents((error, event) => logger.error({ err: error, event: event.type }, 'a transfer event subscriber failed'));
   // Within the change: its journal entry is durable before the API answers.
   events.within(journalTransferEvents((event) => journal.append(event)));
@@ -168,12 +186,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     onUploadResumed: (resumed) => logger.info(resumed, 'resumable upload resumed from its stored bytes'),
     // Every upload holds a lease (one process alone too): the sweep below tells a dead upload, or a
     // paused resumable one past its expiry, from one that streams.
-    uploadLease: {
-      holder: config.instanceId,
-      durationMs: config.uploadLeaseMs,
-      renew: (id: string, holder: string, expiresAt: string) => records.renewLease(id, holder, expiresAt),
-      onRenewalError: (id: string, error: unknown) => logger.warn({ transferId: id, err: error }, 'an upload lease could not be renewed; it expires if this goes on'),
-    },
+    uploadLease,
     queueing: { thresholdBytes: config.queue.thresholdBytes, available: () => queue.isAvailable(), retryAfterSeconds: QUEUE_RETRY_AFTER_S },
   });
   // Embedded: this process owned every upload, so those the last stop cut short are reset (or, when
@@ -222,6 +235,8 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       signer,
       processingKey: processingKey.privateKey,
       pushTls,
+      registry: () => registry.current(),
+      peerClient,
       pushEndpointOf: (id) => registry.current().institutions.get(id)?.pushEndpoint,
       concurrency: Math.max(config.queue.workers, 1),
       events: workerMetricsEvents(metrics, logger),
@@ -255,8 +270,19 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   const witnessing = await startWitnessing({ config, backEnds, threads, registry: () => registry.current(), journal, cosigner: logKeys.cosigner, clientTls: pushTls, metrics, logger });
   opened.push(() => witnessing.close());
   cosignedCheckpoints = () => witnessing.cosignedCheckpoints();
-  const peerDirectories = startPeerDirectories({ registry: () => registry.current(), clientTls: pushTls, intervalMs: config.peerDirectoryIntervalMs });
-  opened.push(() => peerDirectories.close());
+  // Receipts of transfers forwarded here go back to their sending gateway, with this journal's proof.
+  const receiptRelay = createReceiptRelay({
+    objects,
+    records,
+    journal,
+    registry: () => registry.current(),
+    client: peerClient,
+    onError: (transferId, reason) => logger.warn({ transferId, reason }, 'a receipt could not be relayed to the sending gateway yet; it is tried again'),
+  });
+  events.after((event) => receiptRelay.onTransferEvent(event));
+  const relayTimer = setInterval(() => void receiptRelay.relayAll(), Math.max(200, Math.floor(config.auditCheckpointIntervalMs / 2)));
+  relayTimer.unref();
+  opened.push(() => clearInterval(relayTimer));
 
   const resumableUploads = createResumableUploads({
     get: (id, caller) => transfers.get(id, caller),
@@ -286,9 +312,28 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
         usPersonsCarried: (sender, recipient, since) => records.usPersonsCarried(sender, recipient, since),
       }),
       audit: createAuditService({ journal, transferVisibleTo: async (id, caller) => (await transfers.get(id, caller)).id }),
-      jwks: () => signer.publicJwks(),
+      // Envelopes forwarded by the peer keep its signature: recipients here verify them with its key too.
+      jwks: verificationJwks,
       witness: createWitnessService(witnessing.witness),
-      peering: createPeeringService({ registry: () => registry.current(), signer, origin: config.auditOrigin, clock: () => new Date() }),
+      peering: createPeeringService({
+        registry: () => registry.current(),
+        signer,
+        origin: config.auditOrigin,
+        clock: () => new Date(),
+        inbound: createInboundTransfers({
+          records,
+          events,
+          objects,
+          policies: () => policies.current(),
+          registry: () => registry.current(),
+          directoryOf,
+          jwks: verificationJwks,
+          clock: () => new Date(),
+          queueAvailable: () => queue.isAvailable(),
+          uploadLease,
+        }),
+        receipts: createPeerReceipts({ records, events, registry: () => registry.current(), clock: () => new Date() }),
+      }),
     },
   });
   let closing = false;
@@ -329,6 +374,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       clearInterval(retentionSweep);
       clearInterval(reconcileTimer);
       clearInterval(leaseSweep);
+      clearInterval(relayTimer);
       // One deadline for the whole stop; a step that hangs (a Redis that does not answer, a job
       // stuck on a silent recipient) is abandoned and named, and the next one runs.
       const shutdown = createBoundedShutdown({ graceMs: config.shutdownGraceMs, logger });
@@ -355,7 +401,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       // journal closes rather than saved after it.
       await shutdown.step('transfers-final', 'final', () => transfers.settled());
       // The witness rounds end before the journal and the database they read.
-      await shutdown.step('witness', 'final', () => Promise.all([witnessing.close(), peerDirectories.close()]));
+      await shutdown.step('witness', 'final', () => Promise.all([witnessing.close(), peerDirectories.close(), peerClient.close()]));
       // A final checkpoint covers every entry written before shutdown.
       await shutdown.step('journal', 'final', () => journal.close());
       await shutdown.step('records', 'final', () => records.close());

@@ -18,6 +18,7 @@ import { loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
 import { openBackEnds, openRecordReader } from './back-ends.js';
 import { observeReloads } from './observed-reloads.js';
 import { createThreadPool } from '../threads/thread-pool.js';
+import { createPeerClient } from '../peering/peer-client.js';
 import { createStageQueueFor, startStageWorkers, workerMetricsEvents } from './start-stage-workers.js';
 
 export interface RunningWorker {
@@ -57,6 +58,7 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
   const { objects, database } = backEnds;
   if (database) metrics.observeDatabasePool(() => database.stats());
   const queue = await createStageQueueFor(config);
+  const peerClient = createPeerClient(pushTls);
   startStageWorkers({
     config,
     queue,
@@ -66,6 +68,8 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
     signer,
     processingKey: processingKey.privateKey,
     pushTls,
+    registry: () => registry.current(),
+    peerClient,
     pushEndpointOf: (id) => registry.current().institutions.get(id)?.pushEndpoint,
     events: workerMetricsEvents(metrics, logger),
   });
@@ -95,6 +99,7 @@ export async function composeWorker(config: GatewayConfig, logger: Logger): Prom
       // Jobs first, while /readyz still answers; a job still running at the deadline is handed back.
       await shutdown.step('queue', 'drain', (deadline) => queue.close(deadline));
       await shutdown.step('ops', 'final', () => ops.close());
+      await shutdown.step('peer-client', 'final', () => peerClient.close());
       await shutdown.step('object-store', 'final', () => objects.close());
       if (database) await shutdown.step('database', 'final', () => database.close());
       await shutdown.step('threads', 'final', () => threads.close());

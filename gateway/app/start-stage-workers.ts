@@ -12,6 +12,10 @@ import type { ObjectStore } from '../storage/object-store.js';
 import type { BulkLane } from '../transfer/bulk-lane.js';
 import type { RecordReader } from '../transfer/record-store.js';
 import { createStageHandlers } from '../transfer/stage-handlers.js';
+import type { Registry } from '../identity/registry.js';
+import { createTransferForwarder } from '../peering/forward-transfer.js';
+import type { PeerClient } from '../peering/peer-client.js';
+import { withPeerKeys } from '../peering/peer-keys.js';
 import type { StageResults } from '../transfer/stage-results.js';
 
 /** BullMQ (and ioredis) are loaded only when Redis is configured: ~30 MiB an embedded process never uses. */
@@ -28,7 +32,11 @@ export interface StageWorkerDependencies {
   readonly objects: ObjectStore;
   readonly records: RecordReader;
   readonly results: StageResults;
-  readonly signer: Pick<GatewaySigner, 'publicJwks'>;
+  readonly signer: GatewaySigner;
+  /** The registry as it stands: the peer gateways forwarded transfers go to, and whose signatures are accepted. */
+  readonly registry: () => Registry;
+  /** This process's client for the peer gateways (closed by its owner). */
+  readonly peerClient: PeerClient;
   readonly processingKey: KeyObject;
   readonly pushTls: PushTls;
   readonly pushEndpointOf: (institution: string) => string | undefined;
@@ -55,11 +63,22 @@ export function startStageWorkers(deps: StageWorkerDependencies): void {
     records: deps.records,
     results: deps.results,
     processingKey: deps.processingKey,
-    jwks: () => deps.signer.publicJwks(),
+    jwks: () => withPeerKeys(deps.signer.publicJwks(), deps.registry()),
     pushEndpointOf: deps.pushEndpointOf,
     pushTls: deps.pushTls,
     perRecipient: deps.config.queue.perRecipient,
     ...(deps.lane ? { lane: deps.lane } : {}),
+    forward: createTransferForwarder({
+      objects: deps.objects,
+      signer: deps.signer,
+      origin: deps.config.auditOrigin,
+      processingKey: deps.processingKey,
+      jwks: () => deps.signer.publicJwks(),
+      peerOf: (gateway) => deps.registry().gateways.get(gateway),
+      client: deps.peerClient,
+      clock: () => new Date(),
+      retryMs: deps.config.peerRetryMs,
+    }),
   });
   deps.queue.startWorkers(handlers, deps.concurrency ?? deps.config.queue.workers, deps.events);
 }

@@ -29,7 +29,7 @@ declare module 'fastify' {
      * Envelope downloads, and uploads above the bulk size, make way for interactive requests.
      * `resumable-upload` (a tus PATCH) streams like an upload but is checked by its own service.
      */
-    bulkContent?: 'upload' | 'resumable-upload' | 'download';
+    bulkContent?: 'upload' | 'resumable-upload' | 'download' | 'forwarded-envelope';
   }
 }
 
@@ -55,7 +55,7 @@ export interface ApiAppDependencies {
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** Envelope downloads, and uploads above `bulkBytes` (or of unknown size), are bulk work. */
-function isBulkContent(bulkContent: 'upload' | 'resumable-upload' | 'download' | undefined, contentLength: string | undefined, bulkBytes: number): boolean {
+function isBulkContent(bulkContent: 'upload' | 'resumable-upload' | 'download' | 'forwarded-envelope' | undefined, contentLength: string | undefined, bulkBytes: number): boolean {
   if (bulkContent === undefined) return false;
   return bulkContent === 'download' || contentLength === undefined || Number(contentLength) > bulkBytes;
 }

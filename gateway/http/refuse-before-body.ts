@@ -17,7 +17,7 @@ export interface PreBodyChecks {
 }
 
 /** Content types whose parser hands the raw stream on: no body limit applies to them. */
-const STREAMED_TYPES = ['application/octet-stream', 'application/offset+octet-stream'];
+const STREAMED_TYPES = ['application/octet-stream', 'application/offset+octet-stream', 'application/vnd.hetao.envelope'];
 
 function announcedLength(request: FastifyRequest): number | undefined {
   const header = request.headers['content-length'];

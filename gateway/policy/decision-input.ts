@@ -15,6 +15,8 @@ export interface Party {
   readonly crypt4ghPublicKey?: string;
   /** Where the gateway pushes envelopes for this institution (not a policy fact; carried along). */
   readonly pushEndpoint?: string;
+  /** Registered at the peer gateway of this id (its signed directory), not at this one (not a policy fact; carried along). */
+  readonly servedBy?: string;
 }
 
 export interface HeldApproval {

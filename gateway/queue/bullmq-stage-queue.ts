@@ -34,7 +34,7 @@ interface JobData {
   readonly transferId: string;
 }
 
-const QUEUE_NAME: Readonly<Record<Stage, string>> = { inspect: 'hetao-inspect', deliver: 'hetao-deliver' };
+const QUEUE_NAME: Readonly<Record<Stage, string>> = { inspect: 'hetao-inspect', deliver: 'hetao-deliver', forward: 'hetao-forward' };
 
 const transferOf = (jobId: string): string => jobId.slice(0, jobId.lastIndexOf('--'));
 

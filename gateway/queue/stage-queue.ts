@@ -6,8 +6,8 @@
 // Two implementations: inline (no Redis; the default) and BullMQ (bullmq-stage-queue.ts).
 import { whenAborted } from '../clock/when-aborted.js';
 
-export type Stage = 'inspect' | 'deliver';
-export const STAGES: readonly Stage[] = ['inspect', 'deliver'];
+export type Stage = 'inspect' | 'deliver' | 'forward';
+export const STAGES: readonly Stage[] = ['inspect', 'deliver', 'forward'];
 
 /** Runs one stage of one transfer; throws to retry, a PermanentStageError to give up, a StageDeferredError to run later. */
 export type StageHandler = (transferId: string) => Promise<void>;
@@ -137,8 +137,8 @@ export function createInlineStageQueue(options: { attempts?: number; retryDelayM
       // Always available: nothing to wait for.
     },
     async depth() {
-      const counts: Record<Stage, number> = { inspect: 0, deliver: 0 };
-      for (const id of running.keys()) counts[id.endsWith('--inspect') ? 'inspect' : 'deliver'] += 1;
+      const counts: Record<Stage, number> = { inspect: 0, deliver: 0, forward: 0 };
+      for (const id of running.keys()) counts[STAGES.find((stage) => id.endsWith(`--${stage}`)) ?? 'deliver'] += 1;
       return counts;
     },
     async close(deadline) {

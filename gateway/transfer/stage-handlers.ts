@@ -16,7 +16,7 @@ import { PermanentStageError, StageDeferredError, type Stage, type StageHandler 
 import type { ObjectStore } from '../storage/object-store.js';
 import type { RecordReader } from './record-store.js';
 import { NO_LANE, type BulkLane } from './bulk-lane.js';
-import type { StageResults } from './stage-results.js';
+import type { StageResult, StageResults } from './stage-results.js';
 import { envelopeKeys, processingWrapKey } from './envelope-objects.js';
 import type { TransferRecord } from './transfer-record.js';
 import { leadingBytesOf } from './stored-content.js';
@@ -38,6 +38,8 @@ export interface StageHandlerDependencies {
   readonly pushTimeoutMs?: number;
   /** In the gateway process, stage bytes take their turns in the bulk lane with large uploads. */
   readonly lane?: BulkLane;
+  /** Forwards a transfer to the peer gateway serving its recipient (peering/forward-transfer.ts); absent, this process cannot. */
+  readonly forward?: (record: TransferRecord, prefix: Buffer, envelope: () => AsyncIterable<Uint8Array>) => Promise<Omit<Extract<StageResult, { stage: 'forward' }>, 'durationMs'>>;
 }
 
 /** Re-check for a free slot after this long. */
@@ -162,6 +164,19 @@ export function createStageHandlers(deps: StageHandlerDependencies): Record<Stag
           if (error instanceof PermanentPushError) throw new PermanentStageError(error.message);
           throw error;
         }
+      });
+    },
+
+    async forward(transferId) {
+      const record = await load(transferId);
+      if (record.status !== 'available' || (await deps.results.read(transferId, 'forward'))) return;
+      const forward = deps.forward;
+      if (!forward) throw new PermanentStageError('this process has no link to the peer gateways');
+      await inRecipientSlot(record.recipient, async () => {
+        const started = performance.now();
+        const prefix = await prefixOf(record);
+        const outcome = await forward(record, prefix, () => envelopeOf(transferId, prefix));
+        await deps.results.write(transferId, { ...outcome, durationMs: performance.now() - started } as StageResult);
       });
     },
   };

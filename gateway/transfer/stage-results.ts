@@ -4,7 +4,7 @@
 // gateway applies it to the record and deletes it. A result lost before that only means the stage
 // runs again: stages are idempotent.
 import type { ObjectStore } from '../storage/object-store.js';
-import type { DeliveryFacts } from './transfer-record.js';
+import type { DeliveryFacts, PeerLink } from './transfer-record.js';
 
 export type StageResult =
   | {
@@ -14,7 +14,9 @@ export type StageResult =
       readonly reasons: readonly unknown[];
       readonly durationMs: number;
     }
-  | { readonly stage: 'deliver'; readonly delivery: DeliveryFacts; readonly durationMs: number };
+  | { readonly stage: 'deliver'; readonly delivery: DeliveryFacts; readonly durationMs: number }
+  | { readonly stage: 'forward'; readonly outcome: 'accepted'; readonly delivery: DeliveryFacts; readonly durationMs: number }
+  | { readonly stage: 'forward'; readonly outcome: 'refused'; readonly refusal: NonNullable<PeerLink['refusal']>; readonly durationMs: number };
 
 const resultKey = (transferId: string, stage: StageResult['stage']): string => `stage-results/${transferId}--${stage}.json`;
 

@@ -27,7 +27,13 @@ export type TransferChange =
   | 'received'
   | 'receipt-mismatch'
   | 'cancelled'
-  | 'retention-expired';
+  | 'retention-expired'
+  /** Across the channel (docs/peering.md): the peer gateway took the envelope, refused it, or could not be given it. */
+  | 'forwarded'
+  | 'refused-by-peer'
+  | 'forward-failed'
+  /** Inbound from the peer gateway: its envelope arrived whole. */
+  | 'envelope-received';
 
 /** Who caused an event: an institution's lab system, a person, or the gateway itself. */
 export interface TransferActor {

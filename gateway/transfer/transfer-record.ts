@@ -4,6 +4,7 @@ import { GatewayError } from '../errors.js';
 import type { Decision } from '../policy/evaluate-policy.js';
 import type { Obligations } from '../policy/load-policy-set.js';
 import type { Manifest } from '../policy/manifest.js';
+import type { Stage } from '../queue/stage-queue.js';
 
 export type TransferStatus =
   | 'authorized'
@@ -16,7 +17,8 @@ export type TransferStatus =
   | 'quarantined'
   | 'failed'
   | 'cancelled'
-  | 'expired';
+  | 'expired'
+  | 'refused-by-peer';
 
 /**
  * authorized → uploading → available → received, with side exits. A failed upload returns to
@@ -30,13 +32,14 @@ const NEXT: Readonly<Record<TransferStatus, readonly TransferStatus[]>> = {
   uploading: ['available', 'queued', 'quarantined', 'authorized', 'failed', 'cancelled'],
   queued: ['processing', 'available', 'quarantined', 'failed', 'cancelled'],
   processing: ['available', 'quarantined', 'failed', 'queued', 'cancelled'],
-  available: ['delivered', 'received', 'cancelled', 'expired'],
+  available: ['delivered', 'received', 'cancelled', 'expired', 'refused-by-peer', 'failed'],
   delivered: ['received', 'expired'],
   received: ['expired'],
   quarantined: ['expired'],
   failed: [],
   cancelled: [],
   expired: [],
+  'refused-by-peer': [],
 };
 
 export const TRANSFER_STATUSES = Object.keys(NEXT) as TransferStatus[];
@@ -68,6 +71,37 @@ export interface DeliveryFacts {
   readonly duplicate: boolean;
 }
 
+/**
+ * Outbound: this side's sender, a recipient served by the peer gateway `gateway`; the envelope is
+ * forwarded to it. Inbound: a sender served by `gateway`, whose signed decision is kept here.
+ */
+export interface PeerLink {
+  readonly gateway: string;
+  readonly direction: 'outbound' | 'inbound';
+  /** Inbound: the sending gateway's decision, from its signed forward record. */
+  readonly senderDecision?: { readonly decisionId: string; readonly policyRevision: string };
+  /** Inbound: the envelope the sending gateway announced in its forward record. */
+  readonly offered?: { readonly envelopeSize: number; readonly plaintextSize: number; readonly plaintextSha256: string };
+  /** Inbound: SHA-256 of the envelope as received, once whole. */
+  readonly envelopeSha256?: string;
+  /** Outbound: why the peer refused it (its decision's reasons and rule ids). */
+  readonly refusal?: { readonly decisionId?: string; readonly policyRevision?: string; readonly reasons: readonly unknown[] };
+  /** Outbound: the peer's proof that its journal holds the recipient's receipt. */
+  readonly receiptProof?: PeerReceiptProof;
+}
+
+/** The receiving gateway's journal entry of the receipt, with its inclusion in a checkpoint that gateway signed. */
+export interface PeerReceiptProof {
+  /** The entry's canonical JSON (RFC 8785), as the peer's journal hashed it. */
+  readonly entry: string;
+  readonly leafIndex: number;
+  readonly treeSize: number;
+  /** Base64 hashes, RFC 9162 §2.1.3.1 order. */
+  readonly proof: readonly string[];
+  /** The peer's checkpoint as a C2SP signed note (its origin, size and root, signed with its key). */
+  readonly checkpoint: string;
+}
+
 export interface ReceiptFacts {
   readonly at: string;
   readonly by: string;
@@ -94,8 +128,10 @@ export interface TransferRecord {
   readonly inspection?: Readonly<Record<string, unknown>>;
   readonly receipts: readonly ReceiptFacts[];
   /** Stages still to run on the queue, in order (absent or empty: nothing pending). */
-  readonly pendingStages?: readonly ('inspect' | 'deliver')[];
+  readonly pendingStages?: readonly Stage[];
   readonly delivery?: DeliveryFacts;
+  /** A transfer across the channel: the peer gateway serving the other party (docs/peering.md). */
+  readonly peer?: PeerLink;
   readonly history: readonly HistoryEntry[];
   /**
    * How many times the record was saved; set by the record store (absent: never saved). A save names
@@ -141,7 +177,7 @@ export function transition(
   record: TransferRecord,
   status: TransferStatus,
   change: { at: Date; event: string; by: string; detail?: Record<string, unknown> },
-  patch: Partial<Pick<TransferRecord, 'content' | 'inspection' | 'receipts' | 'pendingStages' | 'delivery' | 'lease' | 'resumable'>> = {},
+  patch: Partial<Pick<TransferRecord, 'content' | 'inspection' | 'receipts' | 'pendingStages' | 'delivery' | 'lease' | 'resumable' | 'peer'>> = {},
 ): TransferRecord {
   if (!NEXT[record.status].includes(status)) {
     throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${record.id} is ${record.status}; it cannot become ${status}`, { status: record.status });

@@ -19,6 +19,7 @@ import type { RecordPage, RecordStore } from './record-store.js';
 import { actorOf, GATEWAY_ACTOR, type TransferActor, type TransferChange, type TransferEvents } from './transfer-events.js';
 import { contentIsAvailable, PAUSED_UPLOAD_HOLDER, recordEvent, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
 import type { StageResult } from './stage-results.js';
+import type { Stage } from '../queue/stage-queue.js';
 import { createUploadHandler, type UploadDependencies, type UploadRoute } from './upload-transfer.js';
 import { chooseContentFormat } from './content-format.js';
 import { startResumablePass, type ResumablePass } from './resumable-pass.js';
@@ -126,6 +127,8 @@ export function createTransferService(deps: TransferServiceDependencies) {
    */
   const routeOf = (record: TransferRecord): UploadRoute => {
     if (!deps.queueing) return { queued: false };
+    // Across the channel, the envelope waits at this side until the peer takes it: always through the queue.
+    if (record.peer?.direction === 'outbound') return { queued: true, stages: ['inspect', 'forward'] };
     const push = deps.lookupInstitution(record.recipient)?.pushEndpoint !== undefined;
     const heavy = record.manifest.dataset.sizeBytes > deps.queueing.thresholdBytes || record.obligations.fullInspection || push;
     return heavy ? { queued: true, stages: push ? ['inspect', 'deliver'] : ['inspect'] } : { queued: false };
@@ -141,7 +144,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
   };
 
   /** Stage `stage` is the next one pending on `record`. */
-  const isNextStage = (record: TransferRecord, stage: 'inspect' | 'deliver'): boolean => record.pendingStages?.[0] === stage;
+  const isNextStage = (record: TransferRecord, stage: Stage): boolean => record.pendingStages?.[0] === stage;
 
   const createTransfer = async (caller: Caller, manifestBody: unknown): Promise<TransferRecord> => {
     if (caller.role !== 'institution') throw new GatewayError('ERR_TRANSFER_FORBIDDEN', 'transfers are sent by institutions (lab systems), not by people');
@@ -175,6 +178,7 @@ export function createTransferService(deps: TransferServiceDependencies) {
         reasons: decision.reasons,
       });
     }
+    const recipient = deps.lookupInstitution(manifest.recipient);
     const contentFormat = chooseContentFormat(
       manifest,
       [manifest.recipient, ...decision.obligations.escrowTo].map((holder) => ({ id: holder, party: deps.lookupInstitution(holder) })),
@@ -195,9 +199,24 @@ export function createTransferService(deps: TransferServiceDependencies) {
       obligations: decision.obligations,
       ...(contentFormat === 'crypt4gh' ? { contentFormat } : {}),
       receipts: [],
+      ...(recipient?.servedBy ? { peer: { gateway: recipient.servedBy, direction: 'outbound' as const } } : {}),
       history: [{ at: now.toISOString(), status: 'authorized', event: 'authorized', by: caller.id, detail: { decisionId: decision.decisionId } }],
     };
     return save(record, 'authorized', actorOf(caller));
+  };
+
+  /** The peer gateway took the envelope (`delivered`, until its receipt comes back) or refused it by its own rules. */
+  const applyForwardResult = async (record: TransferRecord, result: Extract<StageResult, { stage: 'forward' }>, rest: readonly Stage[], at: Date): Promise<TransferRecord> => {
+    const peer = record.peer ?? { gateway: 'unknown', direction: 'outbound' as const };
+    await deps.objects.delete(processingWrapKey(record.id));
+    if (result.outcome === 'refused') {
+      await removeContent(record.id);
+      const detail = { peer: peer.gateway, ...result.refusal };
+      return save(transition(record, 'refused-by-peer', { at, event: 'refused-by-peer', by: 'gateway', detail }, { pendingStages: [], peer: { ...peer, refusal: result.refusal } }), 'refused-by-peer', GATEWAY_ACTOR);
+    }
+    const detail = { peer: peer.gateway, envelopeSha256: result.delivery.envelopeSha256, duplicate: result.delivery.duplicate };
+    if (record.status !== 'available') return save(recordEvent(record, { at, event: 'forwarded', by: 'gateway', detail }, { pendingStages: rest }), 'forwarded', GATEWAY_ACTOR);
+    return save(transition(record, 'delivered', { at, event: 'forwarded', by: 'gateway', detail }, { delivery: result.delivery, pendingStages: rest }), 'forwarded', GATEWAY_ACTOR);
   };
 
   return {
@@ -381,13 +400,15 @@ export function createTransferService(deps: TransferServiceDependencies) {
         const at = deps.clock();
         const rest = (record.pendingStages ?? []).slice(1);
         if (result.stage === 'inspect') {
-          await deps.objects.delete(processingWrapKey(id));
+          // A transfer across the channel keeps its processing wrap until it is forwarded (forward-transfer.ts re-wraps it for the peer).
+          if (!rest.includes('forward')) await deps.objects.delete(processingWrapKey(id));
           const inspection = { ...(record.inspection ?? {}), full: result.inspection };
           if (result.outcome === 'quarantine') {
             return save(transition(record, 'quarantined', { at, event: 'quarantined', by: 'gateway', detail: { reasons: result.reasons, stage: 'inspect' } }, { inspection, pendingStages: [] }), 'quarantined', GATEWAY_ACTOR);
           }
           return save(transition(record, 'available', { at, event: 'processing-completed', by: 'gateway', detail: { reasons: result.reasons } }, { inspection, pendingStages: rest }), 'processing-completed', GATEWAY_ACTOR);
         }
+        if (result.stage === 'forward') return applyForwardResult(record, result, rest, at);
         const detail = { endpoint: result.delivery.endpoint, envelopeSha256: result.delivery.envelopeSha256, duplicate: result.delivery.duplicate };
         // The recipient may have pulled and confirmed it already; the push is then recorded, the state kept.
         if (record.status !== 'available') {
@@ -398,11 +419,16 @@ export function createTransferService(deps: TransferServiceDependencies) {
     },
 
     /** A stage failed for good: inspection failures fail the transfer (content deleted); a failed push leaves it to pull. */
-    failStage(id: string, stage: 'inspect' | 'deliver', reason: string): Promise<TransferRecord | undefined> {
+    failStage(id: string, stage: Stage, reason: string): Promise<TransferRecord | undefined> {
       return exclusive(id, async () => {
         const record = await deps.records.get(id);
         if (!record || !isNextStage(record, stage)) return record;
         const at = deps.clock();
+        if (stage === 'forward') {
+          // Nobody here can take it: the recipient is the peer's.
+          await removeContent(id);
+          return save(transition(record, 'failed', { at, event: 'forward-failed', by: 'gateway', detail: { reason } }, { pendingStages: [] }), 'forward-failed', GATEWAY_ACTOR);
+        }
         if (stage === 'inspect') {
           await removeContent(id);
           return save(transition(record, 'failed', { at, event: 'processing-failed', by: 'gateway', detail: { reason } }, { pendingStages: [] }), 'processing-failed', GATEWAY_ACTOR);
@@ -412,16 +438,16 @@ export function createTransferService(deps: TransferServiceDependencies) {
     },
 
     /** Whether `stage` is the next stage pending on transfer `id`. */
-    async isPending(id: string, stage: 'inspect' | 'deliver'): Promise<boolean> {
+    async isPending(id: string, stage: Stage): Promise<boolean> {
       const record = await deps.records.get(id);
       return record !== undefined && isNextStage(record, stage);
     },
 
     /** Transfers with a stage still to run, and that stage: what the queue must hold. */
-    async *pendingStages(): AsyncGenerator<{ id: string; stage: 'inspect' | 'deliver' }> {
+    async *pendingStages(): AsyncGenerator<{ id: string; stage: Stage }> {
       for await (const record of deps.records.select({ withPendingStages: true })) {
         const stage = record.pendingStages?.[0];
-        if (stage && (record.status === 'queued' || record.status === 'processing' || stage === 'deliver')) yield { id: record.id, stage };
+        if (stage && (record.status === 'queued' || record.status === 'processing' || stage === 'deliver' || stage === 'forward')) yield { id: record.id, stage };
       }
     },
 

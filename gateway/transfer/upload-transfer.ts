@@ -4,6 +4,7 @@
 // and its signed header are written under the transfer's keys, then the record says `available`. On
 // any failure the pending object is deleted and the transfer returns to `authorized`, so the sender
 // can upload again.
+import type { Stage } from '../queue/stage-queue.js';
 import type { Readable } from 'node:stream';
 import type { JWK } from 'jose';
 import { GatewayError } from '../errors.js';
@@ -98,7 +99,7 @@ function crypt4ghHoldersOf(holders: readonly { institution: string; role: 'recip
 }
 
 /** How an upload finishes: inline (judged on what streamed past), or queued for these heavy stages. */
-export type UploadRoute = { readonly queued: false } | { readonly queued: true; readonly stages: readonly ('inspect' | 'deliver')[] };
+export type UploadRoute = { readonly queued: false } | { readonly queued: true; readonly stages: readonly Stage[] };
 
 /** Saves the record and emits its change (transfer-service.ts). */
 export type Save = (record: TransferRecord, change: TransferChange, actor: TransferActor) => Promise<TransferRecord>;
@@ -173,12 +174,12 @@ export function sealerFor(deps: UploadDependencies, plan: UploadPlan, resumed?: 
 }
 
 /** Renews the upload's lease while it streams (shared mode), or does nothing. */
-export function holdLease(deps: UploadDependencies, id: string): { readonly lost?: AbortSignal; stop(): void } {
+export function holdLease(deps: Pick<UploadDependencies, 'uploadLease' | 'clock'>, id: string): { readonly lost?: AbortSignal; stop(): void } {
   return deps.uploadLease ? keepLease(deps.uploadLease, id, deps.clock) : { stop: () => undefined };
 }
 
 /** A lease for this instance from now on, when uploads are leased. */
-export function newLease(deps: UploadDependencies): { lease: { holder: string; expiresAt: string } } | Record<string, never> {
+export function newLease(deps: Pick<UploadDependencies, 'uploadLease' | 'clock'>): { lease: { holder: string; expiresAt: string } } | Record<string, never> {
   const leasing = deps.uploadLease;
   return leasing ? { lease: { holder: leasing.holder, expiresAt: new Date(deps.clock().getTime() + leasing.durationMs).toISOString() } } : {};
 }

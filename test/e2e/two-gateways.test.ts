@@ -1,18 +1,19 @@
-// The channel for real: a Shenzhen-side gateway process (127.0.0.1) and a Hong Kong-side gateway
-// process (127.0.0.3), each with its own data, registry and keys, linked through a TCP proxy the test
-// controls. Each witnesses the other's log; the link is cut while the Shenzhen log grows and restored,
-// and the Hong Kong witness then cosigns the newest checkpoint through one consistency proof over
-// everything it missed; the Shenzhen regulator's export verifies offline with the Hong Kong
-// witness's vkey (`hetao audit verify --witness`). Only outcomes are asserted; every wait polls with a
-// generous bound.
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+// The channel for real: a Shenzhen-side gateway process (127.0.0.1, its queue on Redis) and a Hong
+// Kong-side gateway process (127.0.0.3), each with its own data, registry (its side's institutions and
+// people, the other gateway as its peer), policies (its jurisdiction's profile) and keys, linked
+// through a TCP proxy the test controls. Transfers go both ways — allowed, refused by the sender's
+// rules, refused by the receiver's — and one is cut mid-envelope and resumed once the link is back.
+// Each side witnesses the other's log; a forged split view is refused. Both regulators verify their
+// exports offline. Only outcomes are asserted; every wait polls with a generous bound.
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { devFile, devIdentity, REGISTRY_FILE } from '../support/dev-pki.js';
+import { devFile, devIdentity, POLICY_DIR, REGISTRY_FILE } from '../support/dev-pki.js';
+import { useRedis } from '../support/redis.js';
 import { mtlsAgent } from '../support/gateway.js';
 import { spawnHetao, type HetaoProcess } from '../support/hetao-process.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
@@ -22,11 +23,16 @@ import { createTransfer } from '../support/transfers.js';
 
 const WAIT = { timeout: 45_000, interval: 200 };
 
-/** A TCP link that can be cut (open connections reset, new ones refused) and restored. */
-async function link(host: string): Promise<{ port: number; target(port: number): void; cut(): void; restore(): void; close(): Promise<void> }> {
+/** A TCP link that can be cut (open connections reset, new ones refused) and restored, or cut once a given number of bytes more has gone through it. */
+async function link(host: string): Promise<{ port: number; target(port: number): void; cut(): void; cutAfter(bytes: number): Promise<void>; restore(): void; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   let open = true;
   let targetPort = 0;
+  let budget: { left: number; reached: () => void } | undefined;
+  const cut = (): void => {
+    open = false;
+    for (const socket of sockets) socket.resetAndDestroy();
+  };
   const server: Server = createServer((client) => {
     if (!open || targetPort === 0) return void client.destroy();
     const upstream = connect({ host, port: targetPort });
@@ -35,16 +41,23 @@ async function link(host: string): Promise<{ port: number; target(port: number):
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => undefined);
     }
+    client.on('data', (chunk: Buffer) => {
+      if (!budget) return;
+      budget.left -= chunk.length;
+      if (budget.left > 0) return;
+      const { reached } = budget;
+      budget = undefined;
+      cut();
+      reached();
+    });
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as { port: number }).port,
     target: (port) => void (targetPort = port),
-    cut() {
-      open = false;
-      for (const socket of sockets) socket.resetAndDestroy();
-    },
+    cut,
+    cutAfter: (bytes) => new Promise<void>((reached) => void (budget = { left: bytes, reached })),
     restore: () => void (open = true),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
@@ -61,25 +74,67 @@ async function start(env: Record<string, string>): Promise<{ process: HetaoProce
   return { process: child, api: String(listening.api), ops: String(listening.ops) };
 }
 
-type Readiness = { checks: { audit: { checkpointSize: number }; witness: { vkey: string; peers: Record<string, { cosignedSize?: number; lastOutcome?: string }> } } };
+type Readiness = {
+  checks: {
+    audit: { checkpointSize: number };
+    witness: { vkey: string; peers: Record<string, { cosignedSize?: number; lastOutcome?: string }>; conflicts: unknown[] };
+    peers: { directories: Record<string, { institutions?: number }> };
+  };
+};
 const readiness = async (side: { ops: string }): Promise<Readiness> => (await (await fetch(`${side.ops}/readyz`)).json()) as Readiness;
+const readyz = readiness;
+
+type RegistryDocument = { institutions: { id: string; jurisdiction: string }[]; people: { institution: string }[]; gateways: Record<string, unknown>[] };
+
+/** One side's registry: the dev registry's institutions of that side (Hong Kong: jurisdiction HK), their people, and the peer with its operator. */
+function sideOf(registry: RegistryDocument, hongKong: boolean, peer: Record<string, unknown>): RegistryDocument {
+  const institutions = registry.institutions.filter((institution) => (institution.jurisdiction === 'HK') === hongKong || institution.id === peer.operator);
+  const people = new Set(institutions.filter((institution) => institution.id !== peer.operator).map((institution) => institution.id));
+  return { ...registry, institutions, people: registry.people.filter((person) => people.has(person.institution)), gateways: [peer] };
+}
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'hetao-two-sides-'));
   channel = await link('127.0.0.3');
-  const registry = parse(await readFile(REGISTRY_FILE, 'utf8')) as { gateways: Record<string, unknown>[] };
-  // Shenzhen side: the dev registry, the Hong Kong gateway reached through the link.
+  const registry = parse(await readFile(REGISTRY_FILE, 'utf8')) as RegistryDocument;
+  // Shenzhen side: its institutions, the mainland and zone rules, the Hong Kong gateway reached through the link.
   const szRegistry = path.join(dir, 'sz-registry.yaml');
   const hkPeer = registry.gateways.find((gateway) => gateway.id === 'hetao-hk-gateway') as Record<string, unknown>;
-  await writeFile(szRegistry, stringify({ ...registry, gateways: [{ ...hkPeer, apiUrl: `https://127.0.0.3:${channel.port}` }] }));
+  await writeFile(szRegistry, stringify(sideOf(registry, false, { ...hkPeer, apiUrl: `https://127.0.0.3:${channel.port}` })));
   for (const side of ['sz', 'hk']) await copyFile(devFile('zone-crl.dev-only.pem'), path.join(dir, `${side}-crl.pem`));
-  sz = await start({ HETAO_HOST: '127.0.0.1', HETAO_DATA_DIR: path.join(dir, 'sz-data'), HETAO_REGISTRY_FILE: szRegistry, HETAO_TLS_CRL: path.join(dir, 'sz-crl.pem') });
-  // Hong Kong side: its own keys and log origin; its registry names the Shenzhen gateway.
+  const redis = useRedis();
+  sz = await start({
+    HETAO_HOST: '127.0.0.1',
+    HETAO_DATA_DIR: path.join(dir, 'sz-data'),
+    HETAO_REGISTRY_FILE: szRegistry,
+    HETAO_TLS_CRL: path.join(dir, 'sz-crl.pem'),
+    HETAO_POLICY_PROFILES: 'CN,zone',
+    REDIS_URL: redis.url,
+    HETAO_QUEUE_PREFIX: redis.uniquePrefix(),
+  });
+  // Hong Kong side: its own keys, log origin, institutions and people; its policy folder holds no
+  // mainland HGR file (whose escrow holder is not registered there), and it enforces the HK and zone rules.
   const hkRegistry = path.join(dir, 'hk-registry.yaml');
-  await writeFile(hkRegistry, stringify({ ...registry, gateways: [await shenzhenPeerEntry(sz.api)] }));
-  hk = await start({ ...hongKongSideEnv(), HETAO_HOST: '127.0.0.3', HETAO_DATA_DIR: path.join(dir, 'hk-data'), HETAO_REGISTRY_FILE: hkRegistry, HETAO_TLS_CRL: path.join(dir, 'hk-crl.pem') });
+  await writeFile(hkRegistry, stringify(sideOf(registry, true, await shenzhenPeerEntry(sz.api))));
+  const hkPolicies = path.join(dir, 'hk-policies');
+  await mkdir(hkPolicies);
+  for (const file of await readdir(POLICY_DIR)) if (file.endsWith('.policy.yaml') && file !== '30-hgr.policy.yaml') await copyFile(path.join(POLICY_DIR, file), path.join(hkPolicies, file));
+  hk = await start({
+    ...hongKongSideEnv(),
+    HETAO_HOST: '127.0.0.3',
+    HETAO_DATA_DIR: path.join(dir, 'hk-data'),
+    HETAO_REGISTRY_FILE: hkRegistry,
+    HETAO_TLS_CRL: path.join(dir, 'hk-crl.pem'),
+    HETAO_POLICY_DIR: hkPolicies,
+    HETAO_POLICY_PROFILES: 'HK,zone',
+  });
   channel.target(Number(new URL(hk.api).port));
-}, 60_000);
+  // Each side knows the other's institutions once it holds the other's signed directory.
+  await vi.waitFor(async () => {
+    expect((await readyz(sz)).checks.peers.directories['hetao-hk-gateway']?.institutions).toBeGreaterThan(0);
+    expect((await readyz(hk)).checks.peers.directories['hetao-sz-gateway']?.institutions).toBeGreaterThan(0);
+  }, WAIT);
+}, 90_000);
 
 afterAll(async () => {
   for (const side of [sz, hk]) {

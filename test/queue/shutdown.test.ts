@@ -144,7 +144,7 @@ describe('gateway process stopped while Redis is unreachable', () => {
 });
 
 describe('stage queue close with a deadline', () => {
-  const stuck = { inspect: () => new Promise<void>(() => undefined), deliver: async () => undefined };
+  const stuck = { inspect: () => new Promise<void>(() => undefined), deliver: async () => undefined, forward: async () => undefined };
   const closedAtDeadline = async (queue: StageQueue): Promise<void> => {
     const deadline = new AbortController();
     const closing = queue.close(deadline.signal);

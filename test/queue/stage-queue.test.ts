@@ -34,7 +34,7 @@ describe.each([
     const gate = new Promise<void>((resolve) => (release = resolve));
     const completed = vi.fn();
     await queue.observe({ onCompleted: completed });
-    queue.startWorkers({ inspect: async () => void (runs += 1, await gate), deliver: async () => undefined }, 2);
+    queue.startWorkers({ inspect: async () => void (runs += 1, await gate), deliver: async () => undefined, forward: async () => undefined }, 2);
     await Promise.all([queue.enqueue('tr-000000001-aaaaaaaaaaaaaaaa', 'inspect'), queue.enqueue('tr-000000001-aaaaaaaaaaaaaaaa', 'inspect')]);
     await vi.waitFor(() => expect(runs).toBe(1), { timeout: 5000, interval: 10 });
     release();
@@ -55,6 +55,7 @@ describe.each([
           runs += 1;
           throw new PermanentStageError('recipient revoked');
         },
+        forward: async () => undefined,
       },
       2,
     );
@@ -80,6 +81,7 @@ describe('bullmq stage queue', () => {
           if (attempts.length < 3) throw new Error('recipient endpoint not reachable');
         },
         deliver: async () => undefined,
+        forward: async () => undefined,
       },
       2,
       { onAttemptFailed: attemptFailed },
@@ -108,6 +110,7 @@ describe('bullmq stage queue', () => {
           if (runs < 3) throw new StageDeferredError(20);
         },
         deliver: async () => undefined,
+        forward: async () => undefined,
       },
       1,
     );
@@ -120,7 +123,7 @@ describe('bullmq stage queue', () => {
     const queue = bullmq(redis.uniquePrefix(), { attempts: 2, backoffMs: 10 });
     const failed = vi.fn();
     await queue.observe({ onFailed: failed });
-    queue.startWorkers({ inspect: async () => Promise.reject(new Error('disk on fire')), deliver: async () => undefined }, 1);
+    queue.startWorkers({ inspect: async () => Promise.reject(new Error('disk on fire')), deliver: async () => undefined, forward: async () => undefined }, 1);
     await queue.enqueue('tr-000000006-ffffffffffffffff', 'inspect');
     await vi.waitFor(() => expect(failed).toHaveBeenCalledTimes(1), { timeout: 10_000, interval: 20 });
     expect(failed.mock.calls[0]?.[2]).toBe('disk on fire');
@@ -131,7 +134,7 @@ describe('bullmq stage queue', () => {
     const prefix = redis.uniquePrefix();
     const queue = bullmq(prefix);
     await queue.enqueue('tr-000000004-dddddddddddddddd', 'deliver');
-    expect(await queue.depth()).toEqual({ inspect: 0, deliver: 1 });
+    expect(await queue.depth()).toEqual({ inspect: 0, deliver: 1, forward: 0 });
     const client = redis.connect();
     try {
       const job = await client.hgetall(`${prefix}:hetao-deliver:${jobIdOf('tr-000000004-dddddddddddddddd', 'deliver')}`);
