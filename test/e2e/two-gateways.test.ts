@@ -5,6 +5,7 @@
 // rules, refused by the receiver's — and one is cut mid-envelope and resumed once the link is back.
 // Each side witnesses the other's log; a forged split view is refused. Both regulators verify their
 // exports offline. Only outcomes are asserted; every wait polls with a generous bound.
+import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,14 +13,16 @@ import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { devFile, devIdentity, POLICY_DIR, REGISTRY_FILE } from '../support/dev-pki.js';
+import { createCheckpointNoteSigner, formatCheckpointNoteText } from '../../gateway/audit/checkpoint-note.js';
+import { devFile, devIdentity, POLICY_DIR, REGISTRY_FILE, type ClientIdentity } from '../support/dev-pki.js';
 import { useRedis } from '../support/redis.js';
-import { mtlsAgent } from '../support/gateway.js';
+import { call, mtlsAgent } from '../support/gateway.js';
 import { spawnHetao, type HetaoProcess } from '../support/hetao-process.js';
-import { anonymisedResearchManifest } from '../support/manifests.js';
-import { hongKongSideEnv, shenzhenPeerEntry } from '../support/peer-gateways.js';
+import { anonymisedResearchManifest, CORE_GENOMICS_MANIFEST } from '../support/manifests.js';
+import { hongKongSideEnv, shenzhenPeerEntry, SZ_ORIGIN } from '../support/peer-gateways.js';
+import { researchRows } from '../support/research-csv.js';
 import { runHetao } from '../support/run-cli.js';
-import { createTransfer } from '../support/transfers.js';
+import { createTransfer, decrypt, download, encryptionKey, jwksOf, sha256, upload } from '../support/transfers.js';
 
 const WAIT = { timeout: 45_000, interval: 200 };
 
@@ -111,6 +114,7 @@ beforeAll(async () => {
     HETAO_POLICY_PROFILES: 'CN,zone',
     REDIS_URL: redis.url,
     HETAO_QUEUE_PREFIX: redis.uniquePrefix(),
+    HETAO_PEER_RETRY_MS: '300',
   });
   // Hong Kong side: its own keys, log origin, institutions and people; its policy folder holds no
   // mainland HGR file (whose escrow holder is not registered there), and it enforces the HK and zone rules.
@@ -127,6 +131,7 @@ beforeAll(async () => {
     HETAO_TLS_CRL: path.join(dir, 'hk-crl.pem'),
     HETAO_POLICY_DIR: hkPolicies,
     HETAO_POLICY_PROFILES: 'HK,zone',
+    HETAO_PEER_RETRY_MS: '300',
   });
   channel.target(Number(new URL(hk.api).port));
   // Each side knows the other's institutions once it holds the other's signed directory.
@@ -182,5 +187,142 @@ describe('two gateway processes on two loopback addresses, witnessing each other
     // And the Shenzhen side witnesses the Hong Kong log the other way round, once that one has entries.
     expect((await createTransfer(hk.api, devIdentity('institutions/hk-uni-genomics'), anonymisedResearchManifest(Buffer.from('c,d\n3,4\n')))).status).toBe(201);
     await vi.waitFor(async () => expect((await readiness(hk)).checks.witness.peers['hetao-sz-gateway']?.cosignedSize).toBeGreaterThan(0), WAIT);
+  });
+});
+
+/** The transfer as `who` sees it at `side`. */
+const transferAt = async (side: { api: string }, who: ClientIdentity, id: string): Promise<Record<string, unknown>> => (await call(side.api, who, `/v1/transfers/${id}`)).body;
+
+/** Creates and uploads a transfer at `side`; its id. */
+async function send(side: { api: string }, sender: ClientIdentity, manifest: object, content: Buffer): Promise<string> {
+  const created = await createTransfer(side.api, sender, manifest);
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const id = String(created.body.id);
+  const uploaded = await upload(side.api, sender, id, content);
+  expect([200, 202], JSON.stringify(uploaded.body)).toContain(uploaded.status);
+  return id;
+}
+
+/** The recipient at `side` downloads, decrypts and confirms it; the plaintext. */
+async function receive(side: { api: string }, recipient: ClientIdentity, institution: string, id: string): Promise<Buffer> {
+  const fetched = await download(side.api, recipient, id);
+  expect(fetched.status).toBe(200);
+  const plaintext = await decrypt(fetched.bytes, encryptionKey(institution), await jwksOf(side.api, recipient));
+  const receipt = await call(side.api, recipient, `/v1/transfers/${id}/receipt`, { method: 'POST', json: { sha256: sha256(plaintext) } });
+  expect(receipt.status, JSON.stringify(receipt.body)).toBe(200);
+  return plaintext;
+}
+
+/** A regulator's export of `side`, verified offline with `hetao audit verify`; its entries about transfer `id`. */
+async function verifiedEntries(side: { api: string }, regulator: ClientIdentity, id: string, name: string): Promise<{ type: string; details?: Record<string, unknown> }[]> {
+  const exportFile = path.join(dir, `${name}-export.ndjson`);
+  const jwksFile = path.join(dir, `${name}-jwks.json`);
+  const exported = await (await request(`${side.api}/v1/audit/export`, { dispatcher: mtlsAgent(regulator) })).body.text();
+  await writeFile(exportFile, exported);
+  await writeFile(jwksFile, JSON.stringify(await jwksOf(side.api, regulator)));
+  const verified = await runHetao(['audit', 'verify', exportFile, '--jwks', jwksFile]);
+  expect(verified.code, verified.stderr).toBe(0);
+  return exported
+    .split('\n')
+    .filter((line) => line.startsWith('{"entry":'))
+    .map((line) => (JSON.parse(line) as { entry: { type: string; subject?: string; details?: Record<string, unknown> } }).entry)
+    .filter((entry) => entry.subject === id);
+}
+
+describe('transfers across the channel, each side deciding by its own rules', () => {
+  const szHospital = devIdentity('institutions/sz-hospital');
+  const hkLab = devIdentity('institutions/hk-uni-genomics');
+  const szInstitute = devIdentity('institutions/hetao-sz-institute');
+
+  it('Shenzhen lab → Hong Kong lab: allowed by both sides, forwarded, decrypted by the recipient, and its receipt comes back with the Hong Kong journal proof; both regulators see the loop', async () => {
+    const content = researchRows(300_000);
+    const id = await send(sz, szHospital, { ...anonymisedResearchManifest(content), recipient: 'hk-uni-genomics' }, content);
+    await vi.waitFor(async () => expect((await transferAt(sz, szHospital, id)).status).toBe('delivered'), WAIT);
+    const atHongKong = await transferAt(hk, hkLab, id);
+    expect(atHongKong).toMatchObject({ status: 'available', sender: 'sz-hospital', recipient: 'hk-uni-genomics', peer: { gateway: 'hetao-sz-gateway', direction: 'inbound' } });
+    // Its own decision on the Hong Kong side, the Shenzhen decision kept beside it.
+    const atShenzhen = await transferAt(sz, szHospital, id);
+    expect((atHongKong.peer as { senderDecision: { decisionId: string } }).senderDecision.decisionId).toBe((atShenzhen.decision as { decisionId: string }).decisionId);
+    expect((atHongKong.decision as { decisionId: string }).decisionId).not.toBe((atShenzhen.decision as { decisionId: string }).decisionId);
+
+    expect((await receive(hk, hkLab, 'hk-uni-genomics', id)).equals(content)).toBe(true);
+    await vi.waitFor(async () => expect((await transferAt(sz, szHospital, id)).status).toBe('received'), WAIT);
+    const received = await transferAt(sz, szHospital, id);
+    expect(received.peer).toMatchObject({ gateway: 'hetao-hk-gateway', direction: 'outbound', receiptProof: { checkpoint: expect.stringContaining('hetao-hk-gateway.local/audit\n') } });
+
+    const szEntries = (await verifiedEntries(sz, devIdentity('people/regulator-wang'), id, 'sz')).map((entry) => entry.type);
+    expect(szEntries).toEqual(expect.arrayContaining(['transfer.authorized', 'transfer.forwarded', 'transfer.received']));
+    const hkEntries = await verifiedEntries(hk, devIdentity('people/regulator-ho'), id, 'hk');
+    expect(hkEntries.map((entry) => entry.type)).toEqual(expect.arrayContaining(['transfer.authorized', 'transfer.envelope-received', 'transfer.downloaded', 'transfer.received']));
+    // The leaf the Shenzhen side holds as proof is the Hong Kong journal's receipt entry.
+    const proofLeaf = (szEntries.length > 0 ? (received.history as { event: string; detail?: { peerLeafIndex?: number } }[]) : []).find((event) => event.event === 'received')?.detail?.peerLeafIndex;
+    expect(proofLeaf).toBeTypeOf('number');
+  });
+
+  it('Hong Kong lab → Shenzhen institute: allowed both ways round, available to the Shenzhen recipient', async () => {
+    const content = researchRows(100_000);
+    const id = await send(hk, hkLab, anonymisedResearchManifest(content), content);
+    await vi.waitFor(async () => expect((await transferAt(sz, szInstitute, id)).status).toBe('available'), WAIT);
+    expect((await receive(sz, szInstitute, 'hetao-sz-institute', id)).equals(content)).toBe(true);
+    await vi.waitFor(async () => expect((await transferAt(hk, hkLab, id)).status).toBe('received'), WAIT);
+  });
+
+  it("refused by the sender's rules: the Shenzhen gateway denies core genomic data without approvals, nothing reaches Hong Kong", async () => {
+    const refused = await createTransfer(sz.api, szHospital, CORE_GENOMICS_MANIFEST);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ code: 'ERR_POLICY_DENIED' });
+  });
+
+  it("refused by the receiver's rules: identified medical records the Shenzhen side allows under the GBA contract are refused by the Hong Kong side, and the sender sees refused-by-peer with its reasons", async () => {
+    const content = researchRows(50_000);
+    const manifest = {
+      recipient: 'hk-uni-genomics',
+      project: { id: 'proj-hk-sz-cancer-genomics', title: 'Joint cancer genomics' },
+      purpose: 'joint-research',
+      dataset: { category: 'medical-records', format: 'csv', classification: { level: 'L4' }, deidentification: 'identified', subjects: 800, humanGeneticResources: false, sizeBytes: content.length, sha256: sha256(content) },
+      approvals: [{ type: 'gba-standard-contract-filing', id: 'GBA-SC-GD-2026-0101' }],
+      consent: { basis: 'separate-consent', reference: 'SZFH-CONSENT-2026-017' },
+      retentionDays: 365,
+    };
+    const id = await send(sz, szHospital, manifest, content);
+    await vi.waitFor(async () => expect((await transferAt(sz, szHospital, id)).status).toBe('refused-by-peer'), WAIT);
+    const refused = await transferAt(sz, szHospital, id);
+    const refusal = (refused.peer as { refusal: { decisionId?: string; reasons: { ruleId?: string; code?: string }[] } }).refusal;
+    expect(refusal.decisionId).toBeTypeOf('string');
+    expect(refusal.reasons.length).toBeGreaterThan(0);
+    expect((await call(hk.api, hkLab, `/v1/transfers/${id}`)).status).toBe(404);
+    // Nothing is kept at the sending side either.
+    expect((await download(sz.api, szHospital, id)).status).not.toBe(200);
+  });
+
+  it('the link cut mid-envelope: the Hong Kong side keeps nothing of it, the transfer waits at Shenzhen, and goes through once the link is back — one copy, whole', async () => {
+    const content = researchRows(24 * 1024 * 1024);
+    const cut = channel.cutAfter(6 * 1024 * 1024);
+    const id = await send(sz, szHospital, { ...anonymisedResearchManifest(content), recipient: 'hk-uni-genomics' }, content);
+    await cut;
+    await vi.waitFor(async () => expect((await transferAt(hk, hkLab, id)).status).toBe('authorized'), WAIT);
+    expect((await transferAt(sz, szHospital, id)).status).toBe('available');
+    expect((await download(hk.api, hkLab, id)).status).not.toBe(200);
+    channel.restore();
+    await vi.waitFor(async () => expect((await transferAt(sz, szHospital, id)).status).toBe('delivered'), WAIT);
+    const atHongKong = await transferAt(hk, hkLab, id);
+    expect(atHongKong.status).toBe('available');
+    expect((atHongKong.history as { event: string }[]).filter((event) => event.event === 'upload-failed')).toHaveLength(1);
+    expect((await receive(hk, hkLab, 'hk-uni-genomics', id)).equals(content)).toBe(true);
+  });
+
+  it('a forged split view of the Shenzhen log (another root for a size the Hong Kong witness cosigned) is refused and shown on /readyz', async () => {
+    const forger = createCheckpointNoteSigner({ name: SZ_ORIGIN, privateKeyPem: await readFile(devFile('gateway-signing.dev-only.key.pem'), 'utf8') });
+    const szGateway = { name: 'sz-gateway', cert: await readFile(devFile('gateway-client.dev-only.cert.pem'), 'utf8'), key: await readFile(devFile('gateway-client.dev-only.key.pem'), 'utf8') };
+    await vi.waitFor(async () => {
+      const size = (await readiness(sz)).checks.witness.peers['hetao-hk-gateway']?.cosignedSize ?? 0;
+      expect(size).toBeGreaterThan(0);
+      const text = formatCheckpointNoteText({ origin: SZ_ORIGIN, treeSize: size, rootHash: randomBytes(32).toString('base64') });
+      const answer = await call(hk.api, szGateway, '/v1/witness/add-checkpoint', { method: 'POST', body: `old ${size}\n\n${text}\n${forger.sign(text)}`, headers: { 'content-type': 'text/plain' } });
+      // A size conflict only means the real log moved on meanwhile: try again at the new size.
+      expect(answer.status).toBe(422);
+      expect(answer.body).toMatchObject({ code: 'ERR_WITNESS_INCONSISTENT' });
+    }, WAIT);
+    expect((await readiness(hk)).checks.witness.conflicts.length).toBeGreaterThan(0);
   });
 });
