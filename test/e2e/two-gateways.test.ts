@@ -6,20 +6,19 @@
 // Each side witnesses the other's log; a forged split view is refused. Both regulators verify their
 // exports offline. Only outcomes are asserted; every wait polls with a generous bound.
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { createCheckpointNoteSigner, formatCheckpointNoteText } from '../../gateway/audit/checkpoint-note.js';
-import { devFile, devIdentity, POLICY_DIR, REGISTRY_FILE, type ClientIdentity } from '../support/dev-pki.js';
+import { HK_HOST, SZ_HOST, SZ_ORIGIN, writeChannelSides } from '../../scripts/two-sides/channel-sides.js';
+import { devFile, devIdentity, type ClientIdentity } from '../support/dev-pki.js';
 import { useRedis } from '../support/redis.js';
 import { call, mtlsAgent } from '../support/gateway.js';
 import { spawnHetao, type HetaoProcess } from '../support/hetao-process.js';
 import { anonymisedResearchManifest, CORE_GENOMICS_MANIFEST } from '../support/manifests.js';
-import { hongKongSideEnv, shenzhenPeerEntry, SZ_ORIGIN } from '../support/peer-gateways.js';
 import { researchRows } from '../support/research-csv.js';
 import { runHetao } from '../support/run-cli.js';
 import { createTransfer, decrypt, download, encryptionKey, jwksOf, sha256, upload } from '../support/transfers.js';
@@ -87,52 +86,25 @@ type Readiness = {
 const readiness = async (side: { ops: string }): Promise<Readiness> => (await (await fetch(`${side.ops}/readyz`)).json()) as Readiness;
 const readyz = readiness;
 
-type RegistryDocument = { institutions: { id: string; jurisdiction: string }[]; people: { institution: string }[]; gateways: Record<string, unknown>[] };
-
-/** One side's registry: the dev registry's institutions of that side (Hong Kong: jurisdiction HK), their people, and the peer with its operator. */
-function sideOf(registry: RegistryDocument, hongKong: boolean, peer: Record<string, unknown>): RegistryDocument {
-  const institutions = registry.institutions.filter((institution) => (institution.jurisdiction === 'HK') === hongKong || institution.id === peer.operator);
-  const people = new Set(institutions.filter((institution) => institution.id !== peer.operator).map((institution) => institution.id));
-  return { ...registry, institutions, people: registry.people.filter((person) => people.has(person.institution)), gateways: [peer] };
+/** A port free on `host` now, for a side whose URL the other side's registry must name before it starts. */
+async function freePort(host: string): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'hetao-two-sides-'));
-  channel = await link('127.0.0.3');
-  const registry = parse(await readFile(REGISTRY_FILE, 'utf8')) as RegistryDocument;
-  // Shenzhen side: its institutions, the mainland and zone rules, the Hong Kong gateway reached through the link.
-  const szRegistry = path.join(dir, 'sz-registry.yaml');
-  const hkPeer = registry.gateways.find((gateway) => gateway.id === 'hetao-hk-gateway') as Record<string, unknown>;
-  await writeFile(szRegistry, stringify(sideOf(registry, false, { ...hkPeer, apiUrl: `https://127.0.0.3:${channel.port}` })));
-  for (const side of ['sz', 'hk']) await copyFile(devFile('zone-crl.dev-only.pem'), path.join(dir, `${side}-crl.pem`));
+  channel = await link(HK_HOST);
+  // Shenzhen reaches Hong Kong through the link; Hong Kong reaches Shenzhen directly.
+  const szPort = await freePort(SZ_HOST);
+  const sides = await writeChannelSides(dir, { hongKongFromShenzhen: `https://${HK_HOST}:${channel.port}`, shenzhenFromHongKong: `https://${SZ_HOST}:${szPort}` });
   const redis = useRedis();
-  sz = await start({
-    HETAO_HOST: '127.0.0.1',
-    HETAO_DATA_DIR: path.join(dir, 'sz-data'),
-    HETAO_REGISTRY_FILE: szRegistry,
-    HETAO_TLS_CRL: path.join(dir, 'sz-crl.pem'),
-    HETAO_POLICY_PROFILES: 'CN,zone',
-    REDIS_URL: redis.url,
-    HETAO_QUEUE_PREFIX: redis.uniquePrefix(),
-    HETAO_PEER_RETRY_MS: '300',
-  });
-  // Hong Kong side: its own keys, log origin, institutions and people; its policy folder holds no
-  // mainland HGR file (whose escrow holder is not registered there), and it enforces the HK and zone rules.
-  const hkRegistry = path.join(dir, 'hk-registry.yaml');
-  await writeFile(hkRegistry, stringify(sideOf(registry, true, await shenzhenPeerEntry(sz.api))));
-  const hkPolicies = path.join(dir, 'hk-policies');
-  await mkdir(hkPolicies);
-  for (const file of await readdir(POLICY_DIR)) if (file.endsWith('.policy.yaml') && file !== '30-hgr.policy.yaml') await copyFile(path.join(POLICY_DIR, file), path.join(hkPolicies, file));
-  hk = await start({
-    ...hongKongSideEnv(),
-    HETAO_HOST: '127.0.0.3',
-    HETAO_DATA_DIR: path.join(dir, 'hk-data'),
-    HETAO_REGISTRY_FILE: hkRegistry,
-    HETAO_TLS_CRL: path.join(dir, 'hk-crl.pem'),
-    HETAO_POLICY_DIR: hkPolicies,
-    HETAO_POLICY_PROFILES: 'HK,zone',
-    HETAO_PEER_RETRY_MS: '300',
-  });
+  // Shenzhen's queue is on Redis (BullMQ): forwards wait there while the link is down.
+  sz = await start({ ...sides.sz, HETAO_PORT: String(szPort), REDIS_URL: redis.url, HETAO_QUEUE_PREFIX: redis.uniquePrefix(), HETAO_PEER_RETRY_MS: '300' });
+  hk = await start({ ...sides.hk, HETAO_PEER_RETRY_MS: '300' });
   channel.target(Number(new URL(hk.api).port));
   // Each side knows the other's institutions once it holds the other's signed directory.
   await vi.waitFor(async () => {
