@@ -12,10 +12,14 @@ export interface GatewayProcessOptions {
   /** Sees every log line at warn or above (and any non-JSON output). */
   readonly onWarning?: (line: string) => void;
   readonly startTimeoutMs?: number;
+  /** Settings on top of the embedded defaults (the two-sides demo gives each side its own). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface GatewayProcess {
   readonly apiUrl: string;
+  /** Its operations endpoint (/readyz, /metrics). */
+  readonly opsUrl: string;
   readonly pid: number;
   /** SIGTERM, then SIGKILL if it has not exited in time; resolves with the exit code (null if killed). */
   stop(): Promise<number | null>;
@@ -46,6 +50,7 @@ export function startGatewayProcess(options: GatewayProcessOptions): Promise<Gat
       HETAO_OPS_PORT: '0',
       HETAO_DATA_DIR: options.dataDir,
       HETAO_LOG_LEVEL: 'info',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -90,7 +95,7 @@ export function startGatewayProcess(options: GatewayProcessOptions): Promise<Gat
       if (entry.msg === 'gateway listening' && typeof entry.api === 'string') {
         clearTimeout(timer);
         child.removeAllListeners('exit');
-        resolve({ apiUrl: entry.api, pid: child.pid ?? -1, stop });
+        resolve({ apiUrl: entry.api, opsUrl: String(entry.ops), pid: child.pid ?? -1, stop });
       } else if (typeof entry.level === 'number' && entry.level >= WARN_LEVEL) {
         warn(describeLine(entry));
       }
