@@ -221,7 +221,10 @@ export function createInboundTransfers(deps: InboundDependencies) {
           if (headerLength > MAX_HEADER_BYTES) throw new GatewayError('ERR_PEER_FORWARD_INVALID', 'the envelope header is too large');
           if (head.length < PREFIX_FIXED_BYTES + headerLength) continue;
           prefix = head.subarray(0, PREFIX_FIXED_BYTES + headerLength);
-          const verified = await verifyEnvelopeHeader(prefix.subarray(PREFIX_FIXED_BYTES).toString('ascii'), deps.jwks());
+          const verified = await verifyEnvelopeHeader(prefix.subarray(PREFIX_FIXED_BYTES).toString('ascii'), deps.jwks()).catch((error: unknown) => {
+            // A header no key here verifies is, to the peer, a forward that does not verify.
+            throw error instanceof GatewayError ? new GatewayError('ERR_PEER_FORWARD_INVALID', `the envelope header does not verify: ${error.message}`) : error;
+          });
           const { binding, plaintext, wrappedKeys } = verified.header;
           if (verified.kid !== computeJwkThumbprint(peer.signingKey)) throw new GatewayError('ERR_PEER_FORWARD_INVALID', `the envelope header is signed by ${verified.kid}, not by ${peer.id}`);
           if (binding.transferId !== id || binding.sender !== offered.sender || binding.recipient !== offered.recipient) throw new GatewayError('ERR_PEER_FORWARD_INVALID', 'the envelope header binds another transfer');

@@ -31,7 +31,7 @@ import { newTransferId } from '../../gateway/transfer/transfer-service.js';
 import { devFile, devIdentity, POLICY_DIR, REGISTRY_FILE, zoneCaBundle } from '../support/dev-pki.js';
 import { call, editRegistry, mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
-import { HK_ORIGIN, hongKongSideEnv, hongKongSideFile, shenzhenPeerEntry, SZ_ORIGIN } from '../support/peer-gateways.js';
+import { HK_ORIGIN, hongKongSideEnv, hongKongSideFile, shenzhenPeerEntry, SZ_ORIGIN } from '../../scripts/two-sides/channel-sides.js';
 import { openRawTls, requestHead } from '../support/raw-tls.js';
 import { researchRows } from '../support/research-csv.js';
 import { decrypt, download, encryptionKey, jwksOf, sha256 } from '../support/transfers.js';
@@ -291,16 +291,16 @@ describe('envelopes of forwarded transfers', () => {
     }
   });
 
-  it('whose header is signed by a key this gateway does not know at all is refused (400) by the header check itself: the record back to authorized, nothing downloadable', async () => {
+  it('whose header is signed by a key this gateway does not know at all is refused (400 ERR_PEER_FORWARD_INVALID): the record back to authorized, nothing downloadable', async () => {
     const strangerKey = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const transfer = await shenzhenTransfer({ headerSigner: createGatewaySigner(strangerKey) });
     await offered(transfer);
     const answer = await putEnvelope(transfer.id, transfer.envelope);
-    // Not verifiable with any key of this gateway's JWKS: refused with the header check's own code.
+    // Not verifiable with any key of this gateway's JWKS: to the peer, a forward that does not verify.
     expect(answer.status).toBe(400);
-    expect(answer.body).toMatchObject({ code: 'ERR_ENVELOPE_SIGNATURE' });
+    expect(answer.body).toMatchObject({ code: 'ERR_PEER_FORWARD_INVALID' });
     const record = await expectAuthorizedOnly(transfer.id);
-    expect(eventsOf(record, 'upload-failed')).toEqual([expect.objectContaining({ detail: { code: 'ERR_ENVELOPE_SIGNATURE' } })]);
+    expect(eventsOf(record, 'upload-failed')).toEqual([expect.objectContaining({ detail: { code: 'ERR_PEER_FORWARD_INVALID' } })]);
   });
 
   it('cut short is not kept; then whole it is stored once, downloadable and decryptable by the recipient; sent again it is answered as held', async () => {

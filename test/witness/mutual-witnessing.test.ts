@@ -16,7 +16,7 @@ import { parseVerifierKey, verifyCosignature } from '../../gateway/witness/cosig
 import { devFile, devIdentity, zoneCaBundle } from '../support/dev-pki.js';
 import { call, mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest } from '../support/manifests.js';
-import { HK_WITNESS, hongKongSideEnv, hongKongSideFile, shenzhenPeerEntry, SZ_ORIGIN } from '../support/peer-gateways.js';
+import { HK_WITNESS, hongKongSideEnv, hongKongSideFile, shenzhenPeerEntry, SZ_ORIGIN } from '../../scripts/two-sides/channel-sides.js';
 import { createTransfer } from '../support/transfers.js';
 
 const WAIT = { timeout: 30_000, interval: 100 };
