@@ -7,6 +7,7 @@ import { loadConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { US_PERSON_CATEGORIES, type UsPersonCategory, type UsPersonCounts } from '../policy/manifest.js';
 import { verifyAuditExportFile } from './audit-command.js';
+import { verifyTransferLoop } from './verify-transfer-loop.js';
 import { runDatabaseCommand } from './db-command.js';
 import { HelpRequested, parseCommandArgs, UsageError } from './command-args.js';
 import { decryptEnvelopeFile, decryptEnvelopeToFile } from './decrypt-command.js';
@@ -34,12 +35,29 @@ async function decrypt(args: readonly string[]): Promise<number> {
 }
 
 async function audit(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, { jwks: { type: 'string' }, witness: { type: 'string', multiple: true } });
+  const { values, positionals } = parseCommandArgs(args, {
+    jwks: { type: 'string' },
+    witness: { type: 'string', multiple: true },
+    transfer: { type: 'string' },
+    'peer-export': { type: 'string' },
+    'peer-jwks': { type: 'string' },
+    'peer-witness': { type: 'string', multiple: true },
+  });
   const [subcommand, exportFile, ...extra] = positionals;
   if (subcommand !== 'verify') throw new UsageError(subcommand ? `unknown audit command ${subcommand}` : 'audit needs a command: verify');
   if (!exportFile || extra.length > 0) throw new UsageError('audit verify needs one export file');
   if (!values.jwks) throw new UsageError('audit verify needs --jwks <gateway JWKS>');
-  return verifyAuditExportFile({ exportFile, jwksFile: values.jwks, ...(values.witness ? { witnesses: values.witness } : {}), out: (line) => process.stdout.write(`${line}\n`) });
+  const out = (line: string): void => void process.stdout.write(`${line}\n`);
+  const peerExport = values['peer-export'];
+  if ((values.transfer === undefined) !== (peerExport === undefined) || (peerExport !== undefined && !values['peer-jwks'])) {
+    throw new UsageError('a transfer across the channel is verified with --transfer <id> --peer-export <the other side\'s export> --peer-jwks <its JWKS>');
+  }
+  await verifyAuditExportFile({ exportFile, jwksFile: values.jwks, ...(values.witness ? { witnesses: values.witness } : {}), out });
+  if (values.transfer === undefined || peerExport === undefined || !values['peer-jwks']) return 0;
+  out(`the other side's export ${peerExport}:`);
+  await verifyAuditExportFile({ exportFile: peerExport, jwksFile: values['peer-jwks'], ...(values['peer-witness'] ? { witnesses: values['peer-witness'] } : {}), out: (line) => out(`  ${line}`) });
+  await verifyTransferLoop({ transferId: values.transfer, exportFile, peerExportFile: peerExport, out });
+  return 0;
 }
 
 async function db(args: readonly string[]): Promise<number> {

@@ -40,9 +40,12 @@ const COMMANDS: Readonly<Record<string, CommandUsage>> = {
     notes: ['  Shared mode only. migrate is safe to run from several hosts at once and applies nothing twice; a gateway refuses a database not at its schema.'],
   },
   audit: {
-    lines: ['hetao audit verify <export.ndjson> --jwks <gateway JWKS> [--witness <peer vkey>]…'],
+    lines: [
+      'hetao audit verify <export.ndjson> --jwks <gateway JWKS> [--witness <peer vkey>]…',
+      '                   [--transfer <id> --peer-export <other side export> --peer-jwks <its JWKS> [--peer-witness <vkey>]…]',
+    ],
     notes: [
-      '  audit verify checks every hash, proof and signature of an audit export offline; exit 1 names the first bad line.\n  --witness (a C2SP vkey, repeatable) requires a checkpoint cosigned by that witness, consistent with the export.',
+      '  audit verify checks every hash, proof and signature of an audit export offline; exit 1 names the first bad line.\n  --witness (a C2SP vkey, repeatable) requires a checkpoint cosigned by that witness, consistent with the export.\n  --transfer with the other side\'s export also verifies that one and joins the transfer\'s entries in both logs: each side\'s decision, and the receipt (or refusal) the sending side holds proof of.',
     ],
   },
   send: {

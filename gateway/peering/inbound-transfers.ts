@@ -23,7 +23,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { envelopeKeys, processingWrapKey } from '../transfer/envelope-objects.js';
 import type { RecordStore } from '../transfer/record-store.js';
 import type { TransferActor, TransferEvents } from '../transfer/transfer-events.js';
-import { transition, type TransferRecord } from '../transfer/transfer-record.js';
+import { authorizedRecord, transition, type TransferRecord } from '../transfer/transfer-record.js';
 import { holdLease, newLease, type UploadLeasing } from '../transfer/upload-transfer.js';
 import { verifyForwardRecord } from './forward-record.js';
 import { remoteInstitutionOf } from './remote-institutions.js';
@@ -55,7 +55,6 @@ export interface InboundView {
   readonly duplicate?: boolean;
 }
 
-const DAY_MS = 86_400_000;
 /** Statuses in which the envelope is held whole (or was, and is gone by this side's rules). */
 const HELD = new Set(['queued', 'processing', 'available', 'delivered', 'received', 'quarantined', 'expired']);
 
@@ -134,28 +133,21 @@ export function createInboundTransfers(deps: InboundDependencies) {
         await deps.events.emit({ type: 'refused', decision, manifest, actor: actorOf(peer) });
         throw new GatewayError('ERR_POLICY_DENIED', 'the transfer is denied by policy', { decisionId: decision.decisionId, policyRevision: decision.policyRevision, reasons: decision.reasons });
       }
-      const retentionDays = Math.min(manifest.retentionDays, decision.obligations.maxRetentionDays ?? manifest.retentionDays);
-      const record: TransferRecord = {
+      const record = authorizedRecord({
         id: forward.transferId,
-        status: 'authorized',
         sender: forward.sender,
-        recipient: manifest.recipient,
-        createdAt: now.toISOString(),
-        updatedAt: now.toISOString(),
-        retentionUntil: new Date(now.getTime() + retentionDays * DAY_MS).toISOString(),
         manifest,
-        manifestSha256: decision.input.manifestSha256,
         decision,
-        obligations: decision.obligations,
-        receipts: [],
+        at: now,
+        by: peer.id,
+        detail: { senderDecisionId: forward.decision.decisionId },
         peer: {
           gateway: peer.id,
           direction: 'inbound',
           senderDecision: { decisionId: forward.decision.decisionId, policyRevision: forward.decision.policyRevision },
           offered: forward.content,
         },
-        history: [{ at: now.toISOString(), status: 'authorized', event: 'authorized', by: peer.id, detail: { decisionId: decision.decisionId, senderDecisionId: forward.decision.decisionId } }],
-      };
+      });
       // The wrap to this gateway's processing key is kept only if this side's rules inspect.
       if (offer.processingWrap !== undefined && decision.obligations.fullInspection) await deps.objects.put(processingWrapKey(record.id), Buffer.from(JSON.stringify(offer.processingWrap)));
       try {

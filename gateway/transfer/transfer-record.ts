@@ -169,6 +169,44 @@ export interface UploadLease {
   readonly expiresAt: string;
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * A transfer just allowed: `authorized`, kept for the manifest's retention capped by the decision's,
+ * its history starting with the decision (`detail` added to it).
+ */
+export function authorizedRecord(fields: {
+  readonly id: string;
+  readonly sender: string;
+  readonly manifest: Manifest;
+  readonly decision: Decision;
+  readonly at: Date;
+  readonly by: string;
+  readonly detail?: Record<string, unknown>;
+  readonly contentFormat?: 'crypt4gh';
+  readonly peer?: PeerLink;
+}): TransferRecord {
+  const { manifest, decision, at } = fields;
+  const retentionDays = Math.min(manifest.retentionDays, decision.obligations.maxRetentionDays ?? manifest.retentionDays);
+  return {
+    id: fields.id,
+    status: 'authorized',
+    sender: fields.sender,
+    recipient: manifest.recipient,
+    createdAt: at.toISOString(),
+    updatedAt: at.toISOString(),
+    retentionUntil: new Date(at.getTime() + retentionDays * DAY_MS).toISOString(),
+    manifest,
+    manifestSha256: decision.input.manifestSha256,
+    decision,
+    obligations: decision.obligations,
+    ...(fields.contentFormat ? { contentFormat: fields.contentFormat } : {}),
+    receipts: [],
+    ...(fields.peer ? { peer: fields.peer } : {}),
+    history: [{ at: at.toISOString(), status: 'authorized', event: 'authorized', by: fields.by, detail: { decisionId: decision.decisionId, ...fields.detail } }],
+  };
+}
+
 /**
  * The record after a move to `status`.
  * @throws GatewayError ERR_TRANSFER_STATE when the machine does not allow the move.

@@ -17,7 +17,7 @@ import { downloadStream } from './download-stream.js';
 import { contentKeys, envelopeKeys, processingWrapKey } from './envelope-objects.js';
 import type { RecordPage, RecordStore } from './record-store.js';
 import { actorOf, GATEWAY_ACTOR, type TransferActor, type TransferChange, type TransferEvents } from './transfer-events.js';
-import { contentIsAvailable, PAUSED_UPLOAD_HOLDER, recordEvent, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
+import { authorizedRecord, contentIsAvailable, PAUSED_UPLOAD_HOLDER, recordEvent, transition, type TransferRecord, type TransferStatus } from './transfer-record.js';
 import type { StageResult } from './stage-results.js';
 import type { Stage } from '../queue/stage-queue.js';
 import { createUploadHandler, type UploadDependencies, type UploadRoute } from './upload-transfer.js';
@@ -53,8 +53,6 @@ export interface TransferServiceDependencies extends UploadDependencies {
 export function newTransferId(now: Date): string {
   return `tr-${now.getTime().toString(36).padStart(9, '0')}-${randomBytes(8).toString('hex')}`;
 }
-
-const DAY_MS = 86_400_000;
 
 /** An upload in progress finishes (or fails) first; finished states have nothing left to expire. */
 const EXPIRABLE: readonly TransferStatus[] = ['authorized', 'available', 'delivered', 'received', 'quarantined'];
@@ -183,25 +181,16 @@ export function createTransferService(deps: TransferServiceDependencies) {
       manifest,
       [manifest.recipient, ...decision.obligations.escrowTo].map((holder) => ({ id: holder, party: deps.lookupInstitution(holder) })),
     );
-    const id = newTransferId(now);
-    const retentionDays = Math.min(manifest.retentionDays, decision.obligations.maxRetentionDays ?? manifest.retentionDays);
-    const record: TransferRecord = {
-      id,
-      status: 'authorized',
+    const record = authorizedRecord({
+      id: newTransferId(now),
       sender: sender.id,
-      recipient: manifest.recipient,
-      createdAt: now.toISOString(),
-      updatedAt: now.toISOString(),
-      retentionUntil: new Date(now.getTime() + retentionDays * DAY_MS).toISOString(),
       manifest,
-      manifestSha256: decision.input.manifestSha256,
       decision,
-      obligations: decision.obligations,
+      at: now,
+      by: caller.id,
       ...(contentFormat === 'crypt4gh' ? { contentFormat } : {}),
-      receipts: [],
       ...(recipient?.servedBy ? { peer: { gateway: recipient.servedBy, direction: 'outbound' as const } } : {}),
-      history: [{ at: now.toISOString(), status: 'authorized', event: 'authorized', by: caller.id, detail: { decisionId: decision.decisionId } }],
-    };
+    });
     return save(record, 'authorized', actorOf(caller));
   };
 

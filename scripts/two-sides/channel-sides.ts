@@ -6,6 +6,7 @@
 // two-gateway benchmark; an operator's real deployment writes these files by hand.
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { PROJECT_ROOT } from '../../gateway/config.js';
@@ -20,6 +21,15 @@ export const HK_WITNESS = 'hetao-hk-gateway.local/witness';
 /** The loopback addresses of the two sides (127.0.0.0/8 is all loopback on Linux). */
 export const SZ_HOST = '127.0.0.1';
 export const HK_HOST = '127.0.0.3';
+
+/** A port free on `host` now: the other side's registry names a side's URL before that side starts. */
+export async function freePort(host: string): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 export const hongKongSideFile = (name: string): string => path.join(CERTS_DEV, 'peers/hetao-hk-gateway', name);
 

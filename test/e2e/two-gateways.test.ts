@@ -13,7 +13,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCheckpointNoteSigner, formatCheckpointNoteText } from '../../gateway/audit/checkpoint-note.js';
-import { HK_HOST, SZ_HOST, SZ_ORIGIN, writeChannelSides } from '../../scripts/two-sides/channel-sides.js';
+import { freePort, HK_HOST, SZ_HOST, SZ_ORIGIN, writeChannelSides } from '../../scripts/two-sides/channel-sides.js';
 import { devFile, devIdentity, type ClientIdentity } from '../support/dev-pki.js';
 import { useRedis } from '../support/redis.js';
 import { call, mtlsAgent } from '../support/gateway.js';
@@ -86,14 +86,6 @@ type Readiness = {
 const readiness = async (side: { ops: string }): Promise<Readiness> => (await (await fetch(`${side.ops}/readyz`)).json()) as Readiness;
 const readyz = readiness;
 
-/** A port free on `host` now, for a side whose URL the other side's registry must name before it starts. */
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'hetao-two-sides-'));
@@ -229,6 +221,15 @@ describe('transfers across the channel, each side deciding by its own rules', ()
     // The leaf the Shenzhen side holds as proof is the Hong Kong journal's receipt entry.
     const proofLeaf = (szEntries.length > 0 ? (received.history as { event: string; detail?: { peerLeafIndex?: number } }[]) : []).find((event) => event.event === 'received')?.detail?.peerLeafIndex;
     expect(proofLeaf).toBeTypeOf('number');
+    // Either regulator joins the transfer's entries across both logs, offline.
+    const loop = await runHetao(['audit', 'verify', path.join(dir, 'hk-export.ndjson'), '--jwks', path.join(dir, 'hk-jwks.json'), '--transfer', id, '--peer-export', path.join(dir, 'sz-export.ndjson'), '--peer-jwks', path.join(dir, 'sz-jwks.json')]);
+    expect(loop.code, loop.stderr).toBe(0);
+    expect(loop.stdout).toContain(`sending side: ${id} authorised by decision ${(atShenzhen.decision as { decisionId: string }).decisionId}`);
+    // A "peer" export that is not the other side's does not join.
+    const wrongPeer = await runHetao(['audit', 'verify', path.join(dir, 'sz-export.ndjson'), '--jwks', path.join(dir, 'sz-jwks.json'), '--transfer', id, '--peer-export', path.join(dir, 'sz-export.ndjson'), '--peer-jwks', path.join(dir, 'sz-jwks.json')]);
+    expect(wrongPeer.code).toBe(1);
+    expect(wrongPeer.stderr).toContain('transfer loop:');
+    expect(loop.stdout).toMatch(new RegExp(`received: the receiving side's receipt \\(entry ${String(proofLeaf)}, leaf \\S+\\) is the one the sending side's entry \\d+ holds proof of`));
   });
 
   it('Hong Kong lab → Shenzhen institute: allowed both ways round, available to the Shenzhen recipient', async () => {
@@ -265,6 +266,12 @@ describe('transfers across the channel, each side deciding by its own rules', ()
     expect((await call(hk.api, hkLab, `/v1/transfers/${id}`)).status).toBe(404);
     // Nothing is kept at the sending side either.
     expect((await download(sz.api, szHospital, id)).status).not.toBe(200);
+    // The refusal joins across both logs: the Hong Kong decision the Shenzhen side names is a denial there.
+    await verifiedEntries(sz, devIdentity('people/regulator-wang'), id, 'sz-refused');
+    await verifiedEntries(hk, devIdentity('people/regulator-ho'), id, 'hk-refused');
+    const loop = await runHetao(['audit', 'verify', path.join(dir, 'sz-refused-export.ndjson'), '--jwks', path.join(dir, 'sz-refused-jwks.json'), '--transfer', id, '--peer-export', path.join(dir, 'hk-refused-export.ndjson'), '--peer-jwks', path.join(dir, 'hk-refused-jwks.json')]);
+    expect(loop.code, loop.stderr).toBe(0);
+    expect(loop.stdout).toContain(`receiving side: refused by decision ${String(refusal.decisionId)} (policy.denied`);
   });
 
   it('the link cut mid-envelope: the Hong Kong side keeps nothing of it, the transfer waits at Shenzhen, and goes through once the link is back — one copy, whole', async () => {

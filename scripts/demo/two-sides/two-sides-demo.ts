@@ -4,14 +4,13 @@
 // the Shenzhen side allows and the Hong Kong side refuses by its own rules; and each regulator
 // verifying its side's log as cosigned by the other side's witness.
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../../gateway/config.js';
 import { verifyAuditExportFile } from '../../../gateway/cli/audit-command.js';
 import type { GatewayClient } from '../../../gateway/client/gateway-client.js';
 import { receiveTransfer } from '../../../gateway/client/receive-transfer.js';
-import { HK_HOST, SZ_HOST, writeChannelSides } from '../../two-sides/channel-sides.js';
+import { freePort, HK_HOST, SZ_HOST, writeChannelSides } from '../../two-sides/channel-sides.js';
 import { downloadAuditExport } from '../audit-export.js';
 import { describeReasons, shortHash } from '../describe.js';
 import { createClientPool, devTlsMaterial, encryptionKeyFile, type DevPrincipal } from '../dev-identities.js';
@@ -36,13 +35,6 @@ interface TwoSidesContext {
 const POLL = { intervalMs: 200, timeoutMs: 60_000 };
 const WITNESS_WAIT_MS = 60_000;
 
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function csvRows(rows: number): Buffer {
   const lines = ['site,age_band,score'];
