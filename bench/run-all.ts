@@ -22,6 +22,7 @@ const BENCHES = [
   'small-transfers',
   'download-throughput',
   'queue-latency',
+  'two-gateway-transfer',
   'record-list',
   'journal-appends-pg',
   'shared-mode',
