@@ -60,6 +60,7 @@ export const ERROR_CATALOG = {
   ERR_PEER_UNKNOWN: { status: 403, title: 'Caller is not an active peer gateway' },
   ERR_PEER_FORWARD_INVALID: { status: 400, title: 'Forwarded transfer does not verify' },
   ERR_PEER_RECEIPT_INVALID: { status: 422, title: "Peer's receipt proof does not verify" },
+  ERR_PEER_PROCESSING_WRAP_MISSING: { status: 422, title: 'Forwarded transfer cannot be inspected here' },
   ERR_WITNESS_SIZE_CONFLICT: { status: 409, title: 'Old size differs from the last cosigned size' },
   ERR_WITNESS_INCONSISTENT: { status: 422, title: 'Checkpoint inconsistent with what the witness cosigned' },
   ERR_WITNESS_KEY_INVALID: { status: 500, title: 'Witness key unusable' },

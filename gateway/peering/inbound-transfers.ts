@@ -106,7 +106,7 @@ export function createInboundTransfers(deps: InboundDependencies) {
   return {
     /**
      * The peer offers a transfer: decided here by this side's rules, recorded if allowed.
-     * @throws GatewayError ERR_PEER_UNKNOWN, ERR_PEER_FORWARD_INVALID, ERR_POLICY_DENIED (with this side's reasons), ERR_TRANSFER_CONFLICT
+     * @throws GatewayError ERR_PEER_UNKNOWN, ERR_PEER_FORWARD_INVALID, ERR_POLICY_DENIED (with this side's reasons), ERR_PEER_PROCESSING_WRAP_MISSING (this side inspects, no wrap given), ERR_TRANSFER_CONFLICT
      */
     async offer(caller: { readonly id: string; readonly role: Role }, body: unknown): Promise<{ created: boolean; view: InboundView }> {
       const peer = peerCalling(caller);
@@ -132,6 +132,13 @@ export function createInboundTransfers(deps: InboundDependencies) {
       if (decision.effect === 'deny') {
         await deps.events.emit({ type: 'refused', decision, manifest, actor: actorOf(peer) });
         throw new GatewayError('ERR_POLICY_DENIED', 'the transfer is denied by policy', { decisionId: decision.decisionId, policyRevision: decision.policyRevision, reasons: decision.reasons });
+      }
+      // This side's rules inspect it in full: without the data key wrapped to the processing key it could only be passed on uninspected.
+      if (decision.obligations.fullInspection && offer.processingWrap === undefined) {
+        throw new GatewayError('ERR_PEER_PROCESSING_WRAP_MISSING', `this side's rules inspect transfer ${forward.transferId} in full, and the offer carries no processingWrap to open it with`, {
+          decisionId: decision.decisionId,
+          policyRevision: decision.policyRevision,
+        });
       }
       const record = authorizedRecord({
         id: forward.transferId,

@@ -240,10 +240,15 @@ describe('transfers across the channel, each side deciding by its own rules', ()
     await vi.waitFor(async () => expect((await transferAt(hk, hkLab, id)).status).toBe('received'), WAIT);
   });
 
-  it("refused by the sender's rules: the Shenzhen gateway denies core genomic data without approvals, nothing reaches Hong Kong", async () => {
+  it("refused by the sender's rules: the Shenzhen gateway denies core genomic data without approvals, and a recipient the Hong Kong side suspended; nothing reaches Hong Kong", async () => {
     const refused = await createTransfer(sz.api, szHospital, CORE_GENOMICS_MANIFEST);
     expect(refused.status).toBe(403);
     expect(refused.body).toMatchObject({ code: 'ERR_POLICY_DENIED' });
+    // A lab the Hong Kong side suspended is suspended in its signed directory: the Shenzhen side refuses it too.
+    const content = Buffer.from('a,b\n1,2\n');
+    const toSuspended = await createTransfer(sz.api, szHospital, { ...anonymisedResearchManifest(content), recipient: 'hk-suspended-lab' });
+    expect(toSuspended.status).toBe(403);
+    expect(toSuspended.body).toMatchObject({ code: 'ERR_POLICY_DENIED' });
   });
 
   it("refused by the receiver's rules: identified medical records the Shenzhen side allows under the GBA contract are refused by the Hong Kong side, and the sender sees refused-by-peer with its reasons", async () => {

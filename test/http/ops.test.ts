@@ -65,8 +65,11 @@ describe('key rotation', () => {
     await writeFile(nextFile, next.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     const rotated = await startTestGateway({ HETAO_SIGNING_KEY: nextFile, HETAO_PREVIOUS_SIGNING_KEYS: path.join(PROJECT_ROOT, 'certs-dev/gateway-signing.dev-only.key.pem') });
     try {
-      const before = (await call(gw.gateway.apiUrl, devIdentity('institutions/hk-ctc'), '/.well-known/jwks.json')).body as { keys: { kid: string }[] };
-      const after = (await call(rotated.gateway.apiUrl, devIdentity('institutions/hk-ctc'), '/.well-known/jwks.json')).body as { keys: { kid: string }[] };
+      // The JWKS also lists the registry's peer gateways' signing keys (marked `hetao_peer`): forwarded envelopes carry their signature.
+      const ownKeys = async (apiUrl: string) => ((await call(apiUrl, devIdentity('institutions/hk-ctc'), '/.well-known/jwks.json')).body as { keys: { kid: string; hetao_peer?: string }[] }).keys;
+      expect((await ownKeys(rotated.gateway.apiUrl)).filter((key) => key.hetao_peer !== undefined).map((key) => key.hetao_peer)).toEqual(['hetao-hk-gateway']);
+      const before = { keys: (await ownKeys(gw.gateway.apiUrl)).filter((key) => key.hetao_peer === undefined) };
+      const after = { keys: (await ownKeys(rotated.gateway.apiUrl)).filter((key) => key.hetao_peer === undefined) };
       expect(after.keys).toHaveLength(2);
       expect(after.keys[1]?.kid).toBe(before.keys[0]?.kid);
       expect(after.keys[0]?.kid).not.toBe(before.keys[0]?.kid);

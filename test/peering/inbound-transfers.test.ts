@@ -7,8 +7,6 @@
 // tree and a real signed checkpoint note.
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -17,141 +15,61 @@ import { createCheckpointNoteSigner, formatCheckpointNoteText } from '../../gate
 import { encodeHash, hashLeaf } from '../../gateway/audit/merkle-hash.js';
 import { createMerkleTree } from '../../gateway/audit/merkle-tree.js';
 import { ENVELOPE_MEDIA_TYPE } from '../../gateway/delivery/push-envelope.js';
-import { createEnvelopeEncryptor } from '../../gateway/envelope/encrypt-envelope.js';
 import { createGatewaySigner, type GatewaySigner } from '../../gateway/envelope/gateway-signer.js';
-import { parseRegistry, type Institution, type PeerGateway } from '../../gateway/identity/registry.js';
-import { signForwardRecord, type ForwardRecord } from '../../gateway/peering/forward-record.js';
+import type { PeerGateway } from '../../gateway/identity/registry.js';
+import { signForwardRecord } from '../../gateway/peering/forward-record.js';
 import { checkPeerReceipt, type ReceiptMessage } from '../../gateway/peering/peer-receipts.js';
-import { signDirectory } from '../../gateway/peering/signed-directory.js';
-import { policyCheckContext } from '../../gateway/policy/check-policy-files.js';
-import { decideTransfer } from '../../gateway/policy/decide-transfer.js';
-import { loadPolicySet, type PolicySet } from '../../gateway/policy/load-policy-set.js';
+import type { PolicySet } from '../../gateway/policy/load-policy-set.js';
 import type { TransferRecord } from '../../gateway/transfer/transfer-record.js';
 import { newTransferId } from '../../gateway/transfer/transfer-service.js';
-import { devFile, devIdentity, POLICY_DIR, REGISTRY_FILE, zoneCaBundle } from '../support/dev-pki.js';
-import { call, editRegistry, mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { anonymisedResearchManifest } from '../support/manifests.js';
-import { HK_ORIGIN, hongKongSideEnv, hongKongSideFile, shenzhenPeerEntry, SZ_ORIGIN } from '../../scripts/two-sides/channel-sides.js';
+import { devIdentity } from '../support/dev-pki.js';
+import { call, mtlsAgent, type TestGateway } from '../support/gateway.js';
+import { HK_ORIGIN, hongKongSideFile } from '../../scripts/two-sides/channel-sides.js';
 import { openRawTls, requestHead } from '../support/raw-tls.js';
-import { researchRows } from '../support/research-csv.js';
+import {
+  devRegistry,
+  loadShenzhenPolicies,
+  offerTo,
+  putEnvelopeTo,
+  shenzhenGateway,
+  shenzhenSigner,
+  shenzhenTransfer as sealedByShenzhen,
+  startHongKongSide,
+  SZ_SIGNING_PEM,
+  type HongKongSide,
+  type ShenzhenTransfer,
+} from '../support/shenzhen-peer.js';
 import { decrypt, download, encryptionKey, jwksOf, sha256 } from '../support/transfers.js';
 
 const WAIT = { timeout: 20_000, interval: 50 };
 
-const SZ_SIGNING_PEM = readFileSync(devFile('gateway-signing.dev-only.key.pem'), 'utf8');
 const HK_SIGNING_PEM = readFileSync(hongKongSideFile('gateway-signing.dev-only.key.pem'), 'utf8');
-const shenzhenSigner = createGatewaySigner(SZ_SIGNING_PEM);
 const hongKongSigner = createGatewaySigner(HK_SIGNING_PEM);
-/** The Shenzhen gateway's client certificate: what the Hong Kong side's registry binds to its peer. */
-const shenzhenGateway = devIdentity('gateway-client');
 const hkLab = devIdentity('institutions/hk-uni-genomics');
-/** The dev registry, as the Shenzhen side holds it (its institutions, and the Hong Kong side's through its directory). */
-const devRegistry = parseRegistry(readFileSync(REGISTRY_FILE), REGISTRY_FILE);
-const institution = (id: string): Institution => {
-  const found = devRegistry.institutions.get(id);
-  if (!found) throw new Error(`${id} is not in the dev registry`);
-  return found;
-};
 
+let side: HongKongSide;
 let hk: TestGateway;
-let shenzhenDirectory: Server;
 let shenzhenPolicies: PolicySet;
 
-/** The Shenzhen side's directory endpoint: its dev server certificate, its registry signed with its key, for callers with a zone client certificate. */
-async function serveShenzhenDirectory(): Promise<Server> {
-  const server = createServer(
-    { cert: readFileSync(devFile('gateway-server.dev-only.cert.pem')), key: readFileSync(devFile('gateway-server.dev-only.key.pem')), ca: zoneCaBundle(), requestCert: true, rejectUnauthorized: true },
-    (incoming, response) => {
-      if (incoming.method !== 'GET' || incoming.url !== '/v1/peering/directory') {
-        response.writeHead(404).end();
-        return;
-      }
-      signDirectory(devRegistry, { origin: SZ_ORIGIN, signer: shenzhenSigner, now: new Date() }).then(
-        (jws) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jws })),
-        () => response.writeHead(500).end(),
-      );
-    },
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
-
 beforeAll(async () => {
-  shenzhenDirectory = await serveShenzhenDirectory();
-  shenzhenPolicies = await loadPolicySet(POLICY_DIR, { ...policyCheckContext(devRegistry), profiles: ['CN', 'zone'] });
-  hk = await startTestGateway({ ...hongKongSideEnv(), HETAO_POLICY_PROFILES: 'HK,zone', HETAO_PEER_DIRECTORY_INTERVAL_MS: '200' });
-  const shenzhen = await shenzhenPeerEntry(`https://127.0.0.1:${(shenzhenDirectory.address() as AddressInfo).port}`);
-  await editRegistry(hk.registryFile, (document) => {
-    document.gateways = [shenzhen];
-  });
-  await hk.gateway.reload('test');
-  // Senders are known here only through the Shenzhen side's signed directory.
-  await vi.waitFor(async () => {
-    const readiness = (await (await fetch(`${hk.gateway.opsUrl}/readyz`)).json()) as { checks: { peers: { directories: Record<string, { institutions?: number }> } } };
-    expect(readiness.checks.peers.directories['hetao-sz-gateway']?.institutions).toBeGreaterThan(0);
-  }, WAIT);
+  shenzhenPolicies = await loadShenzhenPolicies();
+  side = await startHongKongSide();
+  hk = side.hk;
 });
 
 afterAll(async () => {
-  await hk?.close();
-  shenzhenDirectory?.closeAllConnections();
-  await new Promise((resolve) => shenzhenDirectory?.close(resolve));
+  await side?.close();
 });
-
-/** A transfer as the Shenzhen side forwards it: its forward record (unsigned), its envelope and plaintext. */
-interface ShenzhenTransfer {
-  readonly id: string;
-  readonly forward: ForwardRecord;
-  readonly envelope: Buffer;
-  readonly plaintext: Buffer;
-}
 
 /**
  * sz-hospital → hk-uni-genomics, decided by the Shenzhen rules and sealed as the Shenzhen gateway
  * seals it. `headerSigner` and `bindTo` make an envelope that is not this transfer's own; the forward
  * record states that envelope's size and content all the same, so only the header is wrong.
  */
-async function shenzhenTransfer(options: { headerSigner?: GatewaySigner; bindTo?: string } = {}): Promise<ShenzhenTransfer> {
-  const plaintext = researchRows(200_000);
-  const { manifest, decision } = decideTransfer(shenzhenPolicies, {
-    sender: institution('sz-hospital'),
-    manifest: { ...anonymisedResearchManifest(plaintext), recipient: 'hk-uni-genomics' },
-    at: new Date(),
-    lookupInstitution: (id) => devRegistry.institutions.get(id),
-  });
-  expect(decision.effect).toBe('allow');
-  const id = newTransferId(new Date());
-  const encryptor = createEnvelopeEncryptor({
-    transferId: options.bindTo ?? id,
-    sender: 'sz-hospital',
-    recipient: 'hk-uni-genomics',
-    policyRevision: decision.policyRevision,
-    decisionId: decision.decisionId,
-  });
-  encryptor.body.end(plaintext);
-  const sealed: Buffer[] = [];
-  for await (const piece of encryptor.body as AsyncIterable<Buffer>) sealed.push(piece);
-  const { prefix } = await encryptor.finish({
-    holders: [{ institution: 'hk-uni-genomics', role: 'recipient', jwk: institution('hk-uni-genomics').encryptionKey }],
-    signer: options.headerSigner ?? shenzhenSigner,
-  });
-  const envelope = Buffer.concat([prefix, ...sealed]);
-  const forward: ForwardRecord = {
-    transferId: id,
-    origin: SZ_ORIGIN,
-    sender: 'sz-hospital',
-    recipient: 'hk-uni-genomics',
-    manifest,
-    manifestSha256: decision.input.manifestSha256,
-    decision: { decisionId: decision.decisionId, policyRevision: decision.policyRevision, matchedRules: [...decision.matchedRules] },
-    content: { plaintextSize: plaintext.length, plaintextSha256: sha256(plaintext), envelopeSize: envelope.length },
-    issuedAt: new Date().toISOString(),
-  };
-  return { id, forward, envelope, plaintext };
-}
+const shenzhenTransfer = (options: { headerSigner?: GatewaySigner; bindTo?: string } = {}): Promise<ShenzhenTransfer> => sealedByShenzhen(shenzhenPolicies, options);
 
 /** POST /v1/peering/transfers as the Shenzhen gateway (or `caller`). */
-const offer = (forward: string, caller = shenzhenGateway) => call(hk.gateway.apiUrl, caller, '/v1/peering/transfers', { method: 'POST', json: { forward } });
+const offer = (forward: string, caller = shenzhenGateway) => offerTo(hk.gateway.apiUrl, { forward }, caller);
 
 /** Signs and offers the transfer as the Shenzhen gateway; it must be accepted. */
 async function offered(transfer: ShenzhenTransfer): Promise<void> {
@@ -160,21 +78,7 @@ async function offered(transfer: ShenzhenTransfer): Promise<void> {
 }
 
 /** PUT of the whole envelope as the Shenzhen gateway sends it. */
-async function putEnvelope(id: string, envelope: Buffer): Promise<{ status: number; body: Record<string, unknown> }> {
-  const dispatcher = mtlsAgent(shenzhenGateway);
-  try {
-    const response = await request(`${hk.gateway.apiUrl}/v1/peering/transfers/${id}/envelope`, {
-      dispatcher,
-      method: 'PUT',
-      headers: { 'content-type': ENVELOPE_MEDIA_TYPE, 'content-length': String(envelope.length) },
-      body: envelope,
-    });
-    const text = await response.body.text();
-    return { status: response.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-  } finally {
-    await dispatcher.close();
-  }
-}
+const putEnvelope = (id: string, envelope: Buffer) => putEnvelopeTo(hk.gateway.apiUrl, id, envelope);
 
 const envelopePath = (id: string): string => `/v1/peering/transfers/${id}/envelope`;
 
