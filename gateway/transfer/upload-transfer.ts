@@ -147,7 +147,9 @@ export function planUpload(deps: UploadDependencies, record: TransferRecord, rou
   // Crypt4GH has no processing wrap: its uploads are always inspected in full in their pass.
   const fullInPass = crypt4gh ? true : obligations.fullInspection ? !route.queued || threaded : route.queued && threaded;
   const inspectorOptions: InspectorOptions = { declared, mode: fullInPass ? 'full' : 'sampled' };
-  const needsProcessingKey = route.queued && route.stages.includes('inspect') && !fullInPass;
+  // A transfer across the channel always carries the means for the peer to inspect by its own rules
+  // (forward-transfer.ts re-wraps this wrap to the peer's processing key), whatever this side did.
+  const needsProcessingKey = route.queued && !crypt4gh && ((route.stages.includes('inspect') && !fullInPass) || route.stages.includes('forward'));
   if (needsProcessingKey && !deps.processingPublicJwk) throw new GatewayError('ERR_INTERNAL', 'queued uploads need the gateway processing key');
   const binding = {
     transferId: record.id,

@@ -1,10 +1,10 @@
 // The receiving side of a forwarded transfer, fail-closed: one in-process gateway runs as the Hong
-// Kong side, and this test plays the Shenzhen gateway — its client certificate, its signing key, its
-// signed directory (served over mutual TLS as the Shenzhen side would), its forward records and its
-// envelopes, made by the gateway's own encryption code. Every refusal is checked by its status, its
-// problem code, and by what the Hong Kong side holds afterwards: the record's state as the recipient
-// sees it, and that nothing can be downloaded. The sending side's receipt check runs on a real Merkle
-// tree and a real signed checkpoint note.
+// Kong side, and this test plays the Shenzhen gateway (test/support/shenzhen-peer.ts) — its client
+// certificate, its signing key, its signed directory (served over mutual TLS as the Shenzhen side
+// would), its forward records and its envelopes, made by the gateway's own encryption code. Every
+// refusal is checked by its status, its problem code, and by what the Hong Kong side holds
+// afterwards: the record's state as the recipient sees it, and that nothing can be downloaded. The
+// sending side's receipt check runs on a real Merkle tree and a real signed checkpoint note.
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
