@@ -16,17 +16,16 @@
 // Diagnostics: BENCH_GATEWAY_NODE_ARGS (space-separated) goes before both gateways' script, e.g.
 // "--cpu-prof --cpu-prof-dir=/tmp/gwprof"; BENCH_ECHO_CHILD=1 shows their non-JSON output.
 // Run: npx tsc -p tsconfig.bench.json && BENCH_BYTES=134217728 node dist/bench/two-gateway-transfer.js
-import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'undici';
-import { parse, stringify } from 'yaml';
 import { PROJECT_ROOT } from '../gateway/config.js';
-import { benchManifest, CERTS, content, identity, MiB, startChild } from './support/gateway-processes.js';
+import { benchManifest, content, identity, MiB, startChild } from './support/gateway-processes.js';
 import { dropQueueKeys, redisReachable } from './support/bench-redis.js';
-import { freePort } from './support/nginx-peer.js';
+import { freePort, HK_HOST, SZ_HOST, writeChannelSides } from '../scripts/two-sides/channel-sides.js';
 import { cpuSecondsOf } from './support/process-cpu.js';
 import { reportResult } from './support/report.js';
 
@@ -37,12 +36,7 @@ const TARGET = 0.8;
 /** A path that has not reached `available` after this long failed (at ≥ 4 MiB/s, plus start-up slack). */
 const PATH_BOUND_MS = 60_000 + (BYTES / MiB / 4) * 1000;
 const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 100);
-const SZ_HOST = '127.0.0.1';
-const HK_HOST = '127.0.0.3';
-const POLICY_DIR = path.join(PROJECT_ROOT, 'policies');
-const hkFile = (name: string): string => path.join(CERTS, 'peers/hetao-hk-gateway', name);
 
-type RegistryDocument = { institutions: { id: string; jurisdiction: string }[]; people: { institution: string }[]; gateways?: Record<string, unknown>[] };
 interface HistoryEntry {
   readonly at: string;
   readonly event: string;
@@ -51,29 +45,6 @@ interface HistoryEntry {
 interface RecordView {
   readonly status?: string;
   readonly history?: readonly HistoryEntry[];
-}
-
-/** One side's registry: the dev registry's institutions of that side (Hong Kong: jurisdiction HK), their people, and the peer with its operator. */
-function sideOf(registry: RegistryDocument, hongKong: boolean, peer: Record<string, unknown>): RegistryDocument {
-  const institutions = registry.institutions.filter((institution) => (institution.jurisdiction === 'HK') === hongKong || institution.id === peer.operator);
-  const own = new Set(institutions.filter((institution) => institution.id !== peer.operator).map((institution) => institution.id));
-  return { ...registry, institutions, people: registry.people.filter((person) => own.has(person.institution)), gateways: [peer] };
-}
-
-/** The Shenzhen-side (default dev) gateway as the Hong Kong side's peer. */
-async function shenzhenPeerEntry(apiUrl: string): Promise<Record<string, unknown>> {
-  const { kty, crv, x } = createPublicKey(createPrivateKey(await readFile(path.join(CERTS, 'gateway-signing.dev-only.key.pem'), 'utf8'))).export({ format: 'jwk' });
-  const client = new X509Certificate(await readFile(path.join(CERTS, 'gateway-client.dev-only.cert.pem'))).raw;
-  return {
-    id: 'hetao-sz-gateway',
-    name: 'Hetao Shenzhen-side gateway (DEV)',
-    operator: 'hetao-operator',
-    apiUrl,
-    certificates: [{ sha256: createHash('sha256').update(client).digest('hex') }],
-    signingKey: { kty, crv, x },
-    logOrigin: 'hetao-gateway.local/audit',
-    witnessName: 'hetao-gateway.local/witness',
-  };
 }
 
 interface Side {
@@ -181,45 +152,16 @@ async function main(): Promise<void> {
   const agents: Agent[] = [];
   try {
     // Ports chosen first, so that each side's registry names the other's real address.
-    const [szPort, hkPort] = [await freePort(), await freePort()];
-    const registry = parse(await readFile(path.join(POLICY_DIR, 'registry.yaml'), 'utf8')) as RegistryDocument;
-    const hkPeer = registry.gateways?.find((gateway) => gateway.id === 'hetao-hk-gateway');
-    if (!hkPeer) throw new Error('the dev registry lists no hetao-hk-gateway');
-    await writeFile(path.join(dir, 'sz-registry.yaml'), stringify(sideOf(registry, false, { ...hkPeer, apiUrl: `https://${HK_HOST}:${hkPort}` })));
-    await writeFile(path.join(dir, 'hk-registry.yaml'), stringify(sideOf(registry, true, await shenzhenPeerEntry(`https://${SZ_HOST}:${szPort}`))));
-    const hkPolicies = path.join(dir, 'hk-policies');
-    await mkdir(hkPolicies);
-    for (const file of await readdir(POLICY_DIR)) if (file.endsWith('.policy.yaml') && file !== '30-hgr.policy.yaml') await copyFile(path.join(POLICY_DIR, file), path.join(hkPolicies, file));
-    for (const side of ['sz', 'hk']) await copyFile(path.join(CERTS, 'zone-crl.dev-only.pem'), path.join(dir, `${side}-crl.pem`));
-
+    const [szPort, hkPort] = [await freePort(SZ_HOST), await freePort(HK_HOST)];
+    const sides = await writeChannelSides(dir, { hongKongFromShenzhen: `https://${HK_HOST}:${hkPort}`, shenzhenFromHongKong: `https://${SZ_HOST}:${szPort}` });
     sz = await startGateway({
-      HETAO_HOST: SZ_HOST,
+      ...sides.sz,
       HETAO_PORT: String(szPort),
-      HETAO_DATA_DIR: path.join(dir, 'sz-data'),
-      HETAO_REGISTRY_FILE: path.join(dir, 'sz-registry.yaml'),
-      HETAO_TLS_CRL: path.join(dir, 'sz-crl.pem'),
-      HETAO_POLICY_PROFILES: 'CN,zone',
       // Every upload of the baseline goes through the queue as well, whatever BENCH_BYTES.
       HETAO_QUEUE_THRESHOLD_BYTES: String(MiB),
       ...(queued ? { REDIS_URL, HETAO_QUEUE_PREFIX: prefix } : {}),
     });
-    hk = await startGateway({
-      HETAO_HOST: HK_HOST,
-      HETAO_PORT: String(hkPort),
-      HETAO_DATA_DIR: path.join(dir, 'hk-data'),
-      HETAO_REGISTRY_FILE: path.join(dir, 'hk-registry.yaml'),
-      HETAO_TLS_CRL: path.join(dir, 'hk-crl.pem'),
-      HETAO_POLICY_DIR: hkPolicies,
-      HETAO_POLICY_PROFILES: 'HK,zone',
-      HETAO_TLS_CERT: hkFile('gateway-server.dev-only.cert.pem'),
-      HETAO_TLS_KEY: hkFile('gateway-server.dev-only.key.pem'),
-      HETAO_PUSH_CLIENT_CERT: hkFile('gateway-client.dev-only.cert.pem'),
-      HETAO_PUSH_CLIENT_KEY: hkFile('gateway-client.dev-only.key.pem'),
-      HETAO_SIGNING_KEY: hkFile('gateway-signing.dev-only.key.pem'),
-      HETAO_PROCESSING_KEY: hkFile('gateway-processing.dev-only.key.pem'),
-      HETAO_AUDIT_ORIGIN: 'hetao-hk-gateway.local/audit',
-      HETAO_WITNESS_NAME: 'hetao-hk-gateway.local/witness',
-    });
+    hk = await startGateway({ ...sides.hk, HETAO_PORT: String(hkPort) });
     if (sz.api !== `https://${SZ_HOST}:${szPort}` || hk.api !== `https://${HK_HOST}:${hkPort}`) throw new Error(`the gateways listen at ${sz.api} and ${hk.api}, not where the registries say`);
     await waitForDirectories(sz, hk);
 
@@ -335,6 +277,11 @@ async function main(): Promise<void> {
       `store and forward: ≥ ${TARGET}× needs the forward within ${(1 / TARGET - 1).toFixed(2)} × the one-gateway time = ${s(budgetMs)} s (${((BYTES / MiB) / (budgetMs / 1000)).toFixed(0)} MiB/s); it took ${s(forwardMs)} s (${(forwardMs / (oneSeconds * 1000)).toFixed(2)} ×)`,
     );
 
+    // The same ratio within each two-gateway transfer: its leg to `available` at A does the one-gateway
+    // path's work at the same moment, so the machine's noise weighs on both sides of this one alike.
+    const paired = median(two.map((run) => at(run, 'A:processing-completed') / (run.seconds * 1000)));
+    console.log(`paired, within each two-gateway transfer: (first byte → available at A) / (first byte → available at B) = ${paired.toFixed(2)} (median)`);
+
     reportResult({
       area: 'peering (issue 18)',
       name: `${BYTES / MiB} MiB lab → gateway A → gateway B → available, median of ${ROUNDS}`,
@@ -349,6 +296,12 @@ async function main(): Promise<void> {
       value: forwardMs / 1000,
       unit: 's',
       baseline: { name: 'one gateway, first byte → available', value: oneSeconds },
+    });
+    reportResult({
+      area: 'peering (issue 18)',
+      name: `${BYTES / MiB} MiB, within each two-gateway transfer: time to available at A / time to available at B, median`,
+      value: paired,
+      unit: '×',
     });
   } finally {
     for (const agent of agents) await agent.close();
