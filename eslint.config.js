@@ -57,9 +57,10 @@ const ENV_IMPORT = {
  */
 const PUBLIC_SURFACE = {
   app: ['main', 'worker-main'],
-  audit: ['audit-entry', 'audit-service', 'checkpoint-note', 'export-range', 'create-audit-journal', 'pg-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json', 'merkle-hash', 'verify-proof'],
+  audit: ['audit-entry', 'audit-service', 'checkpoint-note', 'export-range', 'create-audit-journal', 'pg-audit-journal', 'refusal-journal', 'render-audit-csv', 'verify-export', 'canonical-json', 'merkle-hash', 'read-entries', 'verify-proof'],
   cli: [],
   client: ['gateway-client', 'gateway-client-error', 'progress-display', 'receive-transfer', 'send-file', 'transfer-view'],
+  console: ['console-routes'],
   clock: ['schedule', 'when-aborted'],
   crypt4gh: ['crypt4gh-binding', 'crypt4gh-format', 'crypt4gh-keys', 'decrypt-crypt4gh-envelope', 'seal-crypt4gh-body'],
   database: ['database', 'migrate'],

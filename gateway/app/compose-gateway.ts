@@ -36,6 +36,7 @@ import { buildOpsApp } from '../http/ops-app.js';
 import { loadLogKeys, loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
 import { startWitnessing } from './witnessing.js';
 import { createInboundTransfers } from '../peering/inbound-transfers.js';
+import { readEntries } from '../audit/read-entries.js';
 import { createPeerClient } from '../peering/peer-client.js';
 import { withPeerKeys } from '../peering/peer-keys.js';
 import { createPeerReceipts, createReceiptRelay } from '../peering/peer-receipts.js';
@@ -301,6 +302,10 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     onInteractiveRequest: () => bulkLane.interactive(),
     bulkUploadBytes: BULK_UPLOAD_BYTES,
     refusals,
+    console: {
+      registry: () => registry.current(),
+      journalEntries: async (transferId) => readEntries(journal, await journal.entriesFor(transferId)),
+    },
     services: {
       transfers,
       uploads: resumableUploads,

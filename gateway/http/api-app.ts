@@ -18,6 +18,7 @@ import type { ConnectionLimits } from './connection-limits.js';
 import { PROBLEM_CONTENT_TYPE, sendProblem, toProblemDetails } from './problem-details.js';
 import type { GatewayServices } from './gateway-services.js';
 import { v1Api } from './v1-api.js';
+import { consoleRoutes, type ConsoleDependencies } from '../console/console-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -50,6 +51,8 @@ export interface ApiAppDependencies {
   readonly refusals: RefusalJournal;
   /** Connection caps and idle timeout (connection-guards.ts). */
   readonly connections: ConnectionLimits;
+  /** What the web console reads beyond the services (gateway/console/); absent, no /console. */
+  readonly console?: Pick<ConsoleDependencies, 'registry' | 'journalEntries'>;
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -130,6 +133,10 @@ export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInst
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   await app.register(v1Api, { prefix: '/v1', services: deps.services, authenticate: deps.authenticate, metrics: deps.metrics, refusals: deps.refusals });
+  if (deps.console) {
+    const { transfers, policies } = deps.services;
+    await app.register(consoleRoutes, { ...deps.console, authenticate: deps.authenticate, transfers, policies, clock: () => new Date() });
+  }
   app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'max-age=300').send(deps.services.jwks()));
   return app;
 }

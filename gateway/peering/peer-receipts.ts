@@ -6,7 +6,7 @@
 // next round. On the sending side, the proof is checked against the peer's key and the transfer's own
 // content digest before the transfer becomes `received`: both journals then hold the whole loop.
 import { createPublicKey } from 'node:crypto';
-import { toCanonicalJson } from '../audit/canonical-json.js';
+import { readEntries } from '../audit/read-entries.js';
 import type { AuditJournal } from '../audit/create-audit-journal.js';
 import { decodeHash, hashLeaf } from '../audit/merkle-hash.js';
 import { verifyInclusion } from '../audit/verify-proof.js';
@@ -36,18 +36,11 @@ export function createReceiptRelay(deps: {
   readonly client: PeerClient;
   readonly onError?: (transferId: string, reason: string) => void;
 }) {
-  /** The journal entry of `transferId` of type `type`, as its canonical text and seq. */
+  /** The newest journal entry of `transferId` of type `type`, as its canonical text and seq. */
   const entryOf = async (transferId: string, type: string): Promise<{ seq: number; text: string } | undefined> => {
-    for (const seq of [...(await deps.journal.entriesFor(transferId))].reverse()) {
-      for await (const line of deps.journal.exportRange({ fromSeq: seq, toSeq: seq }) as AsyncIterable<Buffer | string>) {
-        for (const text of String(line).split('\n')) {
-          if (!text.startsWith('{"entry":')) continue;
-          const { entry } = JSON.parse(text) as { entry: { type?: string; seq?: number } };
-          if (entry.type === type && entry.seq === seq) return { seq, text: toCanonicalJson(entry) as string };
-        }
-      }
-    }
-    return undefined;
+    const entries = await readEntries(deps.journal, [...(await deps.journal.entriesFor(transferId))].reverse());
+    const found = entries.find(({ entry }) => entry.type === type);
+    return found ? { seq: found.entry.seq, text: found.text } : undefined;
   };
 
   /** Sends one receipt; resolves whether it is done with (sent, or refused for good). */
