@@ -61,7 +61,7 @@ export const VERIFY_PROOFS_JS = `
     const table = document.getElementById('journal-entries');
     const summary = document.getElementById('proof-summary');
     if (!table || !summary) return;
-    const set = (cell, verified, text) => { cell.textContent = text; cell.className = verified ? 'proof-verified' : 'proof-failed'; };
+    const set = (cell, verified, text) => { cell.textContent = text; cell.classList.add(verified ? 'proof-verified' : 'proof-failed'); };
     try {
       summary.textContent = 'checking…';
       const id = table.dataset.transfer;
