@@ -66,6 +66,7 @@ const PUBLIC_SURFACE = {
   database: ['database', 'migrate'],
   delivery: ['push-envelope'],
   durable: ['durable-files', 'steady-write-stream'],
+  flows: ['count-flows', 'file-flow-counts', 'flow-counts', 'pg-flow-counts'],
   envelope: ['byte-queue', 'decrypt-envelope', 'encrypt-envelope', 'envelope-framing', 'envelope-header', 'gateway-signer', 'jwk-thumbprint', 'read-envelope-header', 'seal-body', 'wrap-data-key'],
   http: ['api-app', 'ops-app'],
   identity: ['authenticate-connection', 'development-material', 'registry', 'require-role', 'resolve-principal', 'tls-material'],

@@ -2,6 +2,7 @@
 // services and wires their subscriptions (journal, stage coordinator, metrics), starts the API and ops
 // listeners, and returns a handle to reload and to close everything within the grace period. The
 // only place a gateway is assembled: main.ts and the tests call it; nothing else imports app/.
+import path from 'node:path';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -37,6 +38,9 @@ import { loadLogKeys, loadProcessingKey, loadPushTls, loadSigner } from './load-
 import { startWitnessing } from './witnessing.js';
 import { createInboundTransfers } from '../peering/inbound-transfers.js';
 import { readEntries } from '../audit/read-entries.js';
+import { countFlows } from '../flows/count-flows.js';
+import { openFileFlowCounts } from '../flows/file-flow-counts.js';
+import { openPgFlowCounts } from '../flows/pg-flow-counts.js';
 import { createPeerClient } from '../peering/peer-client.js';
 import { withPeerKeys } from '../peering/peer-keys.js';
 import { createPeerReceipts, createReceiptRelay } from '../peering/peer-receipts.js';
@@ -170,6 +174,10 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   // Within the change: its journal entry is durable before the API answers.
   events.within(journalTransferEvents((event) => journal.append(event)));
   events.within(countTransferEvents(metrics));
+  // The console's overview reads these aggregates, counted as each outcome happens.
+  const flows = backEnds.database ? openPgFlowCounts(backEnds.database) : await openFileFlowCounts(path.join(config.dataDir, 'flows'));
+  opened.push(() => flows.close());
+  events.after(countFlows(flows, () => new Date()));
   const transfers = createTransferService({
     records,
     objects,
@@ -303,6 +311,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     bulkUploadBytes: BULK_UPLOAD_BYTES,
     refusals,
     console: {
+      flows,
       registry: () => registry.current(),
       journalEntries: async (transferId) => readEntries(journal, await journal.entriesFor(transferId)),
     },
@@ -410,6 +419,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       // A final checkpoint covers every entry written before shutdown.
       await shutdown.step('journal', 'final', () => journal.close());
       await shutdown.step('records', 'final', () => records.close());
+      await shutdown.step('flows', 'final', () => flows.close());
       await shutdown.step('object-store', 'final', () => objects.close());
       const { database } = backEnds;
       // Last of the back-ends: the records and the journal above use it until they are closed.

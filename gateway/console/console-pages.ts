@@ -11,6 +11,7 @@ export interface Viewer {
 
 const NAV: readonly { href: string; label: string; roles: readonly string[] }[] = [
   { href: '/console', label: 'Home', roles: ['security-officer', 'admin', 'regulator'] },
+  { href: '/console/overview', label: 'Overview', roles: ['security-officer', 'admin', 'regulator'] },
   { href: '/console/policies', label: 'Policy set', roles: ['security-officer', 'admin', 'regulator'] },
   { href: '/console/dry-run', label: 'Dry run', roles: ['security-officer', 'admin'] },
   { href: '/console/registry', label: 'Registry', roles: ['security-officer', 'admin', 'regulator'] },
@@ -51,6 +52,7 @@ export function homePage(viewer: Viewer): string {
   const officer = viewer.role === 'security-officer' || viewer.role === 'admin';
   return page('Console', viewer, html`<p>Signed in with your certificate as <strong>${viewer.role}</strong>.</p>
 <ul>
+<li><a href="/console/overview">The overview</a>: what crossed the border and what was stopped, by category, direction and outcome.</li>
 <li><a href="/console/policies">The policy set in force</a>: every rule, its jurisdiction, basis and unconfirmed marks${officer ? ', and a reload' : ''}.</li>
 ${officer ? html`<li><a href="/console/dry-run">Dry run</a>: a manifest and a sender, decided and explained without recording anything.</li>` : ''}
 <li><a href="/console/registry">The registry</a>: institutions, their status and approvals expiring in the next 30 days.</li>

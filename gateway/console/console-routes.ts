@@ -15,6 +15,10 @@ import { CONSOLE_CSS, VERIFY_PROOFS_JS } from './console-assets.js';
 import { decisionFragment, dryRunPage, homePage, policiesPage, problemFragment, refusedPage, registryPage, reloadResultPage, type Viewer } from './console-pages.js';
 import { createCrossSiteGuard } from './cross-site-guard.js';
 import { transferPage } from './transfer-page.js';
+import type { FlowCounts } from '../flows/flow-counts.js';
+import { overviewPage } from './overview-page.js';
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 export interface ConsoleDependencies {
   readonly authenticate: ConnectionAuthenticator;
@@ -23,6 +27,8 @@ export interface ConsoleDependencies {
   readonly registry: () => Registry;
   /** This transfer's journal entries with their canonical text (audit/read-entries.ts). */
   readonly journalEntries: (transferId: string) => Promise<readonly { entry: AuditEntry; text: string }[]>;
+  /** The maintained flow counts the overview reads (flows/flow-counts.ts). */
+  readonly flows: FlowCounts;
   readonly clock: () => Date;
 }
 
@@ -127,6 +133,20 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDependenc
       if (!result) throw error;
     }
     return sendHtml(reply, 200, dryRunPage(viewer, guard.tokenFor(viewer.id), form, result));
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/console/overview', async (request, reply) => {
+    const viewer = viewerOf(request);
+    const today = deps.clock().toISOString().slice(0, 10);
+    const weekAgo = new Date(deps.clock().getTime() - 6 * 86_400_000).toISOString().slice(0, 10);
+    const { from, to, institution, bucket } = request.query;
+    const filter = {
+      from: from && DAY.test(from) ? from : weekAgo,
+      to: to && DAY.test(to) ? to : today,
+      bucket: bucket === 'week' ? ('week' as const) : ('day' as const),
+      ...(institution ? { institution } : {}),
+    };
+    return sendHtml(reply, 200, overviewPage(viewer, filter, await deps.flows.query(filter)));
   });
 
   app.get('/console/registry', async (request, reply) => sendHtml(reply, 200, registryPage(viewerOf(request), deps.registry(), deps.clock())));

@@ -5,5 +5,6 @@ import { transferRecordsMigration } from './migrations/0001-transfer-records.js'
 import { auditJournalMigration } from './migrations/0002-audit-journal.js';
 import { transferPairsMigration } from './migrations/0003-transfer-pairs.js';
 import { witnessStateMigration } from './migrations/0004-witness-state.js';
+import { flowCountsMigration } from './migrations/0005-flow-counts.js';
 
-export const MIGRATIONS: readonly Migration[] = [transferRecordsMigration, auditJournalMigration, transferPairsMigration, witnessStateMigration];
+export const MIGRATIONS: readonly Migration[] = [transferRecordsMigration, auditJournalMigration, transferPairsMigration, witnessStateMigration, flowCountsMigration];

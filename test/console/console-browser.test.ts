@@ -124,6 +124,8 @@ describe('officer pages in the browser', () => {
       await shoot(page, 'policies');
       await page.goto(`${gw.gateway.apiUrl}/console/registry`);
       await shoot(page, 'registry');
+      await page.goto(`${gw.gateway.apiUrl}/console/overview`);
+      await shoot(page, 'overview');
     } finally {
       await context.close();
     }
@@ -167,6 +169,7 @@ describe('accessibility (axe-core)', () => {
       ['people/officer-chan', '/console/policies'],
       ['people/officer-chan', '/console/dry-run'],
       ['people/officer-chan', '/console/registry'],
+      ['people/regulator-wang', '/console/overview'],
       ['people/regulator-wang', `/console/transfers/${transferId}`],
     ] as const) {
       expect(await accessibilityProblems(person, `${gw.gateway.apiUrl}${url}`), url).toEqual([]);

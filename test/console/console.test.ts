@@ -118,3 +118,22 @@ describe('a transfer, for a regulator', () => {
     expect((await get(officer, `/console/transfers/${id}`)).status).toBe(403);
   });
 });
+
+describe('the overview, from the maintained flow counts', () => {
+  it('counts what was allowed and what was denied, by category, direction and day; filtered by institution', async () => {
+    const hospital = devIdentity('institutions/sz-hospital');
+    const before = await get(regulator, '/console/overview?institution=sz-hospital');
+    const countIn = (text: string, row: string, outcome: string): number => Number(new RegExp(`<tr><th scope="row">${row}</th>(?:<td data-outcome="[a-z-]+">\\d+</td>)*?<td data-outcome="${outcome}">(\\d+)</td>`).exec(text)?.[1] ?? 'NaN');
+    expect((await createTransfer(gw.gateway.apiUrl, hospital, anonymisedResearchManifest(Buffer.from('x,y\n1,2\n')))).status).toBe(201);
+    expect((await createTransfer(gw.gateway.apiUrl, hospital, CORE_GENOMICS_MANIFEST)).status).toBe(403);
+    const after = await get(regulator, '/console/overview?institution=sz-hospital');
+    expect(after.status).toBe(200);
+    expect(countIn(after.text, 'research-other', 'allowed')).toBe((countIn(before.text, 'research-other', 'allowed') || 0) + 1);
+    expect(countIn(after.text, 'genomics', 'denied')).toBe((countIn(before.text, 'genomics', 'denied') || 0) + 1);
+    expect(after.text).toContain('<caption>By direction</caption>');
+    const elsewhere = await get(regulator, '/console/overview?institution=hk-ctc');
+    expect(elsewhere.text).not.toContain('<th scope="row">genomics</th>');
+    const weekly = await get(officer, '/console/overview?bucket=week');
+    expect(weekly.text).toMatch(/<th scope="row">week of \d{4}-\d{2}-\d{2}<\/th>/);
+  });
+});

@@ -1,0 +1,76 @@
+// The flows of one process, in a file of increments (one JSON line per counted transfer, appended and
+// flushed to disk), summed in memory at open and as they come. The file grows by one short line per
+// outcome: a year of a busy zone is a few tens of MiB, read once at start.
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+import { GatewayError } from '../errors.js';
+import { FLOW_OUTCOMES, keyString, type FlowCount, type FlowCounts, type FlowKey } from './flow-counts.js';
+
+const FILE = 'flows.ndjson';
+
+const isKey = (value: unknown): value is FlowKey & { bytes: number } => {
+  const row = value as Record<string, unknown> | null;
+  return (
+    typeof row === 'object' &&
+    row !== null &&
+    ['day', 'category', 'direction', 'sender', 'recipient'].every((field) => typeof row[field] === 'string') &&
+    (FLOW_OUTCOMES as readonly unknown[]).includes(row.outcome) &&
+    Number.isSafeInteger(row.bytes)
+  );
+};
+
+export async function openFileFlowCounts(dir: string): Promise<FlowCounts> {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, FILE);
+  const rows = new Map<string, FlowCount>();
+  const count = (key: FlowKey, bytes: number): void => {
+    const id = keyString(key);
+    const row = rows.get(id);
+    rows.set(id, { day: key.day, category: key.category, direction: key.direction, outcome: key.outcome, sender: key.sender, recipient: key.recipient, transfers: (row?.transfers ?? 0) + 1, bytes: (row?.bytes ?? 0) + bytes });
+  };
+  const handle: FileHandle = await open(file, 'a+');
+  // A torn last line (a crash mid-append) is skipped: that one increment is lost, nothing else.
+  for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+    try {
+      const row = JSON.parse(line) as unknown;
+      if (isKey(row)) count(row, row.bytes);
+    } catch {
+      /* the torn tail */
+    }
+  }
+  // A torn tail is closed with a newline, so that the next line is not glued onto it.
+  const { size } = await handle.stat();
+  if (size > 0) {
+    const last = Buffer.alloc(1);
+    await handle.read(last, 0, 1, size - 1);
+    if (last[0] !== 0x0a) await handle.appendFile('\n');
+  }
+  let writing: Promise<void> = Promise.resolve();
+  let closed = false;
+  return {
+    add(key, bytes) {
+      if (closed) return Promise.reject(new GatewayError('ERR_SERVICE_UNAVAILABLE', 'the flow counts are closed'));
+      const { day, category, direction, outcome, sender, recipient } = key;
+      const line = `${JSON.stringify({ day, category, direction, outcome, sender, recipient, bytes })}\n`;
+      // Appends one after another: a line is whole or, after a crash, the torn last one.
+      const done = writing.then(async () => {
+        await handle.appendFile(line);
+        await handle.datasync();
+        count(key, bytes);
+      });
+      writing = done.catch(() => undefined);
+      return done;
+    },
+    async query({ from, to, institution }) {
+      return [...rows.values()].filter((row) => row.day >= from && row.day <= to && (institution === undefined || row.sender === institution || row.recipient === institution));
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await writing;
+      await handle.close();
+    },
+  };
+}
