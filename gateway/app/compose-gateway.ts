@@ -312,6 +312,10 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     refusals,
     console: {
       flows,
+      witnessing: () => {
+        const { peers, conflicts } = witnessing.readiness();
+        return { peers: peers as never, conflicts: conflicts.length };
+      },
       registry: () => registry.current(),
       journalEntries: async (transferId) => readEntries(journal, await journal.entriesFor(transferId)),
     },

@@ -16,7 +16,7 @@ import { decisionFragment, dryRunPage, homePage, policiesPage, problemFragment, 
 import { createCrossSiteGuard } from './cross-site-guard.js';
 import { transferPage } from './transfer-page.js';
 import type { FlowCounts } from '../flows/flow-counts.js';
-import { overviewPage } from './overview-page.js';
+import { overviewPage, type WitnessingView } from './overview-page.js';
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -29,6 +29,8 @@ export interface ConsoleDependencies {
   readonly journalEntries: (transferId: string) => Promise<readonly { entry: AuditEntry; text: string }[]>;
   /** The maintained flow counts the overview reads (flows/flow-counts.ts). */
   readonly flows: FlowCounts;
+  /** The peer gateways' witnessing of this log (absent: no peers). */
+  readonly witnessing?: () => WitnessingView;
   readonly clock: () => Date;
 }
 
@@ -146,7 +148,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDependenc
       bucket: bucket === 'week' ? ('week' as const) : ('day' as const),
       ...(institution ? { institution } : {}),
     };
-    return sendHtml(reply, 200, overviewPage(viewer, filter, await deps.flows.query(filter)));
+    return sendHtml(reply, 200, overviewPage(viewer, filter, await deps.flows.query(filter), deps.witnessing?.()));
   });
 
   app.get('/console/registry', async (request, reply) => sendHtml(reply, 200, registryPage(viewerOf(request), deps.registry(), deps.clock())));

@@ -45,7 +45,33 @@ function table(caption: string, heading: string, totals: Totals) {
 </table>`;
 }
 
-export function overviewPage(viewer: Viewer, filter: OverviewFilter, rows: readonly FlowCount[]): string {
+/** The peer gateways' witnessing of this log, as /readyz shows it. */
+export interface WitnessingView {
+  readonly peers: Readonly<Record<string, { cosignedSize?: number; cosignedAt?: string; lastOutcome?: string }>>;
+  readonly conflicts: number;
+}
+
+function witnessingSection(witnessing: WitnessingView | undefined) {
+  const peers = Object.entries(witnessing?.peers ?? {});
+  if (peers.length === 0) return '';
+  return html`<table>
+<caption>The peer gateways witnessing this gateway's audit log</caption>
+<thead><tr><th scope="col">Peer</th><th scope="col">Cosigned up to tree size</th><th scope="col">Cosigned at</th><th scope="col">Last round</th></tr></thead>
+<tbody>${peers.map(([peer, status]) => html`<tr><th scope="row">${peer}</th><td>${status.cosignedSize ?? 'not yet'}</td><td>${status.cosignedAt ?? ''}</td><td>${status.lastOutcome ?? ''}</td></tr>`)}</tbody>
+</table>
+<p>${witnessing?.conflicts ? html`<strong role="alert">${witnessing.conflicts} conflicting checkpoints of a peer's log refused (see /readyz)</strong>` : 'No conflicting checkpoint of a peer log seen.'}</p>`;
+}
+
+function exportForm(filter: OverviewFilter) {
+  return html`<form method="get" action="/v1/audit/export">
+<input type="hidden" name="from" value="${filter.from}T00:00:00.000Z">
+<input type="hidden" name="to" value="${new Date(Date.parse(`${filter.to}T00:00:00Z`) + 86_400_000).toISOString()}">
+${filter.institution ? html`<input type="hidden" name="institution" value="${filter.institution}">` : ''}
+<p><button type="submit">Download the signed audit export of this period${filter.institution ? html` for ${filter.institution}` : ''}</button> (NDJSON; verify it with <code>hetao audit verify</code>)</p>
+</form>`;
+}
+
+export function overviewPage(viewer: Viewer, filter: OverviewFilter, rows: readonly FlowCount[], witnessing?: WitnessingView): string {
   const bucketOf = (row: FlowCount): string => (filter.bucket === 'week' ? `week of ${weekOf(row.day)}` : row.day);
   return page('Overview', viewer, html`<form method="get" action="/console/overview">
 <p>
@@ -59,5 +85,7 @@ export function overviewPage(viewer: Viewer, filter: OverviewFilter, rows: reado
 <p>Transfers by outcome, counted when each happened (a transfer allowed and later received counts under both). Denied ones never became transfers: they are the policy's refusals.</p>
 ${table('By data category', 'Category', tally(rows, (row) => row.category))}
 ${table('By direction', 'Direction', tally(rows, (row) => row.direction))}
-${table(filter.bucket === 'week' ? 'Per week' : 'Per day', filter.bucket === 'week' ? 'Week' : 'Day', tally(rows, bucketOf))}`);
+${table(filter.bucket === 'week' ? 'Per week' : 'Per day', filter.bucket === 'week' ? 'Week' : 'Day', tally(rows, bucketOf))}
+${viewer.role === 'regulator' ? exportForm(filter) : ''}
+${witnessingSection(witnessing)}`);
 }

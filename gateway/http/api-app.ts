@@ -52,7 +52,7 @@ export interface ApiAppDependencies {
   /** Connection caps and idle timeout (connection-guards.ts). */
   readonly connections: ConnectionLimits;
   /** What the web console reads beyond the services (gateway/console/); absent, no /console. */
-  readonly console?: Pick<ConsoleDependencies, 'registry' | 'journalEntries' | 'flows'>;
+  readonly console?: Pick<ConsoleDependencies, 'registry' | 'journalEntries' | 'flows' | 'witnessing'>;
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;

@@ -32,6 +32,8 @@ export type SubmissionOutcome = 'cosigned' | 'up-to-date' | 'refused' | 'unreach
 export interface PeerSubmissionStatus {
   /** The largest size of this log the peer has cosigned (as kept here). */
   readonly cosignedSize?: number;
+  /** When the peer cosigned it (the cosignature's time). */
+  readonly cosignedAt?: string;
   readonly lastOutcome?: SubmissionOutcome;
   readonly lastError?: string;
 }
@@ -102,7 +104,7 @@ export function createCheckpointSubmitter(deps: {
       }
       const kept = await deps.state.get(COSIGNED_KEY(peer.id)).catch(() => undefined);
       status.set(peer.id, {
-        ...(kept ? { cosignedSize: kept.treeSize } : previous?.cosignedSize !== undefined ? { cosignedSize: previous.cosignedSize } : {}),
+        ...(kept ? { cosignedSize: kept.treeSize, cosignedAt: kept.cosignedAt } : previous?.cosignedSize !== undefined ? { cosignedSize: previous.cosignedSize, ...(previous.cosignedAt ? { cosignedAt: previous.cosignedAt } : {}) } : {}),
         lastOutcome: outcome,
         ...(lastError ? { lastError } : {}),
       });

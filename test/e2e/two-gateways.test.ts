@@ -221,6 +221,9 @@ describe('transfers across the channel, each side deciding by its own rules', ()
     // The leaf the Shenzhen side holds as proof is the Hong Kong journal's receipt entry.
     const proofLeaf = (szEntries.length > 0 ? (received.history as { event: string; detail?: { peerLeafIndex?: number } }[]) : []).find((event) => event.event === 'received')?.detail?.peerLeafIndex;
     expect(proofLeaf).toBeTypeOf('number');
+    // The Shenzhen regulator's console shows the Hong Kong gateway witnessing this log.
+    const overview = await (await request(`${sz.api}/console/overview`, { dispatcher: mtlsAgent(devIdentity('people/regulator-wang')) })).body.text();
+    expect(overview).toMatch(/<tr><th scope="row">hetao-hk-gateway<\/th><td>\d+<\/td><td>\d{4}-\d{2}-\d{2}T[^<]+<\/td><td>(cosigned|up-to-date)<\/td><\/tr>/);
     // Either regulator joins the transfer's entries across both logs, offline.
     const loop = await runHetao(['audit', 'verify', path.join(dir, 'hk-export.ndjson'), '--jwks', path.join(dir, 'hk-jwks.json'), '--transfer', id, '--peer-export', path.join(dir, 'sz-export.ndjson'), '--peer-jwks', path.join(dir, 'sz-jwks.json')]);
     expect(loop.code, loop.stderr).toBe(0);
