@@ -150,3 +150,21 @@ describe('the overview, from the maintained flow counts', () => {
     expect(weekly.text).toMatch(/<th scope="row">week of \d{4}-\d{2}-\d{2}<\/th>/);
   });
 });
+
+describe('the dev people’s .p12 files (for a browser)', () => {
+  it('each opens with the dev password and presents that person to the console', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { Agent } = await import('undici');
+    const { devFile, zoneCaBundle } = await import('../support/dev-pki.js');
+    for (const person of ['officer-chan', 'regulator-wang', 'admin-lee', 'officer-wong', 'regulator-ho', 'dpo-weber', 'officer-miller']) {
+      const dispatcher = new Agent({ connect: { pfx: await readFile(devFile(`people/${person}.dev-only.p12`)), passphrase: 'hetao-dev', ca: zoneCaBundle() } });
+      try {
+        const response = await request(new URL('/console', gw.gateway.apiUrl), { dispatcher });
+        expect(response.statusCode, person).toBe(200);
+        expect(await response.body.text()).toContain(`, ${person})`);
+      } finally {
+        await dispatcher.close();
+      }
+    }
+  });
+});
