@@ -31,14 +31,32 @@ const LARGE = 12 * MiB + 777;
  * block's number): no period a misplaced range could hide in, and any window is cheap to rebuild.
  */
 function patternBytes(offset: number, length: number): Buffer {
+  // Always a buffer of its own: a chunk written is the store's (it may move it to another thread).
   const out = Buffer.alloc(length);
   let written = 0;
   while (written < length) {
     const at = offset + written;
-    const block = createHash('sha256').update(`block ${Math.floor(at / 32)}`).digest();
-    written += block.copy(out, written, at % 32, Math.min(32, (at % 32) + length - written));
+    const page = patternPage(Math.floor(at / PATTERN_PAGE));
+    written += page.copy(out, written, at % PATTERN_PAGE, Math.min(PATTERN_PAGE, (at % PATTERN_PAGE) + length - written));
   }
   return out;
+}
+
+/** The pattern is computed a page at a time, once per file: the same bytes, without hashing them again for every read and write. */
+const PATTERN_PAGE = 256 * 1024;
+const patternPages = new Map<number, Buffer>();
+
+function patternPage(index: number): Buffer {
+  let page = patternPages.get(index);
+  if (!page) {
+    page = Buffer.alloc(PATTERN_PAGE);
+    const firstBlock = (index * PATTERN_PAGE) / 32;
+    for (let block = 0; block < PATTERN_PAGE / 32; block += 1) {
+      createHash('sha256').update(`block ${firstBlock + block}`).digest().copy(page, block * 32);
+    }
+    patternPages.set(index, page);
+  }
+  return page;
 }
 
 /** `total` bytes of the pattern in chunks of uneven sizes (~40–80 kB), generated one at a time. */

@@ -251,7 +251,7 @@ describe('queued path with push delivery', () => {
 
   it('a worker process killed mid-push (kill -9): the job is retried by another worker and the recipient stores it exactly once', async () => {
     const prefix = redis.uniquePrefix();
-    const queueEnv = { REDIS_URL: redis.url, HETAO_QUEUE_PREFIX: prefix, HETAO_QUEUE_LOCK_MS: '5000', HETAO_QUEUE_BACKOFF_MS: '100' };
+    const queueEnv = { REDIS_URL: redis.url, HETAO_QUEUE_PREFIX: prefix, HETAO_QUEUE_LOCK_MS: '3000', HETAO_QUEUE_BACKOFF_MS: '100' };
     const gw = await gatewayWith({ ...queueEnv, HETAO_QUEUE_WORKERS: '0' });
     const endpoint = await withPushEndpoint(gw, ['stall', 'accept']);
     const first = spawnWorker(gw, queueEnv);
