@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RESULT_PREFIX, type BenchResult } from './support/report.js';
 
-/** The shared-mode benches (record-list, journal-appends-pg, shared-mode, s3-store-throughput) need the machine's PostgreSQL. */
+/** The shared-mode benches (record-list, journal-appends-pg, shared-mode, s3-store-throughput, console-overview) need the machine's PostgreSQL. */
 const BENCHES = [
   'policy-decisions',
   'witness-round-trip',
@@ -27,6 +27,7 @@ const BENCHES = [
   'journal-appends-pg',
   'shared-mode',
   's3-store-throughput',
+  'console-overview',
 ];
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS_FILE = path.resolve(here, '../../bench/RESULTS.md');
