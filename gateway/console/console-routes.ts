@@ -148,7 +148,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDependenc
       bucket: bucket === 'week' ? ('week' as const) : ('day' as const),
       ...(institution ? { institution } : {}),
     };
-    return sendHtml(reply, 200, overviewPage(viewer, filter, await deps.flows.query(filter), deps.witnessing?.()));
+    return sendHtml(reply, 200, overviewPage(viewer, filter, await deps.flows.summary(filter), deps.witnessing?.()));
   });
 
   app.get('/console/registry', async (request, reply) => sendHtml(reply, 200, registryPage(viewerOf(request), deps.registry(), deps.clock())));

@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
-import { FLOW_OUTCOMES, keyString, type FlowCount, type FlowCounts, type FlowKey } from './flow-counts.js';
+import { addToTally, FLOW_OUTCOMES, keyString, weekOf, type FlowCount, type FlowCounts, type FlowKey, type FlowQuery } from './flow-counts.js';
 
 const FILE = 'flows.ndjson';
 
@@ -47,6 +47,8 @@ export async function openFileFlowCounts(dir: string): Promise<FlowCounts> {
     await handle.read(last, 0, 1, size - 1);
     if (last[0] !== 0x0a) await handle.appendFile('\n');
   }
+  const rowsOf = ({ from, to, institution }: FlowQuery): FlowCount[] =>
+    [...rows.values()].filter((row) => row.day >= from && row.day <= to && (institution === undefined || row.sender === institution || row.recipient === institution));
   let writing: Promise<void> = Promise.resolve();
   let closed = false;
   return {
@@ -63,8 +65,25 @@ export async function openFileFlowCounts(dir: string): Promise<FlowCounts> {
       writing = done.catch(() => undefined);
       return done;
     },
-    async query({ from, to, institution }) {
-      return [...rows.values()].filter((row) => row.day >= from && row.day <= to && (institution === undefined || row.sender === institution || row.recipient === institution));
+    async query(query) {
+      return rowsOf(query);
+    },
+    async summary(query) {
+      const byCategory = {};
+      const byDirection = {};
+      const byPeriod = {};
+      const weeks = new Map<string, string>();
+      for (const row of rowsOf(query)) {
+        addToTally(byCategory, row.category, row.outcome, row.transfers, row.bytes);
+        addToTally(byDirection, row.direction, row.outcome, row.transfers, row.bytes);
+        let period = row.day;
+        if (query.bucket === 'week') {
+          period = weeks.get(row.day) ?? weekOf(row.day);
+          weeks.set(row.day, period);
+        }
+        addToTally(byPeriod, period, row.outcome, row.transfers, row.bytes);
+      }
+      return { byCategory, byDirection, byPeriod };
     },
     async close() {
       if (closed) return;

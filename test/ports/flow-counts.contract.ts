@@ -62,3 +62,34 @@ export function describeFlowCountsContract(name: string, open: () => Promise<Flo
     });
   });
 }
+
+/** The summary's contract, run with the rest by describeFlowCountsContract's callers. */
+export function describeFlowSummaryContract(name: string, open: () => Promise<FlowCountsUnderTest>): void {
+  describe(`${name} (flow summary contract)`, () => {
+    let under: FlowCountsUnderTest | undefined;
+    afterEach(async () => {
+      await under?.flows.close();
+      await under?.cleanup();
+      under = undefined;
+    });
+
+    it('sums the period by category, by direction and by day or ISO week (its Monday), per outcome; only the institution asked', async () => {
+      under = await open();
+      const flows = under.flows;
+      // 2026-11-30 is a Monday; 2026-12-06 the Sunday of the same week; 2026-12-07 the next Monday.
+      await flows.add(key({ day: '2026-11-30' }), 10);
+      await flows.add(key({ day: '2026-12-06', category: 'medical-records' }), 20);
+      await flows.add(key({ day: '2026-12-06', outcome: 'denied', direction: 'HK→CN', sender: 'hk-ctc', recipient: 'sz-hospital' }), 5);
+      await flows.add(key({ day: '2026-12-07' }), 40);
+      await flows.add(key({ day: '2026-12-08' }), 1); // outside the period
+      const daily = await flows.summary({ from: '2026-11-30', to: '2026-12-07', bucket: 'day' });
+      expect(daily.byCategory).toEqual({ genomics: { allowed: { transfers: 2, bytes: 50 }, denied: { transfers: 1, bytes: 5 } }, 'medical-records': { allowed: { transfers: 1, bytes: 20 } } });
+      expect(daily.byDirection).toEqual({ 'CN→HK': { allowed: { transfers: 3, bytes: 70 } }, 'HK→CN': { denied: { transfers: 1, bytes: 5 } } });
+      expect(daily.byPeriod).toEqual({ '2026-11-30': { allowed: { transfers: 1, bytes: 10 } }, '2026-12-06': { allowed: { transfers: 1, bytes: 20 }, denied: { transfers: 1, bytes: 5 } }, '2026-12-07': { allowed: { transfers: 1, bytes: 40 } } });
+      const weekly = await flows.summary({ from: '2026-11-30', to: '2026-12-07', bucket: 'week' });
+      expect(weekly.byPeriod).toEqual({ '2026-11-30': { allowed: { transfers: 2, bytes: 30 }, denied: { transfers: 1, bytes: 5 } }, '2026-12-07': { allowed: { transfers: 1, bytes: 40 } } });
+      const ofOne = await flows.summary({ from: '2026-11-30', to: '2026-12-07', bucket: 'day', institution: 'hk-ctc' });
+      expect(ofOne.byDirection).toEqual({ 'HK→CN': { denied: { transfers: 1, bytes: 5 } } });
+    });
+  });
+}

@@ -9,9 +9,9 @@ import { openDatabase, type Database } from '../../gateway/database/database.js'
 import { openFileFlowCounts } from '../../gateway/flows/file-flow-counts.js';
 import { openPgFlowCounts } from '../../gateway/flows/pg-flow-counts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { describeFlowCountsContract } from './flow-counts.contract.js';
+import { describeFlowCountsContract, describeFlowSummaryContract, type FlowCountsUnderTest } from './flow-counts.contract.js';
 
-describeFlowCountsContract('file flow counts', async () => {
+const openFile = async (): Promise<FlowCountsUnderTest> => {
   const dir = await mkdtemp(path.join(tmpdir(), 'hetao-flows-contract-'));
   return {
     flows: await openFileFlowCounts(dir),
@@ -21,14 +21,16 @@ describeFlowCountsContract('file flow counts', async () => {
     },
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
-});
+};
+describeFlowCountsContract('file flow counts', openFile);
+describeFlowSummaryContract('file flow counts', openFile);
 
 let contractDatabase: Promise<TestDatabase> | undefined;
 afterAll(async () => {
   await (await contractDatabase)?.drop();
 });
 
-describeFlowCountsContract('PostgreSQL flow counts', async () => {
+const openPg = async (): Promise<FlowCountsUnderTest> => {
   contractDatabase ??= createTestDatabase();
   const database = await contractDatabase;
   const pools: Database[] = [];
@@ -48,7 +50,9 @@ describeFlowCountsContract('PostgreSQL flow counts', async () => {
       await Promise.all(pools.map((opened) => opened.close()));
     },
   };
-});
+};
+describeFlowCountsContract('PostgreSQL flow counts', openPg);
+describeFlowSummaryContract('PostgreSQL flow counts', openPg);
 
 it('the file counts skip a torn last line from a crash, keep the rest, and count on after it', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'hetao-flows-torn-'));
