@@ -49,21 +49,34 @@ export async function openFileFlowCounts(dir: string): Promise<FlowCounts> {
   }
   const rowsOf = ({ from, to, institution }: FlowQuery): FlowCount[] =>
     [...rows.values()].filter((row) => row.day >= from && row.day <= to && (institution === undefined || row.sender === institution || row.recipient === institution));
+  // Group commit: the adds that arrive while a write is on disk go out together in the next one (one
+  // append and one datasync), so counting never queues an fsync per transfer behind a busy disk.
+  let batch: { lines: string[]; counted: (() => void)[]; done: Promise<void> } | undefined;
   let writing: Promise<void> = Promise.resolve();
   let closed = false;
+  const flush = async (lines: string[], counted: (() => void)[]): Promise<void> => {
+    await handle.appendFile(lines.join(''));
+    await handle.datasync();
+    for (const apply of counted) apply();
+  };
   return {
     add(key, bytes) {
       if (closed) return Promise.reject(new GatewayError('ERR_SERVICE_UNAVAILABLE', 'the flow counts are closed'));
       const { day, category, direction, outcome, sender, recipient } = key;
       const line = `${JSON.stringify({ day, category, direction, outcome, sender, recipient, bytes })}\n`;
-      // Appends one after another: a line is whole or, after a crash, the torn last one.
-      const done = writing.then(async () => {
-        await handle.appendFile(line);
-        await handle.datasync();
-        count(key, bytes);
-      });
-      writing = done.catch(() => undefined);
-      return done;
+      if (!batch) {
+        const lines: string[] = [];
+        const counted: (() => void)[] = [];
+        const done = writing.then(() => {
+          batch = undefined;
+          return flush(lines, counted);
+        });
+        batch = { lines, counted, done };
+        writing = done.catch(() => undefined);
+      }
+      batch.lines.push(line);
+      batch.counted.push(() => count(key, bytes));
+      return batch.done;
     },
     async query(query) {
       return rowsOf(query);
