@@ -169,29 +169,20 @@ export function createInboundTransfers(deps: InboundDependencies) {
     },
 
     /**
-     * Refusals known before the envelope's first byte: an envelope already held is answered as such.
-     * @returns the view when the envelope is held already (the body is not read).
-     */
-    async checkEnvelope(caller: { readonly id: string; readonly role: Role }, id: string, announcedBytes: number | undefined): Promise<InboundView | undefined> {
-      const peer = peerCalling(caller);
-      const record = await inboundFrom(peer, id);
-      if (HELD.has(record.status)) return viewOf(record, true);
-      if (record.status !== 'authorized') throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${id} is ${record.status} here`, { status: record.status });
-      const expected = record.peer?.offered?.envelopeSize;
-      if (announcedBytes !== expected) throw new GatewayError('ERR_TRANSFER_SIZE_MISMATCH', `the envelope is announced as ${String(announcedBytes)} bytes, the forward record said ${String(expected)}`);
-      if (record.obligations.fullInspection && !deps.queueAvailable()) throw new GatewayError('ERR_QUEUE_UNAVAILABLE', 'the inspection queue is unreachable right now; nothing was read', { retryAfterSeconds: 5 });
-      return undefined;
-    },
-
-    /**
      * The envelope of an accepted transfer, streamed in: stored whole, or not at all.
-     * @throws GatewayError ERR_PEER_FORWARD_INVALID (header not the peer's or not this transfer's), ERR_TRANSFER_SIZE_MISMATCH, and those of checkEnvelope
+     * An envelope already held is answered as such without a byte read (a retry after a lost answer);
+     * every refusal known from the record comes before the first byte too.
+     * @throws GatewayError ERR_PEER_FORWARD_INVALID (header not the peer's or not this transfer's),
+     *   ERR_TRANSFER_SIZE_MISMATCH, ERR_TRANSFER_STATE, ERR_QUEUE_UNAVAILABLE
      */
     async receiveEnvelope(caller: { readonly id: string; readonly role: Role }, id: string, source: Readable, announcedBytes: number | undefined): Promise<InboundView> {
-      const held = await this.checkEnvelope(caller, id, announcedBytes);
-      if (held) return held;
       const peer = peerCalling(caller);
       const offered = await inboundFrom(peer, id);
+      if (HELD.has(offered.status)) return viewOf(offered, true);
+      if (offered.status !== 'authorized') throw new GatewayError('ERR_TRANSFER_STATE', `transfer ${id} is ${offered.status} here`, { status: offered.status });
+      const announced = offered.peer?.offered?.envelopeSize;
+      if (announcedBytes !== announced) throw new GatewayError('ERR_TRANSFER_SIZE_MISMATCH', `the envelope is announced as ${String(announcedBytes)} bytes, the forward record said ${String(announced)}`);
+      if (offered.obligations.fullInspection && !deps.queueAvailable()) throw new GatewayError('ERR_QUEUE_UNAVAILABLE', 'the inspection queue is unreachable right now; nothing was read', { retryAfterSeconds: 5 });
       const expected = offered.peer?.offered;
       if (!expected) throw new GatewayError('ERR_PEER_FORWARD_INVALID', `transfer ${id} was offered without its content facts`);
       const at = deps.clock();

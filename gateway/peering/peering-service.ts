@@ -29,10 +29,6 @@ export function createPeeringService(deps: {
       requireRole(caller, ['peer-gateway'], 'forwarded transfers');
       return deps.inbound.offer(caller, body);
     },
-    checkEnvelope(caller: PeerCaller, id: string, announcedBytes: number | undefined): Promise<InboundView | undefined> {
-      requireRole(caller, ['peer-gateway'], 'forwarded transfers');
-      return deps.inbound.checkEnvelope(caller, id, announcedBytes);
-    },
     receiveEnvelope(caller: PeerCaller, id: string, source: Readable, announcedBytes: number | undefined): Promise<InboundView> {
       requireRole(caller, ['peer-gateway'], 'forwarded transfers');
       return deps.inbound.receiveEnvelope(caller, id, source, announcedBytes);

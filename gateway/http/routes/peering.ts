@@ -26,13 +26,9 @@ export async function peeringRoutes(app: FastifyInstance, { peering }: { peering
   });
 
   app.put<{ Params: { id: string } }>('/peering/transfers/:id/envelope', { schema: { params: idParams }, config: { bulkContent: 'forwarded-envelope' } }, async (request) => {
-    const caller = callerOf(request);
-    const length = announcedLength(request.headers['content-length']);
-    // An envelope held already is answered without reading it (a retry after a lost answer).
-    const held = await peering.checkEnvelope(caller, request.params.id, length);
-    if (held) return held;
     if (!(request.headers['content-type'] ?? '').startsWith(ENVELOPE_MEDIA_TYPE)) throw new GatewayError('ERR_REQUEST_MEDIA_TYPE_UNSUPPORTED', `send the envelope as ${ENVELOPE_MEDIA_TYPE}`);
-    return peering.receiveEnvelope(caller, request.params.id, request.body as Readable, length);
+    // An envelope held already is answered without reading it (a retry after a lost answer).
+    return peering.receiveEnvelope(callerOf(request), request.params.id, request.body as Readable, announcedLength(request.headers['content-length']));
   });
 
   app.post<{ Params: { id: string } }>('/peering/transfers/:id/receipt', { schema: { params: idParams } }, async (request) => peering.acceptReceipt(callerOf(request), request.params.id, request.body));
