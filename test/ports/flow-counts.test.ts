@@ -5,10 +5,9 @@ import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../gateway/database/database.js';
 import { openFileFlowCounts } from '../../gateway/flows/file-flow-counts.js';
 import { openPgFlowCounts } from '../../gateway/flows/pg-flow-counts.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { contractPools, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { describeFlowCountsContract, describeFlowSummaryContract, type FlowCountsUnderTest } from './flow-counts.contract.js';
 
 const openFile = async (): Promise<FlowCountsUnderTest> => {
@@ -33,12 +32,7 @@ afterAll(async () => {
 const openPg = async (): Promise<FlowCountsUnderTest> => {
   contractDatabase ??= createTestDatabase();
   const database = await contractDatabase;
-  const pools: Database[] = [];
-  const pool = (): Database => {
-    const opened = openDatabase({ url: database.url });
-    pools.push(opened);
-    return opened;
-  };
+  const { pool, closeAll } = contractPools(database.url);
   await pool().query('TRUNCATE flow_counts');
   return {
     flows: openPgFlowCounts(pool()),
@@ -46,9 +40,7 @@ const openPg = async (): Promise<FlowCountsUnderTest> => {
       await flows.close();
       return openPgFlowCounts(pool());
     },
-    cleanup: async () => {
-      await Promise.all(pools.map((opened) => opened.close()));
-    },
+    cleanup: closeAll,
   };
 };
 describeFlowCountsContract('PostgreSQL flow counts', openPg);

@@ -7,10 +7,10 @@ import { readdir, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../gateway/database/database.js';
+import { openDatabase } from '../../gateway/database/database.js';
 import { openFileWitnessState } from '../../gateway/witness/file-witness-state.js';
 import { openPgWitnessState } from '../../gateway/witness/pg-witness-state.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { contractPools, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { describeWitnessStateContract, ORIGIN, witnessed } from './witness-state.contract.js';
 
 describeWitnessStateContract('file witness state', async () => {
@@ -34,12 +34,7 @@ afterAll(async () => {
 describeWitnessStateContract('PostgreSQL witness state', async () => {
   contractDatabase ??= createTestDatabase();
   const database = await contractDatabase;
-  const pools: Database[] = [];
-  const pool = (): Database => {
-    const opened = openDatabase({ url: database.url });
-    pools.push(opened);
-    return opened;
-  };
+  const { pool, closeAll } = contractPools(database.url);
   await pool().query('TRUNCATE witness_checkpoints');
   return {
     state: openPgWitnessState(pool()),
@@ -47,9 +42,7 @@ describeWitnessStateContract('PostgreSQL witness state', async () => {
       await state.close();
       return openPgWitnessState(pool());
     },
-    cleanup: async () => {
-      await Promise.all(pools.map((opened) => opened.close()));
-    },
+    cleanup: closeAll,
   };
 });
 

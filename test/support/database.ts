@@ -57,3 +57,21 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   }
   return database;
 }
+
+/**
+ * Pools on one test database for a port's contract run: `pool()` opens another (a reopen is a new pool,
+ * as another instance would be), `closeAll()` closes every one opened.
+ */
+export function contractPools(url: string): { pool(): Database; closeAll(): Promise<void> } {
+  const pools: Database[] = [];
+  return {
+    pool() {
+      const opened = openDatabase({ url });
+      pools.push(opened);
+      return opened;
+    },
+    async closeAll() {
+      await Promise.all(pools.map((opened) => opened.close()));
+    },
+  };
+}
