@@ -18,7 +18,7 @@ describe('hetao db', () => {
     expect(before.stderr).toMatch(/ERR_DATABASE_SCHEMA: .*hetao db migrate/);
     const migrated = await runHetao(['db', 'migrate'], env);
     expect(migrated.code).toBe(0);
-    expect(migrated.stdout).toMatch(/applied 1 transfer-records\napplied 2 audit-journal\napplied 3 transfer-pairs\napplied 4 witness-state\napplied 5 flow-counts\ndatabase at schema version 5/);
+    expect(migrated.stdout).toMatch(/applied 1 transfer-records\napplied 2 audit-journal\napplied 3 transfer-pairs\napplied 4 witness-state\napplied 5 flow-counts\napplied 6 policy-history\ndatabase at schema version 6/);
     const again = await runHetao(['db', 'migrate'], env);
     expect(again.stdout).toMatch(/already at schema version/);
     const after = await runHetao(['db', 'status'], env);
