@@ -16,6 +16,7 @@ export const ERROR_CATALOG = {
   ERR_POLICY_INVALID: { status: 500, title: 'Policy set invalid' },
   ERR_POLICY_RELOAD_REJECTED: { status: 422, title: 'Policy files refused' },
   ERR_POLICY_DENIED: { status: 403, title: 'Transfer denied by policy' },
+  ERR_POLICY_REVISION_NOT_FOUND: { status: 404, title: 'No such policy revision' },
   ERR_MANIFEST_INVALID: { status: 400, title: 'Transfer manifest invalid' },
   ERR_TRANSFER_NOT_FOUND: { status: 404, title: 'No such transfer' },
   ERR_TRANSFER_FORBIDDEN: { status: 403, title: 'Not a party to this transfer' },

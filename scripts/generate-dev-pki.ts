@@ -83,6 +83,8 @@ interface CertificateBinding {
   sha256: string;
   issuer: string;
   serial: string;
+  /** The PEM itself, so the registry knows the certificate's expiry; the gateway cross-checks the fields above against it. */
+  certificate: string;
 }
 
 export interface EncryptionJwk {
@@ -455,6 +457,8 @@ function certificateBinding(issued: IssuedCertificate): CertificateBinding {
     sha256: createHash('sha256').update(Buffer.from(certificateDerBytes(parsed), 'binary')).digest('hex'),
     issuer: formatDistinguishedName(parsed.issuer),
     serial: parsed.serialNumber.toLowerCase(),
+    // forge writes CRLF; with LF the YAML shows it as a `|` block instead of a quoted string of escapes.
+    certificate: certificatePem(issued).replace(/\r\n/g, '\n'),
   };
 }
 

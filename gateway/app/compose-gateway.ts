@@ -16,7 +16,7 @@ import { countTransferEvents } from '../ops/count-transfer-events.js';
 import { createMetrics } from '../ops/metrics.js';
 import { createStorageErrorReporter } from '../ops/report-storage-errors.js';
 import { watchFile } from '../reload/reloadable.js';
-import { loadPolicySet, POLICY_FILE_SUFFIX } from '../policy/load-policy-set.js';
+import { loadPolicySet, POLICY_FILE_SUFFIX, type PolicySet } from '../policy/load-policy-set.js';
 import { policyCheckContext } from '../policy/check-policy-files.js';
 import type { AuditJournal } from '../audit/create-audit-journal.js';
 import type { CosignedCheckpoint } from '../audit/export-range.js';
@@ -39,6 +39,10 @@ import { startWitnessing } from './witnessing.js';
 import { createInboundTransfers } from '../peering/inbound-transfers.js';
 import { readEntries } from '../audit/read-entries.js';
 import { countFlows } from '../flows/count-flows.js';
+import { createFlowsService } from '../flows/flows-service.js';
+import { createPgPolicyHistory } from '../policy-history/pg-policy-history.js';
+import { openFilePolicyHistory } from '../policy-history/file-policy-history.js';
+import { recordPolicyReloads } from '../policy-history/record-policy-reloads.js';
 import { openFileFlowCounts } from '../flows/file-flow-counts.js';
 import { openPgFlowCounts } from '../flows/pg-flow-counts.js';
 import { createPeerClient } from '../peering/peer-client.js';
@@ -144,10 +148,19 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   refuseDevelopmentKeys(config);
   const registry = await observe('registry', [watchFile(config.registryFile)], () => loadRegistry(config.registryFile));
   opened.push(() => registry.close());
-  const policies = await observe('policy', [{ folder: config.policyDir, accept: (name) => name.endsWith(POLICY_FILE_SUFFIX) }], () =>
-    loadPolicySet(config.policyDir, { ...policyCheckContext(registry.current()), ...(config.policyProfiles ? { profiles: config.policyProfiles } : {}) }),
+  // Every accepted policy revision is kept with its files, and every reload with its outcome.
+  const policyHistory = backEnds.database ? createPgPolicyHistory(backEnds.database) : await openFilePolicyHistory(path.join(config.dataDir, 'policy-history'));
+  opened.push(() => policyHistory.close());
+  const policyReloads = recordPolicyReloads<PolicySet>(policyHistory, config.policyDir, () => new Date());
+  const policies = await observe(
+    'policy',
+    [{ folder: config.policyDir, accept: (name) => name.endsWith(POLICY_FILE_SUFFIX) }],
+    () => loadPolicySet(config.policyDir, { ...policyCheckContext(registry.current()), ...(config.policyProfiles ? { profiles: config.policyProfiles } : {}) }),
+    undefined,
+    policyReloads,
   );
   opened.push(() => policies.close());
+  await policyReloads.keepStarting(policies.current());
 
   const records = await openRecordStore(backEnds);
   opened.push(() => records.close());
@@ -311,7 +324,6 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
     bulkUploadBytes: BULK_UPLOAD_BYTES,
     refusals,
     console: {
-      flows,
       witnessing: () => {
         const { peers, conflicts } = witnessing.readiness();
         return { peers: peers as never, conflicts: conflicts.length };
@@ -326,9 +338,11 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
         policies: () => policies.current(),
         registry: () => registry.current(),
         reload: (trigger) => policies.reload(trigger),
+        history: policyHistory,
         clock: () => new Date(),
         usPersonsCarried: (sender, recipient, since) => records.usPersonsCarried(sender, recipient, since),
       }),
+      flows: createFlowsService({ flows }),
       audit: createAuditService({ journal, transferVisibleTo: async (id, caller) => (await transfers.get(id, caller)).id }),
       // Envelopes forwarded by the peer keep its signature: recipients here verify them with its key too.
       jwks: verificationJwks,

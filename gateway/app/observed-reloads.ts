@@ -9,11 +9,18 @@ import type { GatewayMetrics } from '../ops/metrics.js';
 import { reloadAppliedEvent, reloadRejectedEvent } from '../reload/reload-audit.js';
 import { createReloadable, type Reloadable, type WatchTarget } from '../reload/reloadable.js';
 
+/** Where a source's outcomes are also kept (the policies' history): awaited before the reload answers, a failure logged. */
+export interface ReloadRecorder<T> {
+  applied(event: { trigger: string; before: T; after: T }): Promise<void>;
+  rejected(event: { trigger: string; error: unknown }): Promise<void>;
+}
+
 export type ObserveReloads = <T extends { revision: string }>(
   source: string,
   watch: readonly WatchTarget[],
   load: () => Promise<T>,
   apply?: (next: T) => void,
+  recorder?: ReloadRecorder<T>,
 ) => Promise<Reloadable<T>>;
 
 export function observeReloads(deps: {
@@ -24,7 +31,7 @@ export function observeReloads(deps: {
   readonly journal?: (event: AuditEvent) => Promise<unknown>;
 }): ObserveReloads {
   const { metrics, logger, journal } = deps;
-  return async (source, watch, load, apply) => {
+  return async (source, watch, load, apply, recorder) => {
     const reloadable = await createReloadable({
       name: source,
       watch,
@@ -40,8 +47,9 @@ export function observeReloads(deps: {
         await journal?.(reloadAppliedEvent(source, trigger, { before: before.revision, after: after.revision })).catch((error: unknown) =>
           logger.error({ source, err: error }, `${source} reload could not be written to the audit journal`),
         );
+        await recorder?.applied({ trigger, before, after }).catch((error: unknown) => logger.error({ source, err: error }, `${source} reload could not be kept in its history`));
       },
-      onRejected: ({ trigger, error }) => {
+      onRejected: async ({ trigger, error }) => {
         const code = error instanceof GatewayError ? error.code : 'ERR_INTERNAL';
         metrics.reloads.inc({ source, result: 'rejected' });
         void journal?.(reloadRejectedEvent(source, trigger, code)).catch((journalError: unknown) =>
@@ -49,6 +57,7 @@ export function observeReloads(deps: {
         );
         const problems = error instanceof GatewayError ? error.details?.problems : undefined;
         logger.error({ source, trigger, code, problems, err: error }, `${source} reload refused; the previous ${source} stays in force`);
+        await recorder?.rejected({ trigger, error }).catch((recordError: unknown) => logger.error({ source, err: recordError }, `${source} reload refusal could not be kept in its history`));
       },
     });
     metrics.markRevision(source, reloadable.current().revision);

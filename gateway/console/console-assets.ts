@@ -1,10 +1,11 @@
-// The console's two static assets, served by the gateway itself (no CDN): its stylesheet, and the
+// The console's own static assets, served by the gateway itself (no CDN): its stylesheet, and the
 // script that checks a transfer's journal entries in the browser. The script fetches the inclusion
 // proofs (GET /v1/audit/proof/:id) and the gateway's JWKS, verifies the checkpoint's EdDSA signature
 // (WebCrypto Ed25519), recomputes each entry's RFC 9162 leaf hash from the entry text on the page and
 // its path to the signed root, and only then writes "verified" — or "failed" with the reason.
 
 export const CONSOLE_CSS = `
+@import url('/console/assets/vendor/uplot/uPlot.min.css');
 body { font: 16px/1.5 system-ui, sans-serif; margin: 0; color: #1a1a1a; background: #fff; }
 header { background: #12355b; color: #fff; padding: 0.5rem 1rem; }
 header a { color: #fff; }
@@ -19,6 +20,14 @@ a:focus, button:focus, input:focus, textarea:focus, summary:focus { outline: 3px
 .effect-deny, .proof-failed { color: #a30000; font-weight: bold; }
 .effect-allow, .proof-verified { color: #0a6b2a; font-weight: bold; }
 code { font-size: 0.9em; }
+.charts { display: flex; flex-wrap: wrap; gap: 1rem; }
+.charts figure { margin: 0; }
+.problem { color: #a30000; font-weight: bold; }
+.status-expired { color: #a30000; font-weight: bold; }
+.status-expiring, .uncovered { color: #8a4b00; font-weight: bold; }
+pre.diff { border: 1px solid #8a8a8a; padding: 0.5rem; overflow-x: auto; }
+pre.diff ins { background: #dff3e4; text-decoration: none; }
+pre.diff del { background: #fbe3e4; text-decoration: none; }
 `;
 
 export const VERIFY_PROOFS_JS = `
@@ -89,5 +98,44 @@ export const VERIFY_PROOFS_JS = `
     }
   }
   document.addEventListener('DOMContentLoaded', run);
+})();
+`;
+
+// The overview's charts: uPlot (served from the npm package by the gateway) draws the per-period
+// table's own values — transfers, then MiB, one line per outcome — so a chart never says a number the
+// table does not. Options only through JavaScript (uPlot styles through the CSSOM, allowed by the CSP).
+export const OVERVIEW_CHARTS_JS = `
+'use strict';
+(function () {
+  const OUTCOMES = [['allowed', '#0a6b2a'], ['denied', '#a30000'], ['quarantined', '#8a4b00'], ['refused-by-peer', '#6a1b9a'], ['received', '#0b4f9c']];
+  function valuesOf(table, attribute) {
+    const rows = [...table.querySelectorAll('tbody tr[data-key]')];
+    const x = rows.map((row) => Date.parse(row.dataset.key + 'T00:00:00Z') / 1000);
+    const series = OUTCOMES.map(([outcome]) => rows.map((row) => {
+      const cell = row.querySelector('td[data-outcome="' + outcome + '"][' + attribute + ']');
+      const value = cell ? Number(cell.getAttribute(attribute)) : 0;
+      return attribute === 'data-bytes' ? value / 1048576 : value;
+    }));
+    return [x, ...series];
+  }
+  function draw() {
+    if (typeof uPlot !== 'function') return;
+    for (const holder of document.querySelectorAll('[data-chart]')) {
+      const table = document.getElementById(holder.dataset.source);
+      if (!table) continue;
+      const bytes = holder.dataset.chart === 'bytes';
+      const data = valuesOf(table, bytes ? 'data-bytes' : 'data-transfers');
+      if (data[0].length === 0) { holder.textContent = 'Nothing to chart in this period.'; continue; }
+      const width = Math.max(320, Math.min(holder.parentElement.clientWidth || 640, 960));
+      new uPlot({
+        width, height: 240,
+        scales: { x: { time: true } },
+        axes: [{}, { label: bytes ? 'MiB' : 'transfers' }],
+        series: [{ label: 'period' }, ...OUTCOMES.map(([outcome, colour]) => ({ label: outcome, stroke: colour, width: 2, points: { show: true } }))],
+      }, data, holder);
+      holder.dataset.drawn = String(data[0].length);
+    }
+  }
+  document.addEventListener('DOMContentLoaded', draw);
 })();
 `;

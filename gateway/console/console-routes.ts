@@ -3,7 +3,10 @@
 // registry, as for the API; institutions and peer gateways get a page that says the console is not for
 // them. Pages are server-rendered from the same services as the API, under a strict Content Security
 // Policy (no inline script or style); forms that act are guarded against cross-site requests.
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors.js';
 import type { ConnectionAuthenticator } from '../identity/authenticate-connection.js';
@@ -11,14 +14,14 @@ import type { Registry } from '../identity/registry.js';
 import type { AuditEntry } from '../audit/audit-entry.js';
 import type { PolicyService } from '../policy/policy-service.js';
 import type { TransferService } from '../transfer/transfer-service.js';
-import { CONSOLE_CSS, VERIFY_PROOFS_JS } from './console-assets.js';
-import { decisionFragment, dryRunPage, homePage, policiesPage, problemFragment, refusedPage, registryPage, reloadResultPage, type Viewer } from './console-pages.js';
+import { CONSOLE_CSS, OVERVIEW_CHARTS_JS, VERIFY_PROOFS_JS } from './console-assets.js';
+import { dryRunPage, homePage, notFoundPage, policiesPage, problemFragment, refusedPage, registryPage, reloadResultPage, type Viewer } from './console-pages.js';
 import { createCrossSiteGuard } from './cross-site-guard.js';
 import { transferPage } from './transfer-page.js';
-import type { FlowCounts } from '../flows/flow-counts.js';
+import { decisionFragment } from './decision-explained.js';
+import { policyDiffPage, policyHistoryPage, policyRevisionPage } from './policy-history-pages.js';
+import type { FlowsService } from '../flows/flows-service.js';
 import { overviewPage, type WitnessingView } from './overview-page.js';
-
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 export interface ConsoleDependencies {
   readonly authenticate: ConnectionAuthenticator;
@@ -27,8 +30,8 @@ export interface ConsoleDependencies {
   readonly registry: () => Registry;
   /** This transfer's journal entries with their canonical text (audit/read-entries.ts). */
   readonly journalEntries: (transferId: string) => Promise<readonly { entry: AuditEntry; text: string }[]>;
-  /** The maintained flow counts the overview reads (flows/flow-counts.ts). */
-  readonly flows: FlowCounts;
+  /** The flows the overview shows, as GET /v1/flows answers them (flows/flows-service.ts). */
+  readonly flows: FlowsService;
   /** The peer gateways' witnessing of this log (absent: no peers). */
   readonly witnessing?: () => WitnessingView;
   readonly clock: () => Date;
@@ -38,6 +41,8 @@ const CONSOLE_ROLES = new Set(['security-officer', 'admin', 'regulator']);
 const OFFICER_ROLES = new Set(['security-officer', 'admin']);
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const FORM_BODY_LIMIT = 256 * 1024;
+const UPLOT_DIST = path.dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
+const UPLOT_FILES = new Set(['/uPlot.iife.min.js', '/uPlot.min.css']);
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -89,13 +94,22 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDependenc
   const forbidden = (reply: FastifyReply, request: FastifyRequest, reason: string) => sendHtml(reply, 403, refusedPage(403, reason, viewerOf(request)));
 
   app.get('/console/assets/console.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'max-age=300').send(CONSOLE_CSS));
+  app.get('/console/assets/overview-charts.js', async (_request, reply) => reply.type('application/javascript; charset=utf-8').send(OVERVIEW_CHARTS_JS));
+  // uPlot as npm ships it, served from the package itself: its two files and nothing else of node_modules.
+  await app.register(fastifyStatic, {
+    root: UPLOT_DIST,
+    prefix: '/console/assets/vendor/uplot/',
+    decorateReply: false,
+    index: false,
+    allowedPath: (pathName) => UPLOT_FILES.has(pathName),
+  });
   app.get('/console/assets/verify-proofs.js', async (_request, reply) => reply.type('application/javascript; charset=utf-8').send(VERIFY_PROOFS_JS));
 
   app.get('/console', async (request, reply) => sendHtml(reply, 200, homePage(viewerOf(request))));
 
   app.get('/console/policies', async (request, reply) => {
     const viewer = viewerOf(request);
-    return sendHtml(reply, 200, policiesPage(viewer, deps.policies.describe(caller(viewer)), OFFICER_ROLES.has(viewer.role) ? guard.tokenFor(viewer.id) : undefined));
+    return sendHtml(reply, 200, policiesPage(viewer, deps.policies.describe(caller(viewer)), OFFICER_ROLES.has(viewer.role) ? guard.tokenFor(viewer.id) : undefined, await deps.policies.caseCounts(caller(viewer))));
   });
 
   app.post('/console/policies/reload', async (request, reply) => {
@@ -108,6 +122,32 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDependenc
     } catch (error) {
       if (error instanceof GatewayError && error.code === 'ERR_POLICY_RELOAD_REJECTED') return sendHtml(reply, 422, reloadResultPage(viewer, { ok: false, problems: (error.details?.problems as never[]) ?? [] }));
       if (error instanceof GatewayError && error.status === 403) return forbidden(reply, request, error.message);
+      throw error;
+    }
+  });
+
+  app.get('/console/policies/history', async (request, reply) => {
+    const viewer = viewerOf(request);
+    const [{ revisions }, { reloads }] = await Promise.all([deps.policies.revisions(caller(viewer)), deps.policies.reloads(caller(viewer))]);
+    return sendHtml(reply, 200, policyHistoryPage(viewer, deps.policies.describe(caller(viewer)).revision, revisions, reloads));
+  });
+
+  app.get<{ Params: { revision: string } }>('/console/policies/revisions/:revision', async (request, reply) => {
+    const viewer = viewerOf(request);
+    try {
+      return sendHtml(reply, 200, policyRevisionPage(viewer, await deps.policies.revision(caller(viewer), request.params.revision)));
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === 'ERR_POLICY_REVISION_NOT_FOUND') return sendHtml(reply, 404, notFoundPage(viewer, error.message));
+      throw error;
+    }
+  });
+
+  app.get<{ Querystring: { from?: string; to?: string } }>('/console/policies/diff', async (request, reply) => {
+    const viewer = viewerOf(request);
+    try {
+      return sendHtml(reply, 200, policyDiffPage(viewer, await deps.policies.diff(caller(viewer), String(request.query.from ?? ''), String(request.query.to ?? ''))));
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === 'ERR_POLICY_REVISION_NOT_FOUND') return sendHtml(reply, 404, notFoundPage(viewer, error.message));
       throw error;
     }
   });
@@ -129,7 +169,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDependenc
     try {
       const manifest = JSON.parse(form.manifest) as unknown;
       const { decision, explanation } = await deps.policies.evaluate(caller(viewer), { from: form.from, manifest });
-      result = decisionFragment(decision as never, explanation as never);
+      result = decisionFragment(decision, explanation);
     } catch (error) {
       result = error instanceof SyntaxError ? problemFragment('ERR_MANIFEST_INVALID', `the manifest is not JSON: ${error.message}`) : error instanceof GatewayError ? problemFragment(error.code, error.message) : undefined;
       if (!result) throw error;
@@ -142,13 +182,13 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDependenc
     const today = deps.clock().toISOString().slice(0, 10);
     const weekAgo = new Date(deps.clock().getTime() - 6 * 86_400_000).toISOString().slice(0, 10);
     const { from, to, institution, bucket } = request.query;
-    const filter = {
-      from: from && DAY.test(from) ? from : weekAgo,
-      to: to && DAY.test(to) ? to : today,
-      bucket: bucket === 'week' ? ('week' as const) : ('day' as const),
-      ...(institution ? { institution } : {}),
-    };
-    return sendHtml(reply, 200, overviewPage(viewer, filter, await deps.flows.summary(filter), deps.witnessing?.()));
+    const filter = { from: from || weekAgo, to: to || today, bucket: bucket === 'week' ? ('week' as const) : ('day' as const), ...(institution ? { institution } : {}) };
+    try {
+      return sendHtml(reply, 200, overviewPage(viewer, filter, await deps.flows.summary(caller(viewer), filter), deps.witnessing?.()));
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === 'ERR_REQUEST_INVALID') return sendHtml(reply, 400, overviewPage(viewer, filter, { refusal: error.message }));
+      throw error;
+    }
   });
 
   app.get('/console/registry', async (request, reply) => sendHtml(reply, 200, registryPage(viewerOf(request), deps.registry(), deps.clock())));
@@ -162,7 +202,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDependenc
     try {
       record = await deps.transfers.get(request.params.id, caller(viewer));
     } catch (error) {
-      if (error instanceof GatewayError && error.status === 404) return sendHtml(reply, 404, refusedPage(403, `no transfer ${request.params.id}`, viewer));
+      if (error instanceof GatewayError && error.status === 404) return sendHtml(reply, 404, notFoundPage(viewer, `no transfer ${request.params.id}`));
       throw error;
     }
     const rules = new Map(deps.policies.describe(caller(viewer)).rules.map((rule) => [rule.id, rule.basis]));

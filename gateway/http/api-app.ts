@@ -52,7 +52,7 @@ export interface ApiAppDependencies {
   /** Connection caps and idle timeout (connection-guards.ts). */
   readonly connections: ConnectionLimits;
   /** What the web console reads beyond the services (gateway/console/); absent, no /console. */
-  readonly console?: Pick<ConsoleDependencies, 'registry' | 'journalEntries' | 'flows' | 'witnessing'>;
+  readonly console?: Pick<ConsoleDependencies, 'registry' | 'journalEntries' | 'witnessing'>;
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -134,8 +134,8 @@ export async function buildApiApp(deps: ApiAppDependencies): Promise<FastifyInst
 
   await app.register(v1Api, { prefix: '/v1', services: deps.services, authenticate: deps.authenticate, metrics: deps.metrics, refusals: deps.refusals });
   if (deps.console) {
-    const { transfers, policies } = deps.services;
-    await app.register(consoleRoutes, { ...deps.console, authenticate: deps.authenticate, transfers, policies, clock: () => new Date() });
+    const { transfers, policies, flows } = deps.services;
+    await app.register(consoleRoutes, { ...deps.console, authenticate: deps.authenticate, transfers, policies, flows, clock: () => new Date() });
   }
   app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'max-age=300').send(deps.services.jwks()));
   return app;

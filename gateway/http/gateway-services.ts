@@ -6,6 +6,7 @@ import type { ResumableUploads } from '../transfer/resumable-uploads.js';
 import type { TransferService } from '../transfer/transfer-service.js';
 import type { PeeringService } from '../peering/peering-service.js';
 import type { WitnessService } from '../witness/witness-service.js';
+import type { FlowsService } from '../flows/flows-service.js';
 
 export interface GatewayServices {
   readonly transfers: TransferService;
@@ -13,6 +14,8 @@ export interface GatewayServices {
   readonly uploads: ResumableUploads;
   readonly policies: PolicyService;
   readonly audit: AuditService;
+  /** What crossed, and what was stopped, summed over a period. */
+  readonly flows: FlowsService;
   /** This gateway as a witness of the peer gateway's audit log. */
   readonly witness: WitnessService;
   /** This side's signed directory, for the peer gateway. */

@@ -12,6 +12,7 @@ import type { GatewayMetrics } from '../ops/metrics.js';
 import type { GatewayServices } from './gateway-services.js';
 import { sendProblem, toGatewayError } from './problem-details.js';
 import { auditRoutes } from './routes/audit.js';
+import { flowRoutes } from './routes/flows.js';
 import { witnessRoutes } from './routes/witness.js';
 import { peeringRoutes } from './routes/peering.js';
 import { policyRoutes } from './routes/policies.js';
@@ -69,6 +70,7 @@ export async function v1Api(app: FastifyInstance, options: V1ApiOptions): Promis
   await app.register(transferRoutes, { transfers: options.services.transfers });
   await app.register(tusRoutes, { uploads: options.services.uploads });
   await app.register(auditRoutes, { audit: options.services.audit });
+  await app.register(flowRoutes, { flows: options.services.flows });
   await app.register(witnessRoutes, { witness: options.services.witness });
   await app.register(peeringRoutes, { peering: options.services.peering });
 }

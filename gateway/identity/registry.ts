@@ -1,7 +1,7 @@
 // The zone registry (white list): institutions and people, the certificates bound to them, their
 // encryption keys and approvals. Parsed and checked whole; an invalid file never becomes a registry
 // (nor does one nested deeper than the JSON bound or holding a lone surrogate).
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -10,6 +10,7 @@ import { GatewayError } from '../errors.js';
 import { findJsonValueProblem } from '../input/json-bounds.js';
 import { describeSchemaErrors, formatProblems, parseYamlWithPositions, type FileProblem } from '../input/schema-problems.js';
 import { findYamlDepthProblem } from '../input/yaml-bounds.js';
+import { readCertificate, type CertificateFacts } from './read-certificate.js';
 import registrySchema from '../../schemas/registry.schema.json' with { type: 'json' };
 
 export type Jurisdiction = string;
@@ -18,9 +19,30 @@ export type RegistryStatus = 'active' | 'suspended' | 'revoked';
 export type PersonRole = 'security-officer' | 'regulator' | 'admin';
 
 export interface CertificateBinding {
+  /** Given, or the fingerprint of `certificate` when the binding gives the certificate itself. */
   readonly sha256?: string;
   readonly issuer?: string;
   readonly serial?: string;
+  /** Read from the PEM the binding gives (the PEM itself is not kept); absent: expiry unknown. */
+  readonly certificate?: BoundCertificate;
+}
+
+/** What the registry knows of a certificate it holds in full. */
+export interface BoundCertificate {
+  /** RFC 4514, most specific first. */
+  readonly subject: string;
+  /** ISO 8601. */
+  readonly notBefore: string;
+  /** ISO 8601. */
+  readonly notAfter: string;
+}
+
+/** A binding as the file writes it: `certificate` is the PEM. */
+interface CertificateBindingSource {
+  readonly sha256?: string;
+  readonly issuer?: string;
+  readonly serial?: string;
+  readonly certificate?: string;
 }
 
 export interface Approval {
@@ -96,11 +118,14 @@ export interface Registry {
 /** A registry entry before its certificate binding is known (distributes over the union). */
 type UnboundEntry = RegistryEntry extends infer E ? (E extends RegistryEntry ? Omit<E, 'binding'> : never) : never;
 
+/** An institution, person or gateway as the file writes it, before its bindings are read. */
+type AsWritten<T extends { readonly certificates: readonly CertificateBinding[] }> = Omit<T, 'certificates'> & { certificates: CertificateBindingSource[] };
+
 interface RegistryDocument {
   version: 1;
-  institutions: Institution[];
-  people: Person[];
-  gateways?: PeerGateway[];
+  institutions: AsWritten<Institution>[];
+  people: AsWritten<Person>[];
+  gateways?: AsWritten<PeerGateway>[];
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
@@ -144,9 +169,16 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
     problems.push({ file, path, ...(line === undefined ? {} : { line }), message });
   };
 
-  const institutions = indexById(document.institutions, '/institutions', at);
-  const people = indexById(document.people, '/people', at);
-  const gateways = indexById(document.gateways ?? [], '/gateways', at);
+  // Certificates given as PEM are read first: their fingerprints bind like written ones.
+  const readBindings = <T extends { readonly certificates: readonly CertificateBinding[] }>(items: readonly AsWritten<T>[], path: string): T[] =>
+    items.map((item, i) => ({ ...item, certificates: item.certificates.map((binding, j) => readBinding(binding, `${path}/${i}/certificates/${j}`, at)) }) as unknown as T);
+  const institutionList = readBindings<Institution>(document.institutions, '/institutions');
+  const personList = readBindings<Person>(document.people, '/people');
+  const gatewayList = readBindings<PeerGateway>(document.gateways ?? [], '/gateways');
+
+  const institutions = indexById(institutionList, '/institutions', at);
+  const people = indexById(personList, '/people', at);
+  const gateways = indexById(gatewayList, '/gateways', at);
   const bySha256 = new Map<string, RegistryEntry>();
   const byIssuerSerial = new Map<string, RegistryEntry>();
 
@@ -157,15 +189,18 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
         [bySha256, binding.sha256],
         [byIssuerSerial, binding.issuer === undefined ? undefined : issuerSerialKey(binding.issuer, binding.serial ?? '')],
       ];
+      let alreadyBound = false;
       for (const [index_, key] of keys) {
         if (key === undefined) continue;
-        if (index_.has(key)) at(`${path}/certificates/${index}`, 'binds a certificate already bound to another principal');
+        if (index_.has(key)) alreadyBound = true;
         else index_.set(key, full);
       }
+      // Once per binding, though its fingerprint and its issuer + serial may both collide.
+      if (alreadyBound) at(`${path}/certificates/${index}`, 'binds a certificate already bound to another principal');
     });
   };
 
-  document.institutions.forEach((institution, index) => {
+  institutionList.forEach((institution, index) => {
     const path = `/institutions/${index}`;
     try {
       createPublicKey({ key: institution.encryptionKey as never, format: 'jwk' });
@@ -180,14 +215,14 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
     });
     bind({ kind: 'institution', institution }, institution.certificates, path);
   });
-  document.people.forEach((person, index) => {
+  personList.forEach((person, index) => {
     const path = `/people/${index}`;
     const institution = institutions.get(person.institution);
     if (!institution) at(`${path}/institution`, `names unknown institution "${person.institution}"`);
     else bind({ kind: 'person', person, institution }, person.certificates, path);
   });
   const byLogOrigin = new Map<string, PeerGateway>();
-  (document.gateways ?? []).forEach((gateway, index) => {
+  gatewayList.forEach((gateway, index) => {
     const path = `/gateways/${index}`;
     if (institutions.has(gateway.id) || people.has(gateway.id)) at(`${path}/id`, `"${gateway.id}" is also the id of an institution or person`);
     try {
@@ -210,7 +245,7 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
   });
   if (problems.length > 0) throw invalid(file, problems);
 
-  deepFreeze(document);
+  deepFreeze([institutionList, personList, gatewayList]);
   return Object.freeze({
     revision: createHash('sha256').update(bytes).digest('hex'),
     file,
@@ -223,6 +258,42 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
       return candidate && bindingMatches(candidate.binding, cert) ? candidate : undefined;
     },
   });
+}
+
+const PEM_LABEL = /-----BEGIN ([^-\r\n]*)-----/g;
+
+/**
+ * The binding as the gateway uses it: a PEM is read into its fingerprint (and issuer + serial when
+ * not written) and its subject and validity; any field also written must agree with it, so the file
+ * cannot say two different things about one binding.
+ */
+function readBinding(source: CertificateBindingSource, path: string, at: (path: string, message: string) => void): CertificateBinding {
+  const { certificate: pem, ...written } = source;
+  if (pem === undefined) return written;
+  const labels = [...pem.matchAll(PEM_LABEL)].map((match) => match[1]);
+  const text = pem.trim();
+  // Nothing but one CERTIFICATE block: a key or a chain pasted by mistake is refused, not half-read.
+  const ends = text.split('-----END ').length - 1;
+  if (labels.length !== 1 || labels[0] !== 'CERTIFICATE' || ends !== 1 || !text.startsWith('-----BEGIN CERTIFICATE-----') || !text.endsWith('-----END CERTIFICATE-----')) {
+    at(`${path}/certificate`, `must hold exactly one PEM certificate block and nothing else (found ${labels.length === 0 ? 'none' : labels.join(', ')})`);
+    return written;
+  }
+  let facts: CertificateFacts;
+  try {
+    facts = readCertificate(new X509Certificate(pem).raw);
+  } catch (cause) {
+    at(`${path}/certificate`, `is not a readable X.509 certificate (${cause instanceof Error ? cause.message : String(cause)})`);
+    return written;
+  }
+  if (written.sha256 !== undefined && written.sha256 !== facts.sha256) at(`${path}/sha256`, `differs from the SHA-256 of the certificate given (${facts.sha256})`);
+  if (written.issuer !== undefined && written.issuer !== facts.issuer) at(`${path}/issuer`, `differs from the issuer of the certificate given (${facts.issuer})`);
+  if (written.serial !== undefined && written.serial !== facts.serial) at(`${path}/serial`, `differs from the serial of the certificate given (${facts.serial})`);
+  return {
+    sha256: facts.sha256,
+    issuer: facts.issuer,
+    serial: facts.serial,
+    certificate: { subject: facts.subject, notBefore: facts.notBefore.toISOString(), notAfter: facts.notAfter.toISOString() },
+  };
 }
 
 /** A binding matches when every field it gives equals the certificate's. */

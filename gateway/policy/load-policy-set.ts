@@ -52,6 +52,8 @@ export interface PolicySet {
   /** The jurisdictions whose rules this set enforces (HETAO_POLICY_PROFILES); undefined: all of them. */
   readonly profiles?: readonly PolicyJurisdiction[];
   readonly files: readonly { readonly name: string; readonly sha256: string; readonly rules: number }[];
+  /** The files' text as read and accepted, kept in the policy history (policy-history/). */
+  readonly sources: readonly PolicySource[];
   readonly loadedAt: string;
   readonly parameters: ParameterValues;
   readonly rules: readonly CompiledRule[];
@@ -160,6 +162,7 @@ export function buildPolicySet(
       sha256: createHash('sha256').update(toCanonicalJson(content, { code: 'ERR_POLICY_INVALID' }) ?? '').digest('hex'),
       rules: content.rules.length,
     })),
+    sources: parsed.map(({ name }) => sources.find((source) => source.name === name) as PolicySource),
     loadedAt: (context.now ?? new Date()).toISOString(),
     parameters,
     rules,

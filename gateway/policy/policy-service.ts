@@ -1,5 +1,6 @@
 // What officers, admins and regulators may do with the policy set in force: read it, try a manifest
 // against it without side effects (dry run), and reload it from its folder. Roles are checked here.
+import path from 'node:path';
 import { GatewayError } from '../errors.js';
 import type { Registry } from '../identity/registry.js';
 import { requireRole, type Role } from '../identity/require-role.js';
@@ -7,8 +8,11 @@ import type { ReloadResult } from '../reload/reloadable.js';
 import { recipientCountingUsPersons, twelveMonthsBefore } from './carried-window.js';
 import { decideTransfer } from './decide-transfer.js';
 import { explainPolicy } from './explain-policy.js';
+import { runPolicyCases } from './run-policy-cases.js';
 import type { PolicySet } from './load-policy-set.js';
 import type { UsPersonCounts } from './manifest.js';
+import type { PolicyHistory, PolicyRevisionRecord } from '../policy-history/policy-history.js';
+import { diffRevisions } from '../policy-history/diff-revisions.js';
 
 const OFFICERS: readonly Role[] = ['security-officer', 'admin'];
 const READERS: readonly Role[] = ['security-officer', 'admin', 'regulator'];
@@ -23,9 +27,18 @@ export function createPolicyService(deps: {
   registry(): Registry;
   reload(trigger: string): Promise<ReloadResult>;
   clock(): Date;
+  /** Every accepted revision with its files, and every reload (policy-history/); absent: no history kept. */
+  history?: PolicyHistory;
   /** The records' sum of US persons a pair carried since an instant (record-store.ts `usPersonsCarried`), for dry runs decided as the real ones. */
   usPersonsCarried?(sender: string, recipient: string, since: string): Promise<UsPersonCounts>;
 }) {
+  async function keptRevision(caller: PolicyCaller, revision: string): Promise<PolicyRevisionRecord> {
+    requireRole(caller, READERS, 'the policy history');
+    const found = await deps.history?.revision(revision);
+    if (!found) throw new GatewayError('ERR_POLICY_REVISION_NOT_FOUND', `no policy revision ${revision.slice(0, 64)} is kept`);
+    return found;
+  }
+
   return {
     /** The policy set in force. @throws GatewayError ERR_IDENTITY_ROLE_FORBIDDEN */
     describe(caller: PolicyCaller) {
@@ -57,6 +70,41 @@ export function createPolicyService(deps: {
       const { manifest, decision } = decideTransfer(set, { sender, manifest: request.manifest, at, lookupInstitution, ...(prior ? { priorUsPersons12m: prior } : {}) });
       const recipient = lookupInstitution(manifest.recipient);
       return { dryRun: true, decision, explanation: recipient ? explainPolicy(set, { manifest, sender, recipient, at, ...(prior ? { priorUsPersons12m: prior } : {}) }) : [] };
+    },
+
+    /**
+     * The policy cases kept beside the policies (`tests/*.cases.yaml`, as `hetao policy test` runs them)
+     * against the set in force: how many allowing and denying cases exercise each rule, and which fail.
+     */
+    async caseCounts(caller: PolicyCaller) {
+      requireRole(caller, READERS, 'the policy cases');
+      const set = deps.policies();
+      const registry = deps.registry();
+      const results = await runPolicyCases(path.join(set.dir, 'tests'), set, (id) => registry.institutions.get(id));
+      const perRule: Record<string, { allow: number; deny: number }> = Object.fromEntries(set.rules.map((rule) => [rule.id, { allow: 0, deny: 0 }]));
+      for (const result of results) for (const id of result.exercises) if (perRule[id]) perRule[id][result.expectedEffect] += 1;
+      return { cases: results.length, perRule, failing: results.filter((result) => !result.passed).map(({ file, name, failures }) => ({ file: path.basename(file), name, failures })) };
+    },
+
+    /** Accepted revisions, newest first, with their files named and hashed. */
+    async revisions(caller: PolicyCaller, options: { limit?: number } = {}) {
+      requireRole(caller, READERS, 'the policy history');
+      return { revisions: (await deps.history?.revisions(options)) ?? [] };
+    },
+
+    /** One accepted revision with its files' text. @throws GatewayError ERR_POLICY_REVISION_NOT_FOUND */
+    revision: keptRevision,
+
+    /** What changed, file by file, from the revision `older` to `newer`. @throws GatewayError ERR_POLICY_REVISION_NOT_FOUND */
+    async diff(caller: PolicyCaller, older: string, newer: string) {
+      const [from, to] = [await keptRevision(caller, older), await keptRevision(caller, newer)];
+      return { from: { revision: from.revision, firstAcceptedAt: from.firstAcceptedAt }, to: { revision: to.revision, firstAcceptedAt: to.firstAcceptedAt }, files: diffRevisions(from, to) };
+    },
+
+    /** Reloads, newest first: the revisions before and after, or every problem of the files refused. */
+    async reloads(caller: PolicyCaller, options: { limit?: number } = {}) {
+      requireRole(caller, READERS, 'the policy history');
+      return { reloads: (await deps.history?.reloads(options)) ?? [] };
     },
 
     /**

@@ -35,7 +35,7 @@ export interface ReloadableOptions<T> {
   readonly revisionOf: (value: T) => string;
   readonly watchFiles: boolean;
   readonly onReloaded?: (event: { name: string; trigger: string; before: T; after: T }) => void | Promise<void>;
-  readonly onRejected?: (event: { name: string; trigger: string; error: unknown }) => void;
+  readonly onRejected?: (event: { name: string; trigger: string; error: unknown }) => void | Promise<void>;
   /** Debounce for bursts of file events (an editor's save emits several). */
   readonly settleMs?: number;
   /** Runs the debounced reload (default: Node's timers); a test passes one it runs by hand. */
@@ -54,7 +54,7 @@ export async function createReloadable<T>(options: ReloadableOptions<T>): Promis
     try {
       next = await options.load();
     } catch (error) {
-      options.onRejected?.({ name: options.name, trigger, error });
+      await options.onRejected?.({ name: options.name, trigger, error });
       return { outcome: 'rejected', error };
     }
     if (options.revisionOf(next) === options.revisionOf(value)) return { outcome: 'unchanged' };
@@ -63,7 +63,7 @@ export async function createReloadable<T>(options: ReloadableOptions<T>): Promis
       // Whoever applies the new version (e.g. the TLS context) may still refuse it.
       await options.onReloaded?.({ name: options.name, trigger, before, after: next });
     } catch (error) {
-      options.onRejected?.({ name: options.name, trigger, error });
+      await options.onRejected?.({ name: options.name, trigger, error });
       return { outcome: 'rejected', error };
     }
     value = next;
@@ -82,7 +82,7 @@ export async function createReloadable<T>(options: ReloadableOptions<T>): Promis
         pending?.();
         pending = (options.schedule ?? systemSchedule).after(options.settleMs ?? 150, () => reload('file-change'));
       });
-      watcher.on('error', (error) => options.onRejected?.({ name: options.name, trigger: 'watch', error }));
+      watcher.on('error', (error) => void options.onRejected?.({ name: options.name, trigger: 'watch', error }));
       watchers.push(watcher);
     }
   }

@@ -1,12 +1,16 @@
 // The console over real mutual TLS, as the server renders it (no JavaScript): who may see it, what each
 // page shows from the services, the Content Security Policy, and forms refused from another origin or
 // without this person's token. The in-browser proof check runs in console-browser.test.ts.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { devIdentity, type ClientIdentity } from '../support/dev-pki.js';
-import { mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { call, mtlsAgent, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { anonymisedResearchManifest, CORE_GENOMICS_MANIFEST } from '../support/manifests.js';
 import { createTransfer } from '../support/transfers.js';
+import { tableFigures, withZeros } from '../support/console-figures.js';
+import type { FlowSummary } from '../../gateway/flows/flow-counts.js';
 
 let gw: TestGateway;
 const officer = devIdentity('people/officer-chan');
@@ -14,7 +18,8 @@ const regulator = devIdentity('people/regulator-wang');
 const lab = devIdentity('institutions/hk-ctc');
 
 beforeAll(async () => {
-  gw = await startTestGateway();
+  // Reloads only when asked: the policy history test edits files and reloads them itself.
+  gw = await startTestGateway({ HETAO_WATCH_FILES: 'false' });
 });
 afterAll(async () => gw?.close());
 
@@ -36,6 +41,15 @@ async function post(who: ClientIdentity, pathname: string, form: Record<string, 
   } finally {
     await dispatcher.close();
   }
+}
+
+interface FlowsBody extends FlowSummary {
+  readonly code?: string;
+}
+
+async function getJson(who: ClientIdentity, pathname: string): Promise<{ status: number; contentType: unknown; body: FlowsBody }> {
+  const { status, headers, text } = await get(who, pathname);
+  return { status, contentType: headers['content-type'], body: JSON.parse(text) as FlowsBody };
 }
 
 const tokenIn = (text: string): string => /name="token" value="([^"]+)"/.exec(text)?.[1] ?? '';
@@ -65,6 +79,20 @@ describe('officer pages', () => {
     expect(policies.text).toContain('<code>anonymised-data-between-registered</code>');
     expect(policies.text).toContain('PIPL Art 4');
     expect(tokenIn(policies.text)).not.toBe('');
+    // Case counts: the policy cases beside the policies, run against the set in force.
+    expect(policies.text).toMatch(/\d+ policy cases \(<code>tests\/\*\.cases\.yaml<\/code>\) run against this set: all pass/);
+    const row = /<th scope="row"><code>anonymised-data-between-registered<\/code><\/th>[\s\S]*?<td class="cases">(\d+) \/ (\d+)<\/td>/.exec(policies.text);
+    expect(Number(row?.[1])).toBeGreaterThan(0);
+    expect(Number(row?.[2])).toBeGreaterThan(0);
+    // A case that no longer holds is named.
+    const cases = path.join(gw.policyDir, 'tests', '50-open-data.cases.yaml');
+    const original = await readFile(cases, 'utf8');
+    try {
+      await writeFile(cases, original.replace('expect: { effect: allow, rules: [anonymised-data-between-registered], obligations: { fullInspection: false } }', 'expect: { effect: deny }'));
+      expect((await get(officer, '/console/policies')).text).toMatch(/<strong class="effect-deny">1 fail<\/strong>[\s\S]*<code>50-open-data\.cases\.yaml<\/code> anonymised CSV from the Shenzhen hospital to the HK genomics lab/);
+    } finally {
+      await writeFile(cases, original);
+    }
   });
 
   it('a reload from the page is done; from another origin, without a token or with another person’s token it is refused', async () => {
@@ -85,6 +113,13 @@ describe('officer pages', () => {
     expect(decided.status).toBe(200);
     expect(decided.text).toContain('Decision: <span class="effect-deny">deny</span>');
     expect(decided.text).toMatch(/rule <code>[a-z0-9-]+<\/code>: /);
+    // Every rule with the tests it failed (before, the list named the rules and nothing else), and the near misses first.
+    const rules = (await call(gw.gateway.apiUrl, officer, '/v1/policies')).body.rules as unknown[];
+    expect(decided.text).toContain(`Every rule, explained (${rules.length})`);
+    expect(decided.text.match(/<td>(?:<strong>matched<\/strong>|failed \d+: <ul>)/g)).toHaveLength(rules.length);
+    const nearMisses = [...decided.text.matchAll(/<tr class="near-miss">([\s\S]*?)<\/tr>/g)].map((row) => row[1] ?? '');
+    expect(nearMisses.length).toBeGreaterThan(0);
+    for (const row of nearMisses) expect(row.match(/<li><code>[^<]+<\/code><\/li>/g)?.length).toBeLessThanOrEqual(2);
     const broken = await post(officer, '/console/dry-run', { token, from: 'sz-hospital', manifest: '{not json' }, { origin: ownOrigin() });
     expect(broken.text).toContain('ERR_MANIFEST_INVALID');
   });
@@ -96,10 +131,12 @@ describe('officer pages', () => {
     expect((await get(regulator, '/console/dry-run')).status).toBe(403);
   });
 
-  it('the registry: institutions with their status', async () => {
+  it('the registry: institutions with their status, certificates with their expiry', async () => {
     const registry = await get(officer, '/console/registry');
     expect(registry.text).toContain('<th scope="row">hk-suspended-lab</th>');
     expect(registry.text).toContain('class="status-suspended"');
+    // The dev registry still binds sz-hospital's expired certificate (serial 2901), in PEM.
+    expect(registry.text).toMatch(/<th scope="row">institution sz-hospital<\/th><td>CN=sz-hospital,[^<]*<\/td><td>2901<\/td><td><time [^>]*>\d{4}-\d\d-\d\d<\/time><\/td><td class="status-expired">expired<\/td>/);
   });
 });
 
@@ -120,22 +157,30 @@ describe('a transfer, for a regulator', () => {
 });
 
 describe('the overview, from the maintained flow counts', () => {
-  it('counts what was allowed and what was denied, by category, direction and day; filtered by institution', async () => {
+  it('counts what was allowed and what was denied, by category, direction and day; filtered by institution; the numbers of GET /v1/flows', async () => {
     // hk-ctc sends nothing else in this file: its counts are exactly these two.
     const sender = devIdentity('institutions/hk-ctc');
-    const countIn = (text: string, row: string, outcome: string): number => Number(new RegExp(`<tr><th scope="row">${row}</th>(?:<td data-outcome="[a-z-]+">\\d+</td>)*?<td data-outcome="${outcome}">(\\d+)</td>`).exec(text)?.[1] ?? 'NaN');
     const manifest = (recipient: string) => ({ ...anonymisedResearchManifest(Buffer.from('x,y\n1,2\n')), recipient });
     expect((await createTransfer(gw.gateway.apiUrl, sender, manifest('hk-uni-genomics'))).status).toBe(201);
     expect((await createTransfer(gw.gateway.apiUrl, sender, manifest('hk-suspended-lab'))).status).toBe(403);
+    const declared = manifest('hk-uni-genomics').dataset.sizeBytes;
     // Counted just after the answer (the count never holds a transfer up): the page shows it within moments.
     const after = await vi.waitFor(async () => {
       const shown = await get(regulator, '/console/overview?institution=hk-ctc');
       expect(shown.status).toBe(200);
-      expect([countIn(shown.text, 'research-other', 'allowed'), countIn(shown.text, 'research-other', 'denied')]).toEqual([1, 1]);
+      const byCategory = tableFigures(shown.text, 'By data category');
+      expect([byCategory['research-other']?.allowed, byCategory['research-other']?.denied]).toEqual([{ transfers: 1, bytes: declared }, { transfers: 1, bytes: declared }]);
       return shown;
     }, { timeout: 15_000, interval: 100 });
-    expect(countIn(after.text, 'HK→HK', 'allowed')).toBe(1);
-    expect(after.text).toContain('<caption>By direction</caption>');
+    expect(tableFigures(after.text, 'By direction')['HK→HK']?.allowed?.transfers).toBe(1);
+    // Every table says what the API says for the same filter.
+    const today = new Date().toISOString().slice(0, 10);
+    const weekAgo = new Date(Date.now() - 6 * 86_400_000).toISOString().slice(0, 10);
+    const api = await getJson(regulator, `/v1/flows?from=${weekAgo}&to=${today}&institution=hk-ctc`);
+    expect(api.status).toBe(200);
+    expect(tableFigures(after.text, 'By data category')).toEqual(withZeros(api.body.byCategory));
+    expect(tableFigures(after.text, 'By direction')).toEqual(withZeros(api.body.byDirection));
+    expect(tableFigures(after.text, 'Per day')).toEqual(withZeros(api.body.byPeriod));
     const elsewhere = await get(regulator, '/console/overview?institution=hetao-sz-institute');
     expect(elsewhere.text).not.toContain('HK→HK');
     // A regulator can download the signed export of the period shown, filtered as shown.
@@ -143,6 +188,101 @@ describe('the overview, from the maintained flow counts', () => {
     const weekly = await get(officer, '/console/overview?bucket=week');
     expect(weekly.text).not.toContain('action="/v1/audit/export"');
     expect(weekly.text).toMatch(/<th scope="row">week of \d{4}-\d{2}-\d{2}<\/th>/);
+    // The charts' holders and their scripts, served by the gateway from the npm package.
+    expect(after.text).toContain('data-chart="transfers" data-source="per-period"');
+    for (const asset of ['/console/assets/vendor/uplot/uPlot.iife.min.js', '/console/assets/vendor/uplot/uPlot.min.css', '/console/assets/overview-charts.js']) {
+      expect((await get(regulator, asset)).status, asset).toBe(200);
+    }
+    expect((await get(regulator, '/console/assets/vendor/uplot/uPlot.d.ts')).status).toBe(404);
+    expect((await get(regulator, '/console/assets/vendor/uplot/../../package.json')).status).toBe(404);
+  });
+
+  it('a period the API refuses is said on the page, not a 500', async () => {
+    const refused = await get(regulator, '/console/overview?from=2026-12-09&to=2026-12-01');
+    expect(refused.status).toBe(400);
+    expect(refused.text).toContain('from (2026-12-09) is after to (2026-12-01)');
+  });
+});
+
+describe('GET /v1/flows', () => {
+  it('answers officers and regulators; refuses a lab system, a day that is not one, a reversed or too long period, an unknown bucket, a missing day', async () => {
+    const ok = await getJson(officer, '/v1/flows?from=2026-01-01&to=2026-12-31&bucket=week');
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ from: '2026-01-01', to: '2026-12-31', bucket: 'week', byCategory: expect.any(Object), byDirection: expect.any(Object), byPeriod: expect.any(Object) });
+    const refusals: [ClientIdentity, string, number, string][] = [
+      [lab, '/v1/flows?from=2026-01-01&to=2026-01-02', 403, 'ERR_IDENTITY_ROLE_FORBIDDEN'],
+      [regulator, '/v1/flows?from=2026-02-30&to=2026-03-01', 400, 'ERR_REQUEST_INVALID'],
+      [regulator, '/v1/flows?from=2026-03-02&to=2026-03-01', 400, 'ERR_REQUEST_INVALID'],
+      [regulator, '/v1/flows?from=2020-01-01&to=2026-03-01', 400, 'ERR_REQUEST_INVALID'],
+      [regulator, '/v1/flows?from=2026-01-01&to=2026-01-02&bucket=month', 400, 'ERR_REQUEST_INVALID'],
+      [regulator, '/v1/flows?to=2026-01-02', 400, 'ERR_REQUEST_INVALID'],
+    ];
+    for (const [who, pathname, status, code] of refusals) {
+      const answer = await getJson(who, pathname);
+      expect([answer.status, answer.body.code, answer.contentType], pathname).toEqual([status, code, 'application/problem+json; charset=utf-8']);
+    }
+  });
+});
+
+describe('the policy history: revisions kept with their files, diffs, reloads with their problems', () => {
+  it('an edit reloaded from the console is a new revision whose diff shows the line; a broken file is refused with file:line; both reloads listed, also by the API', async () => {
+    const file = path.join(gw.policyDir, '50-open-data.policy.yaml');
+    const original = await readFile(file, 'utf8');
+    const before = (await call(gw.gateway.apiUrl, officer, '/v1/policies')).body.revision as string;
+    try {
+      await writeFile(file, original.replace('retention cap. Clinical-trial data still stays', 'retention cap (edited: 人类遗传资源 <b>). Clinical-trial data still stays'));
+      const token = tokenIn((await get(officer, '/console/policies')).text);
+      expect((await post(officer, '/console/policies/reload', { token }, { origin: ownOrigin() })).text).toContain('Reload: <strong>applied</strong>');
+      const after = (await call(gw.gateway.apiUrl, officer, '/v1/policies')).body.revision as string;
+      expect(after).not.toBe(before);
+
+      await writeFile(file, `${original}\nrules: [oops\n`);
+      const refused = await post(officer, '/console/policies/reload', { token }, { origin: ownOrigin() });
+      expect(refused.status).toBe(422);
+
+      const history = await get(regulator, '/console/policies/history');
+      expect(history.status).toBe(200);
+      // Newest first: the refusal with its file:line, then the edit with before → after and a link to the diff.
+      const refusal = history.text.indexOf('<tr class="reload-rejected">');
+      const applied = history.text.indexOf('<tr class="reload-applied">');
+      expect(refusal).toBeGreaterThan(0);
+      expect(applied).toBeGreaterThan(refusal);
+      expect(history.text.slice(refusal, applied)).toMatch(/<code>50-open-data\.policy\.yaml:\d+<\/code>/);
+      expect(history.text).toContain(`/console/policies/diff?from=${before}&amp;to=${after}`);
+      expect(history.text).toContain('officer:officer-chan');
+
+      const diff = await get(regulator, `/console/policies/diff?from=${before}&to=${after}`);
+      expect(diff.status).toBe(200);
+      expect(diff.text).toContain('1 of 11 files differs');
+      expect(diff.text).toContain('<h2>50-open-data.policy.yaml <span class="change">(changed)</span></h2>');
+      expect(diff.text).toContain('<del>-  retention cap. Clinical-trial data still stays in the zone (file 40).</del>\n');
+      expect(diff.text).toContain(' between the zone&#39;s registered, active institutions in any direction with a receipt and a\n');
+      expect(diff.text).toContain('<ins>+  retention cap (edited: 人类遗传资源 &lt;b&gt;). Clinical-trial data still stays in the zone (file 40).');
+
+      const revision = await get(officer, `/console/policies/revisions/${after}`);
+      expect(revision.text).toContain('<summary>50-open-data.policy.yaml</summary>');
+      expect(revision.text).toContain('(edited: 人类遗传资源 &lt;b&gt;)');
+
+      // The API gives the same history.
+      const revisions = await call(gw.gateway.apiUrl, regulator, '/v1/policies/revisions');
+      expect((revisions.body.revisions as { revision: string }[]).slice(0, 2).map((kept) => kept.revision)).toEqual([after, before]);
+      const kept = await call(gw.gateway.apiUrl, regulator, `/v1/policies/revisions/${before}`);
+      expect((kept.body.files as { name: string; text: string }[]).find((f) => f.name === '50-open-data.policy.yaml')?.text).toBe(original);
+      const apiDiff = await call(gw.gateway.apiUrl, regulator, `/v1/policies/revisions/${after}/diff?from=${before}`);
+      expect((apiDiff.body.files as { name: string; change: string }[]).filter((f) => f.change !== 'same').map((f) => f.name)).toEqual(['50-open-data.policy.yaml']);
+      const reloads = (await call(gw.gateway.apiUrl, regulator, '/v1/policies/reloads?limit=2')).body.reloads as { outcome: string; problems?: { file: string; line?: number }[] }[];
+      expect(reloads.map((reload) => reload.outcome)).toEqual(['rejected', 'applied']);
+      expect(reloads[0]?.problems?.[0]).toMatchObject({ file: '50-open-data.policy.yaml', line: expect.any(Number) });
+      // Unknown, malformed, and not for a lab system.
+      expect((await call(gw.gateway.apiUrl, regulator, `/v1/policies/revisions/${'0'.repeat(64)}`)).body.code).toBe('ERR_POLICY_REVISION_NOT_FOUND');
+      expect((await call(gw.gateway.apiUrl, regulator, '/v1/policies/revisions/nope')).body.code).toBe('ERR_REQUEST_INVALID');
+      expect((await call(gw.gateway.apiUrl, lab, '/v1/policies/revisions')).body.code).toBe('ERR_IDENTITY_ROLE_FORBIDDEN');
+      expect((await get(regulator, `/console/policies/revisions/${'0'.repeat(64)}`)).status).toBe(404);
+    } finally {
+      await writeFile(file, original);
+      const token = tokenIn((await get(officer, '/console/policies')).text);
+      await post(officer, '/console/policies/reload', { token }, { origin: ownOrigin() });
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import { readCertificate } from '../../gateway/identity/read-certificate.js';
 import { parseRegistry } from '../../gateway/identity/registry.js';
 import { resolvePrincipal } from '../../gateway/identity/resolve-principal.js';
 import { REGISTRY_FILE, devIdentity } from '../support/dev-pki.js';
+import { issueLeaf, throwawayCa } from '../support/throwaway-certificates.js';
 
 const devRegistryText = readFileSync(REGISTRY_FILE, 'utf8');
 const FILE = '/etc/hetao/registry.yaml';
@@ -125,7 +126,10 @@ describe('certificate binding', () => {
 
   it('binds by issuer and serial alone when no fingerprint is given', () => {
     const bytes = registryWith((doc) => {
-      for (const binding of doc.institutions[0]?.certificates as Record<string, unknown>[]) delete binding.sha256;
+      for (const binding of doc.institutions[0]?.certificates as Record<string, unknown>[]) {
+        delete binding.sha256;
+        delete binding.certificate;
+      }
     });
     const byIssuerSerial = parseRegistry(bytes, FILE);
     expect(byIssuerSerial.findByCertificate(certificateFacts('institutions/hk-uni-genomics'))).toBeDefined();
@@ -135,6 +139,8 @@ describe('certificate binding', () => {
     const bytes = registryWith((doc) => {
       const binding = (doc.institutions[0]?.certificates as Record<string, unknown>[])[0] as Record<string, unknown>;
       binding.sha256 = '0'.repeat(64);
+      // Without the PEM, which would have the file refused for saying two things (see below).
+      delete binding.certificate;
     });
     const strict = parseRegistry(bytes, FILE);
     expect(strict.findByCertificate(certificateFacts('institutions/hk-uni-genomics'))).toBeUndefined();
@@ -194,5 +200,112 @@ describe('peer gateways', () => {
       }),
     );
     expect(problems.map((p) => p.path)).toEqual(expect.arrayContaining(['/gateways/1/id', '/gateways/1/logOrigin', '/gateways/2/operator']));
+  });
+});
+
+describe('certificates given in full (PEM)', () => {
+  type Binding = Record<string, unknown>;
+  const bindingsOf = (entry: Record<string, unknown> | undefined): Binding[] => entry?.certificates as Binding[];
+  const genomicsPem = devIdentity('institutions/hk-uni-genomics').cert;
+  const ca = throwawayCa();
+  const day = 86_400_000;
+
+  it('binds the dev registry’s certificates by PEM as well, cross-checked with their fingerprint, issuer and serial', () => {
+    const registry = parseRegistry(Buffer.from(devRegistryText), FILE);
+    const bindings = [...registry.institutions.values(), ...registry.people.values(), ...registry.gateways.values()].flatMap((entry) => entry.certificates);
+    expect(bindings.length).toBeGreaterThanOrEqual(20);
+    for (const binding of bindings) expect(binding.certificate?.notAfter).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    expect(registry.findByCertificate(certificateFacts('people/officer-chan'))?.binding.certificate?.subject).toBe(certificateFacts('people/officer-chan').subject);
+  });
+
+  it('finds a principal bound by its PEM alone by the presented certificate, and tells its subject and expiry', () => {
+    const notAfter = new Date(Date.now() + 3 * day);
+    const shortLived = issueLeaf(ca, { serial: '4a01', commonName: 'short-lived hk-ctc', notBefore: new Date(Date.now() - day), notAfter, uri: 'urn:hetao:inst:hk-ctc' });
+    const registry = parseRegistry(
+      registryWith((doc) => {
+        (doc.institutions[0] as Record<string, unknown>).certificates = [{ certificate: genomicsPem }];
+        (doc.people[0] as Record<string, unknown>).certificates = [{ certificate: shortLived }];
+      }),
+      FILE,
+    );
+    const genomics = certificateFacts('institutions/hk-uni-genomics');
+    const found = registry.findByCertificate(genomics);
+    expect(found).toMatchObject({ kind: 'institution', institution: { id: 'hk-uni-genomics' } });
+    expect(found?.binding).toEqual({
+      sha256: genomics.sha256,
+      issuer: genomics.issuer,
+      serial: genomics.serial,
+      certificate: { subject: genomics.subject, notBefore: genomics.notBefore.toISOString(), notAfter: genomics.notAfter.toISOString() },
+    });
+    // The PEM itself is not kept.
+    expect(JSON.stringify(found?.binding)).not.toContain('BEGIN CERTIFICATE');
+    // Found by issuer and serial only when the fingerprint matches too: the PEM pins the exact certificate.
+    expect(registry.findByCertificate({ ...genomics, sha256: 'f'.repeat(64) })).toBeUndefined();
+    expect(resolvePrincipal(registry, genomics)).toMatchObject({ kind: 'institution', id: 'hk-uni-genomics' });
+
+    const shortFacts = readCertificate(new X509Certificate(shortLived).raw);
+    const person = registry.findByCertificate(shortFacts);
+    expect(person).toMatchObject({ kind: 'person', person: { id: (parse(devRegistryText) as { people: { id: string }[] }).people[0]?.id } });
+    expect(person?.binding.certificate).toEqual({ subject: 'CN=short-lived hk-ctc,O=Test Only,C=HK', notBefore: shortFacts.notBefore.toISOString(), notAfter: new Date(Math.floor(notAfter.getTime() / 1000) * 1000).toISOString() });
+    expect(person?.binding.issuer).toBe('CN=Throwaway Test CA,O=Test Only,C=HK');
+    expect(person?.binding.serial).toBe('4a01');
+  });
+
+  it('refuses the file when the PEM’s SHA-256 disagrees with the sha256 given, naming the path and its line', () => {
+    const bytes = registryWith((doc) => {
+      const binding = bindingsOf(doc.institutions[0])[0] as Binding;
+      binding.certificate = genomicsPem;
+      binding.sha256 = '0'.repeat(64);
+    });
+    const problems = problemsOf(bytes);
+    expect(problems).toEqual([
+      { file: FILE, path: '/institutions/0/certificates/0/sha256', line: expect.any(Number), message: expect.stringContaining(`differs from the SHA-256 of the certificate given (${certificateFacts('institutions/hk-uni-genomics').sha256})`) },
+    ]);
+    expect(bytes.toString('utf8').split('\n')[(problems[0]?.line ?? 0) - 1]).toMatch(/sha256: "?0{64}/);
+  });
+
+  it('refuses a PEM whose issuer disagrees with the issuer given (a certificate of another CA with the same serial)', () => {
+    const rogue = devIdentity('negative/unknown-ca').cert;
+    const problems = problemsOf(
+      registryWith((doc) => {
+        const binding = bindingsOf(doc.institutions[0])[0] as Binding;
+        delete binding.sha256;
+        binding.certificate = rogue;
+      }),
+    );
+    expect(problems).toEqual([expect.objectContaining({ path: '/institutions/0/certificates/0/issuer', line: expect.any(Number), message: expect.stringContaining('CN=Rogue CA (DEVELOPMENT ONLY)') })]);
+  });
+
+  it.each([
+    ['text that is no PEM', 'not a certificate'],
+    ['a block whose body is not a certificate', '-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n'],
+    ['a private key', devIdentity('institutions/hk-uni-genomics').key],
+    ['a certificate with its private key', `${genomicsPem}${devIdentity('institutions/hk-uni-genomics').key}`],
+    ['a certificate with text after it', `${genomicsPem}trailing words\n`],
+    ['a certificate with a second end line', `${genomicsPem.trimEnd()}\n-----END CERTIFICATE-----\n`],
+  ])('refuses %s', (_label, pem) => {
+    const problems = problemsOf(registryWith((doc) => void ((doc.institutions[0] as Record<string, unknown>).certificates = [{ certificate: pem }])));
+    expect(problems).toEqual([expect.objectContaining({ file: FILE, path: '/institutions/0/certificates/0/certificate', line: expect.any(Number) })]);
+  });
+
+  it('refuses two certificates in one PEM', () => {
+    const chain = `${genomicsPem}${readFileSync(new URL('../../certs-dev/zone-issuing-ca.dev-only.cert.pem', import.meta.url), 'utf8')}`;
+    const problems = problemsOf(registryWith((doc) => void ((doc.institutions[0] as Record<string, unknown>).certificates = [{ sha256: certificateFacts('institutions/hk-uni-genomics').sha256, certificate: chain }])));
+    expect(problems).toEqual([expect.objectContaining({ path: '/institutions/0/certificates/0/certificate', message: expect.stringMatching(/exactly one PEM certificate.*CERTIFICATE, CERTIFICATE/) })]);
+  });
+
+  it('refuses one certificate bound by PEM to two principals', () => {
+    const problems = problemsOf(
+      registryWith((doc) => {
+        (doc.institutions[0] as Record<string, unknown>).certificates = [{ certificate: genomicsPem }];
+        (doc.people[0] as Record<string, unknown>).certificates = [{ certificate: genomicsPem }];
+      }),
+    );
+    expect(problems.map((problem) => problem.path)).toEqual(['/people/0/certificates/0']);
+  });
+
+  it('still refuses a binding with none of sha256, issuer + serial or certificate', () => {
+    const problems = problemsOf(registryWith((doc) => void ((doc.institutions[0] as Record<string, unknown>).certificates = [{}])));
+    expect(problems.map((problem) => problem.path)).toContain('/institutions/0/certificates/0');
   });
 });
