@@ -3,6 +3,7 @@
 // scan of the records, and summed where they are kept: the numbers of GET /v1/flows. Tables work without
 // JavaScript; the charts (uPlot) draw the per-period table's own values.
 import { FLOW_OUTCOMES, type FlowSummary, type FlowTally } from '../flows/flow-counts.js';
+import { DIRECTIONS } from '../policy/decision-input.js';
 import { html } from './html.js';
 import { page, type Viewer } from './console-pages.js';
 
@@ -60,12 +61,22 @@ function witnessingSection(witnessing: WitnessingView | undefined) {
 <p>${witnessing?.conflicts ? html`<strong role="alert">${witnessing.conflicts} conflicting checkpoints of a peer's log refused (see /readyz)</strong>` : 'No conflicting checkpoint of a peer log seen.'}</p>`;
 }
 
+const CATEGORIES = ['genomics', 'medical-records', 'clinical-trial', 'research-other'];
+
+/** The signed export of the period shown, with the API's filters (GET /v1/audit/export): institution as shown, category, direction, format. */
 function exportForm(filter: OverviewFilter) {
+  const option = (value: string, label = value) => html`<option value="${value}">${label}</option>`;
   return html`<form method="get" action="/v1/audit/export">
+<fieldset>
+<legend>Download the signed audit export of this period${filter.institution ? html` for ${filter.institution}` : ''}</legend>
 <input type="hidden" name="from" value="${filter.from}T00:00:00.000Z">
 <input type="hidden" name="to" value="${new Date(Date.parse(`${filter.to}T00:00:00Z`) + 86_400_000).toISOString()}">
 ${filter.institution ? html`<input type="hidden" name="institution" value="${filter.institution}">` : ''}
-<p><button type="submit">Download the signed audit export of this period${filter.institution ? html` for ${filter.institution}` : ''}</button> (NDJSON; verify it with <code>hetao audit verify</code>)</p>
+<label for="export-category">Category</label> <select id="export-category" name="category">${option('', 'any')}${CATEGORIES.map((category) => option(category))}</select>
+<label for="export-direction">Direction</label> <select id="export-direction" name="direction">${option('', 'any')}${DIRECTIONS.map((direction) => option(direction))}</select>
+<label for="export-format">Format</label> <select id="export-format" name="format">${option('ndjson', 'NDJSON (verifiable with hetao audit verify)')}${option('csv', 'CSV (for spreadsheets)')}</select>
+<button type="submit">Download</button>
+</fieldset>
 </form>`;
 }
 

@@ -182,9 +182,17 @@ describe('the overview, from the maintained flow counts', () => {
     expect(tableFigures(after.text, 'By direction')).toEqual(withZeros(api.body.byDirection));
     expect(tableFigures(after.text, 'Per day')).toEqual(withZeros(api.body.byPeriod));
     const elsewhere = await get(regulator, '/console/overview?institution=hetao-sz-institute');
-    expect(elsewhere.text).not.toContain('HK→HK');
+    expect(tableFigures(elsewhere.text, 'By direction')['HK→HK']).toBeUndefined();
     // A regulator can download the signed export of the period shown, filtered as shown.
     expect(after.text).toMatch(/<form method="get" action="\/v1\/audit\/export">[\s\S]*name="institution" value="hk-ctc"/);
+    expect(after.text).toContain('<select id="export-direction" name="direction"><option value="">any</option><option value="CN→HK">CN→HK</option>');
+    // As the form sends "any" (empty fields), the export is the unfiltered one of the period.
+    const period = `from=${weekAgo}T00:00:00.000Z&to=${new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString()}`;
+    const linesOf = async (query: string) => (await get(regulator, `/v1/audit/export?${query}`)).text.split('\n').filter(Boolean).length;
+    const unfiltered = await linesOf(period);
+    expect(unfiltered).toBeGreaterThan(2);
+    expect(await linesOf(`${period}&institution=&category=&direction=&format=ndjson`)).toBe(unfiltered);
+    expect(await linesOf(`${period}&category=clinical-trial`)).toBeLessThan(unfiltered);
     const weekly = await get(officer, '/console/overview?bucket=week');
     expect(weekly.text).not.toContain('action="/v1/audit/export"');
     expect(weekly.text).toMatch(/<th scope="row">week of \d{4}-\d{2}-\d{2}<\/th>/);

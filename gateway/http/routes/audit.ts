@@ -43,7 +43,9 @@ export async function auditRoutes(app: FastifyInstance, { audit }: { audit: Audi
       },
     },
     async (request, reply) => {
-      const { format, ...filter } = request.query;
+      const { format, ...given } = request.query;
+      // An empty field is no filter: the console's export form sends "any" as an empty value.
+      const filter = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== '')) as typeof given;
       const stream = audit.exportEntries(filter, callerOf(request));
       if (format === 'csv') return reply.type('text/csv; charset=utf-8').send(stream.pipe(createAuditCsvTransform()));
       return reply.type('application/x-ndjson').header('content-disposition', 'attachment; filename="hetao-audit-export.ndjson"').send(stream);
