@@ -65,7 +65,7 @@ const PUBLIC_SURFACE = {
   crypt4gh: ['crypt4gh-binding', 'crypt4gh-format', 'crypt4gh-keys', 'decrypt-crypt4gh-envelope', 'seal-crypt4gh-body'],
   database: ['database', 'migrate'],
   delivery: ['push-envelope'],
-  durable: ['durable-files', 'steady-write-stream'],
+  durable: ['durable-files', 'read-json-file', 'steady-write-stream'],
   flows: ['count-flows', 'file-flow-counts', 'flow-counts', 'flows-service', 'pg-flow-counts'],
   envelope: ['byte-queue', 'decrypt-envelope', 'encrypt-envelope', 'envelope-framing', 'envelope-header', 'gateway-signer', 'jwk-thumbprint', 'read-envelope-header', 'seal-body', 'wrap-data-key'],
   http: ['api-app', 'ops-app'],

@@ -257,7 +257,7 @@ function checkTotals(page: string, rows: readonly FlowCount[], filter: OverviewF
   for (const row of selected(rows, filter)) expected.set(row.outcome, (expected.get(row.outcome) ?? 0) + row.transfers);
   const first = page.slice(page.indexOf('<table>'), page.indexOf('</table>'));
   const shown = new Map<string, number>(FLOW_OUTCOMES.map((outcome) => [outcome, 0]));
-  for (const [, outcome, value] of first.matchAll(/<td data-outcome="([a-z-]+)">(\d+)<\/td>/g)) shown.set(outcome as string, (shown.get(outcome as string) ?? 0) + Number(value));
+  for (const [, outcome, value] of first.matchAll(/<td data-outcome="([a-z-]+)" data-transfers="(\d+)">/g)) shown.set(outcome as string, (shown.get(outcome as string) ?? 0) + Number(value));
   for (const outcome of FLOW_OUTCOMES) {
     if (shown.get(outcome) !== expected.get(outcome)) throw new Error(`${name}: the page shows ${shown.get(outcome)} ${outcome}, the seed has ${expected.get(outcome)}`);
   }

@@ -6,9 +6,10 @@
 // several instances share the PostgreSQL history instead.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
+import { readJsonFile } from '../durable/read-json-file.js';
 import { GatewayError } from '../errors.js';
 import { oneAtATimePerKey } from '../serial/one-at-a-time.js';
 import { namingStorageErrors } from '../storage/storage-errors.js';
@@ -54,19 +55,9 @@ export async function openFilePolicyHistory(dir: string): Promise<PolicyHistory>
 
   const readRevision = async (revision: string): Promise<StoredRevision | undefined> => {
     const file = path.join(revisionsDir, `${revision}.json`);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-    let stored: unknown;
-    try {
-      stored = JSON.parse(text);
-    } catch {
-      stored = undefined;
-    }
+    const read = await readJsonFile(file);
+    if (!read.found) return undefined;
+    const stored = read.value;
     // Written whole or not at all: a file that does not parse was damaged after the fact.
     if (!isStoredRevision(stored, revision)) throw new GatewayError('ERR_INTERNAL', `the policy history file ${file} is not a record of revision ${revision}`);
     return stored;

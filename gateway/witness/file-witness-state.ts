@@ -5,8 +5,9 @@
 // the stores of one origin one after another: another process on the same folder would break that,
 // which is what the PostgreSQL state is for.
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { readJsonFile } from '../durable/read-json-file.js';
 import { createDurableFiles } from '../durable/durable-files.js';
 import { GatewayError } from '../errors.js';
 import { namingStorageErrors, type StorageErrorObserver } from '../storage/storage-errors.js';
@@ -65,19 +66,9 @@ export async function openFileWitnessState(options: FileWitnessStateOptions): Pr
 
   const read = async (origin: string): Promise<WitnessedCheckpoint | undefined> => {
     const file = path.join(dir, fileNameOf(origin));
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-    let record: unknown;
-    try {
-      record = JSON.parse(text);
-    } catch {
-      record = undefined;
-    }
+    const read = await readJsonFile(file);
+    if (!read.found) return undefined;
+    const record = read.value;
     if (!isWitnessedCheckpoint(record, origin)) throw new GatewayError('ERR_INTERNAL', `the witness state file ${file} is not a checkpoint record of ${JSON.stringify(origin)}`);
     return record;
   };
