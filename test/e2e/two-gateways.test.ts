@@ -21,6 +21,8 @@ import { spawnHetao, type HetaoProcess } from '../support/hetao-process.js';
 import { anonymisedResearchManifest, CORE_GENOMICS_MANIFEST } from '../support/manifests.js';
 import { researchRows } from '../support/research-csv.js';
 import { runHetao } from '../support/run-cli.js';
+import { tableFigures, withZeros } from '../support/console-figures.js';
+import type { FlowSummary } from '../../gateway/flows/flow-counts.js';
 import { createTransfer, decrypt, download, encryptionKey, jwksOf, sha256, upload } from '../support/transfers.js';
 
 const WAIT = { timeout: 45_000, interval: 200 };
@@ -280,6 +282,17 @@ describe('transfers across the channel, each side deciding by its own rules', ()
     const loop = await runHetao(['audit', 'verify', path.join(dir, 'sz-refused-export.ndjson'), '--jwks', path.join(dir, 'sz-refused-jwks.json'), '--transfer', id, '--peer-export', path.join(dir, 'hk-refused-export.ndjson'), '--peer-jwks', path.join(dir, 'hk-refused-jwks.json')]);
     expect(loop.code, loop.stderr).toBe(0);
     expect(loop.stdout).toContain(`receiving side: refused by decision ${String(refusal.decisionId)} (policy.denied`);
+    // The Shenzhen regulator's overview counts it refused by the peer, as GET /v1/flows does.
+    const regulator = devIdentity('people/regulator-wang');
+    const today = new Date().toISOString().slice(0, 10);
+    const flows = await vi.waitFor(async () => {
+      const answer = (await call(sz.api, regulator, `/v1/flows?from=${today}&to=${today}&institution=sz-hospital`)).body as unknown as FlowSummary;
+      expect(answer.byDirection['CN→HK']?.['refused-by-peer']?.transfers).toBeGreaterThanOrEqual(1);
+      return answer;
+    }, WAIT);
+    const page = await (await request(`${sz.api}/console/overview?from=${today}&to=${today}&institution=sz-hospital`, { dispatcher: mtlsAgent(regulator) })).body.text();
+    expect(tableFigures(page, 'By direction')).toEqual(withZeros(flows.byDirection));
+    expect(tableFigures(page, 'By data category')['medical-records']?.['refused-by-peer']?.transfers).toBe(flows.byCategory['medical-records']?.['refused-by-peer']?.transfers);
   });
 
   it('the link cut mid-envelope: the Hong Kong side keeps nothing of it, the transfer waits at Shenzhen, and goes through once the link is back — one copy, whole', async () => {
