@@ -7,7 +7,7 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCheckpointNoteSigner } from '../../gateway/audit/checkpoint-note.js';
 import type { AuditJournal } from '../../gateway/audit/create-audit-journal.js';
 import { openPgAuditJournal, type PgAuditJournalOptions } from '../../gateway/audit/pg-audit-journal.js';
@@ -53,13 +53,13 @@ const body = (lines: string[]): string[] => lines.slice(1, -1);
 
 /** Polls `condition` (running `step` before each look) until it holds; fails after a generous timeout. */
 async function eventually(step: () => Promise<unknown>, condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    await step();
-    if (condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await vi.waitFor(
+    async () => {
+      await step();
+      if (!condition()) throw new Error(`not yet: ${what}`);
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
 }
 
 describe('two instances on one log', () => {

@@ -129,9 +129,11 @@ async function startEndpoint(options: { answer?: Answer; onRequest?: (request: I
 async function startCountingTlsEndpoint(serverCert: { cert: string; key: string }) {
   const state = { bytes: 0, connections: 0 };
   const sockets = new Set<net.Socket>();
+  const closed: Promise<unknown>[] = [];
   const server = tls.createServer({ ...serverCert, ca: zoneCaBundle(), requestCert: true, rejectUnauthorized: true }, (socket) => {
     state.connections += 1;
     sockets.add(socket);
+    closed.push(new Promise((resolve) => socket.once('close', resolve)));
     socket.on('data', (chunk: Buffer) => {
       state.bytes += chunk.length;
     });
@@ -143,7 +145,9 @@ async function startCountingTlsEndpoint(serverCert: { cert: string; key: string 
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => server.close(resolve));
   });
-  return { endpoint: `https://127.0.0.1:${port}/hetao/inbox`, state };
+  // Every byte a connection carried has arrived once it closed (TCP delivers in order, then the FIN).
+  const allClosed = () => Promise.all(closed);
+  return { endpoint: `https://127.0.0.1:${port}/hetao/inbox`, state, allClosed };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,9 +266,10 @@ describe('pushEnvelope: delivery', () => {
     });
 
     const pushing = pushEnvelope(pushRequest(endpoint, envelope, { envelope: chunksOf(envelope, 64 * 1024, track) }));
-    // However slow the machine, first the body flows; then the source gets time to over-read.
+    // However slow the machine, first the body flows; then the source gets event-loop turns to
+    // over-read (a push without backpressure drains the source within a few turns, not a pause).
     await vi.waitFor(() => expect(track.yielded).toBeGreaterThan(0), { timeout: 10_000, interval: 10 });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (let turn = 0; turn < 500; turn += 1) await new Promise((resolve) => setImmediate(resolve));
     // Socket buffers on loopback hold a few MiB; without backpressure the whole 32 MiB would be read by now.
     expect(track.yielded).toBeLessThan(20 * 1024 * 1024);
     resume();
@@ -445,15 +450,15 @@ describe('pushEnvelope: the endpoint certificate', () => {
     ['another institution', serverCertificate({ uris: ['urn:hetao:inst:sz-hospital'] })],
     ['a longer id with the same prefix', serverCertificate({ uris: ['urn:hetao:inst:hk-uni-genomics-annex'] })],
   ])('a certificate with %s is permanent PUSH_PEER_NOT_RECIPIENT and no byte is sent', async (_case, serverCert) => {
-    const { endpoint, state } = await startCountingTlsEndpoint(serverCert);
+    const { endpoint, state, allClosed } = await startCountingTlsEndpoint(serverCert);
     const track = { yielded: 0, started: false };
     const envelope = randomBytes(1000);
     const error = await pushError(pushRequest(endpoint, envelope, { envelope: chunksOf(envelope, 100, track), expectedInstitution: 'hk-uni-genomics', timeoutMs: 2000 }));
     expectPushError(error, PermanentPushError, 'PUSH_PEER_NOT_RECIPIENT');
     expect(error.message).toContain(endpoint);
     expect(error.message).toContain('urn:hetao:inst:hk-uni-genomics');
-    // Give any stray write time to arrive before checking that none did.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Once the gateway's connection is closed, any stray write would have arrived.
+    await allClosed();
     expect(state.bytes).toBe(0);
     expect(track.started).toBe(false);
   });

@@ -8,6 +8,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { request } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { REGISTRY_FILE, devIdentity, zoneCaBundle } from '../support/dev-pki.js';
 import { call, editRegistry } from '../support/gateway.js';
@@ -17,6 +18,8 @@ import { nodeArgsFor } from '../support/run-cli.js';
 interface GatewayProcess {
   readonly child: ChildProcess;
   readonly apiUrl: string;
+  /** The operations listener (plain HTTP on loopback). */
+  readonly opsUrl: string;
   readonly logs: Record<string, unknown>[];
   readonly registryFile: string;
   readonly exited: Promise<number | null>;
@@ -51,15 +54,16 @@ async function spawnGateway(): Promise<GatewayProcess> {
   });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const logs: Record<string, unknown>[] = [];
-  const listening = new Promise<string>((resolve, reject) => {
+  const listening = new Promise<{ api: string; ops: string }>((resolve, reject) => {
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       const entry = JSON.parse(line) as Record<string, unknown>;
       logs.push(entry);
-      if (entry.msg === 'gateway listening') resolve(entry.api as string);
+      if (entry.msg === 'gateway listening') resolve({ api: entry.api as string, ops: entry.ops as string });
     });
     void exited.then((code) => reject(new Error(`gateway exited with ${code} before listening`)));
   });
-  return { child, apiUrl: await listening, logs, registryFile, exited };
+  const { api, ops } = await listening;
+  return { child, apiUrl: api, opsUrl: ops, logs, registryFile, exited };
 }
 
 describe('gateway process', () => {
@@ -105,7 +109,10 @@ describe('gateway process', () => {
 
     running.child.kill('SIGTERM');
     await vi.waitFor(() => expect(running?.logs.some((l) => String(l.msg).startsWith('gateway shutting down'))).toBe(true), { timeout: 5000, interval: 20 });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The process is draining, alive and answering on its operations listener (readiness 503), the
+    // request still unanswered: a round trip through its event loop after the signal, not a pause.
+    const readiness = await request(`${running.opsUrl}/readyz`);
+    expect([readiness.statusCode, ((await readiness.body.json()) as { checks: { api: { ok: boolean } } }).checks.api.ok]).toEqual([503, false]);
     expect(answered).toBe(false);
     expect(running.child.exitCode).toBeNull();
     await expect(call(running.apiUrl, lab, '/v1/whoami')).rejects.toMatchObject({ code: expect.stringMatching(/ECONNREFUSED|UND_ERR_SOCKET|ECONNRESET/) });
