@@ -7,6 +7,9 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const TOKEN_LIFETIME_MS = 60 * 60 * 1000;
 
+/** The origin a Referer names; undefined when absent or not a URL (then the form is refused, not a 500). */
+const originOf = (referer: string | undefined): string | undefined => (referer && URL.canParse(referer) ? new URL(referer).origin : undefined);
+
 export function createCrossSiteGuard(clock: () => Date = () => new Date()) {
   const key = randomBytes(32);
   const mac = (principal: string, issuedAt: number): string => createHmac('sha256', key).update(`${principal}\n${issuedAt}`).digest('base64url');
@@ -19,7 +22,7 @@ export function createCrossSiteGuard(clock: () => Date = () => new Date()) {
     /** Why a POST is refused, or undefined when it is this origin's, with a fresh token of this person. */
     refusal(request: { readonly principal: string; readonly origin: string | undefined; readonly referer: string | undefined; readonly host: string | undefined; readonly token: unknown }): string | undefined {
       const own = `https://${request.host ?? ''}`;
-      const from = request.origin ?? (request.referer ? new URL(request.referer).origin : undefined);
+      const from = request.origin ?? originOf(request.referer);
       if (from !== own) return `the form was sent from ${from ?? 'an unknown origin'}, not from ${own}`;
       const [issued, given] = typeof request.token === 'string' ? request.token.split('.') : [];
       const issuedAt = Number(issued);

@@ -24,7 +24,12 @@ export interface FlowsAnswer extends FlowSummary {
   readonly institution?: string;
 }
 
-const isCalendarDay = (day: string): boolean => DAY.test(day) && new Date(`${day}T00:00:00Z`).toISOString().startsWith(day);
+const isCalendarDay = (day: string): boolean => {
+  if (typeof day !== 'string' || !DAY.test(day)) return false;
+  const date = new Date(`${day}T00:00:00Z`);
+  // Month 13 is no date at all; 2026-02-30 is one, but another day.
+  return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(day);
+};
 
 export function createFlowsService(deps: { readonly flows: FlowCounts }) {
   return {

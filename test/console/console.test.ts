@@ -102,6 +102,9 @@ describe('officer pages', () => {
     expect(done.text).toMatch(/Reload: <strong>(unchanged|applied)<\/strong>/);
     expect((await post(officer, '/console/policies/reload', { token }, { origin: 'https://evil.example' })).text).toContain('the form was sent from https://evil.example');
     expect((await post(officer, '/console/policies/reload', { token }, {})).status).toBe(403);
+    // A Referer that is no URL (and no Origin) is refused like any other origin, not a 500.
+    const garbled = await post(officer, '/console/policies/reload', { token }, { referer: 'not a url at all' });
+    expect([garbled.status, garbled.text.includes('the form was sent from an unknown origin')]).toEqual([403, true]);
     expect((await post(officer, '/console/policies/reload', {}, { origin: ownOrigin() })).status).toBe(403);
     const othersToken = tokenIn((await get(devIdentity('people/admin-lee'), '/console/policies')).text);
     expect((await post(officer, '/console/policies/reload', { token: othersToken }, { origin: ownOrigin() })).text).toContain('not one this gateway gave this person');
@@ -220,6 +223,7 @@ describe('GET /v1/flows', () => {
     const refusals: [ClientIdentity, string, number, string][] = [
       [lab, '/v1/flows?from=2026-01-01&to=2026-01-02', 403, 'ERR_IDENTITY_ROLE_FORBIDDEN'],
       [regulator, '/v1/flows?from=2026-02-30&to=2026-03-01', 400, 'ERR_REQUEST_INVALID'],
+      [regulator, '/v1/flows?from=2026-13-45&to=2026-03-01', 400, 'ERR_REQUEST_INVALID'],
       [regulator, '/v1/flows?from=2026-03-02&to=2026-03-01', 400, 'ERR_REQUEST_INVALID'],
       [regulator, '/v1/flows?from=2020-01-01&to=2026-03-01', 400, 'ERR_REQUEST_INVALID'],
       [regulator, '/v1/flows?from=2026-01-01&to=2026-01-02&bucket=month', 400, 'ERR_REQUEST_INVALID'],
@@ -290,6 +294,51 @@ describe('the policy history: revisions kept with their files, diffs, reloads wi
       await writeFile(file, original);
       const token = tokenIn((await get(officer, '/console/policies')).text);
       await post(officer, '/console/policies/reload', { token }, { origin: ownOrigin() });
+    }
+  });
+});
+
+describe('odd input is answered, never a 500', () => {
+  it('malformed ids, periods, revisions, forms and bodies', async () => {
+    const token = tokenIn((await get(officer, '/console/dry-run')).text);
+    const origin = { origin: ownOrigin() };
+    const gets: [ClientIdentity, string][] = [
+      [regulator, '/console/transfers/%00%ff'],
+      [regulator, `/console/transfers/${'x'.repeat(5000)}`],
+      [regulator, '/console/transfer?id=../../etc'],
+      [regulator, '/console/overview?from=2026-13-45&to=yesterday&bucket=[]&institution=%3Cscript%3E'],
+      [regulator, '/console/overview?from[]=1&to[]=2'],
+      [officer, '/console/policies/diff'],
+      [officer, '/console/policies/diff?from=..%2F..%2Fetc&to=%00'],
+      [officer, '/console/policies/revisions/..%2F..%2Fetc%2Fpasswd'],
+      [officer, '/console/assets/vendor/uplot/%2e%2e/%2e%2e/package.json'],
+    ];
+    for (const [who, pathname] of gets) {
+      const answer = await get(who, pathname);
+      expect(answer.status, pathname).toBeGreaterThanOrEqual(200);
+      expect(answer.status, pathname).toBeLessThan(500);
+    }
+    const posts: [string, Record<string, string>][] = [
+      ['/console/dry-run', { token, from: 'sz-hospital', manifest: '5' }],
+      ['/console/dry-run', { token, from: 'sz-hospital', manifest: '{"dataset": [1, 2]}' }],
+      ['/console/dry-run', { token, from: '', manifest: '' }],
+      ['/console/dry-run', { token, from: 'sz-hospital', manifest: '['.repeat(10_000) }],
+      ['/console/policies/reload', { token: 'a.b.c.d' }],
+    ];
+    for (const [pathname, form] of posts) {
+      const answer = await post(officer, pathname, form, origin);
+      expect(answer.status, `${pathname} ${JSON.stringify(form).slice(0, 80)}`).toBeLessThan(500);
+    }
+    // A body the console does not read (not a form) is refused with a problem, not a 500.
+    const dispatcher = mtlsAgent(officer);
+    try {
+      for (const [type, body] of [['text/plain', 'token=x'], ['application/json', '{"token": 1, "from": [], "manifest": {}}'], ['application/x-www-form-urlencoded', '%%%&&&=']] as const) {
+        const response = await request(new URL('/console/dry-run', gw.gateway.apiUrl), { dispatcher, method: 'POST', body, headers: { 'content-type': type, ...origin } });
+        await response.body.text();
+        expect(response.statusCode, type).toBeLessThan(500);
+      }
+    } finally {
+      await dispatcher.close();
     }
   });
 });
