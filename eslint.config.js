@@ -70,7 +70,7 @@ const PUBLIC_SURFACE = {
   envelope: ['byte-queue', 'decrypt-envelope', 'encrypt-envelope', 'envelope-framing', 'envelope-header', 'gateway-signer', 'jwk-thumbprint', 'read-envelope-header', 'seal-body', 'wrap-data-key'],
   http: ['api-app', 'ops-app'],
   identity: ['authenticate-connection', 'development-material', 'registry', 'require-role', 'resolve-principal', 'tls-material'],
-  input: ['json-bounds', 'schema-problems', 'yaml-bounds'],
+  input: ['json-bounds', 'schema-problems', 'schema-validator', 'yaml-bounds'],
   inspect: ['create-inspector', 'inspection-report', 'judge-inspection'],
   ops: ['count-transfer-events', 'logger', 'metrics', 'report-storage-errors'],
   peering: ['forward-record', 'forward-transfer', 'inbound-transfers', 'peer-client', 'peer-directories', 'peer-keys', 'peer-receipts', 'peering-service', 'remote-institutions', 'signed-directory'],

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
+import { schemaValidator } from './input/schema-validator.js';
 import { GatewayError } from './errors.js';
 import type { PolicyJurisdiction } from './policy/policy-file.js';
 
@@ -243,7 +243,7 @@ const envSchema = {
   },
 } as const;
 
-const validateEnv = new Ajv({ allErrors: true, coerceTypes: true }).compile(envSchema);
+const envValidator = schemaValidator<Record<string, unknown>>(envSchema, { allErrors: true, coerceTypes: true });
 
 /**
  * Reads, validates and freezes the configuration.
@@ -255,6 +255,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     const value = env[name];
     if (value !== undefined && !(value === '' && name !== 'HETAO_TLS_CRL')) raw[name] = value;
   }
+  const validateEnv = envValidator();
   if (!validateEnv(raw)) {
     const problems = (validateEnv.errors ?? []).map((e) => `${e.instancePath.slice(1) || '(environment)'} ${e.message ?? 'is invalid'}`);
     throw new GatewayError('ERR_CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, { problems });

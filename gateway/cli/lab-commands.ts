@@ -22,11 +22,6 @@ export const LAB_EXIT = { ok: 0, failure: 1, usage: 2, policyDenied: 3, contentR
 export const DEFAULT_GATEWAY_URL = 'https://127.0.0.1:8443';
 export const DEV_CA_BUNDLE = path.join(PROJECT_ROOT, 'certs-dev/zone-ca-bundle.dev-only.pem');
 
-const LAB_COMMANDS = new Set(['send', 'status', 'list', 'fetch']);
-
-export function isLabCommand(command: string | undefined): command is string {
-  return command !== undefined && LAB_COMMANDS.has(command);
-}
 
 export interface LabIo {
   /** HETAO_GATEWAY_URL, HETAO_CLIENT_CERT, HETAO_CLIENT_KEY, HETAO_CLIENT_CA are read from here. */

@@ -2,18 +2,13 @@
 // The `hetao` command. `serve` runs the gateway; `policy …` are the security officers' tools;
 // `decrypt` opens a downloaded envelope for its recipient or escrow holder; `audit verify` checks a
 // regulator's audit export offline; `send`, `status`, `list` and `fetch` are a lab system's calls.
-// `--help` prints usage and exits 0, a wrong invocation prints usage and exits 2 (usage.ts).
+// `--help` prints usage and exits 0, a wrong invocation prints usage and exits 2 (usage.ts). Each
+// command's module is loaded when that command runs: `--help` and usage errors load none of them.
 import { loadConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { US_PERSON_CATEGORIES, type UsPersonCategory, type UsPersonCounts } from '../policy/manifest.js';
-import { verifyAuditExportFile } from './audit-command.js';
-import { verifyTransferLoop } from './verify-transfer-loop.js';
-import { runDatabaseCommand } from './db-command.js';
 import { HelpRequested, parseCommandArgs, UsageError } from './command-args.js';
-import { decryptEnvelopeFile, decryptEnvelopeToFile } from './decrypt-command.js';
-import { isLabCommand, runLabCommand } from './lab-commands.js';
-import { explainManifest, lintPolicies, printTransferMatrix, testPolicies } from './policy-commands.js';
-import { isCommand, usageOf } from './usage.js';
+import { isCommand, isLabCommand, usageOf } from './usage.js';
 
 const EXIT_USAGE = 2;
 
@@ -29,6 +24,7 @@ async function decrypt(args: readonly string[]): Promise<number> {
   if (!envelopeFile || positionals.length > 1) throw new UsageError('decrypt needs one envelope file');
   if (!values.key) throw new UsageError('decrypt needs --key <private key PEM, or Crypt4GH secret key file>');
   const passphrase = process.env.C4GH_PASSPHRASE;
+  const { decryptEnvelopeFile, decryptEnvelopeToFile } = await import('./decrypt-command.js');
   const options = { envelopeFile, keyFile: values.key, jwksFile: values.jwks, ...(passphrase === undefined ? {} : { crypt4ghPassphrase: passphrase }), note: (line: string) => process.stderr.write(`${line}\n`) };
   await (values.output ? decryptEnvelopeToFile({ ...options, outFile: values.output }) : decryptEnvelopeFile({ ...options, out: process.stdout }));
   return 0;
@@ -52,10 +48,12 @@ async function audit(args: readonly string[]): Promise<number> {
   if ((values.transfer === undefined) !== (peerExport === undefined) || (peerExport !== undefined && !values['peer-jwks'])) {
     throw new UsageError('a transfer across the channel is verified with --transfer <id> --peer-export <the other side\'s export> --peer-jwks <its JWKS>');
   }
+  const { verifyAuditExportFile } = await import('./audit-command.js');
   await verifyAuditExportFile({ exportFile, jwksFile: values.jwks, ...(values.witness ? { witnesses: values.witness } : {}), out });
   if (values.transfer === undefined || peerExport === undefined || !values['peer-jwks']) return 0;
   out(`the other side's export ${peerExport}:`);
   await verifyAuditExportFile({ exportFile: peerExport, jwksFile: values['peer-jwks'], ...(values['peer-witness'] ? { witnesses: values['peer-witness'] } : {}), out: (line) => out(`  ${line}`) });
+  const { verifyTransferLoop } = await import('./verify-transfer-loop.js');
   await verifyTransferLoop({ transferId: values.transfer, exportFile, peerExportFile: peerExport, out });
   return 0;
 }
@@ -67,6 +65,7 @@ async function db(args: readonly string[]): Promise<number> {
   if (extra.length > 0) throw new UsageError(`db ${subcommand} takes no arguments`);
   const config = loadConfig(process.env);
   if (!config.database) throw new GatewayError('ERR_CONFIG_INVALID', 'hetao db needs HETAO_DATABASE_URL (shared mode); the embedded mode keeps its records in files');
+  const { runDatabaseCommand } = await import('./db-command.js');
   return runDatabaseCommand(subcommand, config.database, (line) => process.stdout.write(`${line}\n`));
 }
 
@@ -92,6 +91,7 @@ async function policy(args: readonly string[]): Promise<number> {
     strict: values.strict ?? false,
     out: (line: string) => process.stdout.write(`${line}\n`),
   };
+  const { explainManifest, lintPolicies, printTransferMatrix, testPolicies } = await import('./policy-commands.js');
   if (subcommand === 'lint') return lintPolicies(options);
   if (subcommand === 'test') return testPolicies(options);
   if (subcommand === 'matrix') return printTransferMatrix(options);
@@ -161,7 +161,7 @@ async function run(argv: readonly string[]): Promise<number> {
       return EXIT_USAGE;
     }
   }
-  if (isLabCommand(command)) return runLabCommand(command, args, { env: process.env, stdout: process.stdout, stderr: process.stderr });
+  if (isLabCommand(command)) return (await import('./lab-commands.js')).runLabCommand(command, args, { env: process.env, stdout: process.stdout, stderr: process.stderr });
   try {
     if (command === undefined) throw new UsageError('no command given');
     return await runCommand(command, args);

@@ -73,6 +73,13 @@ const COMMANDS: Readonly<Record<string, CommandUsage>> = {
 /** The command names `hetao` knows, in the order the usage lists them. */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
 
+/** The lab system's calls (lab-commands.ts), told apart before that module and its client are loaded. */
+const LAB_COMMAND_NAMES: ReadonlySet<string> = new Set(['send', 'status', 'list', 'fetch']);
+
+export function isLabCommand(command: string | undefined): command is string {
+  return command !== undefined && LAB_COMMAND_NAMES.has(command);
+}
+
 export function isCommand(name: string | undefined): name is string {
   return name !== undefined && Object.hasOwn(COMMANDS, name);
 }

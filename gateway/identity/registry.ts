@@ -1,10 +1,9 @@
 // The zone registry (white list): institutions and people, the certificates bound to them, their
 // encryption keys and approvals. Parsed and checked whole; an invalid file never becomes a registry
 // (nor does one nested deeper than the JSON bound or holding a lone surrogate).
+import { schemaValidator } from '../input/schema-validator.js';
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { Ajv } from 'ajv';
-import addFormats from 'ajv-formats';
 import { isUsableX25519PublicKey } from '../crypt4gh/crypt4gh-keys.js';
 import { GatewayError } from '../errors.js';
 import { findJsonValueProblem } from '../input/json-bounds.js';
@@ -128,9 +127,7 @@ interface RegistryDocument {
   gateways?: AsWritten<PeerGateway>[];
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
-addFormats.default(ajv);
-const validateRegistryDocument = ajv.compile<RegistryDocument>(registrySchema);
+const registryValidator = schemaValidator<RegistryDocument>(registrySchema, { allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }, { formats: true });
 
 /**
  * Reads and checks a registry file.
@@ -159,6 +156,7 @@ export function parseRegistry(bytes: Buffer, file: string): Registry {
     const line = parsed.lineOf(unfit.path);
     throw invalid(file, [{ file, ...unfit, ...(line === undefined ? {} : { line }) }]);
   }
+  const validateRegistryDocument = registryValidator();
   if (!validateRegistryDocument(parsed.value)) {
     throw invalid(file, describeSchemaErrors(validateRegistryDocument.errors ?? [], parsed.lineOf).map((p) => ({ file, ...p })));
   }

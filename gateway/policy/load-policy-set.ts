@@ -4,10 +4,10 @@
 // all files, so it names exactly the rules a decision was made under, whatever the formatting. A
 // file nested deeper than the JSON bound, or with a lone surrogate (no canonical form, so no
 // revision), is refused before the schema check recurses over it.
+import { schemaValidator } from '../input/schema-validator.js';
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Ajv } from 'ajv';
 import { toCanonicalJson } from '../audit/canonical-json.js';
 import { GatewayError } from '../errors.js';
 import { JSON_MAX_DEPTH, findJsonValueProblem } from '../input/json-bounds.js';
@@ -66,8 +66,7 @@ export interface PolicySource {
   readonly text: string;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
-const validatePolicyFile = ajv.compile<PolicyFile>(policySchema);
+const policyFileValidator = schemaValidator<PolicyFile>(policySchema, { allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
 
 /** The policy files of a folder, sorted by name. */
 export async function readPolicySources(dir: string): Promise<PolicySource[]> {
@@ -109,6 +108,7 @@ export function buildPolicySet(
       problems.push({ file, ...unfit, ...(line === undefined ? {} : { line }), severity: 'error' });
       continue;
     }
+    const validatePolicyFile = policyFileValidator();
     if (!validatePolicyFile(document.value)) {
       problems.push(...describeSchemaErrors(validatePolicyFile.errors ?? [], document.lineOf).map((p) => ({ ...p, file, severity: 'error' as const })));
       continue;

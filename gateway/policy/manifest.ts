@@ -2,8 +2,8 @@
 // with every error reported at once, defaults filled in, and hashed canonically (RFC 8785). Before
 // anything recurses over it (structuredClone, ajv, the canonicaliser) its depth is bounded and its
 // strings must be well-formed Unicode: a manifest with a lone surrogate has no canonical hash.
+import { schemaValidator } from '../input/schema-validator.js';
 import { createHash } from 'node:crypto';
-import { Ajv } from 'ajv';
 import { toCanonicalJson } from '../audit/canonical-json.js';
 import { GatewayError } from '../errors.js';
 import { findJsonValueProblem } from '../input/json-bounds.js';
@@ -71,8 +71,7 @@ export const US_PERSON_CATEGORIES = ['genomic', 'otherOmic', 'biometric', 'geolo
 export type UsPersonCategory = (typeof US_PERSON_CATEGORIES)[number];
 export type UsPersonCounts = Readonly<Record<UsPersonCategory, number>>;
 
-const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true, allowUnionTypes: true });
-const validate = ajv.compile<Manifest>(manifestSchema);
+const manifestValidator = schemaValidator<Manifest>(manifestSchema, { allErrors: true, strict: true, useDefaults: true, allowUnionTypes: true });
 
 export { manifestSchema };
 
@@ -86,6 +85,7 @@ export function parseManifest(body: unknown): Manifest {
   const unfit = findJsonValueProblem(body);
   if (unfit) throw new GatewayError('ERR_MANIFEST_INVALID', 'the transfer manifest is invalid', { problems: [unfit] });
   const copy = structuredClone(body) as unknown;
+  const validate = manifestValidator();
   if (!validate(copy)) {
     throw new GatewayError('ERR_MANIFEST_INVALID', 'the transfer manifest is invalid', { problems: describeSchemaErrors(validate.errors ?? []) });
   }

@@ -1,9 +1,8 @@
 // Policy test cases kept beside the policies (`policies/tests/*.cases.yaml`), in the manner of
 // `opa test`: sender, manifest, time → expected effect, matched rules, reasons and obligations.
+import { schemaValidator } from '../input/schema-validator.js';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Ajv } from 'ajv';
-import addFormats from 'ajv-formats';
 import { GatewayError } from '../errors.js';
 import { describeSchemaErrors, parseYamlWithPositions, type FileProblem } from '../input/schema-problems.js';
 import casesSchema from '../../schemas/policy-cases.schema.json' with { type: 'json' };
@@ -47,9 +46,7 @@ export interface CaseResult {
   readonly manifest?: Manifest;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-addFormats.default(ajv);
-const validateCasesFile = ajv.compile<CasesFile>(casesSchema);
+const casesFileValidator = schemaValidator<CasesFile>(casesSchema, { allErrors: true, strict: true, allowUnionTypes: true }, { formats: true });
 
 /** Deep merge of plain objects; arrays and scalars of `patch` replace those of `base`. */
 export function deepMerge(base: unknown, patch: unknown): unknown {
@@ -78,6 +75,7 @@ export async function runPolicyCases(dir: string, set: PolicySet, lookupInstitut
   for (const name of names) {
     const file = path.join(dir, name);
     const document = parseYamlWithPositions(await readFile(file, 'utf8'), file);
+    const validateCasesFile = casesFileValidator();
     const problems: FileProblem[] = Array.isArray(document)
       ? document
       : validateCasesFile(document.value)
