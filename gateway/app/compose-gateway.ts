@@ -435,7 +435,11 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       // The witness rounds end before the journal and the database they read.
       await shutdown.step('witness', 'final', () => Promise.all([witnessing.close(), peerDirectories.close(), peerClient.close()]));
       // A final checkpoint covers every entry written before shutdown.
-      await shutdown.step('journal', 'final', () => journal.close());
+      // No change is saved from here on unless it is journaled: the ones being saved finish first.
+      await shutdown.step('journal', 'final', async () => {
+        await transfers.close();
+        await journal.close();
+      });
       await shutdown.step('records', 'final', () => records.close());
       await shutdown.step('flows', 'final', () => flows.close());
       await shutdown.step('object-store', 'final', () => objects.close());

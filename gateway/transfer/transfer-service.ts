@@ -82,11 +82,26 @@ export function createTransferService(deps: TransferServiceDependencies) {
     }
   };
 
+  /** Changes being saved and announced; once closed, none starts (close()). */
+  const saving = new Set<Promise<unknown>>();
+  let closed = false;
+
   /** The record as stored (with its new revision) is what is announced and handed on. */
   const save = async (record: TransferRecord, change: TransferChange, actor: TransferActor): Promise<TransferRecord> => {
-    const stored = await deps.records.save(record);
-    await deps.events.emit({ type: 'changed', change, record: stored, actor });
-    return stored;
+    // After the close the journal may be gone: a change is not saved at all rather than saved
+    // without its entry; the record stays as it was for the next start (an upload cut: reset then).
+    if (closed) throw new GatewayError('ERR_SERVICE_UNAVAILABLE', 'the gateway is stopping: the change was not made');
+    const work = (async () => {
+      const stored = await deps.records.save(record);
+      await deps.events.emit({ type: 'changed', change, record: stored, actor });
+      return stored;
+    })();
+    saving.add(work);
+    try {
+      return await work;
+    } finally {
+      saving.delete(work);
+    }
   };
 
   const find = async (id: string): Promise<TransferRecord> => {
@@ -225,6 +240,16 @@ export function createTransferService(deps: TransferServiceDependencies) {
      */
     async settled(): Promise<void> {
       await Promise.allSettled([...running]);
+    },
+
+    /**
+     * Refuses every change from now on and resolves once the changes being saved are saved and
+     * announced (journaled): a stop calls it just before it closes the journal, so that no record
+     * holds a change the journal lacks, however late an operation cut by the stop comes to save.
+     */
+    async close(): Promise<void> {
+      closed = true;
+      await Promise.allSettled([...saving]);
     },
 
     /** Streams the content in; see upload-transfer.ts. */

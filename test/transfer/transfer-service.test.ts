@@ -162,6 +162,39 @@ describe('a stop', () => {
   });
 });
 
+describe('closing the service before the journal closes', () => {
+  it('a change being saved finishes with its announcement; a change after the close is refused before it is saved, left to the next start', async () => {
+    const now = { value: new Date('2027-03-01T00:00:00Z') };
+    let release: () => void = () => undefined;
+    let holding = false;
+    const { transfers, emitted, records } = await service(now, {}, {
+      within: async () => {
+        if (!holding) return;
+        await new Promise<void>((resolve) => (release = resolve));
+      },
+    });
+    const created = await transfers.create(hospital, manifest);
+    const second = await transfers.create(hospital, manifest);
+    // A change saved and being announced (its journal entry being written) when the stop comes.
+    holding = true;
+    const cancelling = transfers.cancel(created.id, hospital);
+    await expect.poll(() => (records.get(created.id) as Promise<{ status: string } | undefined>).then((record) => record?.status)).toBe('cancelled');
+    let closed = false;
+    const closing = transfers.close().then(() => (closed = true));
+    for (let turn = 0; turn < 20; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).toBe(false);
+    holding = false;
+    release();
+    await closing;
+    expect((await cancelling).status).toBe('cancelled');
+    expect(emitted.at(-1)).toMatchObject({ type: 'changed', change: 'cancelled' });
+
+    // After the close no change is saved: the record stays as it was, and nothing unannounced is on disk.
+    await expect(transfers.cancel(second.id, hospital)).rejects.toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE' });
+    expect(((await records.get(second.id)) as { status: string }).status).toBe('authorized');
+  });
+});
+
 describe('uploads that cannot or did not finish', () => {
   it('refuses an upload to a recipient suspended since the decision, leaving the transfer authorized', async () => {
     const now = { value: new Date('2027-03-01T00:00:00Z') };
