@@ -87,6 +87,7 @@ const PUBLIC_SURFACE = {
     'bulk-lane',
     'caller',
     'envelope-objects',
+    'record-changes',
     'record-store',
     'resumable-uploads',
     'sealing-threads',

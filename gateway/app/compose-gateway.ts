@@ -37,6 +37,7 @@ import { buildOpsApp } from '../http/ops-app.js';
 import { loadLogKeys, loadProcessingKey, loadPushTls, loadSigner } from './load-keys.js';
 import { startWitnessing } from './witnessing.js';
 import { createInboundTransfers } from '../peering/inbound-transfers.js';
+import { createRecordChanges } from '../transfer/record-changes.js';
 import { readEntries } from '../audit/read-entries.js';
 import { countFlows } from '../flows/count-flows.js';
 import { createFlowsService } from '../flows/flows-service.js';
@@ -191,10 +192,13 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
   const flows = backEnds.database ? openPgFlowCounts(backEnds.database) : await openFileFlowCounts(path.join(config.dataDir, 'flows'));
   opened.push(() => flows.close());
   events.after(countFlows(flows, () => new Date()));
+  // Every writer of transfer records saves through these, so a stop can close them before the journal.
+  const changes = createRecordChanges({ records, events });
   const transfers = createTransferService({
     records,
     objects,
     events,
+    changes,
     signer,
     policies: () => policies.current(),
     lookupInstitution,
@@ -355,6 +359,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
         inbound: createInboundTransfers({
           records,
           events,
+          changes,
           objects,
           policies: () => policies.current(),
           registry: () => registry.current(),
@@ -364,7 +369,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
           queueAvailable: () => queue.isAvailable(),
           uploadLease,
         }),
-        receipts: createPeerReceipts({ records, events, registry: () => registry.current(), clock: () => new Date() }),
+        receipts: createPeerReceipts({ records, changes, registry: () => registry.current(), clock: () => new Date() }),
       }),
     },
   });
@@ -437,7 +442,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       // A final checkpoint covers every entry written before shutdown.
       // No change is saved from here on unless it is journaled: the ones being saved finish first.
       await shutdown.step('journal', 'final', async () => {
-        await transfers.close();
+        await changes.close();
         await journal.close();
       });
       await shutdown.step('records', 'final', () => records.close());

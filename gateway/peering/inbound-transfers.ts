@@ -21,6 +21,7 @@ import { decideTransfer } from '../policy/decide-transfer.js';
 import type { PolicySet } from '../policy/load-policy-set.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { envelopeKeys, processingWrapKey } from '../transfer/envelope-objects.js';
+import type { RecordChanges } from '../transfer/record-changes.js';
 import type { RecordStore } from '../transfer/record-store.js';
 import type { TransferActor, TransferEvents } from '../transfer/transfer-events.js';
 import { authorizedRecord, transition, type TransferRecord } from '../transfer/transfer-record.js';
@@ -31,7 +32,10 @@ import type { SignedDirectoryPayload } from './signed-directory.js';
 
 export interface InboundDependencies {
   readonly records: RecordStore;
+  /** Refusals are announced here (the journal subscribes). */
   readonly events: TransferEvents;
+  /** Where changes are saved and announced (transfer/record-changes.ts). */
+  readonly changes: RecordChanges;
   readonly objects: ObjectStore;
   readonly policies: () => PolicySet;
   readonly registry: () => Registry;
@@ -158,8 +162,7 @@ export function createInboundTransfers(deps: InboundDependencies) {
       // The wrap to this gateway's processing key is kept only if this side's rules inspect.
       if (offer.processingWrap !== undefined && decision.obligations.fullInspection) await deps.objects.put(processingWrapKey(record.id), Buffer.from(JSON.stringify(offer.processingWrap)));
       try {
-        const stored = await deps.records.save(record);
-        await deps.events.emit({ type: 'changed', change: 'authorized', record: stored, actor: actorOf(peer) });
+        const stored = await deps.changes.save(record, 'authorized', actorOf(peer));
         return { created: true, view: viewOf(stored) };
       } catch (error) {
         // Two offers of one transfer at once: the other one recorded it.
@@ -186,8 +189,7 @@ export function createInboundTransfers(deps: InboundDependencies) {
       const expected = offered.peer?.offered;
       if (!expected) throw new GatewayError('ERR_PEER_FORWARD_INVALID', `transfer ${id} was offered without its content facts`);
       const at = deps.clock();
-      const started = await deps.records.save(transition(offered, 'uploading', { at, event: 'upload-started', by: peer.id }, newLease(deps)));
-      await deps.events.emit({ type: 'changed', change: 'upload-started', record: started, actor: actorOf(peer) });
+      const started = await deps.changes.save(transition(offered, 'uploading', { at, event: 'upload-started', by: peer.id }, newLease(deps)), 'upload-started', actorOf(peer));
       const lease = holdLease(deps, id);
       const [headerKey, bodyKey] = envelopeKeys(id);
       const pending = await deps.objects.createPending(bodyKey);
@@ -234,8 +236,7 @@ export function createInboundTransfers(deps: InboundDependencies) {
         const current = await deps.records.get(id);
         if (current?.status === 'uploading') {
           const code = error instanceof GatewayError ? error.code : 'ERR_UPLOAD_INTERRUPTED';
-          const reset = await deps.records.save(transition(current, 'authorized', { at: deps.clock(), event: 'upload-failed', by: 'gateway', detail: { code } }));
-          await deps.events.emit({ type: 'changed', change: 'upload-failed', record: reset, actor: { kind: 'gateway', id: 'gateway' } });
+          await deps.changes.save(transition(current, 'authorized', { at: deps.clock(), event: 'upload-failed', by: 'gateway', detail: { code } }), 'upload-failed', { kind: 'gateway', id: 'gateway' });
         }
         throw error;
       }
@@ -248,8 +249,7 @@ export function createInboundTransfers(deps: InboundDependencies) {
         ? transition(uploaded, 'queued', { at: deps.clock(), event: 'queued', by: 'gateway', detail: { envelopeSha256 } }, { content, pendingStages: ['inspect'], peer: peerLink })
         : transition(uploaded, 'available', { at: deps.clock(), event: 'envelope-received', by: 'gateway', detail: { envelopeSha256 } }, { content, peer: peerLink });
       if (!inspect) await deps.objects.delete(processingWrapKey(id));
-      const stored = await deps.records.save(done);
-      await deps.events.emit({ type: 'changed', change: inspect ? 'queued' : 'envelope-received', record: stored, actor: { kind: 'gateway', id: 'gateway' } });
+      const stored = await deps.changes.save(done, inspect ? 'queued' : 'envelope-received', { kind: 'gateway', id: 'gateway' });
       return viewOf(stored, false);
     },
   };

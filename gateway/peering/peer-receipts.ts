@@ -14,8 +14,9 @@ import { GatewayError } from '../errors.js';
 import type { PeerGateway, Registry } from '../identity/registry.js';
 import type { Role } from '../identity/require-role.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import type { RecordChanges } from '../transfer/record-changes.js';
 import type { RecordStore } from '../transfer/record-store.js';
-import type { TransferEvent, TransferEvents } from '../transfer/transfer-events.js';
+import type { TransferEvent } from '../transfer/transfer-events.js';
 import { transition, type PeerReceiptProof, type TransferRecord } from '../transfer/transfer-record.js';
 import { checkNoteSignature, parseCheckpointText, parseSignedNote } from '../witness/signed-note.js';
 import type { PeerClient } from './peer-client.js';
@@ -117,7 +118,7 @@ export function checkPeerReceipt(message: unknown, record: TransferRecord, peer:
 }
 
 /** The sending side: a peer's receipt of an outbound transfer, checked, makes it `received`. */
-export function createPeerReceipts(deps: { readonly records: RecordStore; readonly events: TransferEvents; readonly registry: () => Registry; readonly clock: () => Date }) {
+export function createPeerReceipts(deps: { readonly records: RecordStore; readonly changes: RecordChanges; readonly registry: () => Registry; readonly clock: () => Date }) {
   return {
     /**
      * @throws GatewayError ERR_PEER_UNKNOWN, ERR_TRANSFER_NOT_FOUND, ERR_TRANSFER_STATE (not forwarded yet: the peer retries), ERR_PEER_RECEIPT_INVALID
@@ -137,8 +138,7 @@ export function createPeerReceipts(deps: { readonly records: RecordStore; readon
       const receiptProof: PeerReceiptProof = { entry: proof.entry, leafIndex: proof.leafIndex, treeSize: proof.treeSize, proof: proof.proof, checkpoint: proof.checkpoint };
       const detail = { peer: peer.id, sha256: proof.receipt.sha256, peerLeafIndex: proof.leafIndex, peerTreeSize: proof.treeSize, peerLeafHash: hashLeaf(Buffer.from(proof.entry, 'utf8')).toString('base64') };
       const received = transition(record, 'received', { at, event: 'received', by: peer.id, detail }, { receipts, peer: { ...record.peer, receiptProof } });
-      const stored = await deps.records.save(received);
-      await deps.events.emit({ type: 'changed', change: 'received', record: stored, actor: { kind: 'gateway', id: peer.id } });
+      const stored = await deps.changes.save(received, 'received', { kind: 'gateway', id: peer.id });
       return { transferId, status: stored.status };
     },
   };

@@ -22,6 +22,7 @@ import type { StageResult } from './stage-results.js';
 import type { Stage } from '../queue/stage-queue.js';
 import { createUploadHandler, type UploadDependencies, type UploadRoute } from './upload-transfer.js';
 import { chooseContentFormat } from './content-format.js';
+import { createRecordChanges, type RecordChanges } from './record-changes.js';
 import { startResumablePass, type ResumablePass } from './resumable-pass.js';
 import { leadingBytesOf, type DownloadForm } from './stored-content.js';
 
@@ -35,6 +36,8 @@ export interface TransferServiceDependencies extends UploadDependencies {
   readonly records: RecordStore;
   /** Where every change, download and refusal is announced; the journal subscribes within it. */
   readonly events: TransferEvents;
+  /** Where changes are saved and announced, shared with the other writers of records (default: one over records and events). */
+  readonly changes?: RecordChanges;
   readonly objects: ObjectStore;
   readonly policies: () => PolicySet;
   readonly lookupInstitution: (id: string) => Party | undefined;
@@ -82,27 +85,9 @@ export function createTransferService(deps: TransferServiceDependencies) {
     }
   };
 
-  /** Changes being saved and announced; once closed, none starts (close()). */
-  const saving = new Set<Promise<unknown>>();
-  let closed = false;
-
   /** The record as stored (with its new revision) is what is announced and handed on. */
-  const save = async (record: TransferRecord, change: TransferChange, actor: TransferActor): Promise<TransferRecord> => {
-    // After the close the journal may be gone: a change is not saved at all rather than saved
-    // without its entry; the record stays as it was for the next start (an upload cut: reset then).
-    if (closed) throw new GatewayError('ERR_SERVICE_UNAVAILABLE', 'the gateway is stopping: the change was not made');
-    const work = (async () => {
-      const stored = await deps.records.save(record);
-      await deps.events.emit({ type: 'changed', change, record: stored, actor });
-      return stored;
-    })();
-    saving.add(work);
-    try {
-      return await work;
-    } finally {
-      saving.delete(work);
-    }
-  };
+  const changes = deps.changes ?? createRecordChanges(deps);
+  const save = (record: TransferRecord, change: TransferChange, actor: TransferActor): Promise<TransferRecord> => changes.save(record, change, actor);
 
   const find = async (id: string): Promise<TransferRecord> => {
     const record = await deps.records.get(id);
@@ -242,15 +227,6 @@ export function createTransferService(deps: TransferServiceDependencies) {
       await Promise.allSettled([...running]);
     },
 
-    /**
-     * Refuses every change from now on and resolves once the changes being saved are saved and
-     * announced (journaled): a stop calls it just before it closes the journal, so that no record
-     * holds a change the journal lacks, however late an operation cut by the stop comes to save.
-     */
-    async close(): Promise<void> {
-      closed = true;
-      await Promise.allSettled([...saving]);
-    },
 
     /** Streams the content in; see upload-transfer.ts. */
     upload(id: string, caller: Caller, source: Readable): Promise<TransferRecord> {

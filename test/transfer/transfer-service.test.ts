@@ -14,6 +14,7 @@ import { openFileRecordStore } from '../../gateway/records/file-record-store.js'
 import { createTransferEvents, type TransferEvent } from '../../gateway/transfer/transfer-events.js';
 import { transition } from '../../gateway/transfer/transfer-record.js';
 import { createTransferService } from '../../gateway/transfer/transfer-service.js';
+import { createRecordChanges } from '../../gateway/transfer/record-changes.js';
 import { POLICY_DIR, REGISTRY_FILE, devFile } from '../support/dev-pki.js';
 import { readFileSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
@@ -39,13 +40,16 @@ async function service(now: { value: Date }, overrides: Record<string, object> =
   const emitted: TransferEvent[] = [];
   events.within(async (event) => void emitted.push(event));
   if (subscribers.within) events.within(subscribers.within);
+  const changes = createRecordChanges({ records, events });
   return {
     records,
     emitted,
+    changes,
     transfers: createTransferService({
       records,
       objects,
       events,
+      changes,
       signer: createGatewaySigner(readFileSync(devFile('gateway-signing.dev-only.key.pem'), 'utf8')),
       policies: () => policies,
       lookupInstitution: (id) => {
@@ -162,12 +166,12 @@ describe('a stop', () => {
   });
 });
 
-describe('closing the service before the journal closes', () => {
+describe('closing the record changes before the journal closes (transfer/record-changes.ts)', () => {
   it('a change being saved finishes with its announcement; a change after the close is refused before it is saved, left to the next start', async () => {
     const now = { value: new Date('2027-03-01T00:00:00Z') };
     let release: () => void = () => undefined;
     let holding = false;
-    const { transfers, emitted, records } = await service(now, {}, {
+    const { transfers, emitted, records, changes } = await service(now, {}, {
       within: async () => {
         if (!holding) return;
         await new Promise<void>((resolve) => (release = resolve));
@@ -180,7 +184,7 @@ describe('closing the service before the journal closes', () => {
     const cancelling = transfers.cancel(created.id, hospital);
     await expect.poll(() => (records.get(created.id) as Promise<{ status: string } | undefined>).then((record) => record?.status)).toBe('cancelled');
     let closed = false;
-    const closing = transfers.close().then(() => (closed = true));
+    const closing = changes.close().then(() => (closed = true));
     for (let turn = 0; turn < 20; turn += 1) await new Promise((resolve) => setImmediate(resolve));
     expect(closed).toBe(false);
     holding = false;
