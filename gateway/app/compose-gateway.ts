@@ -447,6 +447,7 @@ async function compose(config: GatewayConfig, logger: Logger, backends: GatewayB
       });
       await shutdown.step('records', 'final', () => records.close());
       await shutdown.step('flows', 'final', () => flows.close());
+      await shutdown.step('policy-history', 'final', () => policyHistory.close());
       await shutdown.step('object-store', 'final', () => objects.close());
       const { database } = backEnds;
       // Last of the back-ends: the records and the journal above use it until they are closed.
