@@ -1,6 +1,7 @@
 // The console's pages as HTML, from what the services return. Every table works without JavaScript;
 // scripts only add: the in-browser proof check on a transfer page (verify-proofs.js), the overview's charts.
 import type { Registry } from '../identity/registry.js';
+import type { CaseCounts } from '../policy/policy-service.js';
 import { dayOf as zoneDayOf } from '../policy/decision-input.js';
 import { html, type Html } from './html.js';
 
@@ -73,19 +74,12 @@ interface PolicyView {
   readonly rules: readonly { id: string; file: string; jurisdiction?: string; effect: string; basis?: string; unconfirmed?: unknown }[];
 }
 
-/** The policy cases run against the set in force (policy-service.ts caseCounts). */
-export interface CaseCountsView {
-  readonly cases: number;
-  readonly perRule: Readonly<Record<string, { allow: number; deny: number }>>;
-  readonly failing: readonly { file: string; name: string; failures: readonly string[] }[];
-}
-
-function casesSummary(counts: CaseCountsView) {
+function casesSummary(counts: CaseCounts) {
   return html`<p>${counts.cases} policy cases (<code>tests/*.cases.yaml</code>) run against this set: ${counts.failing.length === 0 ? 'all pass' : html`<strong class="effect-deny">${counts.failing.length} fail</strong>`}.</p>
 ${counts.failing.length > 0 ? html`<ul>${counts.failing.map((failed) => html`<li><code>${failed.file}</code> ${failed.name}: ${failed.failures.join('; ')}</li>`)}</ul>` : ''}`;
 }
 
-export function policiesPage(viewer: Viewer, set: PolicyView, reloadToken: string | undefined, counts: CaseCountsView): string {
+export function policiesPage(viewer: Viewer, set: PolicyView, reloadToken: string | undefined, counts: CaseCounts): string {
   return page('Policy set in force', viewer, html`<p>Revision <code>${set.revision.slice(0, 16)}</code>, loaded ${set.loadedAt}; ${set.rules.length} rules. <a href="/console/policies/history">Revisions and reloads</a></p>
 ${reloadToken ? html`<form method="post" action="/console/policies/reload"><input type="hidden" name="token" value="${reloadToken}"><button type="submit">Reload the policy folder</button></form>` : ''}
 ${casesSummary(counts)}

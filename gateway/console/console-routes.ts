@@ -91,6 +91,15 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDependenc
       host: request.headers.host,
       token: (request.body as Record<string, unknown> | undefined)?.token,
     });
+  /** A page of kept policy revisions; a revision the history does not keep is a 404 page. */
+  const revisionPage = async (reply: FastifyReply, viewer: Viewer, render: () => Promise<string>) => {
+    try {
+      return sendHtml(reply, 200, await render());
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === 'ERR_POLICY_REVISION_NOT_FOUND') return sendHtml(reply, 404, notFoundPage(viewer, error.message));
+      throw error;
+    }
+  };
   const forbidden = (reply: FastifyReply, request: FastifyRequest, reason: string) => sendHtml(reply, 403, refusedPage(403, reason, viewerOf(request)));
 
   app.get('/console/assets/console.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'max-age=300').send(CONSOLE_CSS));
@@ -134,22 +143,12 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDependenc
 
   app.get<{ Params: { revision: string } }>('/console/policies/revisions/:revision', async (request, reply) => {
     const viewer = viewerOf(request);
-    try {
-      return sendHtml(reply, 200, policyRevisionPage(viewer, await deps.policies.revision(caller(viewer), request.params.revision)));
-    } catch (error) {
-      if (error instanceof GatewayError && error.code === 'ERR_POLICY_REVISION_NOT_FOUND') return sendHtml(reply, 404, notFoundPage(viewer, error.message));
-      throw error;
-    }
+    return revisionPage(reply, viewer, async () => policyRevisionPage(viewer, await deps.policies.revision(caller(viewer), request.params.revision)));
   });
 
   app.get<{ Querystring: { from?: string; to?: string } }>('/console/policies/diff', async (request, reply) => {
     const viewer = viewerOf(request);
-    try {
-      return sendHtml(reply, 200, policyDiffPage(viewer, await deps.policies.diff(caller(viewer), String(request.query.from ?? ''), String(request.query.to ?? ''))));
-    } catch (error) {
-      if (error instanceof GatewayError && error.code === 'ERR_POLICY_REVISION_NOT_FOUND') return sendHtml(reply, 404, notFoundPage(viewer, error.message));
-      throw error;
-    }
+    return revisionPage(reply, viewer, async () => policyDiffPage(viewer, await deps.policies.diff(caller(viewer), String(request.query.from ?? ''), String(request.query.to ?? ''))));
   });
 
   app.get('/console/dry-run', async (request, reply) => {

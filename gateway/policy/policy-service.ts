@@ -23,7 +23,8 @@ export interface PolicyCaller {
   readonly role: Role;
 }
 
-interface CaseCounts {
+/** The policy cases run against the set in force: per rule, how many allowing and denying cases exercise it; the failing ones. */
+export interface CaseCounts {
   readonly cases: number;
   readonly perRule: Readonly<Record<string, { allow: number; deny: number }>>;
   readonly failing: readonly { file: string; name: string; failures: readonly string[] }[];
