@@ -248,8 +248,9 @@ export async function startResumablePass(deps: ResumablePassDependencies, record
       }
       await saving;
       // Reset first: if the record moved on (swept, taken over), the stored bytes are not ours to remove.
-      if ((await resetAfterFailure(deps, current, save, error)) === 'taken') await appendable.release();
-      else await appendable.abort();
+      // The caller hears the upload's own failure, not a cleanup's that a dead store also refused.
+      if ((await resetAfterFailure(deps, current, save, error)) === 'taken') await appendable.release().catch(() => undefined);
+      else await appendable.abort().catch(() => undefined);
       throw error;
     },
   );

@@ -234,7 +234,7 @@ export async function concludeUpload(
     }
   } catch (error) {
     sealer.discard();
-    await body.abort();
+    await body.abort().catch(() => undefined); // a dead store's leftovers go with the next attempt (abortIncomplete)
     return fail(error);
   }
 
@@ -255,8 +255,10 @@ export async function concludeUpload(
     if (committed?.status !== 'fulfilled') throw new GatewayError('ERR_INTERNAL', 'the envelope body was not committed');
     ({ size } = committed.value);
   } catch (error) {
-    await body.abort();
-    for (const key of contentKeys(started.id)) await deps.objects.delete(key);
+    // The transfer is `authorized` again whatever the cleanup meets: a store that failed the commit
+    // may fail these too (its leftovers go with the next attempt's abortIncomplete).
+    await body.abort().catch(() => undefined);
+    for (const key of contentKeys(started.id)) await deps.objects.delete(key).catch(() => undefined);
     throw await fail(error);
   }
   // From here the outcome is one conditional save: if the lease was lost meanwhile, it conflicts.
@@ -315,7 +317,7 @@ export function createUploadHandler(deps: UploadDependencies) {
       await runUploadPass({ ...common, seal: [...sealer.stages, pending.stream], abort: () => pending.abort(), ...(held.lost ? { cancel: held.lost } : {}) });
     } catch (error) {
       sealer.discard();
-      await pending.abort();
+      await pending.abort().catch(() => undefined); // as in concludeUpload: the reset does not wait on a dead store
       return fail(error);
     }
     return concludeUpload(deps, { plan, sealer, body: pending, started, actor, save, route, lease: held });

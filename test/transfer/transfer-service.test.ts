@@ -17,8 +17,9 @@ import { createTransferService } from '../../gateway/transfer/transfer-service.j
 import { createRecordChanges } from '../../gateway/transfer/record-changes.js';
 import { POLICY_DIR, REGISTRY_FILE, devFile } from '../support/dev-pki.js';
 import { readFileSync } from 'node:fs';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import type { ObjectStore } from '../../gateway/storage/object-store.js';
+import { toUnavailableStorageError } from '../../gateway/storage/storage-errors.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -30,12 +31,13 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function service(now: { value: Date }, overrides: Record<string, object> = {}, subscribers: { within?: (event: TransferEvent) => Promise<void> } = {}) {
+async function service(now: { value: Date }, overrides: Record<string, object> = {}, subscribers: { within?: (event: TransferEvent) => Promise<void> } = {}, wrapObjects: (objects: ObjectStore) => ObjectStore = (objects) => objects) {
   const registry = await loadRegistry(REGISTRY_FILE);
   const policies = await loadPolicySet(POLICY_DIR, policyCheckContext(registry));
-  const objects = await createFilesystemStore(dir);
-  stores.push(objects);
-  const records = await openFileRecordStore(objects);
+  const stored = await createFilesystemStore(dir);
+  stores.push(stored);
+  const objects = wrapObjects(stored);
+  const records = await openFileRecordStore(stored);
   const events = createTransferEvents(() => undefined);
   const emitted: TransferEvent[] = [];
   events.within(async (event) => void emitted.push(event));
@@ -200,6 +202,44 @@ describe('closing the record changes before the journal closes (transfer/record-
 });
 
 describe('uploads that cannot or did not finish', () => {
+  it('a store that dies at the commit (its abort and deletes failing too) still leaves the transfer authorized, the upload failing with the store error', async () => {
+    const now = { value: new Date('2027-03-01T00:00:00Z') };
+    const { transfers } = await service(now, {}, {}, (objects) => {
+      const dead = () => Promise.reject(toUnavailableStorageError('ECONNREFUSED', { path: 'bucket', operation: 'write' }, undefined, new Error('connect ECONNREFUSED')));
+      return {
+        ...objects,
+        createPending: async (key: string) => {
+          const pending = await objects.createPending(key);
+          return { stream: pending.stream, commit: dead, abort: dead };
+        },
+        put: dead,
+        delete: dead,
+      };
+    });
+    const created = await transfers.create(hospital, manifest);
+    const content = Buffer.from('a,b\n1,2\n3\n'); // the manifest's 10 bytes
+    await expect(transfers.upload(created.id, hospital, Readable.from([content]))).rejects.toMatchObject({ code: 'ERR_STORAGE_UNAVAILABLE' });
+    const after = await transfers.get(created.id, hospital);
+    expect([after.status, after.history.at(-1)?.event]).toEqual(['authorized', 'upload-failed']);
+  });
+
+  it('a store that dies mid-stream (its abort failing too) still leaves the transfer authorized', async () => {
+    const now = { value: new Date('2027-03-01T00:00:00Z') };
+    const deadError = () => toUnavailableStorageError('ECONNRESET', { path: 'bucket', operation: 'write' }, undefined, new Error('socket hang up'));
+    const { transfers } = await service(now, {}, {}, (objects) => ({
+      ...objects,
+      createPending: async () => ({
+        stream: new Writable({ write: (_chunk, _encoding, callback) => callback(deadError()) }),
+        commit: () => Promise.reject(deadError()),
+        abort: () => Promise.reject(deadError()),
+      }),
+    }));
+    const created = await transfers.create(hospital, manifest);
+    await expect(transfers.upload(created.id, hospital, Readable.from([Buffer.from('a,b\n1,2\n3\n')]))).rejects.toMatchObject({ code: 'ERR_STORAGE_UNAVAILABLE' });
+    const after = await transfers.get(created.id, hospital);
+    expect([after.status, after.history.at(-1)?.event]).toEqual(['authorized', 'upload-failed']);
+  });
+
   it('refuses an upload to a recipient suspended since the decision, leaving the transfer authorized', async () => {
     const now = { value: new Date('2027-03-01T00:00:00Z') };
     const created = await (await service(now)).transfers.create(hospital, manifest);
